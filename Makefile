@@ -1,0 +1,34 @@
+# make demo / make test do all set-up: .venv, torch pinned through constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# torch 2.13.0 CPU wheel lies in /opt/wheels on our machines; pip finds it through find-links.
+WHEELS := $(wildcard /opt/wheels)
+PIP_FLAGS := -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
+
+.PHONY: demo test bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(PIP_FLAGS) "torch==2.13.0"
+	$(PIP) install -q $(PIP_FLAGS) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ase-symbreak demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/hessian_vs_fd.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

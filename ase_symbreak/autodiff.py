@@ -1,0 +1,118 @@
+"""Energy, forces, stress and exact Hessians of an EnergyModel by automatic differentiation.
+
+Everything here is a function of ASE ``Atoms``: the graph is built once in numpy, edge
+vectors are rebuilt in torch from positions (and a strain for the stress) so that
+``torch.autograd`` gives first derivatives by one backward pass and Hessian rows by
+double backward (one backward pass of the force graph per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from numpy.typing import NDArray
+
+from ase_symbreak.graph import NeighborList, edge_vectors, neighbor_list
+from ase_symbreak.models.base import EnergyModel
+
+
+@dataclass(frozen=True)
+class EnergyForcesStress:
+    """First-order results of one structure."""
+
+    energy: float  # eV
+    energies: NDArray[np.float64]  # (N,) eV per atom
+    forces: NDArray[np.float64]  # (N, 3) eV/A
+    stress: NDArray[np.float64] | None  # (6,) eV/A^3, Voigt xx yy zz yz xz xy; None if not 3-D periodic
+
+
+def _graph_inputs(model: EnergyModel, atoms: Atoms, dtype: torch.dtype) -> tuple[NeighborList, torch.Tensor, torch.Tensor, torch.Tensor]:
+    nl = neighbor_list(atoms, model.cutoff)
+    numbers = torch.as_tensor(atoms.numbers, dtype=torch.int64)
+    positions = torch.tensor(atoms.positions, dtype=dtype)
+    cell = torch.tensor(atoms.cell.array, dtype=dtype)
+    return nl, numbers, positions, cell
+
+
+def _atomic_energies(model: EnergyModel, numbers: torch.Tensor, nl: NeighborList, edge_vec: torch.Tensor) -> torch.Tensor:
+    src = torch.as_tensor(nl.edge_src)
+    dst = torch.as_tensor(nl.edge_dst)
+    return model(numbers, src, dst, edge_vec)
+
+
+def energy_forces_stress(model: EnergyModel, atoms: Atoms, dtype: torch.dtype, stress: bool = True) -> EnergyForcesStress:
+    """Energy, per-atom energies, forces and (for 3-D periodic cells) stress."""
+    nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
+    positions.requires_grad_(True)
+    with_stress = stress and bool(np.all(atoms.pbc))
+    strain = torch.zeros((3, 3), dtype=dtype, requires_grad=True) if with_stress else None
+    edge_vec = edge_vectors(positions, cell, nl, strain)
+    energies = _atomic_energies(model, numbers, nl, edge_vec)
+    energy = energies.sum()
+    inputs = [positions] + ([strain] if with_stress else [])
+    grads = torch.autograd.grad(energy, inputs, allow_unused=True)
+    forces = _or_zeros(grads[0], positions).neg()
+    voigt = None
+    if with_stress:
+        virial = _or_zeros(grads[1], strain)
+        sigma = 0.5 * (virial + virial.T) / atoms.get_volume()
+        s = sigma.detach().cpu().numpy().astype(np.float64)
+        voigt = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    return EnergyForcesStress(
+        energy=float(energy.detach()),
+        energies=energies.detach().cpu().numpy().astype(np.float64),
+        forces=forces.detach().cpu().numpy().astype(np.float64),
+        stress=voigt,
+    )
+
+
+def _or_zeros(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if grad is None else grad
+
+
+def hessian_rows(
+    model: EnergyModel,
+    atoms: Atoms,
+    atom_indices: Sequence[int] | None = None,
+    dtype: torch.dtype = torch.float64,
+    progress: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float64]:
+    """Exact rows of the Hessian d2E/dx dx' (eV/A^2) for the chosen atoms.
+
+    Returns an array (3 * len(atom_indices), 3N); row ``3*k+alpha`` is the derivative of
+    dE/dx_{i,alpha} (i = atom_indices[k]) with respect to all 3N coordinates. All atoms
+    (``atom_indices=None``) gives the full symmetric (3N, 3N) Hessian.
+    ``progress(done, total)`` is called after each row.
+    """
+    indices = range(len(atoms)) if atom_indices is None else [int(i) for i in atom_indices]
+    rows = []
+    for _, row in iter_hessian_rows(model, atoms, indices, dtype):
+        rows.append(row)
+        if progress is not None:
+            progress(len(rows), 3 * len(indices))
+    if not rows:
+        return np.zeros((0, 3 * len(atoms)))
+    return np.stack(rows)
+
+
+def iter_hessian_rows(
+    model: EnergyModel, atoms: Atoms, atom_indices: Iterable[int], dtype: torch.dtype = torch.float64
+) -> Iterator[tuple[tuple[int, int], NDArray[np.float64]]]:
+    """Yield ``((atom, alpha), row)`` one Hessian row at a time (for progress bars)."""
+    nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
+    positions.requires_grad_(True)
+    energy = _atomic_energies(model, numbers, nl, edge_vectors(positions, cell, nl)).sum()
+    (gradient,) = torch.autograd.grad(energy, positions, create_graph=True)
+    for i in atom_indices:
+        for alpha in range(3):
+            component = gradient[i, alpha]
+            if component.requires_grad:
+                (row,) = torch.autograd.grad(component, positions, retain_graph=True, allow_unused=True)
+                row = _or_zeros(row, positions)
+            else:  # an isolated atom: no neighbours, no curvature
+                row = torch.zeros_like(positions)
+            yield (i, alpha), row.detach().cpu().numpy().astype(np.float64).reshape(-1)

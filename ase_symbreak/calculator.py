@@ -1,0 +1,163 @@
+"""SymBreakCalculator: an ASE calculator for e3nn potentials with exact Hessians.
+
+>>> from ase.build import bulk
+>>> from ase_symbreak.calculator import SymBreakCalculator
+>>> atoms = bulk("Cu", "fcc", a=3.6)
+>>> atoms.calc = SymBreakCalculator()          # embedded SevenNet-0
+>>> atoms.get_potential_energy()               # doctest: +SKIP
+>>> atoms.calc.get_hessian(atoms).shape        # (3N, 3N), eV/A^2
+(3, 3)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from numpy.typing import NDArray
+
+from ase_symbreak.autodiff import energy_forces_stress, hessian_rows
+from ase_symbreak.forceconstants import complete_force_constants, hessian_to_force_constants, symmetry_map
+from ase_symbreak.models import registry
+from ase_symbreak.models.base import EnergyModel
+from ase_symbreak.validation import check_atoms
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _to_dtype(value: str | torch.dtype | None) -> torch.dtype | None:
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    if value not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {value!r}")
+    return _DTYPES[value]
+
+
+class SymBreakCalculator(Calculator):
+    """ASE calculator: energy, forces, stress and the exact Hessian of an e3nn potential.
+
+    Parameters
+    ----------
+    model : ``None`` for the embedded pretrained default (SevenNet-0, shipped in the
+        ``sevenn`` wheel), a pretrained name, a ``.safetensors`` file saved by
+        :func:`ase_symbreak.models.save_model`, or an :class:`EnergyModel`.
+    dtype : precision of energy/forces/stress, ``"float32"`` or ``"float64"``;
+        ``None`` keeps the model's own (float32 for SevenNet-0).
+    hessian_dtype : precision of Hessians and force constants (default ``"float64"``).
+    symprec : spglib tolerance (Angstrom) used by ``get_force_constants(symmetry_reduced=True)``.
+
+    The Hessian is stored in ``results["hessian"]`` as (3N, 3N) in eV/A^2, row ``3*i+alpha``.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "hessian"]
+    default_parameters = {"dtype": None, "hessian_dtype": "float64", "symprec": 1e-5}
+
+    def __init__(
+        self,
+        model: str | os.PathLike | EnergyModel | None = None,
+        dtype: str | None = None,
+        hessian_dtype: str = "float64",
+        symprec: float = 1e-5,
+        **kwargs,
+    ) -> None:
+        super().__init__(dtype=dtype, hessian_dtype=hessian_dtype, symprec=symprec, **kwargs)
+        self.dtype = _to_dtype(dtype)
+        self.hessian_dtype = _to_dtype(hessian_dtype)
+        self.model = registry.load(model, self.dtype)
+        self.model.eval()
+        self._hessian_model: EnergyModel | None = None
+
+    # -- ASE interface --------------------------------------------------------------
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = all_changes,
+    ) -> None:
+        Calculator.calculate(self, atoms, properties, system_changes)
+        atoms = self.atoms
+        self._check(atoms)
+        if "hessian" in properties:
+            self.results["hessian"] = hessian_rows(self.hessian_model, atoms, None, self.hessian_dtype)
+        first_order = {"energy", "free_energy", "energies", "forces", "stress"}
+        if first_order & set(properties) or "energy" not in self.results:
+            if "stress" in properties and not np.all(atoms.pbc):
+                raise PropertyNotImplementedError("stress is defined only for 3-D periodic cells")
+            dtype = self.dtype or _native_dtype(self.model)
+            out = energy_forces_stress(self.model, atoms, dtype, stress=bool(np.all(atoms.pbc)))
+            self.results.update(energy=out.energy, free_energy=out.energy, energies=out.energies, forces=out.forces)
+            if out.stress is not None:
+                self.results["stress"] = out.stress
+
+    # -- Hessians -------------------------------------------------------------------
+    @property
+    def hessian_model(self) -> EnergyModel:
+        """The model in ``hessian_dtype`` (built on first use)."""
+        if self._hessian_model is None:
+            self._hessian_model = registry.load(self.model, self.hessian_dtype)
+            self._hessian_model.eval()
+        return self._hessian_model
+
+    def get_hessian(self, atoms: Atoms | None = None, atom_indices: Sequence[int] | None = None) -> NDArray[np.float64]:
+        """Exact Hessian d2E/dx2 in eV/A^2.
+
+        With ``atom_indices=None``: the full (3N, 3N) matrix, cached like any ASE property.
+        With ``atom_indices``: only the rows of those atoms, (3 * len(atom_indices), 3N).
+        """
+        if atom_indices is None:
+            return self.get_property("hessian", atoms)
+        atoms = self._current(atoms)
+        self._check(atoms)
+        return hessian_rows(self.hessian_model, atoms, atom_indices, self.hessian_dtype)
+
+    def get_force_constants(
+        self,
+        atoms: Atoms | None = None,
+        symmetry_reduced: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> NDArray[np.float64]:
+        """Force constants (N, N, 3, 3) in eV/A^2, phonopy's layout.
+
+        ``symmetry_reduced=True`` computes only the rows of symmetry-independent atoms
+        (spglib, ``symprec``) and completes the rest by the space-group operations.
+        ``progress(done, total)`` is called after each Hessian row.
+        """
+        atoms = self._current(atoms)
+        self._check(atoms)
+        if not symmetry_reduced:
+            rows = hessian_rows(self.hessian_model, atoms, None, self.hessian_dtype, progress)
+            return hessian_to_force_constants(rows)
+        sym = symmetry_map(atoms, self.parameters.symprec)
+        rows = hessian_rows(self.hessian_model, atoms, sym.independent_atoms, self.hessian_dtype, progress)
+        n = len(atoms)
+        per_atom = rows.reshape(len(sym.independent_atoms), 3, n, 3).transpose(0, 2, 1, 3)
+        return complete_force_constants(dict(zip(sym.independent_atoms.tolist(), per_atom)), sym)
+
+    # -- helpers --------------------------------------------------------------------
+    def _current(self, atoms: Atoms | None) -> Atoms:
+        if atoms is None:
+            if self.atoms is None:
+                raise ValueError("no atoms: pass atoms or attach the calculator to an Atoms object")
+            return self.atoms
+        return atoms
+
+    def _check(self, atoms: Atoms) -> None:
+        check_atoms(atoms)
+        unknown = self.model.unknown_species(atoms.numbers.tolist())
+        if unknown:
+            from ase.data import chemical_symbols
+
+            names = [chemical_symbols[z] for z in unknown]
+            known = ", ".join(chemical_symbols[z] for z in sorted(self.model.species or []))
+            raise ValueError(f"the model does not know element(s) {names}; it knows: {known}")
+
+
+def _native_dtype(model: torch.nn.Module) -> torch.dtype:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()

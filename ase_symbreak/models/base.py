@@ -1,0 +1,51 @@
+"""The interface every potential of the package implements.
+
+A model maps a graph (atomic numbers, directed edges, edge vectors) to per-atom
+energies. The calculator builds the graph from positions, cell and strain in torch,
+so forces, stress and Hessians follow by autograd through ``edge_vec``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class EnergyModel(torch.nn.Module, ABC):
+    """Per-atom energies (eV) of a graph of atoms.
+
+    Subclasses set ``cutoff`` (Angstrom) and ``species`` (atomic numbers the model
+    knows, ``None`` for all) and implement :meth:`forward`.
+    """
+
+    cutoff: float
+    species: frozenset[int] | None = None
+
+    @abstractmethod
+    def forward(
+        self,
+        numbers: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        edge_vec: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-atom energies.
+
+        Parameters
+        ----------
+        numbers : (N,) int64 atomic numbers
+        edge_src, edge_dst : (E,) int64, a directed edge ``src -> dst`` for every pair
+            closer than ``cutoff`` (both directions are present; periodic images too)
+        edge_vec : (E, 3) float, ``r_dst + shift - r_src`` in Angstrom
+
+        Returns
+        -------
+        (N,) per-atom energies in eV, same dtype as ``edge_vec``.
+        """
+
+    def unknown_species(self, numbers: list[int] | tuple[int, ...]) -> list[int]:
+        """Atomic numbers in ``numbers`` that this model has not been trained on."""
+        if self.species is None:
+            return []
+        return sorted({int(z) for z in numbers} - set(self.species))

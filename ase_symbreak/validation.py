@@ -1,0 +1,58 @@
+"""Checks on structures where they enter the package, with errors that say what is wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.neighborlist import primitive_neighbor_list
+
+MIN_DISTANCE = 0.3  # Angstrom; closer atoms are treated as overlapping
+
+
+def check_atoms(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
+    """Raise ``ValueError`` for structures no model can evaluate.
+
+    Checks: not an ``Atoms``; no atoms; NaN or infinite positions or cell; a zero-volume
+    cell along periodic directions; two atoms (or an atom and an image) closer than
+    ``min_distance`` Angstrom.
+    """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"expected ase.Atoms, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise ValueError("empty structure: Atoms has no atoms")
+    positions = atoms.positions
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if bad.size:
+        raise ValueError(f"non-finite (NaN/inf) positions for atoms {bad.tolist()}: {positions[bad[0]]}")
+    cell = atoms.cell.array
+    if not np.isfinite(cell).all():
+        raise ValueError(f"non-finite (NaN/inf) cell: {cell.tolist()}")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        periodic = cell[pbc]
+        if np.linalg.matrix_rank(periodic, tol=1e-6) < pbc.sum():
+            raise ValueError(f"cell vectors along periodic directions are degenerate: {cell.tolist()}")
+    unknown = [int(z) for z in set(atoms.numbers.tolist()) if not 0 < z < len(chemical_symbols)]
+    if unknown:
+        raise ValueError(f"unknown atomic numbers {unknown}")
+    _check_overlap(atoms, min_distance)
+
+
+def _check_overlap(atoms: Atoms, min_distance: float) -> None:
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    cell = atoms.cell.array.copy()
+    if not pbc.all():
+        span = np.ptp(atoms.positions, axis=0).max() + 10.0 * min_distance + 1.0
+        for axis in np.flatnonzero(~pbc):
+            cell[axis] = 0.0
+            cell[axis, axis] = span
+    i, j, d = primitive_neighbor_list("ijd", pbc, cell, atoms.positions, min_distance, self_interaction=False)
+    if len(i):
+        k = int(np.argmin(d))
+        a, b = int(i[k]), int(j[k])
+        what = "its own periodic image" if a == b else f"atom {b} ({atoms.get_chemical_symbols()[b]})"
+        raise ValueError(
+            f"overlapping atoms: atom {a} ({atoms.get_chemical_symbols()[a]}) is {d[k]:.3f} A from "
+            f"{what}; the minimum allowed distance is {min_distance} A"
+        )
