@@ -1,0 +1,103 @@
+"""Save and load :class:`E3nnPotential` as safetensors, never unpickling anything.
+
+A model file holds the learned parameters and the energy shift/scale buffers as
+tensors; its header metadata holds ``format``, ``version``, ``dtype`` and the
+:class:`PotentialConfig` as JSON. Constants that the architecture rebuilds
+(Clebsch-Gordan coefficients, masks) are not stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
+
+FORMAT = "ase-symbreak/e3nn-potential"
+VERSION = 1
+_BUFFERS = ("energy_shifts", "energy_scales")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable ase-symbreak model (of this format and version)."""
+
+
+def _stored_names(model: E3nnPotential) -> list[str]:
+    return [name for name, _ in model.named_parameters()] + list(_BUFFERS)
+
+
+def save_model(model: E3nnPotential, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``path`` (safetensors); returns the path.
+
+    Tensors are stored in the model's dtype.
+    """
+    if not isinstance(model, E3nnPotential):
+        raise TypeError(f"save_model expects an E3nnPotential, got {type(model).__name__}")
+    state = model.state_dict()
+    tensors = {name: state[name].detach().cpu().contiguous().clone() for name in _stored_names(model)}
+    metadata = {
+        "format": FORMAT,
+        "version": str(VERSION),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+    }
+    path = Path(path)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64) -> E3nnPotential:
+    """Read a model written by :func:`save_model`, in ``dtype`` (float32 or float64).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ModelFileError
+        If the file is not a safetensors file, not of this format or version, or its
+        config or tensors do not match the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ModelFileError(f"{path} is not a safetensors file ({exc})") from exc
+
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path} is a safetensors file but not an ase-symbreak model "
+            f"(metadata format {metadata.get('format')!r}, expected {FORMAT!r})"
+        )
+    if metadata.get("version") != str(VERSION):
+        raise ModelFileError(f"{path} has model format version {metadata.get('version')!r}; this code reads {VERSION}")
+    try:
+        config = PotentialConfig.from_dict(json.loads(metadata["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} has a missing or invalid config: {exc}") from exc
+
+    model = E3nnPotential(config, dtype=dtype)
+    expected = set(_stored_names(model))
+    missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+    if missing or unexpected:
+        raise ModelFileError(f"{path} does not match its config: missing tensors {missing}, unexpected {unexpected}")
+    state = model.state_dict()
+    for name, tensor in tensors.items():
+        if tensor.shape != state[name].shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {tuple(state[name].shape)}"
+            )
+        if not tensor.is_floating_point():
+            raise ModelFileError(f"{path}: tensor {name!r} has dtype {tensor.dtype}, expected a float")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            state[name].copy_(tensor.to(dtype))
+    return model

@@ -1,0 +1,111 @@
+"""Physics checks reused by every model test: equivariance, finite differences, sum rules.
+
+Each ``assert_*`` raises ``AssertionError`` with the size of the violation. Run them in
+float64 (``SymBreakCalculator(..., dtype="float64")``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import NDArray
+
+from ase_symbreak.calculator import SymBreakCalculator
+
+
+def random_rotation(rng: np.random.Generator, improper: bool = False) -> NDArray[np.float64]:
+    """A random proper rotation (3, 3); with ``improper`` times the inversion -1."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    return -q if improper else q
+
+
+def transformed(atoms: Atoms, rotation: NDArray[np.float64], translation: NDArray[np.float64] | None = None) -> Atoms:
+    """Copy of ``atoms`` with positions and cell rotated by ``rotation`` (and translated)."""
+    out = atoms.copy()
+    out.calc = None
+    out.set_cell(atoms.cell.array @ rotation.T, scale_atoms=False)
+    out.positions = atoms.positions @ rotation.T + (0.0 if translation is None else translation)
+    return out
+
+
+def _stress_tensor(voigt: NDArray[np.float64]) -> NDArray[np.float64]:
+    xx, yy, zz, yz, xz, xy = voigt
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+
+
+def assert_equivariant(
+    calc: SymBreakCalculator,
+    atoms: Atoms,
+    rotation: NDArray[np.float64],
+    atol_energy: float = 1e-8,
+    atol_forces: float = 1e-7,
+    atol_hessian: float = 1e-6,
+    hessian: bool = True,
+) -> None:
+    """E invariant, F -> F R^T, stress -> R S R^T, Hessian -> (1 x R) H (1 x R)^T."""
+    moved = transformed(atoms, rotation)
+    e0, f0 = calc.get_potential_energy(atoms), calc.get_forces(atoms)
+    e1, f1 = calc.get_potential_energy(moved), calc.get_forces(moved)
+    assert abs(e1 - e0) < atol_energy, f"energy not invariant: {e1 - e0:.3e} eV"
+    err = np.abs(f1 - f0 @ rotation.T).max()
+    assert err < atol_forces, f"forces not equivariant: {err:.3e} eV/A"
+    if np.all(atoms.pbc):
+        s0, s1 = _stress_tensor(calc.get_stress(atoms)), _stress_tensor(calc.get_stress(moved))
+        err = np.abs(s1 - rotation @ s0 @ rotation.T).max()
+        assert err < atol_forces, f"stress not equivariant: {err:.3e} eV/A^3"
+    if hessian:
+        big = np.kron(np.eye(len(atoms)), rotation)
+        h0, h1 = calc.get_hessian(atoms), calc.get_hessian(moved)
+        err = np.abs(h1 - big @ h0 @ big.T).max()
+        assert err < atol_hessian, f"Hessian not equivariant: {err:.3e} eV/A^2"
+
+
+def assert_translation_invariant(calc: SymBreakCalculator, atoms: Atoms, shift: NDArray[np.float64], atol: float = 1e-8) -> None:
+    """A rigid translation changes neither energy nor forces."""
+    moved = transformed(atoms, np.eye(3), np.asarray(shift, dtype=float))
+    de = abs(calc.get_potential_energy(moved) - calc.get_potential_energy(atoms))
+    df = np.abs(calc.get_forces(moved) - calc.get_forces(atoms)).max()
+    assert de < atol and df < 10 * atol, f"not translation invariant: dE={de:.3e} eV, dF={df:.3e} eV/A"
+
+
+def assert_hessian_sum_rules(hessian: NDArray[np.float64], atol: float = 1e-8) -> None:
+    """Symmetric, and the acoustic sum rule: each row sums to zero over atoms."""
+    asym = np.abs(hessian - hessian.T).max()
+    assert asym < atol, f"Hessian not symmetric: {asym:.3e} eV/A^2"
+    n = hessian.shape[0] // 3
+    asr = np.abs(hessian.reshape(3 * n, n, 3).sum(axis=1)).max()
+    assert asr < atol, f"acoustic sum rule violated: {asr:.3e} eV/A^2"
+
+
+def numerical_forces(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) -> NDArray[np.float64]:
+    """-dE/dx by central differences (N, 3)."""
+    work = atoms.copy()
+    out = np.zeros((len(atoms), 3))
+    for i in range(len(atoms)):
+        for a in range(3):
+            energies = []
+            for sign in (1, -1):
+                work.positions[i, a] = atoms.positions[i, a] + sign * h
+                energies.append(calc.get_potential_energy(work))
+            work.positions[i, a] = atoms.positions[i, a]
+            out[i, a] = -(energies[0] - energies[1]) / (2 * h)
+    return out
+
+
+def numerical_hessian(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) -> NDArray[np.float64]:
+    """d(-F)/dx by central differences of the forces (3N, 3N)."""
+    work = atoms.copy()
+    n = len(atoms)
+    out = np.zeros((3 * n, 3 * n))
+    for i in range(n):
+        for a in range(3):
+            forces = []
+            for sign in (1, -1):
+                work.positions[i, a] = atoms.positions[i, a] + sign * h
+                forces.append(calc.get_forces(work).reshape(-1))
+            work.positions[i, a] = atoms.positions[i, a]
+            out[3 * i + a] = -(forces[0] - forces[1]) / (2 * h)
+    return out
