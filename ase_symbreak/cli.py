@@ -32,6 +32,15 @@ def demo(
     print_demo(result)
 
 
+def _register_subcommands() -> None:
+    from ase_symbreak.symmetry.cli import register
+
+    register(app)
+
+
+_register_subcommands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -1,0 +1,182 @@
+"""Small private helpers for fractional coordinates, lattices and symmetry operations.
+
+Conventions used throughout :mod:`ase_symbreak.symmetry`:
+
+- fractional coordinates are column vectors ``x``; an operation ``(R, t)`` maps
+  ``x -> R @ x + t``; composition ``(R1, t1)(R2, t2) = (R1 R2, R1 t2 + t1)``;
+- a wave vector ``k`` is given in the reciprocal basis of the same cell, so
+  ``exp(2 pi i k . x)`` is a plane wave; under ``(R, t)`` it goes to ``R^{-T} k``;
+- a pure translation ``t`` acts on a Bloch function at ``k`` as ``exp(-2 pi i k . t)``
+  (the Bilbao / spgrep convention).
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__: list[str] = []
+
+
+def wrap(x: NDArray, tol: float = 1e-6) -> NDArray:
+    """Map fractional numbers into [0, 1), sending values within `tol` of 1 to 0."""
+    y = np.asarray(x, dtype=float) % 1.0
+    y[np.abs(y - 1.0) < tol] = 0.0
+    y[np.abs(y) < tol] = 0.0
+    return y
+
+
+def centered(x: NDArray) -> NDArray:
+    """Map fractional numbers into (-1/2, 1/2] (ties to +1/2)."""
+    y = np.asarray(x, dtype=float)
+    return y - np.ceil(y - 0.5 - 1e-9)
+
+
+def is_integer(x: NDArray, tol: float = 1e-5) -> NDArray:
+    """Elementwise-all test (over the last axis) that `x` is integer within `tol`."""
+    x = np.asarray(x, dtype=float)
+    return np.all(np.abs(x - np.round(x)) < tol, axis=-1)
+
+
+def centering_vectors(rotations: NDArray, translations: NDArray, tol: float = 1e-5) -> NDArray:
+    """Pure translations of the operation list (including zero), ``(n_c, 3)`` in [0, 1)."""
+    eye = np.all(rotations == np.eye(3, dtype=int), axis=(1, 2))
+    vecs = wrap(translations[eye], tol)
+    out: list[NDArray] = []
+    for v in vecs:
+        if not any(is_integer(v - w, tol) for w in out):
+            out.append(v)
+    if not out:
+        out = [np.zeros(3)]
+    return np.array(out)
+
+
+def is_lattice_vector(v: NDArray, centerings: NDArray, tol: float = 1e-5) -> NDArray:
+    """True where `v` (..., 3) is a lattice vector of the lattice Z^3 + centerings."""
+    v = np.asarray(v, dtype=float)
+    res = np.zeros(v.shape[:-1], dtype=bool)
+    for c in centerings:
+        res |= is_integer(v - c, tol)
+    return res
+
+
+def is_reciprocal_vector(g: NDArray, centerings: NDArray, tol: float = 1e-5) -> NDArray:
+    """True where `g` (..., 3) is a reciprocal vector of the lattice Z^3 + centerings."""
+    g = np.asarray(g, dtype=float)
+    res = is_integer(g, tol)
+    for c in centerings:
+        res &= np.abs(g @ c - np.round(g @ c)) < tol
+    return res
+
+
+def primitive_basis(centerings: NDArray) -> NDArray:
+    """Columns: a primitive basis of Z^3 + centerings, in the given fractional coordinates.
+
+    Returns ``S`` (3, 3) with ``x_given = S @ x_primitive``; identity when there is no
+    centering.
+    """
+    n = len(centerings)
+    if n == 1:
+        return np.eye(3)
+    cands = [np.eye(3)[i] for i in range(3)] + [c for c in centerings if np.any(c)]
+    cands += [c - np.eye(3)[i] for c in centerings if np.any(c) for i in range(3)]
+    best = None
+    for a, b, c in itertools.combinations(cands, 3):
+        s = np.array([a, b, c]).T
+        d = np.linalg.det(s)
+        if abs(abs(d) - 1.0 / n) < 1e-6:
+            if d < 0:
+                s[:, 2] *= -1
+            # prefer short vectors
+            key = np.sum(s**2)
+            if best is None or key < best[0] - 1e-9:
+                best = (key, s)
+    if best is None:
+        raise ValueError(f"could not find a primitive basis for centerings {centerings.tolist()}")
+    return best[1]
+
+
+def ops_to_basis(rotations: NDArray, translations: NDArray, s: NDArray) -> tuple[NDArray, NDArray]:
+    """Express operations in a new basis with ``x_old = s @ x_new``."""
+    s_inv = np.linalg.inv(s)
+    rot = np.einsum("ij,njk,kl->nil", s_inv, rotations, s)
+    trans = translations @ s_inv.T
+    return rot, trans
+
+
+def reduce_to_primitive(
+    rotations: NDArray, translations: NDArray, tol: float = 1e-5
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """Coset representatives of the operations in a primitive basis.
+
+    Returns
+    -------
+    rot_p : (n_p, 3, 3) int
+    trans_p : (n_p, 3) float in [0, 1)
+    s : (3, 3) with ``x_given = s @ x_primitive``
+    index : (n_p,) int, index of the given operation each representative comes from
+    """
+    cent = centering_vectors(rotations, translations, tol)
+    s = primitive_basis(cent)
+    rot, trans = ops_to_basis(rotations, translations, s)
+    rot_i = np.round(rot).astype(int)
+    if np.abs(rot - rot_i).max() > 1e-6:
+        raise ValueError("operations are not integral in the primitive basis")
+    seen: dict[bytes, int] = {}
+    keep = []
+    for i, r in enumerate(rot_i):
+        key = r.tobytes()
+        if key not in seen:
+            seen[key] = i
+            keep.append(i)
+    keep = np.array(keep)
+    return rot_i[keep], wrap(trans[keep], tol), s, keep
+
+
+def atom_permutations(
+    frac: NDArray, numbers: NDArray, rotations: NDArray, translations: NDArray, tol: float = 1e-3
+) -> NDArray:
+    """For every operation, where each atom goes.
+
+    ``perm[g, i] = j`` means ``R_g x_i + t_g = x_j`` modulo lattice vectors of the cell
+    the fractional coordinates `frac` (N, 3) are given in.
+
+    Raises ValueError when an operation does not map the structure onto itself.
+    """
+    frac = np.asarray(frac, dtype=float)
+    new = np.einsum("gij,nj->gni", rotations, frac) + translations[:, None, :]
+    diff = new[:, :, None, :] - frac[None, None, :, :]
+    diff = diff - np.round(diff)
+    dist = np.abs(diff).max(axis=-1)  # (g, i, j)
+    perm = np.argmin(dist, axis=-1)
+    ok = np.take_along_axis(dist, perm[..., None], axis=-1)[..., 0] < tol
+    same = numbers[perm] == numbers[None, :]
+    if not (np.all(ok) and np.all(same)):
+        bad = int(np.argwhere(~(ok & same))[0, 0])
+        raise ValueError(f"operation {bad} does not map the structure onto itself (tol={tol})")
+    return perm
+
+
+def frac_str(x: float, max_den: int = 48) -> str:
+    """Format a fractional number, e.g. 0.25 -> '1/4', 0.5 -> '1/2', 0 -> '0'."""
+    f = Fraction(float(x)).limit_denominator(max_den)
+    if f.denominator == 1:
+        return str(f.numerator)
+    return f"{f.numerator}/{f.denominator}"
+
+
+def denominators(k: NDArray, max_den: int = 48) -> NDArray:
+    """Denominators of the fractions closest to `k` (3,)."""
+    return np.array([Fraction(float(x)).limit_denominator(max_den).denominator for x in np.ravel(k)])
+
+
+def cartesian_rotations(rotations: NDArray, cell: NDArray) -> NDArray:
+    """Cartesian matrices of fractional rotations; ase cell rows are lattice vectors.
+
+    r_cart = cell.T @ x, so R_cart = cell.T @ R @ inv(cell.T).
+    """
+    a = np.asarray(cell, dtype=float).T
+    return np.einsum("ij,njk,kl->nil", a, rotations, np.linalg.inv(a))

@@ -1,0 +1,314 @@
+"""Irreducible representations of the parent space group at a k-point, with labels.
+
+Small representations come from spgrep (``get_spacegroup_irreps_from_primitive_symmetry``),
+labels from the Bilbao tables of ``irreptables`` (:mod:`.labels`). Conventions are those
+of :mod:`._lattice`: a translation ``t`` acts on a Bloch function at ``k`` as
+``exp(-2 pi i k.t)``; ``k`` is fractional in the reciprocal basis of the parent cell given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import NDArray
+from spgrep import get_spacegroup_irreps_from_primitive_symmetry
+
+from ._lattice import (
+    centered,
+    centering_vectors,
+    frac_str,
+    is_reciprocal_vector,
+    ops_to_basis,
+    reduce_to_primitive,
+    wrap,
+)
+from .labels import StandardFrame, standard_frame
+from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin, to_atoms
+
+__all__ = ["Irrep", "irreps_at_k", "commensurate_kpoints", "kpoint_stars"]
+
+
+@dataclass(frozen=True)
+class Irrep:
+    """An irreducible representation of the parent space group (full star of k).
+
+    Attributes
+    ----------
+    label : str
+        Bilbao label ('R4+', 'GM4-', 'M3+' ...), or a systematic fallback
+        'k(1/4,0,0)_3' (third spgrep irrep at that k) when the k-point is not in the
+        tables (non-maximal k) or no table is available.
+    standard_label : bool
+        True when `label` comes from the tables.
+    k : NDArray[float]
+        (3,) fractional, reciprocal basis of the parent cell given; the arm of the star
+        that the tables use when the label is standard.
+    star : NDArray[float]
+        (n_arms, 3) all arms, `k` first.
+    dim : int
+        Dimension of the (complex) irrep over all arms = small_dim * n_arms.
+    characters : NDArray[complex]
+        (n_little,) characters of the small representation on `little_rotations`,
+        `little_translations`.
+    little_rotations : NDArray[int]
+        (n_little, 3, 3) one operation per coset of the little group of k (parent cell).
+    little_translations : NDArray[float]
+        (n_little, 3)
+    small_dim : int
+    reality : int
+        Frobenius-Schur (Herring) indicator: 1 real, 0 complex, -1 pseudo-real.
+    real_dim : int
+        Dimension of the physically irreducible (real) representation containing it:
+        ``dim`` when reality == 1, ``2 dim`` otherwise.
+    kpoint_label : str or None
+        Table name of the k-point ('GM', 'X', 'M', 'R', ...).
+    matrices : NDArray[complex]
+        (n_little, small_dim, small_dim) small-representation matrices (spgrep).
+    """
+
+    label: str
+    standard_label: bool
+    k: NDArray
+    star: NDArray
+    dim: int
+    characters: NDArray = field(repr=False)
+    little_rotations: NDArray = field(repr=False, default=None)
+    little_translations: NDArray = field(repr=False, default=None)
+    small_dim: int = 1
+    reality: int = 1
+    real_dim: int = 1
+    kpoint_label: str | None = None
+    matrices: NDArray = field(repr=False, default=None)
+
+    def character(self, rotation: NDArray, translation: NDArray) -> complex:
+        """Small-representation character of ``(R, t)``; 0 if R is not in the little co-group."""
+        for r, t, chi in zip(self.little_rotations, self.little_translations, self.characters):
+            if np.array_equal(r, rotation):
+                return complex(chi * np.exp(-2j * np.pi * self.k @ (np.asarray(translation) - t)))
+        return 0.0j
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Parent (origin already shifted) with its operations in several bases."""
+
+    atoms: Atoms
+    info: SpaceGroupInfo
+    rotations: NDArray  # (n_ops, 3, 3) parent cell
+    translations: NDArray  # (n_ops, 3)
+    centerings: NDArray  # (n_c, 3) parent cell
+    rot_p: NDArray  # (n_pg, 3, 3) primitive basis
+    trans_p: NDArray
+    s: NDArray  # x_parent = s @ x_primitive
+    coset_rotations: NDArray  # (n_pg, 3, 3) parent cell, one per point-group element
+    coset_translations: NDArray
+    frame: StandardFrame | None
+
+
+def _context(atoms: Atoms, symprec: float) -> _Context:
+    info = analyze(atoms, symprec=symprec)
+    rot, trans = info.rotations, info.translations
+    rot_p, trans_p, s, keep = reduce_to_primitive(rot, trans)
+    frame = standard_frame(rot, trans, info.number, info.transformation_matrix, info.origin_shift, info.hall_number)
+    return _Context(
+        atoms=atoms, info=info, rotations=rot, translations=trans,
+        centerings=centering_vectors(rot, trans), rot_p=rot_p, trans_p=trans_p, s=s,
+        coset_rotations=rot[keep], coset_translations=wrap(trans[keep]), frame=frame,
+    )
+
+
+def _prepare(parent: Any, origin_index: int | None, symprec: float) -> tuple[Atoms, int, _Context]:
+    atoms = to_atoms(parent)
+    if origin_index is None:
+        origin_index = default_origin_index(atoms, symprec=symprec)
+    shifted = shift_origin(atoms, origin_index)
+    return shifted, int(origin_index), _context(shifted, symprec)
+
+
+def _star(ctx: _Context, k: NDArray) -> NDArray:
+    arms: list[NDArray] = []
+    for r in ctx.coset_rotations:
+        kk = np.linalg.inv(r).T @ k
+        if not any(is_reciprocal_vector(kk - a, ctx.centerings) for a in arms):
+            arms.append(kk)
+    return np.array(arms)
+
+
+def _table_arm(ctx: _Context, star: NDArray) -> int | None:
+    if ctx.frame is None:
+        return None
+    for i, a in enumerate(star):
+        if ctx.frame.kpoint_name(a) is not None:
+            return i
+    return None
+
+
+def _canonical_star(ctx: _Context, k: NDArray) -> NDArray:
+    """Star of k with the table arm (if any) first, expressed exactly as in the table."""
+    star = _star(ctx, np.asarray(k, dtype=float))
+    i = _table_arm(ctx, star)
+    if i is None:
+        return _tidy(ctx, star)
+    name = ctx.frame.kpoint_name(star[i])
+    k0 = ctx.frame.k_from_std(ctx.frame.table.kpoints[name][0])
+    star = _star(ctx, k0)
+    star[1:] = _tidy(ctx, star[1:])
+    return star
+
+
+def _tidy(ctx: _Context, arms: NDArray) -> NDArray:
+    """Components into (-1/2, 1/2] where that is an equivalent k (always for primitive cells)."""
+    out = arms.copy()
+    for n, a in enumerate(arms):
+        c = centered(a)
+        if is_reciprocal_vector(c - a, ctx.centerings):
+            out[n] = c
+    return out
+
+
+def _irreps_from_context(ctx: _Context, k: NDArray) -> list[Irrep]:
+    star = _canonical_star(ctx, k)
+    k0 = star[0]
+    kp = ctx.s.T @ k0
+    irreps, mapping = get_spacegroup_irreps_from_primitive_symmetry(ctx.rot_p, ctx.trans_p, kp)
+    rot_g, trans_g = ops_to_basis(ctx.rot_p[mapping], ctx.trans_p[mapping], np.linalg.inv(ctx.s))
+    rot_g = np.round(rot_g).astype(int)
+    frame = ctx.frame
+    kname = frame.kpoint_name(k0) if frame is not None else None
+    out = []
+    for n, mats in enumerate(irreps):
+        chars = np.trace(mats, axis1=1, axis2=2)
+        label = frame.label(k0, rot_g, trans_g, chars) if kname is not None else None
+        standard = label is not None
+        if label is None:
+            label = f"k({','.join(frac_str(x) for x in k0)})_{n + 1}"
+        small = mats.shape[1]
+        irr = Irrep(
+            label=label, standard_label=standard, k=k0, star=star, dim=small * len(star),
+            characters=chars, little_rotations=rot_g, little_translations=trans_g,
+            small_dim=small, kpoint_label=kname, matrices=mats,
+        )
+        ind = _herring(ctx, irr)
+        out.append(_replace(irr, reality=ind, real_dim=irr.dim if ind == 1 else 2 * irr.dim))
+    if all(i.standard_label for i in out) and frame is not None:
+        order = [lab for lab, _, _ in frame.table.irreps[kname]]
+        out.sort(key=lambda i: order.index(i.label) if i.label in order else len(order))
+    return out
+
+
+def _replace(irr: Irrep, **kw) -> Irrep:
+    from dataclasses import replace
+
+    return replace(irr, **kw)
+
+
+def _herring(ctx: _Context, irr: Irrep) -> int:
+    """Herring's test: sum over g with g k = -k of chi(g^2), divided by |G_k / T|."""
+    total = 0.0j
+    for r, t in zip(ctx.coset_rotations, ctx.coset_translations):
+        kk = np.linalg.inv(r).T @ irr.k
+        if is_reciprocal_vector(kk + irr.k, ctx.centerings):
+            total += irr.character(r @ r, r @ t + t)
+    val = total.real / len(irr.characters)
+    return int(round(val))
+
+
+def irreps_at_k(parent: Any, k: Any, origin_index: int | None = None, symprec: float = 1e-3) -> list[Irrep]:
+    """All irreps of the parent space group at the star of `k`.
+
+    Parameters
+    ----------
+    parent : ase.Atoms or pymatgen Structure
+        Parent structure.
+    k : array_like
+        (3,) fractional, reciprocal basis of the parent cell.
+    origin_index : int, optional
+        Atom put at the origin before labelling (default :func:`default_origin_index`).
+        Labels depend on it (e.g. SrTiO3 tilts are R4+ with Ti, R5- with Sr at the origin).
+    symprec : float
+        spglib tolerance, Angstrom.
+
+    Returns
+    -------
+    list[Irrep]
+        Ordered as in the Bilbao table when labels are standard.
+    """
+    _, _, ctx = _prepare(parent, origin_index, symprec)
+    k = np.asarray(k, dtype=float).reshape(3)
+    return _irreps_from_context(ctx, k)
+
+
+def _supercell_matrix(supercell_matrix: Any) -> NDArray:
+    m = np.asarray(supercell_matrix)
+    if m.shape == (3,):
+        m = np.diag(m)
+    if m.shape != (3, 3) or np.any(np.abs(m - np.round(m)) > 1e-8):
+        raise ValueError(f"supercell_matrix must be 3 integers or an integer 3x3 matrix, got {m.tolist()}")
+    m = np.round(m).astype(int)
+    if round(np.linalg.det(m)) <= 0:
+        raise ValueError(f"supercell_matrix must have a positive determinant, got {m.tolist()}")
+    return m
+
+
+def _all_commensurate(ctx: _Context, p: NDArray) -> NDArray:
+    """All k with ``p @ k`` integer, modulo the reciprocal lattice of the primitive lattice.
+
+    For a centred parent cell the reciprocal lattice of the primitive lattice is a
+    sublattice of Z^3 of index n_centring, so there are det(p) * n_centring of them.
+    """
+    n = int(round(abs(np.linalg.det(p))))
+    n_c = len(ctx.centerings)
+    grid = np.array(np.meshgrid(*[np.arange(n)] * 3, indexing="ij")).reshape(3, -1).T
+    ks = wrap(grid @ np.linalg.inv(p).T)  # P k = m  ->  k = P^{-1} m
+    if n_c > 1:
+        shifts = np.array(np.meshgrid(*[np.arange(n_c)] * 3, indexing="ij")).reshape(3, -1).T
+        ks = (ks[:, None, :] + shifts[None, :, :]).reshape(-1, 3)
+    out: list[NDArray] = []
+    for kk in ks:
+        if not any(is_reciprocal_vector(kk - o, ctx.centerings) for o in out):
+            out.append(kk)
+            if len(out) == n * n_c:
+                break
+    return np.array(out)
+
+
+def kpoint_stars(ctx: _Context, p: NDArray) -> list[NDArray]:
+    """Commensurate k of supercell `p` grouped into stars; each star (n_arms, 3), canonical arm first."""
+    ks = _all_commensurate(ctx, p)
+    used = np.zeros(len(ks), dtype=bool)
+    stars = []
+    for i, k in enumerate(ks):
+        if used[i]:
+            continue
+        star = _canonical_star(ctx, k)
+        for j in range(len(ks)):
+            if any(is_reciprocal_vector(ks[j] - a, ctx.centerings) for a in star):
+                used[j] = True
+        stars.append(star)
+    # Gamma first, then by number of arms
+    stars.sort(key=lambda s: (not np.allclose(s[0], 0), len(s)))
+    return stars
+
+
+def commensurate_kpoints(parent: Any, supercell_matrix: Any) -> NDArray:
+    """One representative per star of the k-points commensurate with a supercell.
+
+    Parameters
+    ----------
+    parent : Atoms
+    supercell_matrix : (3,) or (3, 3) int
+        Supercell lattice (rows) = ``supercell_matrix @ parent.cell``. k is commensurate
+        when ``supercell_matrix @ k`` is integer.
+
+    Returns
+    -------
+    NDArray[float]
+        (n_stars, 3) fractional, parent reciprocal basis; the table arm when the k-point
+        is in the Bilbao tables.
+    """
+    _, _, ctx = _prepare(parent, None, 1e-3)
+    p = _supercell_matrix(supercell_matrix)
+    return np.array([s[0] for s in kpoint_stars(ctx, p)])

@@ -1,0 +1,396 @@
+"""Isotropy subgroups of order parameters (ISOTROPY-style), with realising structures.
+
+For an irrep (all arms of its star) or a direct sum of irreps, the real matrices ``D(g)``
+of :func:`displacement_modes` define the image group acting on order-parameter (OP)
+space. Every isotropy subgroup is the stabiliser of its fixed-point subspace, and every
+fixed-point subspace is an intersection of the subspaces ``Fix(g)`` of single image
+elements. We therefore close ``{Fix(g)}`` (and the whole space) under intersection, one
+class of parent-equivalent subspaces at a time (``S ~ D(g) S``), write each class in a
+canonical ISOTROPY-like form ('(a,a,0)', '(a,b,0)', '(0,a,a|b,0,0)' for coupled irreps),
+condense a generic vector of that subspace onto the parent supercell and identify the
+child with spglib.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import lcm
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import NDArray
+
+from ._lattice import denominators
+from .irreps import _prepare, _star
+from .modes import DisplacementRepresentation, IrrepModes, displacement_modes
+from .spacegroup import analyze
+
+__all__ = ["IsotropySubgroup", "order_parameter_direction", "isotropy_subgroups", "fixed_subspace_classes"]
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: Generic parameter values used to realise a subspace (no rational relations among them).
+_GENERIC = np.array([1.0, 0.7236, 0.5198, 0.3371, 0.2213, 0.1475, 0.1129, 0.0871, 0.0613, 0.0437, 0.0291, 0.0187])
+
+
+def order_parameter_direction(vector: NDArray, tol: float = 1e-3) -> str:
+    """ISOTROPY-like string of an order-parameter vector.
+
+    Components smaller than ``tol * max|v|`` are '0'; equal magnitudes (within
+    ``tol * max|v|``) share a letter, the sign relative to the first occurrence.
+
+    Parameters
+    ----------
+    vector : (dim,) array_like
+    tol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> order_parameter_direction([0.3, 0.3, 0.0])
+    '(a,a,0)'
+    >>> order_parameter_direction([0.2, -0.2, 0.1])
+    '(a,-a,b)'
+    >>> order_parameter_direction([0, 0, 0])
+    '(0,0,0)'
+    """
+    v = np.asarray(vector, dtype=float).ravel()
+    scale = np.abs(v).max() if v.size else 0.0
+    if scale == 0:
+        return "(" + ",".join("0" for _ in v) + ")"
+    mags: list[tuple[float, float]] = []  # (magnitude, sign of first occurrence)
+    out = []
+    for x in v:
+        if abs(x) < tol * scale:
+            out.append("0")
+            continue
+        for n, (m, sgn) in enumerate(mags):
+            if abs(abs(x) - m) < tol * scale:
+                break
+        else:
+            mags.append((abs(x), np.sign(x)))
+            n = len(mags) - 1
+        letter = _LETTERS[n % 26]
+        out.append(letter if np.sign(x) == mags[n][1] else "-" + letter)
+    return "(" + ",".join(out) + ")"
+
+
+@dataclass(frozen=True)
+class IsotropySubgroup:
+    """One isotropy subgroup (class of parent-equivalent OP directions).
+
+    Attributes
+    ----------
+    irreps : tuple[str, ...]
+        Labels of the irreps forming the OP space (direct sum, in this order).
+    direction : str
+        Canonical direction, e.g. '(a,a,0)'; blocks of coupled irreps separated by '|'.
+    vector : NDArray[float]
+        (dim_total,) generic OP vector of the subspace (free parameters set to distinct
+        generic values), in the component basis of :class:`IrrepModes`.
+    space_group_number, space_group_symbol
+        Child space group found by spglib on `structure`.
+    supercell_matrix : NDArray
+        (3, 3) child conventional cell = ``supercell_matrix @ parent.cell`` (integer
+        for a primitive parent).
+    origin_shift : NDArray[float]
+        (3,) child origin in fractional coordinates of the (origin-shifted) parent cell.
+    structure : Atoms
+        Distorted parent supercell realising the subgroup (amplitude ``amplitude``).
+    conventional : Atoms
+        spglib's standardised conventional cell of `structure`.
+    index : int
+        ``|G_parent : H|`` including translations
+        (= |parent point group| x child/parent primitive volume / |child point group|).
+    n_params : int
+        Dimension of the fixed-point subspace.
+    stabilizer_order : int
+        Number of supercell operations (``DisplacementRepresentation.operations``) fixing
+        the OP subspace; equals ``len(operations) / index`` when spglib agrees.
+    subspace : NDArray[float]
+        (dim_total, n_params) orthonormal basis of the fixed-point subspace.
+    """
+
+    irreps: tuple[str, ...]
+    direction: str
+    vector: NDArray
+    space_group_number: int
+    space_group_symbol: str
+    supercell_matrix: NDArray
+    origin_shift: NDArray
+    structure: Atoms = field(repr=False)
+    index: int = 0
+    conventional: Atoms | None = field(repr=False, default=None)
+    n_params: int = 0
+    stabilizer_order: int = 0
+    subspace: NDArray = field(repr=False, default=None)
+
+
+# ----------------------------------------------------------------------------- subspaces
+
+
+def _null(m: NDArray, tol: float = 1e-8) -> NDArray:
+    """Orthonormal basis (columns) of the null space of m."""
+    _, s, vh = np.linalg.svd(m)
+    rank = int(np.sum(s > tol))
+    return vh[rank:].T
+
+
+def _key(basis: NDArray) -> bytes:
+    proj = basis @ basis.T
+    return np.round(proj * 1e5).astype(np.int64).tobytes()
+
+
+def _rref(basis: NDArray) -> NDArray:
+    """Reduced row-echelon rows (s, n) spanning the same subspace as the columns of basis."""
+    a = basis.T.copy()
+    s, n = a.shape
+    row = 0
+    for col in range(n):
+        if row == s:
+            break
+        piv = row + int(np.argmax(np.abs(a[row:, col])))
+        if abs(a[piv, col]) < 1e-8:
+            continue
+        a[[row, piv]] = a[[piv, row]]
+        a[row] /= a[row, col]
+        for r in range(s):
+            if r != row:
+                a[r] -= a[r, col] * a[row]
+        row += 1
+    a[np.abs(a) < 1e-10] = 0.0
+    return a
+
+
+def _coef(x: float) -> str:
+    if abs(x - 1) < 1e-6:
+        return ""
+    if abs(x + 1) < 1e-6:
+        return "-"
+    f = Fraction(x).limit_denominator(12)
+    if abs(float(f) - x) < 1e-6:
+        return f"{f}*"
+    return f"{x:.3g}*"
+
+
+def _direction(rows: NDArray, dims: list[int]) -> str:
+    comps = []
+    for j in range(rows.shape[1]):
+        terms = []
+        for i in range(rows.shape[0]):
+            c = rows[i, j]
+            if abs(c) < 1e-8:
+                continue
+            t = _coef(c) + _LETTERS[i % 26]
+            if terms and not t.startswith("-"):
+                t = "+" + t
+            terms.append(t)
+        comps.append("".join(terms) if terms else "0")
+    blocks, start = [], 0
+    for d in dims:
+        blocks.append(",".join(comps[start : start + d]))
+        start += d
+    return "(" + "|".join(blocks) + ")"
+
+
+def _nice(rows: NDArray) -> tuple:
+    zero = np.all(np.abs(rows) < 1e-8, axis=0)
+    n_minus = int(np.sum(rows < -1e-8))
+    n_odd = int(np.sum((np.abs(rows) > 1e-8) & (np.abs(np.abs(rows) - 1) > 1e-6)))
+    return (n_odd, tuple(zero.astype(int)), n_minus, tuple(np.round(-rows.ravel(), 6)))
+
+
+def fixed_subspace_classes(images: NDArray) -> list[NDArray]:
+    """Fixed-point subspaces of an orthogonal matrix group, up to conjugation.
+
+    Parameters
+    ----------
+    images : (n_img, n, n)
+        The distinct matrices of the group.
+
+    Returns
+    -------
+    list[NDArray]
+        One orthonormal basis (n, dim) per class of nonzero fixed-point subspaces,
+        the canonical (nicest) member of each class, in RREF-friendly orientation.
+    """
+    n = images.shape[1]
+    eye = np.eye(n)
+    known: dict[bytes, int] = {}
+    reps: list[NDArray] = []
+
+    def add(basis: NDArray) -> None:
+        if basis.shape[1] == 0 or _key(basis) in known:
+            return
+        cid = len(reps)
+        orbit: dict[bytes, NDArray] = {}
+        moved = images @ basis
+        for m in moved:
+            q, _ = np.linalg.qr(m)
+            k = _key(q)
+            if k not in orbit:
+                orbit[k] = q
+        for k in orbit:
+            known[k] = cid
+        best = min(orbit.values(), key=lambda q: _nice(_rref(q)))
+        reps.append(best)
+
+    add(eye)
+    queue = [0]
+    while queue:
+        cid = queue.pop(0)
+        a = reps[cid]
+        m = (images - eye) @ a  # (n_img, n, s)
+        _, s, vh = np.linalg.svd(m)
+        for g in range(len(images)):
+            rank = int(np.sum(s[g] > 1e-8))
+            if rank == 0 or rank == a.shape[1]:
+                continue
+            sub = a @ vh[g, rank:].T
+            before = len(reps)
+            add(sub)
+            if len(reps) > before:
+                queue.append(len(reps) - 1)
+    return reps
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _parse_label_k(ctx, label: str) -> NDArray:
+    m = re.fullmatch(r"k\(([^)]*)\)_\d+", label)
+    if m:
+        return np.array([float(Fraction(x)) for x in m.group(1).split(",")])
+    if ctx.frame is None:
+        raise ValueError(f"no Bilbao table for space group {ctx.info.number}; use a 'k(..)_n' label")
+    names = sorted(ctx.frame.table.kpoints, key=len, reverse=True)
+    for name in names:
+        if label.startswith(name) and not label[len(name):len(name) + 1].isalpha():
+            return ctx.frame.k_from_std(ctx.frame.table.kpoints[name][0])
+    raise ValueError(
+        f"irrep label {label!r} does not start with a k-point of space group {ctx.info.number} "
+        f"(have {sorted(ctx.frame.table.kpoints)})"
+    )
+
+
+def _find_modes(rep: DisplacementRepresentation, label: str) -> IrrepModes:
+    for m in rep.irreps:
+        if m.irrep.label == label:
+            return m
+    raise ValueError(
+        f"irrep {label!r} has no displacement modes in this parent; present at this k: {rep.labels}"
+    )
+
+
+def isotropy_subgroups(
+    parent: Any,
+    irreps: list[str] | str,
+    origin_index: int | None = None,
+    amplitude: float = 0.05,
+    symprec: float = 1e-3,
+    supercell_matrix: Any = None,
+) -> list[IsotropySubgroup]:
+    """Enumerate the isotropy subgroups of one irrep or of a coupled set of irreps.
+
+    Parameters
+    ----------
+    parent : ase.Atoms or pymatgen Structure
+        Parent structure.
+    irreps : str or list[str]
+        Labels ('R4+', ['R4+', 'M3+'] ...) at the origin chosen by `origin_index`.
+    origin_index : int, optional
+        Atom at the origin (labels depend on it); default :func:`default_origin_index`.
+    amplitude : float
+        Largest atomic displacement of the realising structures, Angstrom.
+    symprec : float
+        spglib tolerance, Angstrom (must be well below `amplitude`).
+    supercell_matrix : (3,) or (3, 3) int, optional
+        Supercell to work in; default diagonal, the least common multiple of the
+        denominators of all arms of the stars involved.
+
+    Returns
+    -------
+    list[IsotropySubgroup]
+        One per class of equivalent directions, sorted by number of free parameters,
+        then by decreasing space-group number.
+    """
+    labels = [irreps] if isinstance(irreps, str) else list(irreps)
+    if not labels:
+        raise ValueError("give at least one irrep label")
+    if amplitude <= 10 * symprec:
+        raise ValueError(f"amplitude {amplitude} A must be much larger than symprec {symprec} A")
+    shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
+    ks = [_parse_label_k(ctx, lab) for lab in labels]
+    if supercell_matrix is None:
+        n = [1, 1, 1]
+        for k in ks:
+            for arm in _star(ctx, k):
+                n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
+        supercell_matrix = n
+    rep = displacement_modes(shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks))
+    modes = [_find_modes(rep, lab) for lab in labels]
+    dims = [m.dim for m in modes]
+    n_tot = sum(dims)
+    n_g = len(rep.operations)
+    mats = np.zeros((n_g, n_tot, n_tot))
+    start = 0
+    for m in modes:
+        mats[:, start : start + m.dim, start : start + m.dim] = m.matrices
+        start += m.dim
+    # distinct image matrices
+    keys = np.round(mats.reshape(n_g, -1) * 1e6).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    images = mats[np.sort(first)]
+    classes = fixed_subspace_classes(images)
+
+    info_parent = analyze(shifted, symprec=symprec)
+    vol_parent_prim = shifted.get_volume() / (len(shifted) / len(info_parent.primitive))
+    out = []
+    for basis in classes:
+        rows = _rref(basis)
+        s = rows.shape[0]
+        direction = _direction(rows, dims)
+        stab_sub = np.all(np.abs(mats @ basis - basis[None]) < 1e-6, axis=(1, 2))
+        vec = _GENERIC[:s] @ rows
+        rng = np.random.default_rng(0)
+        for _ in range(10):
+            stab_v = np.all(np.abs(mats @ vec - vec[None]) < 1e-6, axis=1)
+            if np.array_equal(stab_v, stab_sub):
+                break
+            vec = (_GENERIC[:s] + 0.05 * rng.random(s)) @ rows
+        u = np.zeros((len(rep.supercell), 3))
+        start = 0
+        for m in modes:
+            block = vec[start : start + m.dim]
+            for c in range(m.multiplicity):
+                u += _GENERIC[c] * np.einsum("d,dna->na", block, m.basis[c])
+            start += m.dim
+        u *= amplitude / np.linalg.norm(u, axis=1).max()
+        structure = rep.supercell.copy()
+        structure.positions += u
+        child = analyze(structure, symprec=symprec)
+        n_pg_child = child.pointgroup_order
+        vol_child_prim = structure.get_volume() / (len(structure) / len(child.primitive))
+        index = info_parent.pointgroup_order * vol_child_prim / vol_parent_prim / n_pg_child
+        t = child.transformation_matrix
+        m_child = np.linalg.inv(t).T @ rep.supercell_matrix
+        if np.allclose(m_child, np.round(m_child), atol=1e-6):
+            m_child = np.round(m_child).astype(int)
+        origin = -rep.supercell_matrix.T @ np.linalg.solve(t, child.origin_shift)
+        out.append(
+            IsotropySubgroup(
+                irreps=tuple(labels), direction=direction, vector=vec,
+                space_group_number=child.number, space_group_symbol=child.symbol,
+                supercell_matrix=m_child, origin_shift=origin, structure=structure,
+                index=int(round(index)), conventional=child.conventional, n_params=s,
+                stabilizer_order=int(stab_sub.sum()), subspace=basis,
+            )
+        )
+    out.sort(key=lambda h: (h.n_params, -h.space_group_number, h.direction))
+    return out

@@ -1,0 +1,531 @@
+"""Symmetry-adapted displacement modes of a parent supercell.
+
+The finite group ``G_s`` = (parent space-group operations) x (parent lattice translations
+modulo the supercell lattice) acts on the 3N displacements of the supercell through
+``Gamma(g) = permutation(g) (x) R_cart(g)``. We
+
+1. split displacement space into blocks spanned by real Bloch waves of each commensurate
+   k-star (and its negative);
+2. split each block into real-irreducible (physically irreducible) subspaces with the
+   eigenvectors of a random symmetric matrix that commutes with ``Gamma`` (the commutant
+   trick: its eigenspaces are irreducible for a generic choice; checked by
+   ``sum |chi|^2 in {1, 2, 4} |G_s|``);
+3. group them into isotypic components by their characters, label each with the small
+   representation characters at k (Bilbao tables, :mod:`.labels`);
+4. choose a canonical basis for the first copy (arm by arm; within an arm joint
+   eigenvectors of symmetry operations, Cartesian-diagonal ones first, so that e.g. the
+   R4+ components are tilts about x, y, z) and map every other copy onto it with an
+   intertwiner ``sum_g D_m(g) X D(g)^T``, so that all copies transform with the SAME
+   real matrices ``D(g)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import NDArray
+
+from ._lattice import atom_permutations, cartesian_rotations, is_reciprocal_vector
+from .irreps import Irrep, _Context, _irreps_from_context, _prepare, _supercell_matrix, kpoint_stars
+
+__all__ = ["SupercellOperations", "IrrepModes", "DisplacementRepresentation", "displacement_modes"]
+
+
+@dataclass(frozen=True)
+class SupercellOperations:
+    """The parent operations acting on the supercell.
+
+    Operation ``g = i * n_cells + c`` is parent operation ``i`` followed by the lattice
+    translation ``cells[c]``.
+
+    Attributes
+    ----------
+    rotations : NDArray[int]
+        (n_ops_s, 3, 3) fractional, parent cell.
+    translations : NDArray[float]
+        (n_ops_s, 3) fractional, parent cell (``t_i + L_c``).
+    cartesian : NDArray[float]
+        (n_ops_s, 3, 3) Cartesian rotation matrices.
+    permutations : NDArray[int]
+        (n_ops_s, N) ``permutations[g, i] = j``: supercell atom i is carried onto atom j.
+    supercell_rotations : NDArray[int]
+        (n_ops_s, 3, 3) fractional, supercell.
+    supercell_translations : NDArray[float]
+        (n_ops_s, 3) fractional, supercell.
+    """
+
+    rotations: NDArray
+    translations: NDArray
+    cartesian: NDArray = field(repr=False)
+    permutations: NDArray = field(repr=False)
+    supercell_rotations: NDArray = field(repr=False)
+    supercell_translations: NDArray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.rotations)
+
+    def act(self, u: NDArray, g: int | None = None) -> NDArray:
+        """Apply ``Gamma(g)`` to displacements.
+
+        Parameters
+        ----------
+        u : (N, 3, ...) Cartesian displacements (extra trailing axes allowed).
+        g : int, optional
+            Operation index; all operations when None.
+
+        Returns
+        -------
+        (N, 3, ...) for one operation, (n_ops_s, N, 3, ...) for all.
+        """
+        u = np.asarray(u)
+        if g is not None:
+            moved = np.einsum("ij,nj...->ni...", self.cartesian[g], u)
+            out = np.empty_like(moved)
+            out[self.permutations[g]] = moved
+            return out
+        tmp = np.einsum("gij,nj...->gni...", self.cartesian, u)
+        inv = np.argsort(self.permutations, axis=1)
+        idx = inv.reshape(inv.shape + (1,) * (tmp.ndim - 2))
+        return np.take_along_axis(tmp, idx, axis=1)
+
+
+@dataclass(frozen=True)
+class IrrepModes:
+    """Displacement modes of one irrep (isotypic component).
+
+    Attributes
+    ----------
+    irrep : Irrep
+        Labelled irrep; for a complex pair forming one physically irreducible
+        representation the label is the concatenation (e.g. 'W1W2') and ``dim`` is the
+        real dimension.
+    multiplicity : int
+        Number of copies.
+    basis : NDArray[float]
+        (multiplicity, dim, N_supercell, 3), real, Cartesian, unitless; orthonormal over
+        (copy, component, atoms, xyz). ``basis[m, c]`` is order-parameter component ``c`` of
+        copy ``m``; ``Gamma(g) basis[m, c] = sum_b D(g)[b, c] basis[m, b]`` for every m.
+    matrices : NDArray[float]
+        (n_ops_s, dim, dim) the real matrices ``D(g)``, operations as in
+        ``DisplacementRepresentation.operations``.
+    orbits : list[str]
+        Wyckoff orbits of the parent whose atoms move, e.g. ['O 3d'].
+    characters : NDArray[float]
+        (n_ops_s,) trace of ``matrices``.
+    """
+
+    irrep: Irrep
+    multiplicity: int
+    basis: NDArray = field(repr=False)
+    matrices: NDArray = field(repr=False)
+    orbits: list[str] = field(default_factory=list)
+    characters: NDArray = field(repr=False, default=None)
+
+    @property
+    def label(self) -> str:
+        return self.irrep.label
+
+    @property
+    def dim(self) -> int:
+        return self.basis.shape[1]
+
+
+@dataclass(frozen=True)
+class DisplacementRepresentation:
+    """Decomposition of the supercell displacement representation into labelled irreps.
+
+    Attributes
+    ----------
+    parent : Atoms
+        Origin-shifted parent (atom ``origin_index`` at fractional 0).
+    origin_index : int
+    supercell : Atoms
+        Parent supercell; cell = ``supercell_matrix @ parent.cell``; atom
+        ``c * n_parent + a`` is parent atom ``a`` translated by ``cells[c]``.
+    supercell_matrix : NDArray[int]
+        (3, 3)
+    cells : NDArray[int]
+        (n_cells, 3) parent lattice vectors (fractional) of the supercell's cells.
+    operations : SupercellOperations
+    irreps : list[IrrepModes]
+        Gamma first, then by k-star, in table order.
+    """
+
+    parent: Atoms
+    origin_index: int
+    supercell: Atoms
+    supercell_matrix: NDArray
+    cells: NDArray = field(repr=False)
+    operations: SupercellOperations = field(repr=False)
+    irreps: list[IrrepModes] = field(default_factory=list)
+
+    def __getitem__(self, label: str) -> IrrepModes:
+        for m in self.irreps:
+            if m.irrep.label == label:
+                return m
+        raise KeyError(f"no irrep {label!r}; have {[m.irrep.label for m in self.irreps]}")
+
+    @property
+    def labels(self) -> list[str]:
+        return [m.irrep.label for m in self.irreps]
+
+
+# ----------------------------------------------------------------------------- supercell
+
+
+def _cells(p: NDArray) -> NDArray:
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ p
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    grid = np.array(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij")).reshape(3, -1).T
+    xs = grid @ np.linalg.inv(p)
+    keep = np.all((xs > -1e-9) & (xs < 1 - 1e-9), axis=1)
+    cells = grid[keep]
+    order = np.lexsort((cells[:, 2], cells[:, 1], cells[:, 0]))
+    cells = cells[order]
+    if len(cells) != int(round(abs(np.linalg.det(p)))):  # pragma: no cover
+        raise RuntimeError("failed to enumerate supercell cells")
+    return cells
+
+
+def _build_supercell(ctx: _Context, p: NDArray) -> tuple[Atoms, NDArray, SupercellOperations]:
+    parent = ctx.atoms
+    p_inv = np.linalg.inv(p)
+    # supercell lattice must be invariant under the parent point group
+    for r in ctx.rotations:
+        m = p_inv.T @ r @ p.T
+        if np.abs(m - np.round(m)).max() > 1e-6:
+            raise ValueError(
+                f"supercell_matrix {p.tolist()} is not invariant under the parent point group "
+                "(e.g. use a diagonal n x n x n supercell for a cubic parent)"
+            )
+    cells = _cells(p)
+    frac = parent.get_scaled_positions(wrap=True)
+    n_at = len(parent)
+    pos = (frac[None, :, :] + cells[:, None, :]).reshape(-1, 3)  # parent frac
+    sc_frac = pos @ p_inv
+    sc_frac -= np.floor(sc_frac + 1e-9)
+    sc = Atoms(
+        numbers=np.tile(parent.numbers, len(cells)), cell=p @ np.asarray(parent.cell[:]),
+        scaled_positions=sc_frac, pbc=True,
+    )
+    n_ops = len(ctx.rotations)
+    rot = np.repeat(ctx.rotations, len(cells), axis=0)
+    trans = (ctx.translations[:, None, :] + cells[None, :, :]).reshape(-1, 3)
+    rot_s = np.round(np.einsum("ij,njk,kl->nil", p_inv.T, rot, p.T)).astype(int)
+    trans_s = trans @ p_inv
+    perms = atom_permutations(sc_frac, sc.numbers, rot_s, trans_s, tol=1e-4)
+    cart = cartesian_rotations(rot, parent.cell[:])
+    assert len(rot) == n_ops * len(cells) and n_at * len(cells) == len(sc)
+    ops = SupercellOperations(rot, trans, cart, perms, rot_s, trans_s)
+    return sc, cells, ops
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _orth(v: NDArray, tol: float = 1e-8) -> NDArray:
+    """Orthonormal basis (columns) of the column space of v."""
+    if v.size == 0:
+        return v.reshape(v.shape[0], 0)
+    u, s, _ = np.linalg.svd(v, full_matrices=False)
+    return u[:, s > tol * max(1.0, s.max() if len(s) else 1.0)]
+
+
+def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) -> NDArray:
+    """Real orthonormal basis (3N, d) of Bloch waves of the arms of star and -star."""
+    pairs: list[NDArray] = []
+    for k in star:
+        if not any(is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings) for q in pairs):
+            pairs.append(k)
+    n_c = len(cells)
+    eye = np.eye(3 * n_at)
+    cols = []
+    for k in pairs:
+        ph = np.exp(2j * np.pi * cells @ k)
+        parts = [ph.real] if is_reciprocal_vector(2 * k, np.zeros((1, 3))) else [ph.real, ph.imag]
+        for part in parts:
+            part = part / np.linalg.norm(part)
+            cols.append(np.kron(part[:, None], eye))  # (n_c * 3 n_at, 3 n_at)
+    b = np.hstack(cols)
+    if not np.allclose(b.T @ b, np.eye(b.shape[1]), atol=1e-8):
+        b = _orth(b)
+    return b
+
+
+def _clusters(w: NDArray, tol: float) -> list[NDArray]:
+    out, start = [], 0
+    for i in range(1, len(w) + 1):
+        if i == len(w) or w[i] - w[i - 1] > tol:
+            out.append(np.arange(start, i))
+            start = i
+    return out
+
+
+def _irreducible_pieces(mats: NDArray, rng: np.random.Generator) -> list[NDArray]:
+    """Split R^d into real-irreducible invariant subspaces of the orthogonal rep `mats` (G, d, d)."""
+    d = mats.shape[1]
+    n_g = len(mats)
+    for _attempt in range(5):
+        a = rng.standard_normal((d, d))
+        a = a + a.T
+        h = (mats @ a @ mats.transpose(0, 2, 1)).sum(axis=0) / n_g
+        w, v = np.linalg.eigh(h)
+        scale = max(1.0, np.abs(w).max())
+        pieces = [v[:, c] for c in _clusters(w, 1e-7 * scale)]
+        ok = True
+        for p in pieces:
+            chi = np.einsum("ia,gia->g", p, mats @ p)
+            norm = np.sum(chi**2) / n_g
+            if min(abs(norm - x) for x in (1, 2, 4)) > 1e-6:
+                ok = False
+                break
+        if ok:
+            return pieces
+    raise RuntimeError("could not split the representation into irreducible pieces")
+
+
+def _translation_projector(ops: SupercellOperations, mats: NDArray, k: NDArray) -> NDArray:
+    """Projector (in the coordinates of `mats`) onto Bloch eigenvalue exp(-2 pi i k.t)."""
+    pure = np.flatnonzero(np.all(ops.rotations == np.eye(3, dtype=int), axis=(1, 2)))
+    ph = np.exp(2j * np.pi * ops.translations[pure] @ k)
+    return np.einsum("g,gij->ij", ph, mats[pure]) / len(pure)
+
+
+def _find_op(ops: SupercellOperations, p_inv: NDArray, r: NDArray, t: NDArray) -> int:
+    same = np.all(ops.rotations == r, axis=(1, 2))
+    d = (ops.translations - t) @ p_inv
+    same &= np.all(np.abs(d - np.round(d)) < 1e-6, axis=1)
+    return int(np.flatnonzero(same)[0])
+
+
+def _identify(ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]) -> tuple[Irrep, NDArray, list[Irrep]]:
+    """Find the star and the irrep(s) of an irreducible piece from small-rep characters."""
+    for star, irreps in cand:
+        k0 = star[0]
+        proj = _translation_projector(ops, mats_w, k0)
+        w, v = np.linalg.eigh((proj + proj.conj().T) / 2)
+        q = v[:, w > 0.5]
+        if q.shape[1] == 0:
+            continue
+        ref = irreps[0]
+        idx = [_find_op(ops, p_inv, r, t) for r, t in zip(ref.little_rotations, ref.little_translations)]
+        chi = np.einsum("ia,gia->g", q.conj(), mats_w[idx] @ q)
+        found = []
+        for irr in irreps:
+            n = np.vdot(irr.characters, chi) / len(idx)
+            if abs(n) > 0.5:
+                found += [irr] * int(round(n.real))
+        if not found:
+            continue
+        return found[0], star, found
+    raise RuntimeError("could not identify an irreducible piece")
+
+
+def _canonical_first_copy(
+    ops: SupercellOperations, mats_w: NDArray, star: NDArray, centerings: NDArray
+) -> NDArray:
+    """Orthogonal (d, d) change of basis: columns = canonical OP components in W-coordinates."""
+    d = mats_w.shape[1]
+    # group arms into {k, -k} pairs, real projectors
+    pairs: list[NDArray] = []
+    for k in star:
+        if any(is_reciprocal_vector(k + q, centerings) or is_reciprocal_vector(k - q, centerings) for q in pairs):
+            continue
+        pairs.append(k)
+    spaces = []
+    for k in pairs:
+        proj = _translation_projector(ops, mats_w, k)
+        if not is_reciprocal_vector(2 * k, centerings):
+            proj = proj + _translation_projector(ops, mats_w, -k)
+        proj = proj.real
+        w, v = np.linalg.eigh((proj + proj.T) / 2)
+        spaces.append(v[:, w > 0.5])
+    e1 = spaces[0]
+    # operations that keep the first arm pair: refine by their symmetric parts
+    me = mats_w @ e1  # (G, d, s)
+    resid = me - e1[None] @ (e1.T[None] @ me)
+    stab = np.flatnonzero(np.linalg.norm(resid, axis=(1, 2)) < 1e-6)
+    cart = ops.cartesian[stab]
+    offdiag = np.abs(cart - np.einsum("gii->gi", cart)[:, :, None] * np.eye(3)).max(axis=(1, 2))
+    is_diag = offdiag < 1e-8
+    dets = np.linalg.det(cart)
+    # skip pure-translation duplicates: one operation per (rotation, matrix) is enough
+    proper_diag = [int(g) for g, dg, dt in zip(stab, is_diag, dets) if dg and dt > 0]
+    proper_diag.sort(key=lambda g: tuple(-np.round(np.diag(ops.cartesian[g])).astype(int)))
+    order = [int(g) for g, dg in zip(stab, is_diag) if dg] + [int(g) for g, dg in zip(stab, is_diag) if not dg]
+    cart = ops.cartesian
+    parts = [np.eye(e1.shape[1])]
+    for g in order:
+        if all(p.shape[1] == 1 for p in parts):
+            break
+        new = []
+        m = e1.T @ mats_w[g] @ e1
+        for p in parts:
+            if p.shape[1] == 1:
+                new.append(p)
+                continue
+            c = p.T @ ((m + m.T) / 2) @ p
+            w, v = np.linalg.eigh(c)
+            for cl in _clusters(w, 1e-6):
+                new.append(p @ v[:, cl])
+        parts = new
+    # columns in e1 coordinates -> W coordinates
+    cols: list[NDArray] = []
+    for p in parts:
+        for j in range(p.shape[1]):
+            cols.append(e1 @ p[:, j])
+
+    def signature(c: NDArray) -> tuple:
+        return tuple(-round(float(c @ mats_w[g] @ c), 6) for g in proper_diag)
+
+    cols.sort(key=signature)
+    # signs: chain consecutive components with a cyclic operation (x->y->z first)
+    cyc = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=float)
+    is_cyc = np.abs(cart[stab] - cyc).max(axis=(1, 2)) < 1e-8
+    pref = [int(g) for g in stab[is_cyc]] + [int(g) for g in stab]
+    for i in range(1, len(cols)):
+        for g in pref:
+            ov = cols[i] @ mats_w[g] @ cols[i - 1]
+            if abs(abs(ov) - 1) < 1e-6:
+                if ov < 0:
+                    cols[i] = -cols[i]
+                break
+    first = np.array(cols).T  # (d, s)
+    # transport to the other arm pairs
+    out = [first]
+    moved_all = mats_w @ first  # (G, d, s)
+    for sp in spaces[1:]:
+        norms = np.linalg.norm(sp.T[None] @ moved_all, axis=(1, 2))
+        hit = np.flatnonzero(norms > np.sqrt(first.shape[1]) - 1e-6)
+        if len(hit) == 0:  # pragma: no cover
+            raise RuntimeError("could not transport an arm")
+        out.append(moved_all[hit[0]])
+    basis = np.hstack(out)
+    if basis.shape != (d, d) or not np.allclose(basis.T @ basis, np.eye(d), atol=1e-8):  # pragma: no cover
+        raise RuntimeError("canonical basis is not orthonormal")
+    return basis
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def displacement_modes(
+    parent: Any,
+    supercell_matrix: Any = (1, 1, 1),
+    origin_index: int | None = None,
+    symprec: float = 1e-3,
+    seed: int = 0,
+    kpoints: Any = None,
+) -> DisplacementRepresentation:
+    """Decompose the displacements of a parent supercell into labelled irreps.
+
+    Parameters
+    ----------
+    parent : ase.Atoms or pymatgen Structure
+        High-symmetry parent structure.
+    supercell_matrix : (3,) or (3, 3) int
+        Supercell lattice (rows) = ``supercell_matrix @ parent.cell``; must be invariant
+        under the parent point group (diagonal n x n x n for cubic parents).
+    origin_index : int, optional
+        Atom put at the origin (labels depend on it); default :func:`default_origin_index`.
+    symprec : float
+        spglib tolerance, Angstrom.
+    seed : int
+        Seed of the random commutant element (results do not depend on it beyond
+        numerical noise).
+    kpoints : (n, 3) array_like, optional
+        Keep only the stars of these k-points (parent reciprocal basis); all
+        commensurate stars by default.
+
+    Returns
+    -------
+    DisplacementRepresentation
+    """
+    shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
+    p = _supercell_matrix(supercell_matrix)
+    p_inv = np.linalg.inv(p)
+    sc, cells, ops = _build_supercell(ctx, p)
+    n_at = len(shifted)
+    n_g = len(ops)
+    rng = np.random.default_rng(seed)
+    orbit_names = ctx.info.wyckoff_orbits(shifted)
+
+    stars = kpoint_stars(ctx, p)
+    if kpoints is not None:
+        want = np.atleast_2d(np.asarray(kpoints, dtype=float))
+        stars = [
+            st for st in stars
+            if any(is_reciprocal_vector(a - k, ctx.centerings) for a in st for k in want)
+        ]
+        if not stars:
+            raise ValueError(f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}")
+    # blocks: union of Bloch spans; merge stars whose spans coincide (centred cells)
+    blocks: list[tuple[NDArray, list[NDArray]]] = []
+    for star in stars:
+        b = _bloch_block(cells, n_at, star, ctx.centerings)
+        for i, (bb, ss) in enumerate(blocks):
+            if np.linalg.norm(bb.T @ b) > 1e-6:
+                blocks[i] = (_orth(np.hstack([bb, b])), ss + [star])
+                break
+        else:
+            blocks.append((b, [star]))
+
+    result: list[IrrepModes] = []
+    for b, star_list in blocks:
+        cand = [(s, _irreps_from_context(ctx, s[0])) for s in star_list]
+        gb = ops.act(b.reshape(len(sc), 3, -1))  # (G, N, 3, d)
+        mats_b = b.T @ gb.reshape(n_g, b.shape[0], -1)
+        pieces = _irreducible_pieces(mats_b, rng)
+        chis = [np.einsum("ia,gia->g", w, mats_b @ w) for w in pieces]
+        classes: list[list[int]] = []
+        for i, chi in enumerate(chis):
+            for cl in classes:
+                if len(chis[cl[0]]) == len(chi) and np.abs(chis[cl[0]] - chi).max() < 1e-6:
+                    cl.append(i)
+                    break
+            else:
+                classes.append([i])
+        entries = []
+        for cl in classes:
+            w1 = pieces[cl[0]]
+            mats_w = w1.T @ mats_b @ w1
+            irr, star, found = _identify(ops, p_inv, mats_w, cand)
+            d = w1.shape[1]
+            if len(found) > 1 or irr.dim != d:
+                irr = replace(irr, label="".join(f.label for f in found), dim=d)
+            e = _canonical_first_copy(ops, mats_w, star, ctx.centerings)
+            w1c = w1 @ e
+            d_mats = w1c.T @ mats_b @ w1c
+            copies = [w1c]
+            for j in cl[1:]:
+                wm = pieces[j]
+                dm = wm.T @ mats_b @ wm
+                x = rng.standard_normal((d, d))
+                t = (dm @ x @ d_mats.transpose(0, 2, 1)).sum(axis=0) / n_g
+                c = t.T @ t
+                t = t / np.sqrt(np.trace(c) / d)
+                copies.append(wm @ t)
+            # sign of the first component of each copy: first significant entry positive
+            basis = np.stack([b @ w for w in copies])  # (m, 3N, d)
+            basis = basis.transpose(0, 2, 1).reshape(len(copies), d, len(sc), 3)
+            weight = np.sum(basis**2, axis=(0, 1, 3))
+            moving = sorted({orbit_names[i % n_at] for i in np.flatnonzero(weight > 1e-10)})
+            entries.append(
+                IrrepModes(
+                    irrep=irr, multiplicity=len(copies), basis=basis, matrices=d_mats,
+                    orbits=moving, characters=np.trace(d_mats, axis1=1, axis2=2),
+                )
+            )
+        order = {}
+        for s, irs in cand:
+            for n, irr in enumerate(irs):
+                order.setdefault(irr.label, (len(order), n))
+        entries.sort(key=lambda m: order.get(m.irrep.label, (len(order), 0)))
+        result.extend(entries)
+    return DisplacementRepresentation(
+        parent=shifted, origin_index=origin_index, supercell=sc, supercell_matrix=p,
+        cells=cells, operations=ops, irreps=result,
+    )

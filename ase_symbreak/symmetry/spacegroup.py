@@ -1,0 +1,314 @@
+"""Space-group analysis of ASE structures with spglib.
+
+Everything here works in the cell of the atoms given: rotations and translations are
+fractional in that cell (spglib's own convention), and the transformation to the
+standard setting is kept so that irrep labels can be looked up in Bilbao-convention
+tables (see :mod:`ase_symbreak.symmetry.labels`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import spglib
+from ase import Atoms
+from ase.geometry import get_distances
+from numpy.typing import NDArray
+
+from ._lattice import wrap
+
+__all__ = ["SpaceGroupInfo", "to_atoms", "analyze", "shift_origin", "default_origin_index"]
+
+#: Atoms closer than this (Angstrom) are reported as overlapping by :func:`to_atoms`.
+MIN_DISTANCE = 0.5
+
+
+@dataclass(frozen=True)
+class SpaceGroupInfo:
+    """Result of :func:`analyze`.
+
+    Attributes
+    ----------
+    number, symbol, hall_number
+        International number, Hermann-Mauguin symbol (spglib's ``international``) and
+        spglib Hall number of the detected space group.
+    rotations : NDArray[int]
+        (n_ops, 3, 3) fractional rotations in the cell of the atoms given; the operations
+        include the centring translations when that cell is not primitive.
+    translations : NDArray[float]
+        (n_ops, 3) fractional translations, same cell.
+    wyckoffs : list[str]
+        (N,) Wyckoff letters.
+    equivalent_atoms : NDArray[int]
+        (N,) index of the representative of each atom's orbit.
+    site_symmetry_symbols : list[str]
+        (N,) oriented site-symmetry symbols.
+    primitive, conventional : Atoms
+        spglib's standardised primitive and conventional cells (possibly rotated).
+    transformation_matrix : NDArray[float]
+        (3, 3) ``P`` with ``x_std = P @ x + origin_shift`` (fractional, column vectors).
+    origin_shift : NDArray[float]
+        (3,) fractional, standard cell.
+    pointgroup : str
+        Point-group symbol.
+    pointgroup_order : int
+        Order of the point group.
+    """
+
+    number: int
+    symbol: str
+    hall_number: int
+    rotations: NDArray
+    translations: NDArray
+    wyckoffs: list[str]
+    equivalent_atoms: NDArray
+    site_symmetry_symbols: list[str]
+    primitive: Atoms
+    conventional: Atoms
+    transformation_matrix: NDArray = field(repr=False)
+    origin_shift: NDArray = field(repr=False)
+    pointgroup: str = ""
+    pointgroup_order: int = 0
+
+    @property
+    def n_ops(self) -> int:
+        """Number of operations in the cell given (point group x centrings)."""
+        return len(self.rotations)
+
+    def wyckoff_orbits(self, atoms: Atoms) -> list[str]:
+        """One label per atom: element, multiplicity and Wyckoff letter, e.g. 'O 3d'."""
+        syms = atoms.get_chemical_symbols()
+        eq = self.equivalent_atoms
+        counts = {int(r): int(np.sum(eq == r)) for r in np.unique(eq)}
+        # multiplicity in the conventional cell (ITA convention)
+        ratio = len(self.conventional) / len(self.primitive)
+        n_cell_prim = len(atoms) / len(self.primitive)
+        out = []
+        for i in range(len(atoms)):
+            mult = int(round(counts[int(eq[i])] / n_cell_prim * ratio))
+            out.append(f"{syms[i]} {mult}{self.wyckoffs[i]}")
+        return out
+
+
+def to_atoms(structure: Any) -> Atoms:
+    """Convert and validate a structure.
+
+    Parameters
+    ----------
+    structure : ase.Atoms or pymatgen.core.Structure
+        Periodic structure; positions in Angstrom.
+
+    Returns
+    -------
+    Atoms
+        A copy, fully periodic.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported type.
+    ValueError
+        Empty structure, non-finite cell or positions, singular cell, or atoms closer
+        than ``MIN_DISTANCE`` (the message names the atoms).
+    """
+    if isinstance(structure, Atoms):
+        atoms = structure.copy()
+    else:
+        try:
+            from pymatgen.core import Structure
+        except ImportError:  # pragma: no cover
+            Structure = None
+        if Structure is not None and isinstance(structure, Structure):
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            atoms = AseAtomsAdaptor.get_atoms(structure)
+        else:
+            raise TypeError(
+                f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}"
+            )
+    atoms.calc = None
+    if len(atoms) == 0:
+        raise ValueError("structure is empty (0 atoms)")
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    pos = atoms.get_positions()
+    if not np.all(np.isfinite(cell)):
+        raise ValueError(f"cell has non-finite entries: {cell.tolist()}")
+    if not np.all(np.isfinite(pos)):
+        bad = np.argwhere(~np.all(np.isfinite(pos), axis=1)).ravel().tolist()
+        raise ValueError(f"positions of atoms {bad} are NaN or inf")
+    if abs(np.linalg.det(cell)) < 1e-6:
+        raise ValueError(f"cell is singular (volume {np.linalg.det(cell):.3g} A^3): {cell.tolist()}")
+    atoms.pbc = True
+    if len(atoms) > 1:
+        _, dist = get_distances(pos, cell=cell, pbc=True)
+        np.fill_diagonal(dist, np.inf)
+        i, j = np.unravel_index(np.argmin(dist), dist.shape)
+        if dist[i, j] < MIN_DISTANCE:
+            raise ValueError(
+                f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) overlap: "
+                f"distance {dist[i, j]:.3g} A < {MIN_DISTANCE} A"
+            )
+    return atoms
+
+
+def _spglib_cell(atoms: Atoms) -> tuple:
+    return (np.asarray(atoms.cell[:]), atoms.get_scaled_positions(wrap=True), atoms.numbers)
+
+
+def _cell_to_atoms(cell: tuple) -> Atoms:
+    lattice, frac, numbers = cell
+    return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
+
+
+def _dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
+    try:
+        ds = spglib.get_symmetry_dataset(
+            _spglib_cell(atoms), symprec=symprec, angle_tolerance=angle_tolerance
+        )
+    except Exception as err:  # spglib >= 2.5 raises SpglibError
+        raise ValueError(f"spglib could not analyse the structure: {err}") from err
+    if ds is None:
+        raise ValueError(f"spglib could not analyse the structure: {spglib.get_error_message()}")
+    return ds
+
+
+def analyze(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.0) -> SpaceGroupInfo:
+    """Detect the space group of a structure.
+
+    Parameters
+    ----------
+    structure : ase.Atoms or pymatgen Structure
+    symprec : float
+        Distance tolerance in Angstrom (spglib).
+    angle_tolerance : float
+        Angle tolerance in degrees; -1 lets spglib choose.
+
+    Returns
+    -------
+    SpaceGroupInfo
+    """
+    atoms = to_atoms(structure)
+    ds = _dataset(atoms, symprec, angle_tolerance)
+    cell = _spglib_cell(atoms)
+    prim = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec, angle_tolerance=angle_tolerance)
+    conv = spglib.standardize_cell(cell, to_primitive=False, symprec=symprec, angle_tolerance=angle_tolerance)
+    pg_order = len({r.tobytes() for r in np.asarray(ds.rotations)})
+    return SpaceGroupInfo(
+        number=int(ds.number),
+        symbol=str(ds.international),
+        hall_number=int(ds.hall_number),
+        rotations=np.asarray(ds.rotations, dtype=int),
+        translations=np.asarray(ds.translations, dtype=float),
+        wyckoffs=list(ds.wyckoffs),
+        equivalent_atoms=np.asarray(ds.equivalent_atoms, dtype=int),
+        site_symmetry_symbols=list(ds.site_symmetry_symbols),
+        primitive=_cell_to_atoms(prim),
+        conventional=_cell_to_atoms(conv),
+        transformation_matrix=np.asarray(ds.transformation_matrix, dtype=float),
+        origin_shift=np.asarray(ds.origin_shift, dtype=float),
+        pointgroup=str(ds.pointgroup),
+        pointgroup_order=pg_order,
+    )
+
+
+def shift_origin(atoms: Atoms, index: int) -> Atoms:
+    """Translate so that atom `index` sits at fractional (0, 0, 0); positions wrapped.
+
+    Parameters
+    ----------
+    atoms : Atoms
+    index : int
+        Atom to put at the origin (negative indices allowed).
+
+    Returns
+    -------
+    Atoms
+        A copy with the same cell and atom order.
+    """
+    atoms = to_atoms(atoms)
+    if not -len(atoms) <= index < len(atoms):
+        raise ValueError(f"origin index {index} out of range for {len(atoms)} atoms")
+    frac = atoms.get_scaled_positions(wrap=False)
+    frac = wrap(frac - frac[index])
+    out = atoms.copy()
+    out.set_scaled_positions(frac)
+    return out
+
+
+def site_symmetry_orders(atoms: Atoms, info: SpaceGroupInfo, tol: float = 1e-3) -> NDArray:
+    """(N,) order of the site-symmetry group of each atom (operations fixing it mod lattice)."""
+    frac = atoms.get_scaled_positions(wrap=True)
+    new = np.einsum("gij,nj->gni", info.rotations, frac) + info.translations[:, None, :]
+    d = new - frac[None]
+    fixed = np.all(np.abs(d - np.round(d)) < tol, axis=-1)  # (g, n)
+    # count distinct rotations that fix the site (centring copies collapse onto one)
+    out = []
+    for n in range(len(atoms)):
+        out.append(len({info.rotations[g].tobytes() for g in np.flatnonzero(fixed[:, n])}))
+    return np.array(out)
+
+
+def _perovskite_b_site(atoms: Atoms) -> int | None:
+    """Index of an octahedrally coordinated B cation of an ABX3 perovskite, or None."""
+    syms = np.array(atoms.get_chemical_symbols())
+    species, counts = np.unique(syms, return_counts=True)
+    if len(species) != 3:
+        return None
+    n = counts.min()
+    if sorted((counts // n).tolist()) != [1, 1, 3] or np.any(counts % n):
+        return None
+    x = species[counts == 3 * n][0]
+    cations = species[counts == n]
+    from ase.neighborlist import neighbor_list
+
+    _, dmin = get_distances(atoms.positions, cell=atoms.cell, pbc=True)
+    np.fill_diagonal(dmin, np.inf)
+    cutoff = 1.8 * float(dmin.min())
+    ii, jj, dd = neighbor_list("ijd", atoms, cutoff)
+    best = None
+    for c in cations:
+        i = int(np.flatnonzero(syms == c)[0])
+        sel = ii == i
+        order = np.argsort(dd[sel])
+        d = dd[sel][order]
+        kinds = syms[jj[sel][order]]
+        if len(d) < 6:
+            continue
+        shell = d[:6]
+        gap_ok = len(d) == 6 or d[6] > 1.05 * shell.max()
+        # six X neighbours forming the first coordination shell
+        if np.all(kinds[:6] == x) and shell.max() < 1.15 * shell.min() and gap_ok:
+            if best is None or shell.mean() < best[0]:
+                best = (shell.mean(), i)
+    return None if best is None else best[1]
+
+
+def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
+    """Atom to put at the origin before labelling irreps.
+
+    Rule
+    ----
+    1. ABX3 perovskites (three species in ratio 1:1:3): the B site, i.e. the first atom of
+       the cation species that has six X neighbours forming its first coordination shell
+       (octahedral coordination). This is the Bilbao/ISOTROPY default for perovskites
+       (tilts R4+ and M3+).
+    2. Otherwise the atom whose site-symmetry group is largest; ties are broken by the
+       species with fewer atoms in the cell, then by the lowest index.
+
+    Returns
+    -------
+    int
+        Atom index in `atoms`.
+    """
+    atoms = to_atoms(atoms)
+    b = _perovskite_b_site(atoms)
+    if b is not None:
+        return b
+    info = analyze(atoms, symprec=symprec)
+    orders = site_symmetry_orders(atoms, info, tol=max(symprec, 1e-5) / min(atoms.cell.lengths()) * 10)
+    syms = atoms.get_chemical_symbols()
+    count = {s: syms.count(s) for s in set(syms)}
+    keys = [(-orders[i], count[syms[i]], i) for i in range(len(atoms))]
+    return int(min(keys)[2])
