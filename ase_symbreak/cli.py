@@ -33,9 +33,11 @@ def demo(
 
 
 def _register_subcommands() -> None:
-    from ase_symbreak.symmetry.cli import register
+    from ase_symbreak.phonons_cli import register as register_phonons
+    from ase_symbreak.symmetry.cli import register as register_symmetry
 
-    register(app)
+    register_symmetry(app)
+    register_phonons(app)
 
 
 _register_subcommands()
