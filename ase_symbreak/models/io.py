@@ -8,6 +8,7 @@ tensors; its header metadata holds ``format``, ``version``, ``dtype`` and the
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,19 @@ from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
 FORMAT = "ase-symbreak/e3nn-potential"
 VERSION = 1
 _BUFFERS = ("energy_shifts", "energy_scales")
+# architecture name in the metadata -> (module, model class, config class)
+_ARCHITECTURES = {
+    "E3nnPotential": ("ase_symbreak.models.e3nn_potential", "E3nnPotential", "PotentialConfig"),
+    "RelaxedPotential": ("ase_symbreak.models.relaxed_potential", "RelaxedPotential", "RelaxedPotentialConfig"),
+}
+
+
+def _architecture(name: str) -> tuple[type[E3nnPotential], type[PotentialConfig]]:
+    if name not in _ARCHITECTURES:
+        raise ModelFileError(f"unknown model architecture {name!r}; known: {sorted(_ARCHITECTURES)}")
+    module, model_cls, config_cls = _ARCHITECTURES[name]
+    mod = importlib.import_module(module)
+    return getattr(mod, model_cls), getattr(mod, config_cls)
 
 
 class ModelFileError(ValueError):
@@ -36,13 +50,14 @@ def save_model(model: E3nnPotential, path: str | os.PathLike[str]) -> Path:
 
     Tensors are stored in the model's dtype.
     """
-    if not isinstance(model, E3nnPotential):
-        raise TypeError(f"save_model expects an E3nnPotential, got {type(model).__name__}")
+    if not isinstance(model, E3nnPotential) or type(model).__name__ not in _ARCHITECTURES:
+        raise TypeError(f"save_model expects one of {sorted(_ARCHITECTURES)}, got {type(model).__name__}")
     state = model.state_dict()
     tensors = {name: state[name].detach().cpu().contiguous().clone() for name in _stored_names(model)}
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
+        "architecture": type(model).__name__,
         "dtype": str(model.dtype).removeprefix("torch."),
         "config": json.dumps(model.config.to_dict(), sort_keys=True),
     }
@@ -79,12 +94,13 @@ def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64)
         )
     if metadata.get("version") != str(VERSION):
         raise ModelFileError(f"{path} has model format version {metadata.get('version')!r}; this code reads {VERSION}")
+    model_cls, config_cls = _architecture(metadata.get("architecture", "E3nnPotential"))
     try:
-        config = PotentialConfig.from_dict(json.loads(metadata["config"]))
+        config = config_cls.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} has a missing or invalid config: {exc}") from exc
 
-    model = E3nnPotential(config, dtype=dtype)
+    model = model_cls(config, dtype=dtype)
     expected = set(_stored_names(model))
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
     if missing or unexpected:

@@ -1,0 +1,127 @@
+"""A potential whose convolutions carry learnable symmetry-breaking weights (paper 001).
+
+Same architecture as :class:`~ase_symbreak.models.e3nn_potential.E3nnPotential`, with every
+convolution a :class:`~ase_symbreak.nn.relaxed.RelaxedConvolution`. While every ``theta`` is
+scalar-only (the initial state) the energy is E(3)-invariant; a trained non-scalar ``theta``
+plays the role of an external field or strain the atoms feel (a 1o ``theta`` an electric
+field, a 1e one a magnetic field, a 2e one a uniaxial strain), and the readout
+:func:`ase_symbreak.orderparams.relaxed.theta_readout` tells which symmetry it left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from e3nn import o3
+
+from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
+from ase_symbreak.nn import InteractionBlock, RadialEmbedding, SpeciesEmbedding
+from ase_symbreak.nn.relaxed import RelaxedConvolution
+
+__all__ = ["RelaxedPotential", "RelaxedPotentialConfig"]
+
+
+@dataclass(frozen=True)
+class RelaxedPotentialConfig(PotentialConfig):
+    """:class:`PotentialConfig` plus the relaxed weights.
+
+    Attributes
+    ----------
+    lmax_theta : int
+        Highest ``l`` of ``theta`` (both parities) in every convolution.
+    filter_lmax : int or None
+        Highest ``l`` kept of ``theta (x) Y``; None = ``lmax``.
+    """
+
+    lmax_theta: int = 2
+    filter_lmax: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lmax_theta < 0:
+            raise ValueError(f"lmax_theta must be >= 0, got {self.lmax_theta!r}")
+        if self.filter_lmax is not None and self.filter_lmax < 0:
+            raise ValueError(f"filter_lmax must be >= 0 or None, got {self.filter_lmax!r}")
+
+    @classmethod
+    def from_potential_config(cls, config: PotentialConfig, **relaxed: Any) -> RelaxedPotentialConfig:
+        """The relaxed version of an equivariant config (``relaxed``: lmax_theta, filter_lmax)."""
+        return cls(**dataclasses.asdict(config), **relaxed)
+
+
+class RelaxedPotential(E3nnPotential):
+    """Per-atom energies (eV) from relaxed interaction blocks.
+
+    Parameters
+    ----------
+    config : RelaxedPotentialConfig
+        Hyperparameters (a plain :class:`PotentialConfig` gets ``lmax_theta = 2``).
+    dtype : torch.dtype, optional
+        float32 or float64; built in float64 then cast, as :class:`E3nnPotential`.
+
+    Notes
+    -----
+    Hidden blocks keep every irrep of ``irreps_hidden`` (a non-scalar ``theta`` can turn
+    any of them into the energy, so the equivariant model's pruning does not apply); the
+    last block keeps the even scalars. Parameters named ``*.theta`` are the relaxed weights;
+    train them with :func:`ase_symbreak.nn.relaxed.relaxation_penalty` in the loss.
+    """
+
+    def __init__(self, config: PotentialConfig, dtype: torch.dtype | None = None) -> None:
+        if not isinstance(config, RelaxedPotentialConfig):
+            config = RelaxedPotentialConfig.from_potential_config(config)
+        super().__init__(config, dtype=dtype)
+
+    def _build(self, config: RelaxedPotentialConfig) -> None:  # type: ignore[override]
+        self.config = config
+        self.cutoff = float(config.cutoff)
+        self.species = frozenset(config.species)
+
+        self.embedding = SpeciesEmbedding(config.species)
+        irreps_scalars = o3.Irreps(f"{config.hidden_mul}x0e")
+        self.embed_linear = o3.Linear(self.embedding.irreps_out, irreps_scalars)
+        self.spherical_harmonics = o3.SphericalHarmonics(config.irreps_sh, normalize=True, normalization="component")
+        self.radial = RadialEmbedding(config.cutoff, config.num_radial, p=config.envelope_p)
+
+        blocks = []
+        irreps = irreps_scalars
+        wanted = [config.irreps_hidden] * (config.num_layers - 1) + [irreps_scalars]
+        for hidden in wanted:
+            block = InteractionBlock(
+                irreps,
+                config.irreps_sh,
+                hidden,
+                num_radial=config.num_radial,
+                radial_hidden=config.radial_hidden,
+                avg_num_neighbors=config.avg_num_neighbors,
+                convolution_cls=RelaxedConvolution,
+                lmax_theta=config.lmax_theta,
+                filter_lmax=config.filter_lmax,
+            )
+            blocks.append(block)
+            irreps = block.irreps_out
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.readout = o3.Linear(irreps, "0e")
+
+        n = len(config.species)
+        shifts = config.energy_shifts if config.energy_shifts is not None else (0.0,) * n
+        scales = config.energy_scales if config.energy_scales is not None else (1.0,) * n
+        self.register_buffer("energy_shifts", torch.tensor(shifts, dtype=torch.get_default_dtype()))
+        self.register_buffer("energy_scales", torch.tensor(scales, dtype=torch.get_default_dtype()))
+        self.irreps_in = None
+        self.irreps_out = o3.Irreps("0e")
+
+    def with_dtype(self, dtype: torch.dtype) -> RelaxedPotential:
+        """A copy in ``dtype``, rebuilt from the config so e3nn constants are exact."""
+        if dtype == self.dtype:
+            return self
+        copy = RelaxedPotential(self.config, dtype=dtype)
+        copy.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()})
+        return copy
+
+    def relaxed_convolutions(self) -> list[RelaxedConvolution]:
+        """The relaxed convolutions, one per block, in order."""
+        return [block.conv for block in self.blocks]
