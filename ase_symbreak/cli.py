@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 app = typer.Typer(help="Symmetry-aware machine learning for ASE.", no_args_is_help=True, add_completion=False)
@@ -17,27 +15,23 @@ def _root() -> None:
 @app.command()
 def demo(
     model: str = typer.Option(None, help="model (default: embedded SevenNet-0)"),
-    lattice: float = typer.Option(3.9, help="cubic lattice parameter of SrTiO3 (Angstrom)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    lattice: float = typer.Option(3.9, help="starting cubic lattice parameter of SrTiO3 (Angstrom)"),
+    out: str = typer.Option("results/demo", help="output folder (step JSONs, search.json, CIFs, plot); reruns resume"),
 ) -> None:
-    """Energy, stress and the lowest Hessian eigenvalues of cubic SrTiO3 (the main job for now)."""
-    from ase_symbreak.demo import run_demo
+    """The main job: distortion search on cubic SrTiO3 with the embedded default model."""
+    from ase_symbreak.workflows.demo import run_search_demo
 
-    result = run_demo(model=model, lattice=lattice)
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
-    from ase_symbreak.demo import print_demo
-
-    print_demo(result)
+    run_search_demo(model=model, lattice=lattice, out_dir=out)
 
 
 def _register_subcommands() -> None:
     from ase_symbreak.phonons_cli import register as register_phonons
     from ase_symbreak.symmetry.cli import register as register_symmetry
+    from ase_symbreak.workflows.cli import register as register_workflows
 
     register_symmetry(app)
     register_phonons(app)
+    register_workflows(app)
 
 
 _register_subcommands()

@@ -1,0 +1,169 @@
+"""JSON helpers of the workflow: Atoms <-> dict, atomic writes, fingerprints, checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["atoms_to_dict", "atoms_from_dict", "write_json", "write_atoms", "fingerprint", "Checkpoints"]
+
+
+def atoms_to_dict(atoms: Atoms) -> dict:
+    """Numbers, cell (rows, Angstrom), Cartesian positions (Angstrom), pbc."""
+    return {
+        "numbers": [int(z) for z in atoms.numbers],
+        "cell": np.asarray(atoms.cell[:], dtype=float).tolist(),
+        "positions": np.asarray(atoms.positions, dtype=float).tolist(),
+        "pbc": [bool(p) for p in atoms.pbc],
+    }
+
+
+def atoms_from_dict(d: dict) -> Atoms:
+    return Atoms(numbers=d["numbers"], cell=d["cell"], positions=d["positions"], pbc=d["pbc"])
+
+
+def to_jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays and tuples -> plain JSON types (recursively)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Atoms):
+        return atoms_to_dict(obj)
+    return obj
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            write(handle)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write JSON atomically (temporary file in the same folder, then ``os.replace``)."""
+    path = Path(path)
+    _atomic_write(path, lambda h: json.dump(to_jsonable(obj), h, indent=1))
+    return path
+
+
+def write_atoms(path: str | os.PathLike, atoms: Atoms, format: str = "cif") -> Path:
+    """Write a structure file atomically."""
+    from ase.io import write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp, atoms, format=format)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-able parts (floats rounded to 1e-9)."""
+
+    def norm(x):
+        x = to_jsonable(x)
+        if isinstance(x, float):
+            return round(x, 9)
+        if isinstance(x, list):
+            return [norm(v) for v in x]
+        if isinstance(x, dict):
+            return {k: norm(v) for k, v in x.items()}
+        return x
+
+    text = json.dumps([norm(p) for p in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def model_fingerprint(calc) -> str:
+    """Identity of the calculator's model: class, parameter shapes and sums, scalar settings."""
+    model = getattr(calc, "model", None)
+    if model is None:
+        return type(calc).__name__
+    parts: list[Any] = [type(model).__name__, str(getattr(calc, "dtype", None))]
+    try:
+        for name, tensor in model.state_dict().items():
+            t = tensor.detach().double()
+            parts.append([name, list(t.shape), float(t.sum()), float(t.abs().sum())])
+    except Exception:  # pragma: no cover - exotic models
+        pass
+    skip = {"calls", "training"}
+    for key, value in sorted(vars(model).items()):
+        if key.startswith("_") or key in skip:
+            continue
+        if isinstance(value, (int, float, str, bool)):
+            parts.append([key, value])
+        elif isinstance(value, frozenset):
+            parts.append([key, sorted(value)])
+    return fingerprint(parts)
+
+
+class Checkpoints:
+    """One JSON per step in ``out_dir``: ``{"key": ..., "result": ...}``.
+
+    A step whose file exists with the same key (hash of its inputs) is loaded instead of
+    recomputed; a different key means the inputs changed and the step runs again.
+    ``out_dir=None`` keeps nothing.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike | None) -> None:
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / f"{name}.json"
+
+    def load(self, name: str, key: str) -> dict | None:
+        path = self.path(name)
+        if path is None or not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if data.get("key") != key:
+            return None
+        return data.get("result")
+
+    def save(self, name: str, key: str, result: Any) -> None:
+        path = self.path(name)
+        if path is not None:
+            write_json(path, {"key": key, "result": result})

@@ -1,0 +1,120 @@
+"""Distortion-search recipes (TOML), run by ``ase-symbreak run workflows/FILE.toml``.
+
+Example::
+
+    name = "srtio3"
+    [structure]
+    file = "structures/SrTiO3_cubic.cif"   # relative to the recipe
+    # or: builtin = "cubic_perovskite", a = 3.9, symbols = "SrTiO3"
+    [model]
+    name = "7net-0"                          # optional; default: embedded SevenNet-0
+    [search]                                 # any field of SearchSettings
+    supercell = [2, 2, 2]
+    threshold_thz = -0.1
+    [output]
+    dir = "runs/srtio3"                      # relative to the working directory
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase import Atoms
+
+from .search import SearchSettings
+
+__all__ = ["Recipe", "RecipeError", "load_recipe", "BUILTINS"]
+
+BUILTINS = ("cubic_perovskite",)
+_SECTIONS = {"name", "description", "structure", "model", "search", "output"}
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message is one line naming the problem."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    structure: Atoms
+    structure_source: str
+    model: str | None
+    settings: SearchSettings
+    out_dir: Path
+
+
+def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
+    if not isinstance(spec, dict):
+        raise RecipeError("[structure] must be a table with 'file' or 'builtin'")
+    if ("file" in spec) == ("builtin" in spec):
+        raise RecipeError("[structure] needs exactly one of 'file' or 'builtin'")
+    if "file" in spec:
+        unknown = sorted(set(spec) - {"file", "index"})
+        if unknown:
+            raise RecipeError(f"unknown key(s) {unknown} in [structure]")
+        path = (base / str(spec["file"])).resolve()
+        if not path.exists():
+            raise RecipeError(f"cannot read structure {path}: no such file")
+        from ase.io import read
+
+        try:
+            atoms = read(str(path), index=spec.get("index", -1))
+        except Exception as err:  # ase raises many types for malformed files
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RecipeError(f"cannot read structure {path}: {reason}") from None
+        if len(atoms) == 0:
+            raise RecipeError(f"cannot read structure {path}: no atoms")
+        return atoms, str(path)
+    kind = spec["builtin"]
+    if kind not in BUILTINS:
+        raise RecipeError(f"unknown builtin structure {kind!r}; known: {list(BUILTINS)}")
+    unknown = sorted(set(spec) - {"builtin", "a", "symbols"})
+    if unknown:
+        raise RecipeError(f"unknown key(s) {unknown} in [structure] for builtin {kind!r}")
+    from ase_symbreak.demo import cubic_perovskite
+
+    try:
+        atoms = cubic_perovskite(a=float(spec.get("a", 3.9)), symbols=str(spec.get("symbols", "SrTiO3")))
+    except Exception as err:
+        raise RecipeError(f"bad builtin structure {spec}: {err}") from None
+    return atoms, f"builtin {kind} {spec}"
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Parse and validate a recipe; raises :class:`RecipeError` with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise RecipeError(f"cannot read recipe {path}: {err.strerror or err}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"malformed TOML in {path}: {err}") from None
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise RecipeError(f"unknown section(s) or key(s) {unknown} in {path}; known: {sorted(_SECTIONS)}")
+    if "structure" not in data:
+        raise RecipeError(f"{path} has no [structure] section")
+    atoms, source = _structure(data["structure"], path.parent)
+    model_spec = data.get("model", {})
+    if not isinstance(model_spec, dict) or sorted(set(model_spec) - {"name", "file"}):
+        raise RecipeError("[model] accepts 'name' or 'file' only")
+    model = model_spec.get("name")
+    if "file" in model_spec:
+        model = str((path.parent / str(model_spec["file"])).resolve())
+    search = data.get("search", {})
+    if not isinstance(search, dict):
+        raise RecipeError("[search] must be a table")
+    try:
+        settings = SearchSettings.from_dict(search)
+    except (TypeError, ValueError) as err:
+        raise RecipeError(f"bad [search] in {path}: {str(err).splitlines()[0]}") from None
+    name = str(data.get("name", path.stem))
+    output = data.get("output", {})
+    if not isinstance(output, dict) or sorted(set(output) - {"dir"}):
+        raise RecipeError("[output] accepts 'dir' only")
+    out_dir = Path(output.get("dir", f"runs/{name}"))
+    return Recipe(name=name, structure=atoms, structure_source=source, model=model, settings=settings, out_dir=out_dir)

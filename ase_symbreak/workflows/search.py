@@ -1,0 +1,461 @@
+"""The distortion search: relax -> phonons -> soft modes -> condense -> relax children -> identify.
+
+:func:`distortion_search` runs every step of :mod:`.steps` and writes each result as it is
+made into ``out_dir`` (one JSON per step, written atomically), so a killed run resumes
+where it stopped: a step whose JSON exists with the same inputs is loaded, not recomputed.
+
+Files in ``out_dir``::
+
+    01_parent.json  02_phonons.json  03_soft_modes.json  04_condense.json
+    05_child_00.json ...            one per relaxed candidate
+    parent_relaxed.cif  child_00_I4_mcm.cif ...
+    phonon_bands.png  phonopy_params.yaml
+    search.json                     summary: soft modes, ranked children, family tree
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from ._serial import Checkpoints, atoms_to_dict, fingerprint, model_fingerprint, to_jsonable, write_atoms, write_json
+from .steps import (
+    Candidate,
+    CondenseResult,
+    Identification,
+    PhononResult,
+    RelaxResult,
+    SoftModesResult,
+    _check_supercell,
+    check_parent,
+    condense,
+    identify,
+    phonons,
+    relax,
+    relax_child,
+    soft_modes,
+)
+from .tree import FamilyTree, family_tree
+
+__all__ = ["SearchSettings", "ChildResult", "SearchResult", "distortion_search", "STEPS"]
+
+#: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
+STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
+
+SearchProgress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Settings of :func:`distortion_search` (all have defaults; units in the names).
+
+    Attributes
+    ----------
+    supercell : 3 ints or 3x3 ints
+        Phonon supercell (q-points searched: Gamma and every commensurate q).
+    threshold_thz : float
+        Modes below this frequency (THz, imaginary negative) are soft.
+    relax_parent : bool
+        Relax the parent first (``FixSymmetry``, cell included); energy gains are relative
+        to it.
+    parent_fmax, child_fmax : float
+        Force criteria, eV/A.
+    max_steps : int
+        Optimiser step limit per relaxation.
+    optimizer : str
+        'BFGS', 'FIRE', 'LBFGS' or 'BFGSLineSearch'.
+    amplitudes : tuple[float, ...]
+        ``Ap`` values of the amplitude scan, Angstrom.
+    couple : bool
+        Also condense pairs of soft irreps (e.g. R4+ with M3+ -> Pnma).
+    max_params : int
+        Skip order-parameter directions with more free parameters.
+    max_children : int or None
+        Relax only this many candidates (largest scan gain first); None: all.
+    min_gain_mev : float
+        A candidate must lower the energy in the scan by more (meV per formula unit).
+    symprec : float
+        spglib tolerance, Angstrom.
+    origin_index : int or None
+        Parent atom at the origin for irrep labels (default: B site of a perovskite).
+    plot : bool
+        Write the phonon band structure plot.
+    """
+
+    supercell: tuple = (2, 2, 2)
+    threshold_thz: float = -0.1
+    relax_parent: bool = True
+    parent_fmax: float = 1e-3
+    child_fmax: float = 1e-3
+    max_steps: int = 300
+    optimizer: str = "BFGS"
+    amplitudes: tuple = (0.05, 0.1, 0.2, 0.3)
+    couple: bool = True
+    max_params: int = 2
+    max_children: int | None = 8
+    min_gain_mev: float = 0.05
+    symprec: float = 1e-3
+    origin_index: int | None = None
+    plot: bool = True
+
+    def __post_init__(self) -> None:
+        from ase_symbreak.phonons import supercell_matrix_3x3
+
+        sc = supercell_matrix_3x3(self.supercell)
+        object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
+        object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
+        if self.threshold_thz > 0:
+            raise ValueError(f"threshold_thz must be <= 0, got {self.threshold_thz}")
+        for name in ("parent_fmax", "child_fmax", "symprec"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.amplitudes or min(self.amplitudes) <= 0:
+            raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
+        if self.max_children is not None and self.max_children < 0:
+            raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
+
+    def to_dict(self) -> dict:
+        return to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchSettings:
+        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown search setting(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """A relaxed candidate: the candidate, its relaxation and its identification."""
+
+    candidate_index: int
+    candidate: Candidate = field(repr=False)
+    relax: RelaxResult = field(repr=False)
+    identification: Identification
+    duplicate_of: int | None = None
+    cif: str | None = None
+
+    def summary(self) -> dict:
+        """The entry of ``search.json``."""
+        idn = self.identification
+        return to_jsonable({
+            "candidate_index": self.candidate_index,
+            "space_group_number": idn.space_group_number,
+            "space_group_symbol": idn.space_group_symbol,
+            "irreps": list(self.candidate.irreps),
+            "direction": self.candidate.direction,
+            "energy_gain_mev_per_fu": idn.energy_gain_mev_per_fu,
+            "scan_gain_mev_per_fu": self.candidate.energy_gain_mev_per_fu,
+            "candidate_space_group": f"{self.candidate.space_group_symbol} ({self.candidate.space_group_number})",
+            "amplitudes": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
+            "secondary": [{"irrep": ir["irrep"], "amplitude": ir["amplitude"]} for ir in idn.secondary],
+            "decomposition": list(idn.irreps),
+            "converged": self.relax.converged,
+            "n_steps": self.relax.n_steps,
+            "n_atoms": len(self.relax.atoms),
+            "cif": self.cif,
+            "decomposition_error": idn.error,
+        })
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Everything :func:`distortion_search` found; ``children`` ranked by energy gain, duplicates removed."""
+
+    settings: SearchSettings
+    parent: RelaxResult = field(repr=False)
+    phonons: PhononResult = field(repr=False)
+    soft_modes: SoftModesResult = field(repr=False)
+    condense: CondenseResult = field(repr=False)
+    children: tuple[ChildResult, ...]
+    duplicates: tuple[ChildResult, ...] = ()
+    tree: FamilyTree | None = None
+    timings: dict = field(default_factory=dict)
+    out_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        """The content of ``search.json``."""
+        p = self.parent
+        return to_jsonable({
+            "parent": {
+                "formula": p.atoms.get_chemical_formula(), "space_group_number": p.space_group_number,
+                "space_group_symbol": p.space_group_symbol, "energy_per_fu": p.energy_per_fu,
+                "cell": np.asarray(p.atoms.cell[:]).tolist(), "converged": p.converged,
+            },
+            "settings": self.settings.to_dict(),
+            "soft_modes": [m.to_dict(patterns=False) for m in self.soft_modes.modes],
+            "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
+            "duplicates": [{**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates],
+            "rejected": list(self.condense.rejected),
+            "tree": None if self.tree is None else self.tree.to_dict(),
+            "timings": self.timings,
+        })
+
+    def table(self):
+        """Ranked children as a :class:`rich.table.Table`."""
+        from rich.table import Table
+
+        p = self.parent
+        table = Table(title=f"children of {p.atoms.get_chemical_formula(empirical=True)} "
+                      f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain")
+        for col, just in (("#", "right"), ("space group", "left"), ("condensed", "left"), ("Ap (A)", "left"),
+                          ("secondary", "left"), ("gain (meV/f.u.)", "right"), ("atoms", "right")):
+            table.add_column(col, justify=just)
+        for rank, c in enumerate(self.children, 1):
+            idn = c.identification
+            amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
+            sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
+            table.add_row(str(rank), f"{idn.space_group_symbol} ({idn.space_group_number})",
+                          f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}", amps, sec,
+                          f"{idn.energy_gain_mev_per_fu:.2f}", str(len(c.relax.atoms)))
+        return table
+
+    def soft_table(self):
+        from rich.table import Table
+
+        table = Table(title=f"soft modes (< {self.soft_modes.threshold_thz} THz)")
+        for col in ("irrep", "q", "frequency (THz)", "deg"):
+            table.add_column(col)
+        for m in self.soft_modes.modes:
+            table.add_row(m.irrep, m.q_label, f"{m.frequency_thz:.3f}", str(m.degeneracy))
+        return table
+
+
+def _diverse_order(candidates) -> list[Candidate]:
+    """Candidates round-robin over their irrep sets (best scan gain of each set first), so that
+    a limited number of children covers every soft irrep and coupling before second choices."""
+    groups: dict[tuple, list[Candidate]] = {}
+    for c in sorted(candidates, key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params)):
+        groups.setdefault(c.irreps, []).append(c)
+    out: list[Candidate] = []
+    while any(groups.values()):
+        layer = [g.pop(0) for g in groups.values() if g]
+        out += sorted(layer, key=lambda c: -c.energy_gain_mev_per_fu)
+    return out
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def distortion_search(
+    atoms: Atoms,
+    calc=None,
+    settings: SearchSettings | None = None,
+    out_dir: str | Path | None = None,
+    progress: SearchProgress | None = None,
+    stop_after: str | None = None,
+) -> SearchResult | None:
+    """Find the lower-symmetry children of a high-symmetry structure.
+
+    Parameters
+    ----------
+    atoms : Atoms
+        High-symmetry parent (not P1), 3-D periodic.
+    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator` (SevenNet-0).
+    settings : SearchSettings
+    out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
+    progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
+    stop_after : a name in :data:`STEPS`: stop after that step (returns None).
+
+    Returns
+    -------
+    SearchResult, or None when stopped early.
+    """
+    settings = settings or SearchSettings()
+    if stop_after is not None and stop_after not in STEPS:
+        raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
+    check_parent(atoms, settings.symprec)
+    p = np.asarray(settings.supercell, dtype=int)
+    _check_supercell(atoms, p, settings.symprec)
+    if calc is None:
+        from ase_symbreak.calculator import SymBreakCalculator
+
+        calc = SymBreakCalculator()
+    ck = Checkpoints(out_dir)
+    out = None if out_dir is None else Path(out_dir)
+    timings: dict[str, Any] = {}
+
+    def report(step: str, done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(step, done, total)
+
+    def step_progress(step: str):
+        return lambda done, total: report(step, done, total)
+
+    # 1. parent --------------------------------------------------------------------
+    s = settings
+    key = fingerprint("parent", atoms_to_dict(atoms), model_fingerprint(calc), s.relax_parent, s.parent_fmax,
+                      s.max_steps, s.optimizer, s.symprec)
+    report(STEPS[0], 0, s.max_steps if s.relax_parent else 1)
+    t0 = time.perf_counter()
+    loaded = ck.load("01_parent", key)
+    if loaded is not None:
+        parent = RelaxResult.from_dict(loaded)
+    elif s.relax_parent:
+        parent = relax(atoms, calc, fmax=s.parent_fmax, relax_cell=True, keep_symmetry=True, steps=s.max_steps,
+                       optimizer=s.optimizer, symprec=s.symprec, progress=step_progress(STEPS[0]))
+    else:
+        work = atoms.copy()
+        work.calc = calc
+        from ase_symbreak.symmetry import analyze
+
+        info = analyze(atoms, symprec=s.symprec)
+        parent = RelaxResult(atoms=atoms.copy(), energy=float(work.get_potential_energy()), n_steps=0, converged=False,
+                             fmax=s.parent_fmax, max_force=float(np.abs(work.get_forces()).max()), relax_cell=False,
+                             space_group_number=info.number, space_group_symbol=info.symbol)
+    if loaded is None:
+        ck.save("01_parent", key, parent.to_dict())
+        if out is not None:
+            write_atoms(out / "parent_relaxed.cif", parent.atoms)
+    timings[STEPS[0]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
+    report(STEPS[0], 1, 1)
+    if stop_after == STEPS[0]:
+        return None
+
+    # 2. phonons -------------------------------------------------------------------
+    key = fingerprint("phonons", key, p, s.origin_index, s.symprec)
+    t0 = time.perf_counter()
+    report(STEPS[1], 0, None)
+    loaded = ck.load("02_phonons", key)
+    if loaded is not None:
+        ph = PhononResult.from_dict(loaded)
+    else:
+        ph = phonons(parent.atoms, calc, p, origin_index=s.origin_index, symprec=s.symprec,
+                     plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
+                     save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
+                     progress=step_progress(STEPS[1]))
+        ck.save("02_phonons", key, ph.to_dict())
+    timings[STEPS[1]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
+    report(STEPS[1], 1, 1)
+    if stop_after == STEPS[1]:
+        return None
+
+    # 3. soft modes ----------------------------------------------------------------
+    key = fingerprint("soft", key, s.threshold_thz)
+    t0 = time.perf_counter()
+    report(STEPS[2], 0, 1)
+    loaded = ck.load("03_soft_modes", key)
+    soft = SoftModesResult.from_dict(loaded) if loaded is not None else soft_modes(ph, s.threshold_thz)
+    if loaded is None:
+        ck.save("03_soft_modes", key, soft.to_dict())
+    timings[STEPS[2]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
+    report(STEPS[2], 1, 1)
+    if stop_after == STEPS[2]:
+        return None
+
+    # 4. condense ------------------------------------------------------------------
+    key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
+    t0 = time.perf_counter()
+    report(STEPS[3], 0, None)
+    loaded = ck.load("04_condense", key)
+    if loaded is not None:
+        cond = CondenseResult.from_dict(loaded)
+    else:
+        cond = condense(parent.atoms, soft, calc, amplitudes=s.amplitudes, couple=s.couple, max_params=s.max_params,
+                        min_gain_mev=s.min_gain_mev, parent_energy=parent.energy, symprec=s.symprec,
+                        progress=step_progress(STEPS[3]))
+        ck.save("04_condense", key, cond.to_dict())
+    timings[STEPS[3]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
+    report(STEPS[3], 1, 1)
+    if stop_after == STEPS[3]:
+        return None
+
+    # 5. relax and identify children -----------------------------------------------
+    chosen = _diverse_order(cond.candidates)
+    chosen = chosen if s.max_children is None else chosen[: s.max_children]
+    t0 = time.perf_counter()
+    t_identify = 0.0
+    results: list[ChildResult] = []
+    n_loaded = 0
+    for i, cand in enumerate(chosen):
+        report(STEPS[4], i, len(chosen))
+        ckey = fingerprint("child", key, i, cand.name, s.child_fmax, s.max_steps, s.optimizer)
+        name = f"05_child_{i:02d}"
+        loaded = ck.load(name, ckey)
+        if loaded is not None:
+            n_loaded += 1
+            rel = RelaxResult.from_dict(loaded["relax"])
+            idn = Identification.from_dict(loaded["identification"])
+            cif = loaded.get("cif")
+        else:
+            rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer,
+                              symprec=s.symprec)
+            t1 = time.perf_counter()
+            idn = identify(rel, parent, condensed=cand.irreps, origin_index=soft.origin_index, symprec=s.symprec)
+            t_identify += time.perf_counter() - t1
+            cif = None
+            if out is not None:
+                cif = f"child_{i:02d}_{_safe(idn.space_group_symbol)}.cif"
+                write_atoms(out / cif, rel.atoms)
+            ck.save(name, ckey, {"candidate": cand.to_dict(), "relax": rel.to_dict(), "identification": idn.to_dict(),
+                                 "cif": cif})
+        results.append(ChildResult(candidate_index=i, candidate=cand, relax=rel, identification=idn, cif=cif))
+    report(STEPS[4], len(chosen), len(chosen))
+    timings[STEPS[4]] = {"seconds": time.perf_counter() - t0 - t_identify, "loaded": n_loaded,
+                         "children": len(chosen)}
+    timings[STEPS[5]] = {"seconds": t_identify}
+    if stop_after == STEPS[4]:
+        return None
+
+    # 6. rank, remove duplicates, family tree ----------------------------------------
+    t0 = time.perf_counter()
+    report(STEPS[5], 0, 1)
+    ranked = sorted(results, key=lambda c: (-c.identification.energy_gain_mev_per_fu, c.candidate.n_params,
+                                            c.candidate_index))
+    unique: list[ChildResult] = []
+    dups: list[ChildResult] = []
+    for c in ranked:
+        idn = c.identification
+        same = [u for u in unique if u.identification.space_group_number == idn.space_group_number
+                and abs(u.identification.energy_gain_mev_per_fu - idn.energy_gain_mev_per_fu)
+                <= max(0.05, 1e-3 * abs(idn.energy_gain_mev_per_fu))]
+        if same:
+            dups.append(dataclasses.replace(c, duplicate_of=same[0].candidate_index))
+        else:
+            unique.append(c)
+    tree = None
+    if len(unique) > 1:
+        # a lower-symmetry child that gains no more than one of its supergroups is that minimum
+        from ase_symbreak.symmetry import displacement_modes
+
+        ops = displacement_modes(parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec).operations
+        pre = family_tree(ops, [c.candidate.pattern for c in unique], [""] * len(unique), root="")
+        keep = []
+        for i, c in enumerate(unique):
+            gain = c.identification.energy_gain_mev_per_fu
+            sup = [j for j in pre.supergroups[i]
+                   if unique[j].identification.energy_gain_mev_per_fu >= gain - max(0.05, 0.01 * abs(gain))]
+            if sup:
+                dups.append(dataclasses.replace(c, duplicate_of=unique[sup[0]].candidate_index))
+            else:
+                keep.append(c)
+        unique = keep
+    if unique:
+        from ase_symbreak.symmetry import displacement_modes
+
+        ops = displacement_modes(parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec).operations
+        labels = [f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
+                  f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
+                  f"{c.identification.energy_gain_mev_per_fu:.2f} meV/f.u." for c in unique]
+        tree = family_tree(ops, [c.candidate.pattern for c in unique], labels,
+                           root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent")
+    timings[STEPS[5]]["seconds"] += time.perf_counter() - t0
+    result = SearchResult(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond,
+                          children=tuple(unique), duplicates=tuple(dups), tree=tree, timings=timings,
+                          out_dir=None if out is None else str(out))
+    if out is not None:
+        write_json(out / "search.json", result.to_dict())
+    report(STEPS[5], 1, 1)
+    return result

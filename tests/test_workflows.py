@@ -1,0 +1,290 @@
+"""Distortion-search workflow on a toy perovskite with a planted octahedral-tilt instability.
+
+The toy (tests/toy_models.py) has stiff B-X bonds and X-X edges and a double well
+``W(c) = -A c + B c^2`` in the buckling of every B-X-B linkage, so its minima are known
+exactly: I4/mcm (a0a0c-) gains ``2 A^2/(4B)`` per formula unit, R-3c (a-a-a-) ``3 A^2/(4B)``.
+The FCC supercell [[0,1,1],[1,0,1],[1,1,0]] holds only Gamma and R, so R4+ is the only
+instability the search can see (the toy is degenerate between R and M otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from toy_models import PlantedTiltModel, rigid_tilt_i4mcm  # noqa: E402
+
+from ase_symbreak.calculator import SymBreakCalculator  # noqa: E402
+from ase_symbreak.workflows import (  # noqa: E402
+    SearchSettings,
+    condense,
+    distortion_search,
+    identify,
+    phonons,
+    relax,
+    relax_child,
+    soft_modes,
+)
+
+FCC = ((0, 1, 1), (1, 0, 1), (1, 1, 0))
+
+
+class CountingCalculator(SymBreakCalculator):
+    """Counts Hessian (force-constant) evaluations."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fc_calls = 0
+
+    def get_force_constants(self, *args, **kwargs):
+        self.fc_calls += 1
+        return super().get_force_constants(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return PlantedTiltModel()
+
+
+@pytest.fixture(scope="module")
+def toy_calc(toy):
+    return CountingCalculator(model=toy, dtype="float64")
+
+
+def _settings(**kw):
+    base = dict(supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False)
+    return SearchSettings(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def toy_search(toy, toy_calc, tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy_search")
+    return distortion_search(toy.cubic(), toy_calc, _settings(), out_dir=out), out
+
+
+# ------------------------------------------------------------------ the toy itself
+def test_toy_rigid_tilt_is_the_planted_minimum(toy):
+    """Independent of the workflow: a hand-built rigid a0a0c- tilt at the optimal angle
+    has zero forces and stress and energy 2 W* per formula unit."""
+    calc = SymBreakCalculator(model=toy, dtype="float64")
+    phi = 0.5 * math.acos(1.0 - toy.optimal_c)
+    atoms = rigid_tilt_i4mcm(toy, phi)
+    atoms.calc = calc
+    assert atoms.get_potential_energy() / 8 == pytest.approx(-2 * toy.well_depth, abs=1e-9)
+    assert np.abs(atoms.get_forces()).max() < 1e-8
+    assert np.abs(atoms.get_stress()).max() < 1e-8
+    # a slightly different angle is higher in energy
+    worse = rigid_tilt_i4mcm(toy, 1.1 * phi)
+    worse.calc = calc
+    assert worse.get_potential_energy() / 8 > -2 * toy.well_depth + 1e-4
+
+
+# ------------------------------------------------------------------ the steps
+def test_steps_find_r4plus_and_i4mcm(toy, toy_calc):
+    parent = relax(toy.cubic(), toy_calc, fmax=1e-4, keep_symmetry=True)
+    assert parent.converged and parent.space_group_symbol == "Pm-3m"
+    assert parent.energy == pytest.approx(0.0, abs=1e-10)  # stress-free cubic toy
+    ph = phonons(parent.atoms, toy_calc, FCC)
+    soft = soft_modes(ph, threshold_thz=-0.1)
+    assert soft.irreps == ["R4+"]
+    assert soft.modes[0].degeneracy == 3 and soft.modes[0].frequency_thz < -1.0
+    json.dumps(soft.to_dict())
+    cond = condense(parent.atoms, soft, toy_calc, amplitudes=(0.1, 0.2, 0.3), couple=False,
+                    parent_energy=parent.energy)
+    by_symbol = {c.space_group_symbol: c for c in cond.candidates}
+    assert {"I4/mcm", "Imma", "R-3c"} <= set(by_symbol)
+    assert by_symbol["I4/mcm"].direction == "(a,0,0)"
+    assert any("P-1" in r["space_group_symbol"] for r in cond.rejected)  # 3 parameters, skipped
+    cand = by_symbol["I4/mcm"]
+    assert cand.projected and len(cand.structure) == 10
+    child = relax_child(cand, toy_calc, fmax=1e-4)
+    idn = identify(child, parent, condensed=cand.irreps)
+    assert idn.space_group_symbol == "I4/mcm"
+    assert idn.energy_gain_mev_per_fu == pytest.approx(2000 * toy.well_depth, abs=0.02)
+    assert idn.primary[0]["irrep"] == "R4+" and idn.primary[0]["direction"] == "(a,0,0)"
+
+
+def test_search_ranks_planted_children(toy, toy_search):
+    result, out = toy_search
+    assert [m.irrep for m in result.soft_modes.modes] == ["R4+"]
+    gains = {c.identification.space_group_symbol: c.identification.energy_gain_mev_per_fu for c in result.children}
+    depth = 1000 * toy.well_depth  # meV per buckled X atom
+    assert gains["I4/mcm"] == pytest.approx(2 * depth, abs=0.02)  # 2 of 3 X buckle
+    assert gains["R-3c"] == pytest.approx(3 * depth, abs=0.02)  # all 3 X buckle
+    assert 2 * depth < gains["Imma"] < 3 * depth
+    assert result.children[0].identification.space_group_symbol == "R-3c"  # ranked by gain
+    # no duplicates left (C2/c relaxes to R-3c, C2/m to Imma)
+    numbers = [c.identification.space_group_number for c in result.children]
+    assert len(numbers) == len(set(numbers))
+    # the three R4+ subgroups are maximal: none is under another in the tree
+    assert result.tree is not None and all(p is None for p in result.tree.tree_parent)
+    assert "I4/mcm" in result.tree.text()
+
+
+def test_search_json_schema(toy_search):
+    result, out = toy_search
+    data = json.loads((out / "search.json").read_text())
+    assert isinstance(data["soft_modes"], list) and data["soft_modes"]
+    for m in data["soft_modes"]:
+        assert isinstance(m["irrep"], str)
+        assert len(m["q"]) == 3 and all(isinstance(x, float) for x in m["q"])
+        assert isinstance(m["frequency_thz"], float) and m["frequency_thz"] < 0
+    assert isinstance(data["children"], list) and data["children"]
+    for c in data["children"]:
+        assert isinstance(c["space_group_number"], int)
+        assert isinstance(c["space_group_symbol"], str)
+        assert isinstance(c["irreps"], list) and all(isinstance(i, str) for i in c["irreps"])
+        assert isinstance(c["energy_gain_mev_per_fu"], float)
+        assert (out / c["cif"]).exists()
+    gains = [c["energy_gain_mev_per_fu"] for c in data["children"]]
+    assert gains == sorted(gains, reverse=True)
+    for name in ("01_parent", "02_phonons", "03_soft_modes", "04_condense"):
+        assert (out / f"{name}.json").exists()
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_restart_recomputes_nothing_finished(toy, tmp_path):
+    calc = CountingCalculator(model=toy, dtype="float64")
+    settings = _settings(max_children=2)
+    assert distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path, stop_after="phonons") is None
+    assert calc.fc_calls == 1
+    assert not (tmp_path / "03_soft_modes.json").exists()
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("0*.json")}
+
+    # a run killed inside the child relaxations (exception from the progress callback)
+    def kill(step, done, total):
+        if step == "relax children" and done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path, progress=kill)
+    assert calc.fc_calls == 1  # the Hessian was loaded, not recomputed
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("0*.json") if p.name in stamps} == stamps
+    assert (tmp_path / "05_child_00.json").exists() and not (tmp_path / "05_child_01.json").exists()
+
+    toy.calls = 0
+    first = distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path)
+    assert calc.fc_calls == 1
+    assert first is not None and len(first.children) >= 1
+    calls_second_run = toy.calls  # only child 01 was relaxed
+    assert calls_second_run > 0
+
+    toy.calls = 0
+    again = distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path)
+    assert toy.calls == 0 and calc.fc_calls == 1  # everything loaded
+    assert [c.identification.energy_gain_mev_per_fu for c in again.children] == \
+        [c.identification.energy_gain_mev_per_fu for c in first.children]
+
+    # changed inputs recompute the affected steps only
+    distortion_search(toy.cubic(), calc, _settings(max_children=2, threshold_thz=-0.2), out_dir=tmp_path,
+                      stop_after="soft modes")
+    assert calc.fc_calls == 1
+
+
+# ------------------------------------------------------------------ bad input
+def test_p1_structure_is_rejected(toy, toy_calc):
+    atoms = toy.cubic()
+    atoms.rattle(0.05, seed=3)
+    with pytest.raises(ValueError, match="no high-symmetry parent"):
+        distortion_search(atoms, toy_calc, _settings())
+
+
+@pytest.mark.parametrize(
+    "supercell, match",
+    [((2, 1.5, 2), "integer"), ((2, 0, 2), "singular"), ((2, 1, 1), "not compatible"),
+     (((1, 1, 0), (0, 1, 0)), "3x3")],
+)
+def test_bad_supercell(toy, toy_calc, supercell, match):
+    with pytest.raises(ValueError, match=match):
+        distortion_search(toy.cubic(), toy_calc, SearchSettings(supercell=supercell))
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ValueError, match="threshold"):
+        SearchSettings.from_dict({"treshold_thz": -0.1})
+
+
+# ------------------------------------------------------------------ CLI and recipes
+@pytest.fixture
+def cli_app():
+    import typer
+
+    from ase_symbreak.workflows.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def _invoke(app, args):
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_unreadable_structure(cli_app, tmp_path):
+    bad = tmp_path / "bad.cif"
+    bad.write_text("this is not a structure\n")
+    res = _invoke(cli_app, ["search", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "cannot read" in res.output
+    res = _invoke(cli_app, ["search", str(tmp_path / "missing.cif")])
+    assert res.exit_code == 2
+
+
+def test_cli_malformed_recipe(cli_app, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search\nsupercell = 2\n")
+    res = _invoke(cli_app, ["run", str(bad)])
+    assert res.exit_code == 2 and "malformed TOML" in res.output
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[structure]\nbuiltin = "cubic_perovskite"\n[search]\ntreshold = -0.1\n')
+    res = _invoke(cli_app, ["run", str(typo)])
+    assert res.exit_code == 2 and "treshold" in res.output
+    nofile = tmp_path / "nofile.toml"
+    nofile.write_text('[structure]\nfile = "nope.cif"\n')
+    res = _invoke(cli_app, ["run", str(nofile)])
+    assert res.exit_code == 2 and "no such file" in res.output
+
+
+def test_cli_p1_structure(cli_app, tmp_path, toy):
+    from ase.io import write
+
+    atoms = toy.cubic()
+    atoms.rattle(0.05, seed=1)
+    path = tmp_path / "p1.cif"
+    write(path, atoms)
+    res = _invoke(cli_app, ["search", str(path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "no high-symmetry parent" in res.output
+
+
+def test_shipped_recipes_parse():
+    from ase_symbreak.workflows.recipe import load_recipe
+
+    root = Path(__file__).parent.parent / "workflows"
+    recipes = sorted(root.glob("*.toml"))
+    assert len(recipes) >= 2
+    for path in recipes:
+        r = load_recipe(path)
+        assert len(r.structure) == 5 and r.settings.supercell == ((2, 0, 0), (0, 2, 0), (0, 0, 2))
+
+
+@pytest.mark.slow
+def test_srtio3_demo_finds_tilts(tmp_path):
+    """The main job with SevenNet-0: R4+ soft, I4/mcm among the children."""
+    from ase_symbreak.workflows.demo import run_search_demo
+
+    result = run_search_demo(out_dir=tmp_path, show=False)
+    assert "R4+" in [m.irrep for m in result.soft_modes.modes]
+    symbols = [c.identification.space_group_symbol for c in result.children]
+    assert "I4/mcm" in symbols
+    assert all(c.identification.energy_gain_mev_per_fu > 0 for c in result.children)
+    assert os.path.exists(tmp_path / "search.json")

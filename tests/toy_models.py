@@ -1,0 +1,155 @@
+"""Toy potentials with planted instabilities, for testing the distortion search.
+
+:class:`PlantedTiltModel` is a cubic-perovskite ABX3 energy surface whose only instability
+is a rigid rotation of the BX6 octahedra:
+
+- stiff harmonic B-X bonds (rest length ``d0``) and X-X octahedron-edge springs
+  (rest length ``sqrt(2) d0``) keep the octahedra rigid;
+- every X atom carries a double well in the buckling of its B-X-B linkage,
+  ``W(c) = -A c + B c**2`` with ``c = 1 + cos(B-X-B angle)`` (``c = 0`` for a straight
+  linkage), minimum ``W* = -A**2 / (4 B)`` at ``c* = A / (2 B)``;
+- the A cation does not interact (it only sits on its site).
+
+At the cubic lattice parameter ``a = 2 d0`` every spring is at rest and the structure is
+stress free. A rigid tilt (with the cell shrinking as ``2 d0 cos(phi)``) keeps every spring
+at rest and buckles only the X atoms off the tilt axis, so the minima are known exactly:
+``a0a0c-`` (R4+ (a,0,0), I4/mcm) buckles 2 of the 3 X per formula unit,
+``E = 2 W*``; ``a-a-a-`` (R4+ (a,a,a), R-3c) buckles all three, ``E = 3 W*``. These bounds
+are global within the subgroups because every term is bounded below by its value there.
+
+The energy is a function of edge vectors only (norms and dot products), so it is
+translation, rotation and inversion invariant and the calculator's exact Hessian applies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ase_symbreak.models.base import EnergyModel
+
+
+class PlantedTiltModel(EnergyModel):
+    """Rigid-octahedra perovskite with a planted double well in B-X-B buckling.
+
+    Parameters
+    ----------
+    a_site, b_site, x_site : atomic numbers of A, B and X (default Sr, Ti, O).
+    d0 : B-X bond rest length, Angstrom (cubic lattice parameter ``2 d0``).
+    k_bond, k_edge : spring constants of B-X bonds and X-X edges, eV/A^2.
+    well_a, well_b : ``A`` and ``B`` of the buckling double well, eV.
+    cutoff : Angstrom; X-X springs are switched off smoothly over the last 0.15 A.
+    """
+
+    def __init__(
+        self,
+        a_site: int = 38,
+        b_site: int = 22,
+        x_site: int = 8,
+        d0: float = 1.95,
+        k_bond: float = 20.0,
+        k_edge: float = 10.0,
+        well_a: float = 1.4,
+        well_b: float = 32.0,
+        cutoff: float = 3.1,
+    ) -> None:
+        super().__init__()
+        self.a_site, self.b_site, self.x_site = int(a_site), int(b_site), int(x_site)
+        self.d0, self.k_bond, self.k_edge = float(d0), float(k_bond), float(k_edge)
+        self.well_a, self.well_b = float(well_a), float(well_b)
+        self.cutoff = float(cutoff)
+        self.species = frozenset({self.a_site, self.b_site, self.x_site})
+        self.calls = 0  # forward passes, for tests that count work
+        self.register_buffer("_dtype_marker", torch.zeros((), dtype=torch.float64))
+
+    # -- exact reference values -------------------------------------------------------
+    @property
+    def well_depth(self) -> float:
+        """``-W*`` = A^2 / (4 B): energy gained by one X atom at the bottom of its well, eV."""
+        return self.well_a**2 / (4.0 * self.well_b)
+
+    @property
+    def optimal_c(self) -> float:
+        """``c* = A / (2 B)``, the buckling ``1 + cos(angle)`` at the minimum."""
+        return self.well_a / (2.0 * self.well_b)
+
+    def cubic(self) -> Atoms:
+        """The stress-free cubic parent (Pm-3m, B at the origin)."""
+        a = 2.0 * self.d0
+        from ase.data import chemical_symbols as cs
+
+        return Atoms(
+            [cs[self.a_site], cs[self.b_site]] + [cs[self.x_site]] * 3,
+            scaled_positions=[[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]],
+            cell=[a, a, a],
+            pbc=True,
+        )
+
+    # -- the energy -------------------------------------------------------------------
+    def forward(self, numbers, edge_src, edge_dst, edge_vec):
+        self.calls += 1
+        n = numbers.shape[0]
+        energies = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
+        if edge_vec.shape[0] == 0:
+            return energies
+        r = torch.linalg.norm(edge_vec, dim=1)
+        zs, zd = numbers[edge_src], numbers[edge_dst]
+        # B-X bonds, energy on the X atom (each bond once: src X, dst B)
+        bx = (zs == self.x_site) & (zd == self.b_site)
+        e_bond = 0.5 * self.k_bond * (r[bx] - self.d0) ** 2
+        energies = energies.index_add(0, edge_src[bx], e_bond)
+        # X-X edges: both directions present, half each
+        xx = (zs == self.x_site) & (zd == self.x_site)
+        rx = r[xx]
+        e_edge = 0.25 * self.k_edge * (rx - math.sqrt(2.0) * self.d0) ** 2 * _switch(rx, self.cutoff - 0.15, self.cutoff)
+        energies = energies.index_add(0, edge_src[xx], e_edge)
+        # buckling of each X: all pairs of its B-X edges
+        idx = torch.nonzero(bx).flatten()
+        if idx.numel() > 1:
+            s = edge_src[idx]
+            same = (s[:, None] == s[None, :]) & torch.triu(torch.ones(len(idx), len(idx), dtype=torch.bool), 1)
+            i, j = torch.nonzero(same, as_tuple=True)
+            v1, v2 = edge_vec[idx[i]], edge_vec[idx[j]]
+            cos = (v1 * v2).sum(dim=1) / (torch.linalg.norm(v1, dim=1) * torch.linalg.norm(v2, dim=1))
+            c = 1.0 + cos
+            well = -self.well_a * c + self.well_b * c**2
+            energies = energies.index_add(0, s[i], well)
+        return energies
+
+
+def _switch(r: torch.Tensor, r_on: float, r_off: float) -> torch.Tensor:
+    """Smooth step: 1 below r_on, 0 above r_off (C2, quintic)."""
+    x = ((r - r_on) / (r_off - r_on)).clamp(0.0, 1.0)
+    return 1.0 - x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+
+
+def rigid_tilt_i4mcm(model: PlantedTiltModel, phi: float) -> Atoms:
+    """a0a0c- with rigid octahedra tilted by ``phi`` (radians), in the sqrt2 x sqrt2 x 2 cell.
+
+    Built by hand (no workflow or symmetry code): B on a simple tetragonal net, each
+    octahedron rotated about z by +phi or -phi in a checkerboard that alternates along z.
+    """
+    d = model.d0
+    ap = 2 * d * math.cos(phi)  # pseudo-cubic in-plane spacing
+    c = 2 * d
+    from ase.data import chemical_symbols as cs
+
+    sym_a, sym_b, sym_x = cs[model.a_site], cs[model.b_site], cs[model.x_site]
+    symbols, pos = [], []
+    for i in range(2):
+        for j in range(2):
+            for k in range(2):
+                sign = (-1) ** (i + j + k)
+                b = np.array([i * ap, j * ap, k * c])
+                rot = np.array([[math.cos(sign * phi), -math.sin(sign * phi), 0], [math.sin(sign * phi), math.cos(sign * phi), 0], [0, 0, 1]])
+                symbols.append(sym_b)
+                pos.append(b)
+                symbols += [sym_a]
+                pos.append(b + np.array([ap / 2, ap / 2, c / 2]))
+                for vec in ([d, 0, 0], [0, d, 0], [0, 0, d]):
+                    symbols.append(sym_x)
+                    pos.append(b + rot @ np.array(vec))
+    return Atoms(symbols, positions=pos, cell=[2 * ap, 2 * ap, 2 * c], pbc=True)
