@@ -27,11 +27,13 @@ def demo(
 def _register_subcommands() -> None:
     from ase_symbreak.phonons_cli import register as register_phonons
     from ase_symbreak.symmetry.cli import register as register_symmetry
+    from ase_symbreak.training.cli import register as register_training
     from ase_symbreak.workflows.cli import register as register_workflows
 
     register_symmetry(app)
     register_phonons(app)
     register_workflows(app)
+    register_training(app)
 
 
 _register_subcommands()
