@@ -4,6 +4,16 @@ Everything here is a function of ASE ``Atoms``: the graph is built once in numpy
 vectors are rebuilt in torch from positions (and a strain for the stress) so that
 ``torch.autograd`` gives first derivatives by one backward pass and Hessian rows by
 double backward (one backward pass of the force graph per row).
+
+Hessian-vector products ``H u`` (:func:`hessian_vector_products`) give the exact
+harmonic "forces" ``-H u`` of any displacement pattern ``u``: phonopy's few symmetry-
+reduced displacements then cost a few HVPs instead of full rows or finite differences.
+
+Measured on 2 cores (SevenNet-0, 40-atom SrTiO3, see ``benchmarks/README.md``): double
+backward with the graph built once is the fastest way to get several rows/HVPs; batched
+backward (``is_grads_batched``) and forward-over-reverse (``torch.func.jvp`` of the
+gradient) are slower; reverse-over-forward (backward of a forward-mode directional
+derivative) needs no shared graph and is competitive for a single vector.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 from ase import Atoms
 from numpy.typing import NDArray
 
@@ -116,3 +127,74 @@ def iter_hessian_rows(
             else:  # an isolated atom: no neighbours, no curvature
                 row = torch.zeros_like(positions)
             yield (i, alpha), row.detach().cpu().numpy().astype(np.float64).reshape(-1)
+
+
+HVP_METHODS = ("double_backward", "reverse_over_forward")
+
+
+def hessian_vector_products(
+    model: EnergyModel,
+    atoms: Atoms,
+    vectors: NDArray[np.floating],
+    dtype: torch.dtype = torch.float64,
+    method: str = "double_backward",
+    progress: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float64]:
+    """Exact Hessian-vector products ``H @ u`` (eV/A^2 times the unit of ``u``).
+
+    Parameters
+    ----------
+    model : the potential
+    atoms : the structure (its positions are the expansion point)
+    vectors : (K, N, 3) or (K, 3N) displacement patterns ``u`` (any unit, e.g. Angstrom)
+    dtype : precision of the autograd pass
+    method : ``"double_backward"`` (build the gradient graph once, one backward pass per
+        vector; fastest for several vectors) or ``"reverse_over_forward"`` (per vector: a
+        forward-mode directional derivative of the energy, then one backward pass; no
+        shared graph, lower memory, competitive for a single vector)
+    progress : ``progress(done, total)`` after each vector
+
+    Returns
+    -------
+    (K, N, 3) or (K, 3N) array (same layout as ``vectors``): ``H u``, so that
+    ``-H u`` are the exact harmonic forces (eV/A for ``u`` in Angstrom) of displacement ``u``.
+    """
+    n = len(atoms)
+    array = np.asarray(vectors, dtype=np.float64)
+    flat = array.ndim == 2
+    if array.shape[-2:] != (n, 3) and not (flat and array.shape[1] == 3 * n):
+        raise ValueError(f"vectors must be (K, {n}, 3) or (K, {3 * n}), got {array.shape}")
+    if method not in HVP_METHODS:
+        raise ValueError(f"method must be one of {HVP_METHODS}, got {method!r}")
+    us = torch.tensor(array.reshape(-1, n, 3), dtype=dtype)
+    nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
+    out = []
+    if method == "double_backward":
+        positions.requires_grad_(True)
+        energy = _atomic_energies(model, numbers, nl, edge_vectors(positions, cell, nl)).sum()
+        (gradient,) = torch.autograd.grad(energy, positions, create_graph=True)
+        for u in us:
+            if gradient.requires_grad:
+                (hu,) = torch.autograd.grad(gradient, positions, u, retain_graph=True, allow_unused=True)
+                hu = _or_zeros(hu, positions)
+            else:  # no edges: no curvature
+                hu = torch.zeros_like(positions)
+            out.append(hu.detach())
+            if progress is not None:
+                progress(len(out), len(us))
+    else:
+        for u in us:
+            point = positions.detach().clone().requires_grad_(True)
+            with fwAD.dual_level():
+                energy = _atomic_energies(model, numbers, nl, edge_vectors(fwAD.make_dual(point, u), cell, nl)).sum()
+                tangent = fwAD.unpack_dual(energy).tangent
+            if tangent is not None and tangent.requires_grad:
+                (hu,) = torch.autograd.grad(tangent, point, allow_unused=True)
+                hu = _or_zeros(hu, point)
+            else:
+                hu = torch.zeros_like(point)
+            out.append(hu.detach())
+            if progress is not None:
+                progress(len(out), len(us))
+    result = torch.stack(out).cpu().numpy().astype(np.float64) if out else np.zeros((0, n, 3))
+    return result.reshape(len(us), 3 * n) if flat else result

@@ -20,8 +20,16 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from numpy.typing import NDArray
 
-from ase_symbreak.autodiff import energy_forces_stress, hessian_rows
-from ase_symbreak.forceconstants import complete_force_constants, hessian_to_force_constants, symmetry_map
+from ase_symbreak.autodiff import energy_forces_stress, hessian_rows, hessian_vector_products
+from ase_symbreak.forceconstants import (
+    complete_force_constants,
+    force_constants_from_forces,
+    force_constants_from_orbit_products,
+    hessian_to_force_constants,
+    orbit_directions,
+    phonopy_displacements,
+    symmetry_map,
+)
 from ase_symbreak.models import registry
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.validation import check_atoms
@@ -119,19 +127,43 @@ class SymBreakCalculator(Calculator):
         atoms: Atoms | None = None,
         symmetry_reduced: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        method: str = "rows",
     ) -> NDArray[np.float64]:
         """Force constants (N, N, 3, 3) in eV/A^2, phonopy's layout.
 
-        ``symmetry_reduced=True`` computes only the rows of symmetry-independent atoms
-        (spglib, ``symprec``) and completes the rest by the space-group operations.
-        ``progress(done, total)`` is called after each Hessian row.
+        Parameters
+        ----------
+        atoms : the supercell (default: the attached atoms)
+        symmetry_reduced : ``False``: all 3N exact Hessian rows. ``True``: only what the
+            space group (spglib/phonopy, ``symprec``) needs, completed by symmetry.
+        progress : ``progress(done, total)`` after each Hessian row / vector product
+        method : with ``symmetry_reduced=True``: ``"rows"`` computes the 3 rows of each
+            symmetry-independent atom and completes them by the operations
+            (:func:`complete_force_constants`); ``"directions"`` computes exact
+            Hessian-vector products ``H u`` only along phonopy's displacement directions
+            (3 for cubic SrTiO3 2x2x2), hands phonopy the exact harmonic forces ``-H u``
+            and lets it build the force constants (phonopy's fit also projects onto
+            the space-group symmetry); ``"orbits"`` computes ``H u`` only along the fewest
+            random directions whose space-group images span all 3N directions (1 for
+            cubic SrTiO3 2x2x2: fastest) and solves for the whole Hessian
+            (:func:`force_constants_from_orbit_products`).
         """
         atoms = self._current(atoms)
         self._check(atoms)
+        if method not in ("rows", "directions", "orbits"):
+            raise ValueError(f"method must be 'rows', 'directions' or 'orbits', got {method!r}")
         if not symmetry_reduced:
             rows = hessian_rows(self.hessian_model, atoms, None, self.hessian_dtype, progress)
             return hessian_to_force_constants(rows)
+        if method == "directions":
+            displacements = phonopy_displacements(atoms, symprec=self.parameters.symprec)
+            hu = hessian_vector_products(self.hessian_model, atoms, displacements.vectors, self.hessian_dtype, progress=progress)
+            return force_constants_from_forces(displacements, -hu)
         sym = symmetry_map(atoms, self.parameters.symprec)
+        if method == "orbits":
+            vectors = orbit_directions(sym)
+            hu = hessian_vector_products(self.hessian_model, atoms, vectors, self.hessian_dtype, progress=progress)
+            return force_constants_from_orbit_products(sym, vectors, hu)
         rows = hessian_rows(self.hessian_model, atoms, sym.independent_atoms, self.hessian_dtype, progress)
         n = len(atoms)
         per_atom = rows.reshape(len(sym.independent_atoms), 3, n, 3).transpose(0, 2, 1, 3)

@@ -84,7 +84,8 @@ def test_symmetry_reduced_force_constants_equal_full(which, own_calc, sevennet_c
     from ase_symbreak.testing import transformed
 
     calc = {"own": own_calc, "sevennet": sevennet_calc64}[which]
-    atoms = cubic_perovskite(3.9).repeat((2, 1, 1))
+    # the embedded default is ~50x slower per row: one cell is enough to test it
+    atoms = cubic_perovskite(3.9).repeat((2, 1, 1) if which == "own" else (1, 1, 1))
     hessian = calc.get_hessian(atoms)
     full = hessian_to_force_constants(hessian)
     reduced = calc.get_force_constants(atoms, symmetry_reduced=True)
@@ -95,7 +96,10 @@ def test_symmetry_reduced_force_constants_equal_full(which, own_calc, sevennet_c
     parity_breaking = np.abs(calc.get_hessian(transformed(atoms, -np.eye(3))) - hessian).max()
     if which == "own":
         assert parity_breaking < 1e-9
-    assert np.abs(reduced - full).max() < parity_breaking + 1e-8
+    # plus the float64 precision floor of each model (SevenNet-0's rebuilt float64 network
+    # is rotation-equivariant to ~1e-8 eV/A^2, the atol of assert_equivariant's Hessian check is 1e-6)
+    floor = 1e-10 if which == "own" else 1e-6
+    assert np.abs(reduced - full).max() < parity_breaking + floor
 
 
 def test_rows_of_chosen_atoms_equal_full_hessian_rows(own_calc, structure):

@@ -13,6 +13,7 @@ Known property (measured): SevenNet-0 is SE(3)- but not parity-equivariant.
 from __future__ import annotations
 
 import contextlib
+import operator
 import warnings
 from collections.abc import Iterator
 
@@ -71,6 +72,135 @@ class _OneHot(torch.nn.Module):
         return data
 
 
+class _CatSplitBackward(torch.autograd.Function):
+    """``torch.cat`` whose backward is ``torch.split`` (whose own backward is one ``cat``).
+
+    Plain ``cat`` backpropagates through ``narrow`` views; differentiating those again
+    (Hessians) allocates a zero-filled full-size buffer per piece and adds them up:
+    O(pieces x size) memory traffic instead of O(size). Values are identical.
+    """
+
+    @staticmethod
+    def forward(dim: int, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return torch.cat(tensors, dim)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:  # type: ignore[override]
+        dim, *tensors = inputs
+        ctx.dim = dim
+        ctx.sizes = [t.shape[dim] for t in tensors]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        return (None, *torch.split(grad, ctx.sizes, ctx.dim))
+
+    @staticmethod
+    def jvp(ctx, dim: None, *tangents: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return torch.cat(tangents, ctx.dim)
+
+    @staticmethod
+    def vmap(info, in_dims: tuple, dim: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, int]:  # type: ignore[override]
+        size = info.batch_size
+        moved = [t.movedim(d, 0) if d is not None else t.unsqueeze(0).expand(size, *t.shape) for t, d in zip(tensors, in_dims[1:])]
+        return _CatSplitBackward.apply(dim + 1 if dim >= 0 else dim, *moved), 0
+
+
+def _cat_split_backward(tensors: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    if len(tensors) == 1:
+        return tensors[0]
+    return _CatSplitBackward.apply(dim, *tensors)
+
+
+def _split_columns(x: torch.Tensor, bounds: tuple[tuple[int, int], ...]) -> tuple[torch.Tensor, ...]:
+    """Pieces ``x[:, a:b]`` for sorted, non-overlapping ``bounds``, by one ``torch.split``.
+
+    ``split``'s backward is one ``cat`` (O(size)), where separate slices each backpropagate
+    into a zero-filled full-size buffer (O(pieces x size)). Gaps become unused pieces.
+    """
+    sizes, keep, cursor = [], [], 0
+    for a, b in bounds:
+        if a > cursor:
+            sizes.append(a - cursor)
+        keep.append(len(sizes))
+        sizes.append(b - a)
+        cursor = b
+    if x.shape[1] > cursor:
+        sizes.append(x.shape[1] - cursor)
+    pieces = torch.split(x, sizes, dim=1)
+    return tuple(pieces[k] for k in keep)
+
+
+def _column_slice(node: torch.fx.Node) -> tuple[int, int] | None:
+    """``(a, b)`` if ``node`` is ``x[:, a:b]`` with literal bounds, else None."""
+    if node.op != "call_function" or node.target is not operator.getitem or len(node.args) != 2:
+        return None
+    index = node.args[1]
+    if not (isinstance(index, tuple) and len(index) == 2 and all(isinstance(s, slice) for s in index)):
+        return None
+    first, second = index
+    if (first.start, first.stop, first.step) != (None, None, None) or second.step not in (None, 1):
+        return None
+    if not (isinstance(second.start, int) and isinstance(second.stop, int)) or second.start < 0 or second.stop <= second.start:
+        return None
+    return second.start, second.stop
+
+
+def _fuse_slices_and_cats(module: torch.fx.GraphModule) -> int:
+    """Rewrite one e3nn-generated fx module in place (exact): column slices of a tensor ->
+    one ``split``; ``torch.cat`` -> :func:`_cat_split_backward`; dead nodes removed.
+    Returns the number of rewritten nodes."""
+    graph = module.graph
+    changed = 0
+    groups: dict[torch.fx.Node, list[tuple[tuple[int, int], torch.fx.Node]]] = {}
+    for node in graph.nodes:
+        bounds = _column_slice(node)
+        if bounds is not None and isinstance(node.args[0], torch.fx.Node):
+            groups.setdefault(node.args[0], []).append((bounds, node))
+    for source, items in groups.items():
+        items.sort(key=lambda item: item[0])
+        bounds = [b for b, _ in items]
+        if len(items) < 2 or any(b1[1] > b2[0] for b1, b2 in zip(bounds, bounds[1:])):
+            continue
+        with graph.inserting_after(source):
+            split = graph.call_function(_split_columns, (source, tuple(bounds)))
+        for k, (_, node) in enumerate(items):
+            with graph.inserting_after(split):
+                piece = graph.call_function(operator.getitem, (split, k))
+            node.replace_all_uses_with(piece)
+            graph.erase_node(node)
+            changed += 1
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is torch.cat:
+            tensors = node.args[0] if node.args else node.kwargs["tensors"]
+            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+            with graph.inserting_before(node):
+                fused = graph.call_function(_cat_split_backward, (tensors, dim))
+            node.replace_all_uses_with(fused)
+            graph.erase_node(node)
+            changed += 1
+    graph.eliminate_dead_code()
+    graph.lint()
+    module.recompile()
+    return changed
+
+
+def optimize_for_hessians(network: torch.nn.Module) -> int:
+    """Apply :func:`_fuse_slices_and_cats` to every e3nn tensor-product fx module.
+
+    Only e3nn's generated ``TensorProduct`` code is touched (edge-sized tensors, where the
+    cost is); values are bit-for-bit those of the original graph. Returns nodes rewritten.
+    """
+    from e3nn.o3 import TensorProduct
+
+    changed = 0
+    for module in network.modules():
+        if isinstance(module, TensorProduct):
+            for child in module.children():
+                if isinstance(child, torch.fx.GraphModule):
+                    changed += _fuse_slices_and_cats(child)
+    return changed
+
+
 class SevenNetModel(EnergyModel):
     """SevenNet pretrained potential as an :class:`EnergyModel`.
 
@@ -78,9 +208,11 @@ class SevenNetModel(EnergyModel):
     ----------
     name : a pretrained name known to ``sevenn`` (default ``"7net-0"``) or a checkpoint path
     dtype : ``torch.float32`` (the checkpoint's precision) or ``torch.float64``
+    optimize : rewrite e3nn's generated tensor-product code for fast (double) backward
+        (:func:`optimize_for_hessians`; exact, same values); ``False`` keeps it as built.
     """
 
-    def __init__(self, name: str = DEFAULT_PRETRAINED, dtype: torch.dtype = torch.float32):
+    def __init__(self, name: str = DEFAULT_PRETRAINED, dtype: torch.dtype = torch.float32, optimize: bool = True):
         super().__init__()
         import sevenn._keys as KEY
         from sevenn import util
@@ -110,6 +242,8 @@ class SevenNetModel(EnergyModel):
         network.to(dtype).eval()
         for parameter in network.parameters():
             parameter.requires_grad_(False)
+        if optimize:
+            optimize_for_hessians(network)
         self.network = network
         self.keys = KEY
         self.cutoff = float(config[KEY.CUTOFF])
@@ -117,10 +251,11 @@ class SevenNetModel(EnergyModel):
         self.species = frozenset(self.type_map)
         self.name = name
         self.dtype = dtype
+        self.optimize = optimize
 
     def with_dtype(self, dtype: torch.dtype) -> SevenNetModel:
         """The same checkpoint rebuilt in ``dtype`` (casting alone misses e3nn constants)."""
-        return self if dtype == self.dtype else SevenNetModel(self.name, dtype=dtype)
+        return self if dtype == self.dtype else SevenNetModel(self.name, dtype=dtype, optimize=self.optimize)
 
     def forward(
         self,

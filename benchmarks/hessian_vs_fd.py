@@ -1,0 +1,113 @@
+"""Exact force constants (autograd Hessians) vs phonopy's finite displacements, one run.
+
+Cubic SrTiO3 (a = 3.9 A, B site at the origin) 2x2x2 (40 atoms) with the embedded default
+(SevenNet-0):
+
+(a) exact, symmetry-reduced: ``method="orbits"`` (one exact Hessian-vector product along a
+    random direction whose space-group images span all 3N directions; the fastest),
+    ``method="directions"`` (exact HVPs along phonopy's 3 displacement directions, phonopy
+    fits) and ``method="rows"`` (9 rows of the 3 independent atoms);
+(b) phonopy's finite displacements (distance 0.01 A, ``is_plusminus="auto"``) with forces
+    from the same ``SymBreakCalculator`` and ``produce_force_constants``.
+
+Then a rattled copy without symmetry: exact full Hessian (3N = 120 rows) vs phonopy's
+240 displaced cells. Cubic times are the best of 2 calls (rows: 1). Prints times, the ratio FD/exact (> 1: exact is faster) and the
+largest |fc difference| (eV/A^2). Usage::
+
+    .venv/bin/python benchmarks/hessian_vs_fd.py [--dtypes float32,float64] [--threads 1] [--skip-p1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ase_symbreak.calculator import SymBreakCalculator
+from ase_symbreak.demo import cubic_perovskite
+from ase_symbreak.forceconstants import force_constants_from_forces, phonopy_displacements
+
+
+def finite_displacement_fc(calc: SymBreakCalculator, atoms: Atoms, distance: float = 0.01) -> tuple[np.ndarray, int]:
+    """phonopy's finite-displacement force constants (N, N, 3, 3) with ``calc``'s forces."""
+    displacements = phonopy_displacements(atoms, distance=distance, symprec=calc.parameters.symprec, is_plusminus="auto")
+    forces = []
+    for cell in displacements.phonon.supercells_with_displacements:
+        displaced = Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+        displaced.calc = calc
+        forces.append(displaced.get_forces())
+    return force_constants_from_forces(displacements, np.array(forces)), len(forces)
+
+
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    """``(result, seconds)``: the fastest of ``repeat`` calls (the machine may be shared)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def run(dtype: str, skip_p1: bool) -> list[str]:
+    lines = []
+    calc = SymBreakCalculator(dtype=dtype, hessian_dtype=dtype)
+    cubic = cubic_perovskite(3.9).repeat(2)
+    # warm-up (model build, first-call allocations) outside the timings
+    _ = calc.hessian_model
+    warm = cubic.copy()
+    warm.calc = calc
+    warm.get_forces()
+    calc.get_hessian(cubic, [0])
+
+    fc_orb, t_orb = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2)
+    fc_dir, t_dir = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="directions", repeat=2)
+    fc_rows, t_rows = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="rows")
+    (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, cubic, repeat=2)
+    n_dir = len(phonopy_displacements(cubic, symprec=calc.parameters.symprec).vectors)
+    lines.append(
+        f"[{dtype}] cubic 40 atoms: exact orbits (1 HVP) {t_orb:.2f} s, FD/exact(orbits) = {t_fd / t_orb:.2f}, "
+        f"max|fc_orbits - fc_FD| = {np.abs(fc_orb - fc_fd).max():.2e}, max|fc_orbits - fc_rows| = {np.abs(fc_orb - fc_rows).max():.2e} | "
+        f"exact directions ({n_dir} HVPs) {t_dir:.2f} s | exact rows (9) {t_rows:.2f} s | "
+        f"FD ({n_fd} cells) {t_fd:.2f} s | FD/exact(directions) = {t_fd / t_dir:.2f}, FD/exact(rows) = {t_fd / t_rows:.2f} | "
+        f"max|fc_dir - fc_FD| = {np.abs(fc_dir - fc_fd).max():.2e}, max|fc_dir - fc_rows| = {np.abs(fc_dir - fc_rows).max():.2e} eV/A^2"
+    )
+    print(lines[-1], flush=True)
+    if skip_p1:
+        return lines
+    rattled = cubic.copy()
+    rattled.rattle(0.03, seed=7)
+    fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
+    (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
+    lines.append(
+        f"[{dtype}] rattled P1 40 atoms: exact full Hessian (120 rows) {t_full:.1f} s | FD ({n_fd} cells) {t_fd:.1f} s | "
+        f"FD/exact = {t_fd / t_full:.2f} | max|fc_exact - fc_FD| = {np.abs(fc_full - fc_fd).max():.2e} eV/A^2"
+    )
+    print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--skip-p1", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    for dtype in args.dtypes.split(","):
+        run(dtype.strip(), args.skip_p1)
+
+
+if __name__ == "__main__":
+    main()
