@@ -122,8 +122,10 @@ def phonopy_from_calculator(
     unitcell : Atoms
         3-D periodic unit cell.
     calc : SymBreakCalculator
-        Anything with ``get_force_constants(atoms, symmetry_reduced=True, progress=...)``
-        returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``.
+        Anything with ``get_force_constants(atoms, symmetry_reduced=True, progress=...,
+        method="orbits")`` returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``: exact
+        Hessian-vector products along the fewest directions whose symmetry images span all
+        3N directions (1 for cubic SrTiO3 2x2x2), see ``benchmarks/README.md``.
     supercell_matrix : (3,) or (3, 3) int
         Supercell lattice (rows) = ``supercell_matrix @ unitcell.cell``.
     symmetrize : bool
@@ -149,7 +151,8 @@ def phonopy_from_calculator(
         _to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix, symprec=symprec
     )
     supercell = _to_ase(phonon.supercell)
-    fc = np.asarray(calc.get_force_constants(supercell, symmetry_reduced=True, progress=progress), dtype=np.float64)
+    fc = calc.get_force_constants(supercell, symmetry_reduced=True, progress=progress, method="orbits")
+    fc = np.asarray(fc, dtype=np.float64)
     n = len(supercell)
     if fc.shape != (n, n, 3, 3):
         raise RuntimeError(f"calculator returned force constants of shape {fc.shape}, expected {(n, n, 3, 3)}")
