@@ -9,15 +9,14 @@ scalars, which is all the readout uses.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from e3nn import o3
 
+from ase_symbreak.torch_utils import default_dtype as _default_dtype
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.nn import InteractionBlock, RadialEmbedding, SpeciesEmbedding
 
@@ -115,14 +114,6 @@ class PotentialConfig:
         return cls(**data)
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def _layer_irreps(config: PotentialConfig) -> list[o3.Irreps]:

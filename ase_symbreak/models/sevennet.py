@@ -12,14 +12,13 @@ Known property (measured): SevenNet-0 is SE(3)- but not parity-equivariant.
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import torch
 
+from ase_symbreak.torch_utils import default_dtype as _default_dtype
 from ase_symbreak.models.base import EnergyModel
 
 DEFAULT_PRETRAINED = "7net-0"
@@ -43,14 +42,6 @@ def _safe_load_checkpoint(path: str) -> dict:
         return torch.load(path, weights_only=True, map_location="cpu")
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 class _OneHot(torch.nn.Module):

@@ -39,6 +39,8 @@ from ase import Atoms
 from e3nn import o3
 from numpy.typing import NDArray
 
+from ase_symbreak.torch_utils import default_dtype as _default_dtype
+
 from .analysis import (
     child_operations,
     group_name,
@@ -196,16 +198,6 @@ class OrderParameterResult:
 
 
 # --------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
 @contextlib.contextmanager
 def _num_threads(n: int | None) -> Iterator[None]:
     old = torch.get_num_threads()
