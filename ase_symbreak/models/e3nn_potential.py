@@ -189,14 +189,8 @@ class E3nnPotential(EnergyModel):
             )
             blocks.append(block)
             irreps = block.irreps_out
-        self.blocks = torch.nn.ModuleList(blocks)
-        self.readout = o3.Linear(irreps, "0e")
+        self._build_readout(blocks, irreps, config)
 
-        n = len(config.species)
-        shifts = config.energy_shifts if config.energy_shifts is not None else (0.0,) * n
-        scales = config.energy_scales if config.energy_scales is not None else (1.0,) * n
-        self.register_buffer("energy_shifts", torch.tensor(shifts, dtype=torch.get_default_dtype()))
-        self.register_buffer("energy_scales", torch.tensor(scales, dtype=torch.get_default_dtype()))
 
         self.irreps_in = None
         self.irreps_out = o3.Irreps("0e")
@@ -205,6 +199,16 @@ class E3nnPotential(EnergyModel):
     def dtype(self) -> torch.dtype:
         """Floating dtype of the parameters."""
         return self.energy_shifts.dtype
+
+    def _build_readout(self, blocks: list[torch.nn.Module], irreps: o3.Irreps, config: PotentialConfig) -> None:
+        """Interaction blocks, the linear readout to one 0e per atom and per-species shift/scale."""
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.readout = o3.Linear(irreps, "0e")
+        n = len(config.species)
+        shifts = config.energy_shifts if config.energy_shifts is not None else (0.0,) * n
+        scales = config.energy_scales if config.energy_scales is not None else (1.0,) * n
+        self.register_buffer("energy_shifts", torch.tensor(shifts, dtype=torch.get_default_dtype()))
+        self.register_buffer("energy_scales", torch.tensor(scales, dtype=torch.get_default_dtype()))
 
     def with_dtype(self, dtype: torch.dtype) -> E3nnPotential:
         """A copy in ``dtype``, rebuilt from the config so e3nn constants are exact."""

@@ -103,14 +103,7 @@ class RelaxedPotential(E3nnPotential):
             )
             blocks.append(block)
             irreps = block.irreps_out
-        self.blocks = torch.nn.ModuleList(blocks)
-        self.readout = o3.Linear(irreps, "0e")
-
-        n = len(config.species)
-        shifts = config.energy_shifts if config.energy_shifts is not None else (0.0,) * n
-        scales = config.energy_scales if config.energy_scales is not None else (1.0,) * n
-        self.register_buffer("energy_shifts", torch.tensor(shifts, dtype=torch.get_default_dtype()))
-        self.register_buffer("energy_scales", torch.tensor(scales, dtype=torch.get_default_dtype()))
+        self._build_readout(blocks, irreps, config)
         self.irreps_in = None
         self.irreps_out = o3.Irreps("0e")
 
