@@ -24,6 +24,7 @@ translation, rotation and inversion invariant and the calculator's exact Hessian
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -153,3 +154,26 @@ def rigid_tilt_i4mcm(model: PlantedTiltModel, phi: float) -> Atoms:
                     symbols.append(sym_x)
                     pos.append(b + rot @ np.array(vec))
     return Atoms(symbols, positions=pos, cell=[2 * ap, 2 * ap, 2 * c], pbc=True)
+
+
+class FlakyTiltModel(PlantedTiltModel):
+    """:class:`PlantedTiltModel` that also takes Ba as an A cation and fails on purpose on it.
+
+    While the file named by the environment variable ``SYMBREAK_FLAKY_FILE`` holds a number
+    ``n > 0``, each evaluation of a structure that contains Ba writes ``n - 1`` there and
+    raises ``RuntimeError("injected failure")``: a task that fails ``n`` times, in any process.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.species = frozenset(self.species | {56})
+
+    def forward(self, numbers, edge_src, edge_dst, edge_vec):
+        path = os.environ.get("SYMBREAK_FLAKY_FILE")
+        if path and bool((numbers == 56).any()) and os.path.exists(path):
+            left = int(open(path).read().strip() or 0)
+            if left > 0:
+                with open(path, "w") as handle:
+                    handle.write(str(left - 1))
+                raise RuntimeError("injected failure")
+        return super().forward(numbers, edge_src, edge_dst, edge_vec)

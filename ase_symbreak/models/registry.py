@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import os
+import re
 
 import torch
 
@@ -18,7 +20,10 @@ def load(model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtyp
 
     ``model`` is ``None`` (the embedded default, SevenNet-0), a SevenNet pretrained name,
     a path to a model saved by :func:`ase_symbreak.models.save_model` (``.safetensors``)
-    or to a sevenn checkpoint (``.pth``), or an ``EnergyModel`` instance.
+    or to a sevenn checkpoint (``.pth``), an import path ``'package.module:factory'`` whose
+    factory (class or function, called without arguments) returns an ``EnergyModel``
+    (a picklable, JSON-able way to name any model for Dask workers and jobflow jobs),
+    or an ``EnergyModel`` instance.
     """
     if model is None:
         model = DEFAULT_MODEL
@@ -39,10 +44,32 @@ def load(model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtyp
         from ase_symbreak.models.io import load_model
 
         return load_model(spec, dtype=dtype or torch.float64)
+    if _IMPORT_PATH.match(spec):
+        return load(_from_import_path(spec), dtype)
     raise ValueError(
         f"unknown model {spec!r}: give None (embedded SevenNet-0), one of {sorted(_SEVENNET_NAMES)}, "
-        "a .safetensors file saved by ase_symbreak, or an EnergyModel"
+        "a .safetensors file saved by ase_symbreak, an import path 'package.module:factory', or an EnergyModel"
     )
+
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _from_import_path(spec: str) -> EnergyModel:
+    """``'package.module:factory'``: import the module and call ``factory()`` (a class or function)."""
+    module_name, attr = spec.split(":")
+    try:
+        target = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"model {spec!r}: cannot import module {module_name!r} ({err})") from None
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"model {spec!r}: {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    model = target() if callable(target) and not isinstance(target, torch.nn.Module) else target
+    if not isinstance(model, EnergyModel):
+        raise TypeError(f"model {spec!r} gave a {type(model).__name__}, not an ase_symbreak EnergyModel")
+    return model
 
 
 def with_dtype(model: EnergyModel, dtype: torch.dtype) -> EnergyModel:

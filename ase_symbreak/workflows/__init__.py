@@ -2,9 +2,23 @@
 
 >>> from ase_symbreak.workflows import distortion_search, SearchSettings   # doctest: +SKIP
 >>> result = distortion_search(atoms, settings=SearchSettings(supercell=(2, 2, 2)), out_dir="run")  # doctest: +SKIP
+
+Many structures on a Dask cluster: :func:`screen` (extra ``[dask]``); the search as jobflow
+jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
 """
 
-from .search import STEPS, ChildResult, SearchResult, SearchSettings, distortion_search
+from .calcspec import CalculatorSpec
+from .search import (
+    STEPS,
+    ChildResult,
+    SearchPlan,
+    SearchResult,
+    SearchSettings,
+    distortion_search,
+    finish_search,
+    plan_search,
+    run_child,
+)
 from .steps import (
     Candidate,
     CondenseResult,
@@ -32,6 +46,10 @@ __all__ = [
     "relax_child",
     "identify",
     "distortion_search",
+    "plan_search",
+    "run_child",
+    "finish_search",
+    "screen",
     "family_tree",
     "formula_units",
     "RelaxResult",
@@ -45,6 +63,22 @@ __all__ = [
     "ChildResult",
     "SearchResult",
     "SearchSettings",
+    "SearchPlan",
+    "CalculatorSpec",
+    "ScreenResult",
+    "ScreenEntry",
     "FamilyTree",
     "STEPS",
 ]
+
+
+_LAZY = {"screen": "screen", "ScreenResult": "screen", "ScreenEntry": "screen"}
+
+
+def __getattr__(name: str):
+    """``screen`` and its results import Dask only when first used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "search_command", "run_command", "progress_bars"]
+__all__ = ["register", "search_command", "run_command", "screen_command", "progress_bars", "screen_bars"]
 
 
 @contextlib.contextmanager
@@ -112,7 +112,101 @@ def run_command(
     _run_search(r.structure, r.model, r.settings, out or r.out_dir)
 
 
+def _screen_settings(settings_file: Path | None, overrides: dict):
+    """SearchSettings from an optional TOML (a ``[search]`` table, as in recipes) and CLI options."""
+    import tomllib
+
+    from .search import SearchSettings
+
+    base: dict = {}
+    if settings_file is not None:
+        try:
+            data = tomllib.loads(settings_file.read_text())
+        except OSError as err:
+            _fail(f"cannot read settings {settings_file}: {err.strerror or err}", code=2)
+        except tomllib.TOMLDecodeError as err:
+            _fail(f"malformed TOML in {settings_file}: {err}", code=2)
+        base = data.get("search", data)
+        if not isinstance(base, dict):
+            _fail(f"{settings_file}: [search] must be a table", code=2)
+    try:
+        return SearchSettings.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    except (TypeError, ValueError) as err:
+        _fail(f"bad search settings: {str(err).splitlines()[0]}", code=2)
+
+
+@contextlib.contextmanager
+def screen_bars(console=None, disable: bool = False):
+    """Rich progress bars of a screen (structures, child relaxations); yields the callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=disable) as bar:
+        structures = bar.add_task("structures", total=None)
+        children = bar.add_task("child relaxations", total=None)
+
+        def progress(done: int, total: int, children_done: int, children_total: int) -> None:
+            bar.update(structures, completed=done, total=total)
+            bar.update(children, completed=children_done, total=children_total or None)
+
+        yield progress
+
+
+def screen_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Structure files and/or folders of them (any ase.io format).")],
+    out: Annotated[Path, typer.Option(help="Output folder: one folder per structure, summary.csv/json; reruns resume.")]
+    = Path("screen"),
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler (tcp://host:8786).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers of a local cluster (default: one per core).")] = None,
+    jobqueue: Annotated[Path | None, typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model: name, file or 'module:factory' (default: SevenNet-0).")] = None,
+    settings: Annotated[Path | None, typer.Option(help="TOML with a [search] table of SearchSettings fields.")] = None,
+    supercell: Annotated[tuple[int, int, int] | None, typer.Option(help="Diagonal phonon supercell N1 N2 N3.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")] = None,
+    max_children: Annotated[int | None, typer.Option(help="Relax at most this many candidates per structure.")] = None,
+    fmax: Annotated[float | None, typer.Option(help="Force criterion of the child relaxations, eV/A.")] = None,
+    retries: Annotated[int, typer.Option(help="Further tries of a task that failed (not for bad input).")] = 2,
+) -> None:
+    """Distortion search of many structures on Dask: a summary row per structure; failures fail alone.
+
+    Exit code 0 when every structure is done, 1 when some failed (see summary.csv), 2 for bad options.
+    """
+    from rich.console import Console
+
+    if sum(x is not None for x in (scheduler, workers, jobqueue)) > 1:
+        _fail("give at most one of --scheduler, --workers, --jobqueue", code=2)
+    try:
+        from .screen import load_jobqueue_config, open_client, read_structures, screen
+    except ImportError as err:
+        _fail(f"the screen needs Dask ({err.name} is missing): pip install 'ase-symbreak[dask]'", code=2)
+    search_settings = _screen_settings(settings, {"supercell": supercell, "threshold_thz": threshold,
+                                                  "max_children": max_children, "child_fmax": fmax})
+    try:
+        structures = read_structures(inputs)
+        if jobqueue is not None:
+            load_jobqueue_config(jobqueue)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err), code=2)
+    console = Console()
+    try:
+        with open_client(scheduler, workers, jobqueue) as (client, torch_threads):
+            console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
+            with screen_bars(console) as progress:
+                result = screen(structures, search_settings, model, out_dir=out, client=client,
+                                retries=retries, progress=progress, torch_threads=torch_threads)
+    except (OSError, TimeoutError) as err:
+        _fail(f"cannot reach the Dask cluster: {err}", code=2)
+    console.print(result.table())
+    console.print(f"{len(result.entries)} structures in {result.seconds:.1f} s on {result.n_workers} workers; "
+                  f"summary in {out}/summary.csv", highlight=False)
+    if result.failed:
+        console.print(f"{len(result.failed)} of {len(result.entries)} failed (errors in {out}/summary.csv)",
+                      highlight=False)
+        raise typer.Exit(code=1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``search`` and ``run`` to the main app."""
+    """Add ``search``, ``run`` and ``screen`` to the main app."""
     app.command("search")(search_command)
     app.command("run")(run_command)
+    app.command("screen")(screen_command)

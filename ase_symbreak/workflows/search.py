@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,8 @@ from .steps import (
 )
 from .tree import FamilyTree, family_tree
 
-__all__ = ["SearchSettings", "ChildResult", "SearchResult", "distortion_search", "STEPS"]
+__all__ = ["SearchSettings", "SearchPlan", "ChildResult", "SearchResult", "distortion_search", "plan_search",
+           "run_child", "finish_search", "STEPS"]
 
 #: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
 STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
@@ -145,6 +146,7 @@ class ChildResult:
     identification: Identification
     duplicate_of: int | None = None
     cif: str | None = None
+    timings: dict = field(default_factory=dict, compare=False, repr=False)
 
     def summary(self) -> dict:
         """The entry of ``search.json``."""
@@ -249,29 +251,68 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def distortion_search(
+@dataclass(frozen=True)
+class SearchPlan:
+    """The search after its parent stages (relax, phonons, soft modes, condense).
+
+    ``chosen`` are the candidates to relax, in order; each is independent of the others,
+    so :func:`run_child` may run them anywhere (a Dask worker, a jobflow job) and
+    :func:`finish_search` ranks what comes back. Picklable, and JSON through
+    :meth:`to_dict` / :meth:`from_dict`.
+    """
+
+    settings: SearchSettings
+    parent: RelaxResult = field(repr=False)
+    phonons: PhononResult = field(repr=False)
+    soft_modes: SoftModesResult = field(repr=False)
+    condense: CondenseResult = field(repr=False)
+    chosen: tuple[Candidate, ...] = field(repr=False)
+    key: str = ""
+    timings: dict = field(default_factory=dict)
+    out_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return to_jsonable({
+            "settings": self.settings.to_dict(), "parent": self.parent.to_dict(), "phonons": self.phonons.to_dict(),
+            "soft_modes": self.soft_modes.to_dict(), "condense": self.condense.to_dict(),
+            "chosen": [c.to_dict() for c in self.chosen], "key": self.key, "timings": self.timings,
+            "out_dir": self.out_dir,
+        })
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchPlan:
+        return cls(settings=SearchSettings.from_dict(d["settings"]), parent=RelaxResult.from_dict(d["parent"]),
+                   phonons=PhononResult.from_dict(d["phonons"]), soft_modes=SoftModesResult.from_dict(d["soft_modes"]),
+                   condense=CondenseResult.from_dict(d["condense"]),
+                   chosen=tuple(Candidate.from_dict(c) for c in d["chosen"]), key=d["key"],
+                   timings=dict(d.get("timings", {})), out_dir=d.get("out_dir"))
+
+
+def _default_calculator(calc):
+    if calc is not None:
+        return calc
+    from ase_symbreak.calculator import SymBreakCalculator
+
+    return SymBreakCalculator()
+
+
+def _report(progress: SearchProgress | None, step: str, done: int, total: int | None) -> None:
+    if progress is not None:
+        progress(step, done, total)
+
+
+def plan_search(
     atoms: Atoms,
     calc=None,
     settings: SearchSettings | None = None,
     out_dir: str | Path | None = None,
     progress: SearchProgress | None = None,
     stop_after: str | None = None,
-) -> SearchResult | None:
-    """Find the lower-symmetry children of a high-symmetry structure.
+) -> SearchPlan | None:
+    """Steps 1-4 of :func:`distortion_search` and the choice of candidates to relax.
 
-    Parameters
-    ----------
-    atoms : Atoms
-        High-symmetry parent (not P1), 3-D periodic.
-    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator` (SevenNet-0).
-    settings : SearchSettings
-    out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
-    progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
-    stop_after : a name in :data:`STEPS`: stop after that step (returns None).
-
-    Returns
-    -------
-    SearchResult, or None when stopped early.
+    Arguments as for :func:`distortion_search`; ``stop_after`` may name one of the first four
+    steps (returns None). Each step is loaded from ``out_dir`` when its JSON has the same inputs.
     """
     settings = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
@@ -279,26 +320,19 @@ def distortion_search(
     check_parent(atoms, settings.symprec)
     p = np.asarray(settings.supercell, dtype=int)
     _check_supercell(atoms, p, settings.symprec)
-    if calc is None:
-        from ase_symbreak.calculator import SymBreakCalculator
-
-        calc = SymBreakCalculator()
+    calc = _default_calculator(calc)
     ck = Checkpoints(out_dir)
     out = None if out_dir is None else Path(out_dir)
     timings: dict[str, Any] = {}
 
-    def report(step: str, done: int, total: int | None) -> None:
-        if progress is not None:
-            progress(step, done, total)
-
     def step_progress(step: str):
-        return lambda done, total: report(step, done, total)
+        return lambda done, total: _report(progress, step, done, total)
 
     # 1. parent --------------------------------------------------------------------
     s = settings
     key = fingerprint("parent", atoms_to_dict(atoms), model_fingerprint(calc), s.relax_parent, s.parent_fmax,
                       s.max_steps, s.optimizer, s.symprec)
-    report(STEPS[0], 0, s.max_steps if s.relax_parent else 1)
+    _report(progress, STEPS[0], 0, s.max_steps if s.relax_parent else 1)
     t0 = time.perf_counter()
     loaded = ck.load("01_parent", key)
     if loaded is not None:
@@ -320,14 +354,14 @@ def distortion_search(
         if out is not None:
             write_atoms(out / "parent_relaxed.cif", parent.atoms)
     timings[STEPS[0]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    report(STEPS[0], 1, 1)
+    _report(progress, STEPS[0], 1, 1)
     if stop_after == STEPS[0]:
         return None
 
     # 2. phonons -------------------------------------------------------------------
     key = fingerprint("phonons", key, p, s.origin_index, s.symprec)
     t0 = time.perf_counter()
-    report(STEPS[1], 0, None)
+    _report(progress, STEPS[1], 0, None)
     loaded = ck.load("02_phonons", key)
     if loaded is not None:
         ph = PhononResult.from_dict(loaded)
@@ -338,27 +372,27 @@ def distortion_search(
                      progress=step_progress(STEPS[1]))
         ck.save("02_phonons", key, ph.to_dict())
     timings[STEPS[1]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    report(STEPS[1], 1, 1)
+    _report(progress, STEPS[1], 1, 1)
     if stop_after == STEPS[1]:
         return None
 
     # 3. soft modes ----------------------------------------------------------------
     key = fingerprint("soft", key, s.threshold_thz)
     t0 = time.perf_counter()
-    report(STEPS[2], 0, 1)
+    _report(progress, STEPS[2], 0, 1)
     loaded = ck.load("03_soft_modes", key)
     soft = SoftModesResult.from_dict(loaded) if loaded is not None else soft_modes(ph, s.threshold_thz)
     if loaded is None:
         ck.save("03_soft_modes", key, soft.to_dict())
     timings[STEPS[2]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    report(STEPS[2], 1, 1)
+    _report(progress, STEPS[2], 1, 1)
     if stop_after == STEPS[2]:
         return None
 
     # 4. condense ------------------------------------------------------------------
     key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
     t0 = time.perf_counter()
-    report(STEPS[3], 0, None)
+    _report(progress, STEPS[3], 0, None)
     loaded = ck.load("04_condense", key)
     if loaded is not None:
         cond = CondenseResult.from_dict(loaded)
@@ -368,52 +402,66 @@ def distortion_search(
                         progress=step_progress(STEPS[3]))
         ck.save("04_condense", key, cond.to_dict())
     timings[STEPS[3]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    report(STEPS[3], 1, 1)
+    _report(progress, STEPS[3], 1, 1)
     if stop_after == STEPS[3]:
         return None
-
-    # 5. relax and identify children -----------------------------------------------
     chosen = _diverse_order(cond.candidates)
     chosen = chosen if s.max_children is None else chosen[: s.max_children]
-    t0 = time.perf_counter()
-    t_identify = 0.0
-    results: list[ChildResult] = []
-    n_loaded = 0
-    for i, cand in enumerate(chosen):
-        report(STEPS[4], i, len(chosen))
-        ckey = fingerprint("child", key, i, cand.name, s.child_fmax, s.max_steps, s.optimizer)
-        name = f"05_child_{i:02d}"
-        loaded = ck.load(name, ckey)
-        if loaded is not None:
-            n_loaded += 1
-            rel = RelaxResult.from_dict(loaded["relax"])
-            idn = Identification.from_dict(loaded["identification"])
-            cif = loaded.get("cif")
-        else:
-            rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer,
-                              symprec=s.symprec)
-            t1 = time.perf_counter()
-            idn = identify(rel, parent, condensed=cand.irreps, origin_index=soft.origin_index, symprec=s.symprec)
-            t_identify += time.perf_counter() - t1
-            cif = None
-            if out is not None:
-                cif = f"child_{i:02d}_{_safe(idn.space_group_symbol)}.cif"
-                write_atoms(out / cif, rel.atoms)
-            ck.save(name, ckey, {"candidate": cand.to_dict(), "relax": rel.to_dict(), "identification": idn.to_dict(),
-                                 "cif": cif})
-        results.append(ChildResult(candidate_index=i, candidate=cand, relax=rel, identification=idn, cif=cif))
-    report(STEPS[4], len(chosen), len(chosen))
-    timings[STEPS[4]] = {"seconds": time.perf_counter() - t0 - t_identify, "loaded": n_loaded,
-                         "children": len(chosen)}
-    timings[STEPS[5]] = {"seconds": t_identify}
-    if stop_after == STEPS[4]:
-        return None
+    return SearchPlan(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond, chosen=tuple(chosen),
+                      key=key, timings=timings, out_dir=None if out is None else str(out))
 
-    # 6. rank, remove duplicates, family tree ----------------------------------------
+
+def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
+    """Step 5 for one candidate: relax ``plan.chosen[index]`` in its subgroup and identify it.
+
+    Loaded from ``plan.out_dir`` (``05_child_NN.json``) when done before with the same inputs;
+    otherwise written there atomically, with the child's CIF. ``timings`` of the result holds
+    the seconds of the relaxation and the identification.
+    """
+    s = plan.settings
+    cand = plan.chosen[index]
+    ck = Checkpoints(plan.out_dir)
+    ckey = fingerprint("child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer)
+    name = f"05_child_{index:02d}"
+    loaded = ck.load(name, ckey)
+    if loaded is not None:
+        return ChildResult(candidate_index=index, candidate=cand, relax=RelaxResult.from_dict(loaded["relax"]),
+                           identification=Identification.from_dict(loaded["identification"]), cif=loaded.get("cif"),
+                           timings={"relax": 0.0, "identify": 0.0, "loaded": True})
+    calc = _default_calculator(calc)
     t0 = time.perf_counter()
-    report(STEPS[5], 0, 1)
-    ranked = sorted(results, key=lambda c: (-c.identification.energy_gain_mev_per_fu, c.candidate.n_params,
-                                            c.candidate_index))
+    rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec)
+    t1 = time.perf_counter()
+    idn = identify(rel, plan.parent, condensed=cand.irreps, origin_index=plan.soft_modes.origin_index,
+                   symprec=s.symprec)
+    t2 = time.perf_counter()
+    cif = None
+    if plan.out_dir is not None:
+        cif = f"child_{index:02d}_{_safe(idn.space_group_symbol)}.cif"
+        write_atoms(Path(plan.out_dir) / cif, rel.atoms)
+    ck.save(name, ckey, {"candidate": cand.to_dict(), "relax": rel.to_dict(), "identification": idn.to_dict(),
+                         "cif": cif})
+    return ChildResult(candidate_index=index, candidate=cand, relax=rel, identification=idn, cif=cif,
+                       timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False})
+
+
+def finish_search(plan: SearchPlan, children: Sequence[ChildResult],
+                  progress: SearchProgress | None = None) -> SearchResult:
+    """Step 6: rank the relaxed children by energy gain, drop duplicates, build the family tree.
+
+    Writes ``search.json`` into ``plan.out_dir``. ``children`` may come in any order.
+    """
+    s = plan.settings
+    p = np.asarray(s.supercell, dtype=int)
+    parent, soft = plan.parent, plan.soft_modes
+    timings = {k: dict(v) for k, v in plan.timings.items()}
+    timings[STEPS[4]] = {"seconds": sum(c.timings.get("relax", 0.0) for c in children),
+                         "loaded": sum(bool(c.timings.get("loaded")) for c in children), "children": len(plan.chosen)}
+    timings[STEPS[5]] = {"seconds": sum(c.timings.get("identify", 0.0) for c in children)}
+    t0 = time.perf_counter()
+    _report(progress, STEPS[5], 0, 1)
+    ranked = sorted(children, key=lambda c: (-c.identification.energy_gain_mev_per_fu, c.candidate.n_params,
+                                             c.candidate_index))
     unique: list[ChildResult] = []
     dups: list[ChildResult] = []
     for c in ranked:
@@ -426,11 +474,12 @@ def distortion_search(
         else:
             unique.append(c)
     tree = None
-    if len(unique) > 1:
-        # a lower-symmetry child that gains no more than one of its supergroups is that minimum
+    if unique:
         from ase_symbreak.symmetry import displacement_modes
 
         ops = displacement_modes(parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec).operations
+    if len(unique) > 1:
+        # a lower-symmetry child that gains no more than one of its supergroups is that minimum
         pre = family_tree(ops, [c.candidate.pattern for c in unique], [""] * len(unique), root="")
         keep = []
         for i, c in enumerate(unique):
@@ -443,19 +492,60 @@ def distortion_search(
                 keep.append(c)
         unique = keep
     if unique:
-        from ase_symbreak.symmetry import displacement_modes
-
-        ops = displacement_modes(parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec).operations
         labels = [f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
                   f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
                   f"{c.identification.energy_gain_mev_per_fu:.2f} meV/f.u." for c in unique]
         tree = family_tree(ops, [c.candidate.pattern for c in unique], labels,
                            root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent")
     timings[STEPS[5]]["seconds"] += time.perf_counter() - t0
-    result = SearchResult(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond,
+    result = SearchResult(settings=s, parent=parent, phonons=plan.phonons, soft_modes=soft, condense=plan.condense,
                           children=tuple(unique), duplicates=tuple(dups), tree=tree, timings=timings,
-                          out_dir=None if out is None else str(out))
-    if out is not None:
-        write_json(out / "search.json", result.to_dict())
-    report(STEPS[5], 1, 1)
+                          out_dir=plan.out_dir)
+    if plan.out_dir is not None:
+        write_json(Path(plan.out_dir) / "search.json", result.to_dict())
+    _report(progress, STEPS[5], 1, 1)
     return result
+
+
+def distortion_search(
+    atoms: Atoms,
+    calc=None,
+    settings: SearchSettings | None = None,
+    out_dir: str | Path | None = None,
+    progress: SearchProgress | None = None,
+    stop_after: str | None = None,
+) -> SearchResult | None:
+    """Find the lower-symmetry children of a high-symmetry structure.
+
+    :func:`plan_search` (steps 1-4), :func:`run_child` for each chosen candidate (step 5),
+    :func:`finish_search` (step 6), one after the other in this process; see
+    :func:`ase_symbreak.workflows.screen` for many structures on a Dask cluster.
+
+    Parameters
+    ----------
+    atoms : Atoms
+        High-symmetry parent (not P1), 3-D periodic.
+    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator` (SevenNet-0).
+    settings : SearchSettings
+    out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
+    progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
+    stop_after : a name in :data:`STEPS`: stop after that step (returns None).
+
+    Returns
+    -------
+    SearchResult, or None when stopped early.
+    """
+    if stop_after is not None and stop_after not in STEPS:
+        raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
+    calc = _default_calculator(calc)
+    plan = plan_search(atoms, calc, settings, out_dir, progress, stop_after if stop_after in STEPS[:4] else None)
+    if plan is None:
+        return None
+    children = []
+    for i in range(len(plan.chosen)):
+        _report(progress, STEPS[4], i, len(plan.chosen))
+        children.append(run_child(plan, i, calc))
+    _report(progress, STEPS[4], len(plan.chosen), len(plan.chosen))
+    if stop_after == STEPS[4]:
+        return None
+    return finish_search(plan, children, progress)

@@ -1,0 +1,74 @@
+"""Throughput of the Dask screen: 8 cubic perovskites with 1 and with 2 workers on this machine.
+
+Usage: .venv/bin/python benchmarks/screen.py [--workers 1,2] [--max-children 4] [--out DIR]
+
+Each configuration screens the same 8 Pm-3m ABO3 cells (SevenNet-0, the demo's search
+settings, at most ``--max-children`` children each) into a fresh folder, on a new
+``LocalCluster`` whose workers share the machine's cores (torch threads = cores // workers).
+Prints one table: wall time, structures per hour, speed-up over the first configuration,
+and checks that every configuration found the same best children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+import time
+
+#: (formula, cubic lattice parameter in Angstrom): starting points, relaxed by the search
+PEROVSKITES = (("SrTiO3", 3.90), ("BaTiO3", 4.00), ("CaTiO3", 3.84), ("PbTiO3", 3.97),
+               ("KNbO3", 4.02), ("NaNbO3", 3.95), ("SrZrO3", 4.15), ("BaZrO3", 4.19))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+    parser.add_argument("--max-children", type=int, default=4, help="children relaxed per structure")
+    parser.add_argument("--out", default=None, help="parent folder of the runs (default: a temporary one)")
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ase_symbreak.demo import cubic_perovskite
+    from ase_symbreak.workflows.demo import DEMO_SETTINGS
+    from ase_symbreak.workflows.screen import local_client, screen
+
+    structures = {f: cubic_perovskite(a, f) for f, a in PEROVSKITES}
+    settings = dataclasses.replace(DEMO_SETTINGS, max_children=args.max_children, plot=False)
+    root = args.out or tempfile.mkdtemp(prefix="bench_screen_")
+    cores = os.cpu_count() or 1
+    rows, best = [], {}
+    for n in (int(x) for x in args.workers.split(",")):
+        client = local_client(n)
+        try:
+            start = time.perf_counter()
+            result = screen(structures, settings, None, out_dir=os.path.join(root, f"workers_{n}"), client=client,
+                            torch_threads=max(1, cores // n))
+            wall = time.perf_counter() - start
+        finally:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+        best[n] = [(e.name, e.best_child_space_group) for e in result.entries]
+        rows.append((n, max(1, cores // n), wall, len(result.entries) - len(result.failed), result))
+        print(f"{n} worker(s): {wall:.1f} s, failed: {[e.name for e in result.failed]}", flush=True)
+
+    table = Table(title=f"screen of {len(PEROVSKITES)} cubic perovskites, SevenNet-0, {cores} cores, "
+                        f"load {os.getloadavg()[0]:.1f}")
+    for col in ("workers", "torch threads each", "wall (s)", "structures/hour", "speed-up"):
+        table.add_column(col, justify="right")
+    base = rows[0][2]
+    for n, threads, wall, done, _ in rows:
+        table.add_row(str(n), str(threads), f"{wall:.1f}", f"{3600 * done / wall:.1f}", f"{base / wall:.2f}")
+    console = Console()
+    console.print(table)
+    console.print(rows[-1][4].table())
+    same = all(v == next(iter(best.values())) for v in best.values())
+    console.print(f"same best children in every configuration: {same}; runs in {root}")
+
+
+if __name__ == "__main__":
+    main()
