@@ -172,6 +172,11 @@ def test_bad_structures_fail_alone(client, tmp_path):
     assert all(rows[n]["status"] == "failed" and rows[n]["error"] for n in ("barium", "broken", "overlap", "rattled"))
 
 
+def test_model_the_workers_cannot_load(client, tmp_path):
+    with pytest.raises(ValueError, match="cannot load model no_such_model on the workers: ValueError: unknown model"):
+        screen(_structures(), _settings(), "no_such_model", out_dir=tmp_path, client=client)
+
+
 def test_failing_task_is_retried_then_reported(client, tmp_path, monkeypatch):
     structures = _structures()
     ba = structures["plain"].copy()

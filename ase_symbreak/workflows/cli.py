@@ -160,7 +160,7 @@ def screen_command(
     workers: Annotated[int | None, typer.Option(help="Workers of a local cluster (default: one per core).")] = None,
     jobqueue: Annotated[Path | None, typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml.")] = None,
     model: Annotated[str | None, typer.Option(help="Model: name, file or 'module:factory' (default: SevenNet-0).")] = None,
-    settings: Annotated[Path | None, typer.Option(help="TOML with a [search] table of SearchSettings fields.")] = None,
+    settings: Annotated[Path | None, typer.Option(help="TOML whose search table (as in recipes) holds SearchSettings fields.")] = None,
     supercell: Annotated[tuple[int, int, int] | None, typer.Option(help="Diagonal phonon supercell N1 N2 N3.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")] = None,
     max_children: Annotated[int | None, typer.Option(help="Relax at most this many candidates per structure.")] = None,
@@ -188,20 +188,28 @@ def screen_command(
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err), code=2)
     console = Console()
-    try:
-        with open_client(scheduler, workers, jobqueue) as (client, torch_threads):
-            console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # keep Dask's INFO lines off the progress bars
+    with contextlib.ExitStack() as stack:
+        try:
+            client, torch_threads = stack.enter_context(open_client(scheduler, workers, jobqueue))
+        except (OSError, TimeoutError) as err:
+            _fail(f"cannot start or reach the Dask cluster: {err}", code=2)
+        console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
+        try:
             with screen_bars(console) as progress:
                 result = screen(structures, search_settings, model, out_dir=out, client=client,
                                 retries=retries, progress=progress, torch_threads=torch_threads)
-    except (OSError, TimeoutError) as err:
-        _fail(f"cannot reach the Dask cluster: {err}", code=2)
+        except ValueError as err:  # a model the workers cannot load, no structures
+            _fail(str(err), code=2)
     console.print(result.table())
     console.print(f"{len(result.entries)} structures in {result.seconds:.1f} s on {result.n_workers} workers; "
                   f"summary in {out}/summary.csv", highlight=False)
     if result.failed:
-        console.print(f"{len(result.failed)} of {len(result.entries)} failed (errors in {out}/summary.csv)",
-                      highlight=False)
+        console.print(f"{len(result.failed)} of {len(result.entries)} failed:", highlight=False)
+        for line in result.errors():
+            console.print(f"  {line}", highlight=False, markup=False)
         raise typer.Exit(code=1)
 
 

@@ -125,6 +125,10 @@ class ScreenResult:
                 return e
         raise KeyError(name)
 
+    def errors(self) -> list[str]:
+        """``'NAME: error'`` of each failed structure."""
+        return [f"{e.name}: {e.error}" for e in self.failed]
+
     def search(self, name: str) -> dict:
         """The ``search.json`` of structure ``name`` (ranked children, soft modes, tree)."""
         import json
@@ -132,7 +136,7 @@ class ScreenResult:
         return json.loads((Path(self.out_dir) / name / "search.json").read_text())
 
     def table(self):
-        """The summary as a :class:`rich.table.Table`."""
+        """The summary as a :class:`rich.table.Table` (errors: :meth:`errors`)."""
         from rich.table import Table
 
         table = Table(title=f"screen of {len(self.entries)} structures ({len(self.failed)} failed)")
@@ -140,7 +144,7 @@ class ScreenResult:
                           ("best child", "left"), ("gain (meV/f.u.)", "right"), ("status", "left")):
             table.add_column(col, justify=just)
         for e in self.entries:
-            status = ("done (earlier run)" if e.loaded else "done") if e.ok else f"[red]failed[/red]: {e.error}"
+            status = ("done (earlier run)" if e.loaded else "done") if e.ok else "[red]failed[/red]"
             table.add_row(e.name, e.formula, e.parent_space_group, " ".join(e.unstable_irreps) or "-",
                           e.best_child_space_group or "-", f"{e.energy_gain_mev_per_fu:.2f}" if e.ok else "-", status)
         return table
@@ -668,7 +672,11 @@ def screen(
         n = len(client.scheduler_info().get("workers", {})) or 1
         torch_threads = torch_threads or max(1, (os.cpu_count() or 1) // n)
     try:
-        client.register_plugin(ModelPreload(spec, torch_threads))
+        try:
+            client.register_plugin(ModelPreload(spec, torch_threads))
+        except Exception as err:  # the workers could not build the calculator
+            raise ValueError(f"cannot load model {spec.model or 'SevenNet-0'} on the workers: "
+                             f"{_error_text(err)}") from err
         run = _ScreenRun(client, settings, spec, out, retries, on_end=lambda job, entry: record(job.input, job.key, entry))
         for inp, key in todo:
             run.start(inp, key)

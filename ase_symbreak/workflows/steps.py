@@ -228,7 +228,9 @@ def relax(
     target = FrechetCellFilter(work) if relax_cell else work
     opt = getattr(ase.optimize, optimizer)(target, logfile=None)
     converged = False
-    with _single_threaded_blas():
+    with _single_threaded_blas(), warnings.catch_warnings():
+        # FrechetCellFilter's scipy logm flags errors of ~1e-13 on near-identity cells: noise
+        warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
         for converged in opt.irun(fmax=fmax, steps=int(steps)):
             if progress is not None:
                 progress(opt.nsteps, int(steps))
