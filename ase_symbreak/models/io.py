@@ -29,7 +29,8 @@ _ARCHITECTURES = {
 }
 
 
-def _architecture(name: str) -> tuple[type[E3nnPotential], type[PotentialConfig]]:
+def architecture(name: str) -> tuple[type[E3nnPotential], type[PotentialConfig]]:
+    """Model and config classes of an architecture name stored in a file's metadata."""
     if name not in _ARCHITECTURES:
         raise ModelFileError(f"unknown model architecture {name!r}; known: {sorted(_ARCHITECTURES)}")
     module, model_cls, config_cls = _ARCHITECTURES[name]
@@ -41,7 +42,34 @@ class ModelFileError(ValueError):
     """A file that is not a readable ase-symbreak model (of this format and version)."""
 
 
-def _stored_names(model: E3nnPotential) -> list[str]:
+def read_tagged_safetensors(
+    path: str | os.PathLike[str], fmt: str, version: int, error: type[Exception], what: str
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Header metadata and tensors of a safetensors file that this package wrote.
+
+    Raises ``FileNotFoundError`` without a file, and ``error`` when it is not a safetensors
+    file or its metadata ``format``/``version`` are not ``fmt``/``version``; ``what`` names
+    the kind of file in the messages ('model', 'training checkpoint').
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} file at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise error(f"{path} is not a safetensors file ({exc})") from exc
+    if metadata.get("format") != fmt:
+        raise error(f"{path} is a safetensors file but not an ase-symbreak {what} "
+                    f"(metadata format {metadata.get('format')!r}, expected {fmt!r})")
+    if metadata.get("version") != str(version):
+        raise error(f"{path} has {what} format version {metadata.get('version')!r}; this code reads {version}")
+    return metadata, tensors
+
+
+def stored_names(model: E3nnPotential) -> list[str]:
+    """Names of the tensors a model file holds: parameters and the energy shift/scale buffers."""
     return [name for name, _ in model.named_parameters()] + list(_BUFFERS)
 
 
@@ -53,7 +81,7 @@ def save_model(model: E3nnPotential, path: str | os.PathLike[str]) -> Path:
     if not isinstance(model, E3nnPotential) or type(model).__name__ not in _ARCHITECTURES:
         raise TypeError(f"save_model expects one of {sorted(_ARCHITECTURES)}, got {type(model).__name__}")
     state = model.state_dict()
-    tensors = {name: state[name].detach().cpu().contiguous().clone() for name in _stored_names(model)}
+    tensors = {name: state[name].detach().cpu().contiguous().clone() for name in stored_names(model)}
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
@@ -78,30 +106,15 @@ def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64)
         config or tensors do not match the architecture.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error types for bad headers
-        raise ModelFileError(f"{path} is not a safetensors file ({exc})") from exc
-
-    if metadata.get("format") != FORMAT:
-        raise ModelFileError(
-            f"{path} is a safetensors file but not an ase-symbreak model "
-            f"(metadata format {metadata.get('format')!r}, expected {FORMAT!r})"
-        )
-    if metadata.get("version") != str(VERSION):
-        raise ModelFileError(f"{path} has model format version {metadata.get('version')!r}; this code reads {VERSION}")
-    model_cls, config_cls = _architecture(metadata.get("architecture", "E3nnPotential"))
+    metadata, tensors = read_tagged_safetensors(path, FORMAT, VERSION, ModelFileError, "model")
+    model_cls, config_cls = architecture(metadata.get("architecture", "E3nnPotential"))
     try:
         config = config_cls.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} has a missing or invalid config: {exc}") from exc
 
     model = model_cls(config, dtype=dtype)
-    expected = set(_stored_names(model))
+    expected = set(stored_names(model))
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
     if missing or unexpected:
         raise ModelFileError(f"{path} does not match its config: missing tensors {missing}, unexpected {unexpected}")

@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
-from ase_symbreak.models.io import _architecture, _stored_names, save_model
+from ase_symbreak.models.io import architecture, read_tagged_safetensors, save_model, stored_names
 from ase_symbreak.training.data import Structure, collate
 from ase_symbreak.training.loss import LossWeights, compute_loss
 
@@ -208,7 +207,7 @@ def save_checkpoint(
     """
     path = Path(path)
     model_state = model.state_dict()
-    tensors = {f"model/{name}": model_state[name].detach().cpu().contiguous().clone() for name in _stored_names(model)}
+    tensors = {f"model/{name}": model_state[name].detach().cpu().contiguous().clone() for name in stored_names(model)}
     opt = optimizer.state_dict()
     for idx, pstate in opt["state"].items():
         for key, value in pstate.items():
@@ -254,27 +253,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         or its tensors do not match the stored checksum (modified or truncated).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a safetensors file ({exc})") from exc
-    if metadata.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not an ase-symbreak training checkpoint "
-            f"(metadata format {metadata.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
-        )
-    if metadata.get("version") != str(CHECKPOINT_VERSION):
-        raise CheckpointError(
-            f"{path} has checkpoint version {metadata.get('version')!r}; this code reads {CHECKPOINT_VERSION}"
-        )
+    metadata, tensors = read_tagged_safetensors(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
+                                                "training checkpoint")
     if metadata.get("sha256") != _digest(tensors):
         raise CheckpointError(f"{path} failed its checksum: the tensors were modified or the file is corrupt")
     try:
-        model_cls, config_cls = _architecture(metadata["architecture"])
+        model_cls, config_cls = architecture(metadata["architecture"])
         config = config_cls.from_dict(json.loads(metadata["config"]))
         dtype = DTYPES[metadata["dtype"]]
         param_groups = json.loads(metadata["param_groups"])
@@ -283,7 +267,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} has missing or invalid metadata: {exc}") from exc
     model = model_cls(config, dtype=dtype)
-    names = _stored_names(model)
+    names = stored_names(model)
     missing = sorted(f"model/{n}" for n in names if f"model/{n}" not in tensors)
     if missing:
         raise CheckpointError(f"{path} lacks model tensors {missing}")

@@ -156,11 +156,15 @@ def screen_command(
     inputs: Annotated[list[Path], typer.Argument(help="Structure files and/or folders of them (any ase.io format).")],
     out: Annotated[Path, typer.Option(help="Output folder: one folder per structure, summary.csv/json; reruns resume.")]
     = Path("screen"),
-    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler (tcp://host:8786).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://host:8786).")] = None,
     workers: Annotated[int | None, typer.Option(help="Workers of a local cluster (default: one per core).")] = None,
-    jobqueue: Annotated[Path | None, typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model: name, file or 'module:factory' (default: SevenNet-0).")] = None,
-    settings: Annotated[Path | None, typer.Option(help="TOML whose search table (as in recipes) holds SearchSettings fields.")] = None,
+    jobqueue: Annotated[Path | None, typer.Option(
+        help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model: name, file or 'module:factory' (default: SevenNet-0).")] = None,
+    settings: Annotated[Path | None, typer.Option(
+        help="TOML whose search table (as in recipes) holds SearchSettings fields.")] = None,
     supercell: Annotated[tuple[int, int, int] | None, typer.Option(help="Diagonal phonon supercell N1 N2 N3.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")] = None,
     max_children: Annotated[int | None, typer.Option(help="Relax at most this many candidates per structure.")] = None,

@@ -70,7 +70,7 @@ def print_result(result: SearchResult, console=None, seconds: float | None = Non
 
     console = console or Console()
     p = result.parent
-    console.print(f"parent {p.atoms.get_chemical_formula(empirical=True)} {p.space_group_symbol}: "
+    console.print(f"parent {p.atoms.get_chemical_formula(mode='metal', empirical=True)} {p.space_group_symbol}: "
                   f"a = {p.atoms.cell.lengths()[0]:.4f} A, E = {p.energy_per_fu:.4f} eV/f.u.")
     if not result.soft_modes.modes:
         console.print("no soft modes: the parent is dynamically stable at this supercell")

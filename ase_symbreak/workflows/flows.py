@@ -256,7 +256,8 @@ def soft_modes_job(phonon_result: dict, threshold_thz: float = -0.1) -> dict:
 
 @job
 def condense_job(parent: dict, soft: dict, spec: dict | None = None,
-                 amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3), couple: bool = True, max_params: int = 2, min_gain_mev: float = 0.05,
+                 amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3), couple: bool = True, max_params: int = 2,
+                 min_gain_mev: float = 0.05,
                  parent_energy: float | None = None, symprec: float = 1e-3) -> dict:
     """:func:`~ase_symbreak.workflows.steps.condense` -> :meth:`CondenseResult.to_dict`.
 

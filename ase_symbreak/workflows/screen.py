@@ -432,7 +432,8 @@ def _entry_of(inp: StructureInput, result: SearchResult, attempts: int, seconds:
     p = result.parent
     best = result.children[0].identification if result.children else None
     return ScreenEntry(
-        name=inp.name, source=inp.source, status="done", formula=p.atoms.get_chemical_formula(mode="metal", empirical=True),
+        name=inp.name, source=inp.source, status="done",
+        formula=p.atoms.get_chemical_formula(mode="metal", empirical=True),
         parent_space_group=f"{p.space_group_symbol} ({p.space_group_number})",
         unstable_irreps=tuple(dict.fromkeys(m.irrep for m in result.soft_modes.modes)),
         best_child_space_group="" if best is None else f"{best.space_group_symbol} ({best.space_group_number})",
@@ -677,7 +678,8 @@ def screen(
         except Exception as err:  # the workers could not build the calculator
             raise ValueError(f"cannot load model {spec.model or 'SevenNet-0'} on the workers: "
                              f"{_error_text(err)}") from err
-        run = _ScreenRun(client, settings, spec, out, retries, on_end=lambda job, entry: record(job.input, job.key, entry))
+        run = _ScreenRun(client, settings, spec, out, retries,
+                         on_end=lambda job, entry: record(job.input, job.key, entry))
         for inp, key in todo:
             run.start(inp, key)
         run.wait(report)

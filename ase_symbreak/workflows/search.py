@@ -209,7 +209,7 @@ class SearchResult:
         from rich.table import Table
 
         p = self.parent
-        table = Table(title=f"children of {p.atoms.get_chemical_formula(empirical=True)} "
+        table = Table(title=f"children of {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
                       f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain")
         for col, just in (("#", "right"), ("space group", "left"), ("condensed", "left"), ("Ap (A)", "left"),
                           ("secondary", "left"), ("gain (meV/f.u.)", "right"), ("atoms", "right")):
@@ -311,8 +311,9 @@ def plan_search(
 ) -> SearchPlan | None:
     """Steps 1-4 of :func:`distortion_search` and the choice of candidates to relax.
 
-    Arguments as for :func:`distortion_search`; ``stop_after`` may name one of the first four
-    steps (returns None). Each step is loaded from ``out_dir`` when its JSON has the same inputs.
+    Arguments as for :func:`distortion_search` (``stop_after``: None is returned after one of
+    the first four steps; a later step returns the plan). Each step is loaded from ``out_dir``
+    when its JSON has the same inputs.
     """
     settings = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
@@ -535,10 +536,8 @@ def distortion_search(
     -------
     SearchResult, or None when stopped early.
     """
-    if stop_after is not None and stop_after not in STEPS:
-        raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
     calc = _default_calculator(calc)
-    plan = plan_search(atoms, calc, settings, out_dir, progress, stop_after if stop_after in STEPS[:4] else None)
+    plan = plan_search(atoms, calc, settings, out_dir, progress, stop_after)
     if plan is None:
         return None
     children = []
