@@ -301,3 +301,21 @@ def test_cli_screen(tmp_path):
     assert res.exit_code == 2 and "no such file" in res.output
     res = CliRunner().invoke(app, ["screen", str(folder), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 2 and "at most one" in res.output
+
+
+def test_cli_screen_on_a_running_scheduler(client, tmp_path):
+    """``--scheduler`` uses the cluster as it is and leaves it running."""
+    from ase.io import write
+    from typer.testing import CliRunner
+
+    from ase_symbreak.cli import app
+
+    write(tmp_path / "sto.cif", PlantedTiltModel().cubic())
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[search]\nsupercell = [[0, 1, 1], [1, 0, 1], [1, 1, 0]]\nplot = false\nmax_children = 1\n")
+    res = CliRunner().invoke(app, ["screen", str(tmp_path / "sto.cif"), "--out", str(tmp_path / "out"),
+                                   "--scheduler", client.scheduler.address, "--model", TOY.model,
+                                   "--settings", str(settings)])
+    assert res.exit_code == 0, res.output
+    assert "on 2 workers" in res.output
+    assert client.submit(sum, [1, 2]).result() == 3  # the cluster is still there
