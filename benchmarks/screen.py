@@ -1,13 +1,14 @@
 """Throughput of the Dask screen: 8 cubic perovskites with 1 and with 2 workers on this machine.
 
-Usage: .venv/bin/python benchmarks/screen.py [--workers 1,2] [--max-children 4] [--out DIR]
+Usage: .venv/bin/python benchmarks/screen.py [--configs 1x2,1x1,2x1] [--max-children 3] [--couple] [--out DIR]
 
 Each configuration screens the same 8 Pm-3m ABO3 cells (SevenNet-0, the demo's search
 settings but single irreps only unless ``--couple``, at most ``--max-children`` children
 each) into a fresh folder, on a new
-``LocalCluster`` whose workers share the machine's cores (torch threads = cores // workers).
-Prints one table: wall time, structures per hour, speed-up over the first configuration,
-and checks that every configuration found the same best children.
+``LocalCluster`` (``WORKERSxTORCH_THREADS``: 1x2 is one worker using both cores, 1x1 one
+worker on one core, 2x1 two workers on one core each). Prints one table: wall time,
+structures per hour, speed-up over the first configuration, and checks that every
+configuration found the same best children.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ PEROVSKITES = (("SrTiO3", 3.90), ("BaTiO3", 4.00), ("CaTiO3", 3.84), ("PbTiO3", 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+    parser.add_argument("--configs", default="1x2,1x1,2x1",
+                        help="comma-separated WORKERSxTORCH_THREADS (default 1x2,1x1,2x1 on 2 cores)")
     parser.add_argument("--max-children", type=int, default=3, help="children relaxed per structure")
     parser.add_argument("--couple", action="store_true", help="also condense pairs of soft irreps (about 2x slower)")
     parser.add_argument("--out", default=None, help="parent folder of the runs (default: a temporary one)")
@@ -46,28 +48,33 @@ def main() -> None:
     root = args.out or tempfile.mkdtemp(prefix="bench_screen_")
     cores = os.cpu_count() or 1
     rows, best = [], {}
-    for n in (int(x) for x in args.workers.split(",")):
+    for config in args.configs.split(","):
+        n, threads = (int(x) for x in config.lower().split("x"))
         client = local_client(n)
         try:
             start = time.perf_counter()
-            result = screen(structures, settings, None, out_dir=os.path.join(root, f"workers_{n}"), client=client,
-                            torch_threads=max(1, cores // n))
+            result = screen(structures, settings, None, out_dir=os.path.join(root, f"{n}x{threads}"), client=client,
+                            torch_threads=threads)
             wall = time.perf_counter() - start
         finally:
             cluster = client.cluster
             client.close()
             cluster.close()
-        best[n] = [(e.name, e.best_child_space_group) for e in result.entries]
-        rows.append((n, max(1, cores // n), wall, len(result.entries) - len(result.failed), result))
-        print(f"{n} worker(s): {wall:.1f} s, failed: {[e.name for e in result.failed]}", flush=True)
+        best[config] = [(e.name, e.best_child_space_group) for e in result.entries]
+        rows.append((n, threads, wall, len(result.entries) - len(result.failed), result))
+        print(f"{n} worker(s) x {threads} torch thread(s): {wall:.1f} s, failed: {[e.name for e in result.failed]}",
+              flush=True)
 
     table = Table(title=f"screen of {len(PEROVSKITES)} cubic perovskites, SevenNet-0, {cores} cores, "
                         f"couple={args.couple}, max_children={args.max_children}, load {os.getloadavg()[0]:.1f}")
-    for col in ("workers", "torch threads each", "wall (s)", "structures/hour", "speed-up"):
+    for col in ("workers", "torch threads each", "wall (s)", "structures/hour", "speed-up vs first",
+                "speed-up vs 1x1"):
         table.add_column(col, justify="right")
     base = rows[0][2]
+    serial = next((wall for n, threads, wall, _, _ in rows if (n, threads) == (1, 1)), None)
     for n, threads, wall, done, _ in rows:
-        table.add_row(str(n), str(threads), f"{wall:.1f}", f"{3600 * done / wall:.1f}", f"{base / wall:.2f}")
+        table.add_row(str(n), str(threads), f"{wall:.1f}", f"{3600 * done / wall:.1f}", f"{base / wall:.2f}",
+                      "-" if serial is None else f"{serial / wall:.2f}")
     console = Console()
     console.print(table)
     console.print(rows[-1][4].table())

@@ -532,14 +532,17 @@ class _ScreenRun:
         slot = ("child", index) if kind == "child" else kind
         job.attempts[slot] = job.attempts.get(slot, 0) + 1
         name = f"{kind}-{job.input.name}{'' if index < 0 else f'-{index}'}-{self.run_id}-{job.attempts[slot]}"
+        # children and finish before new structures: a structure once started ends soon (its row
+        # appears, its results are complete on disk) instead of every structure at the very end
         if kind == "plan":
             fut = self.client.submit(_plan_task, job.input.atoms, self.settings, self.spec,
-                                     str(self.out / job.input.name), key=name, pure=False)
+                                     str(self.out / job.input.name), key=name, pure=False, priority=0)
         elif kind == "child":
-            fut = self.client.submit(_child_task, job.plan, index, self.spec, key=name, pure=False)
+            fut = self.client.submit(_child_task, job.plan, index, self.spec, key=name, pure=False, priority=1)
             job.children[index] = fut
         else:
-            fut = self.client.submit(_finish_task, job.plan, *job.children.values(), key=name, pure=False)
+            fut = self.client.submit(_finish_task, job.plan, *job.children.values(), key=name, pure=False,
+                                     priority=2)
         self.tasks[fut] = (job, kind, index)
         self.pending.add(fut)
         return fut
