@@ -40,7 +40,7 @@ def main() -> None:
 
     from ase_symbreak.demo import cubic_perovskite
     from ase_symbreak.workflows.demo import DEMO_SETTINGS
-    from ase_symbreak.workflows.screen import local_client, screen
+    from ase_symbreak.workflows.screen import open_client, screen
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     structures = {f: cubic_perovskite(a, f) for f, a in PEROVSKITES}
@@ -50,16 +50,11 @@ def main() -> None:
     rows, best = [], {}
     for config in args.configs.split(","):
         n, threads = (int(x) for x in config.lower().split("x"))
-        client = local_client(n)
-        try:
+        with open_client(workers=n) as (client, _):
             start = time.perf_counter()
             result = screen(structures, settings, None, out_dir=os.path.join(root, f"{n}x{threads}"), client=client,
                             torch_threads=threads)
             wall = time.perf_counter() - start
-        finally:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
         best[config] = [(e.name, e.best_child_space_group) for e in result.entries]
         rows.append((n, threads, wall, len(result.entries) - len(result.failed), result))
         print(f"{n} worker(s) x {threads} torch thread(s): {wall:.1f} s, failed: {[e.name for e in result.failed]}",

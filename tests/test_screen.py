@@ -26,7 +26,7 @@ from ase_symbreak.workflows.calcspec import CalculatorSpec  # noqa: E402
 from ase_symbreak.workflows.screen import (  # noqa: E402
     SUMMARY_COLUMNS,
     load_jobqueue_config,
-    local_client,
+    open_client,
     read_structures,
     screen,
 )
@@ -58,11 +58,8 @@ def _structures() -> dict:
 
 @pytest.fixture(scope="module")
 def client():
-    c = local_client(n_workers=2)
-    yield c
-    cluster = c.cluster
-    c.close()
-    cluster.close()
+    with open_client(workers=2) as (c, _):
+        yield c
 
 
 @pytest.fixture(scope="module")

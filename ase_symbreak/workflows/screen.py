@@ -165,13 +165,18 @@ class StructureInput:
     error: str = ""
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _read_one(path: Path) -> tuple[Atoms | None, str]:
     from ase.io import read
 
     try:
         atoms = read(str(path))
     except Exception as err:  # ase raises many types for malformed files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _first_line(err) or type(err).__name__
         return None, f"cannot read {path}: {reason}"
     if not isinstance(atoms, Atoms) or len(atoms) == 0:
         return None, f"cannot read {path}: no atoms"
@@ -403,23 +408,22 @@ def open_client(scheduler: str | None = None, workers: int | None = None,
             cluster.close()
         return
     client = local_client(workers)
-    n = len(client.scheduler_info().get("workers", {})) or 1
     try:
-        yield client, max(1, (os.cpu_count() or 1) // n)
+        yield client, max(1, (os.cpu_count() or 1) // (_worker_count(client) or 1))
     finally:
-        _close_local(client)
-
-
-def _close_local(client) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
+        cluster = client.cluster
+        client.close()
         cluster.close()
+
+
+def _worker_count(client) -> int:
+    return len(client.scheduler_info().get("workers", {}))
 
 
 # ----------------------------------------------------------------------------- the screen
 def _error_text(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """'Type: first line of the message' (the type alone for an empty message)."""
+    msg = _first_line(exc)
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
@@ -670,12 +674,10 @@ def screen(
     if not todo:
         return ScreenResult(entries=tuple(ordered()), out_dir=str(out), seconds=time.perf_counter() - start)
 
-    own = client is None
-    if own:
-        client = local_client(n_workers)
-        n = len(client.scheduler_info().get("workers", {})) or 1
-        torch_threads = torch_threads or max(1, (os.cpu_count() or 1) // n)
-    try:
+    with contextlib.ExitStack() as stack:
+        if client is None:  # a local cluster for this screen only
+            client, local_threads = stack.enter_context(open_client(workers=n_workers))
+            torch_threads = torch_threads or local_threads
         try:
             client.register_plugin(ModelPreload(spec, torch_threads))
         except Exception as err:  # the workers could not build the calculator
@@ -687,9 +689,6 @@ def screen(
             run.start(inp, key)
         run.wait(report)
         loads = client.run(_worker_loads)
-        n_workers_used = len(client.scheduler_info().get("workers", {}))
-    finally:
-        if own:
-            _close_local(client)
+        n_workers_used = _worker_count(client)
     return ScreenResult(entries=tuple(ordered()), out_dir=str(out), seconds=time.perf_counter() - start,
                         n_workers=n_workers_used, model_loads=loads)
