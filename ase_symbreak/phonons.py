@@ -13,12 +13,13 @@ Two entry points:
 
 Labelling is exact, not a guess from eigenvectors: the symmetry core gives, for every irrep
 of the supercell displacement representation, ``multiplicity`` copies of orthonormal
-patterns that transform with the same matrices. Because the masses are equal within a
+patterns that transform with the same real matrices. Because the masses are equal within a
 Wyckoff orbit, the mass-weighted dynamical matrix ``D = M^-1/2 Phi M^-1/2`` of the
-supercell commutes with the group, so (Schur) it acts on the first components of the
-copies as a small ``multiplicity x multiplicity`` block ``B[m, m'] = b_m . D . b_m'``;
-the block's eigenvalues are the irrep's squared frequencies (each ``dim``-fold degenerate
-over the star) and its eigenvectors combine the copies into the normal modes.
+supercell commutes with the group, so it leaves each isotypic component invariant; the
+``(multiplicity x dim)`` block of D on it is diagonalised whole (for complex and
+quaternionic irreps D couples different components of different copies), its eigenvalues
+are the irrep's squared frequencies (each ``dim``-fold degenerate over the star) and its
+eigenvectors combine the copies into the normal modes.
 
 Supercell matrices follow the symmetry core: supercell lattice (rows) =
 ``supercell_matrix @ unitcell.cell``; phonopy's matrix is the transpose (identical for the
@@ -212,9 +213,10 @@ class ModeSet:
     eigenvectors : NDArray[complex]
         (3 n_prim, n_vec) phonopy's eigenvectors (index ``3 * atom + alpha``, phonopy's
         phase convention), rotated within each degenerate subspace onto the modes'
-        components; column j belongs to the arm ``eigenvector_q[j]``. ``n_vec`` equals
-        ``degeneracy`` when every arm of the star is a distinct Bloch wave
-        (true for all arms of cubic Gamma, X, M, R).
+        components; column j belongs to the arm ``eigenvector_q[j]`` (the arms of the star
+        and, when -q is not in the star, those of the star of -q). ``n_vec`` equals
+        ``degeneracy`` when every arm is a distinct Bloch wave (true for all arms of cubic
+        Gamma, X, M, R, and whenever q and -q are not equivalent).
     eigenvector_q : NDArray[float]
         (n_vec, 3) the q (unit-cell reciprocal basis) of each eigenvector column.
     displacements : NDArray[float]
@@ -226,6 +228,13 @@ class ModeSet:
         the symmetric rank-2 tensor (Raman) representation. None elsewhere.
     star : NDArray[float]
         (n_arms, 3) all arms of the star of q.
+    reality : str
+        Reality type of the (complex) irrep: 'real', 'complex' (joined with its complex
+        conjugate into one physically irreducible representation, e.g. 'GM3GM4') or
+        'quaternionic' (doubled, e.g. 'R1R1'). Modes of a physically irreducible
+        representation are degenerate; ``degeneracy`` counts its real dimension.
+    paired_irreps : tuple[str, ...]
+        The complex irreps that were paired ('GM3', 'GM4'), empty for real irreps.
     """
 
     q: NDArray
@@ -239,6 +248,8 @@ class ModeSet:
     raman_active: bool | None = None
     star: NDArray = field(repr=False, default=None)
     eigenvector_q: NDArray = field(repr=False, default=None)
+    reality: str = "real"
+    paired_irreps: tuple[str, ...] = ()
 
     @property
     def is_gamma(self) -> bool:
@@ -254,6 +265,8 @@ class ModeSet:
             "degeneracy": int(self.degeneracy),
             "ir_active": self.ir_active,
             "raman_active": self.raman_active,
+            "reality": self.reality,
+            "paired_irreps": list(self.paired_irreps),
         }
 
 
@@ -430,29 +443,26 @@ def labelled_modes(
         irr = irrep_modes.irrep
         basis = irrep_modes.basis  # (mult, dim, N, 3)
         mult, dim = basis.shape[:2]
-        first = basis[:, 0].reshape(mult, 3 * n)
-        d_first = first @ dyn  # (mult, 3N)
-        block = d_first @ first.T
-        block = 0.5 * (block + block.T)
-        leak = d_first - block @ first
-        residual = max(residual, float(np.abs(leak).max() / scale))
-        w, c = np.linalg.eigh(block)
-        freqs = factor * np.sign(w) * np.sqrt(np.abs(w))
+        modes_of_irrep, leak = _irrep_normal_modes(basis.reshape(mult, dim, 3 * n), dyn)
+        residual = max(residual, leak / scale)
         ir, raman = _optical_activity(irr)
         q_label = irr.kpoint_label or _fmt_q(irr.k)
+        arms = star_and_inverse(irr.star)
+        freqs = np.array([factor * np.sign(w) * np.sqrt(abs(w)) for w, _ in modes_of_irrep])
         for group in _clusters(freqs, degeneracy_tol):
-            # normal modes: combinations of copies; component a of each is sum_m c[m, j] basis[m, a]
-            e = np.einsum("mj,mak->jak", c[:, group], basis.reshape(mult, dim, 3 * n)).reshape(-1, 3 * n)
+            # e: (len(group) * dim, 3N) mass-weighted patterns, `dim` components per copy
+            e = np.concatenate([modes_of_irrep[j][1] for j in group])
             u = e * inv_sqrt_m[None, :]
             u /= np.linalg.norm(u, axis=1, keepdims=True)
             freq = float(np.mean(freqs[group]))
-            vecs, vec_q = bloch.eigenvectors(e, irr.star, freq, max(degeneracy_tol, 1e-4))
+            vecs, vec_q = bloch.eigenvectors(e, arms, freq, max(degeneracy_tol, 1e-4))
             sets.append(
                 ModeSet(
                     q=np.asarray(irr.k, dtype=float), q_label=q_label, irrep=irr.label, frequency_thz=freq,
                     degeneracy=int(len(group) * dim), eigenvectors=vecs,
                     displacements=u.reshape(-1, n, 3), ir_active=ir, raman_active=raman,
                     star=np.asarray(irr.star, dtype=float), eigenvector_q=vec_q,
+                    reality=_REALITY[int(irr.reality)], paired_irreps=_paired(irr),
                 )
             )
     if residual > _RESIDUAL_WARN:
@@ -468,6 +478,85 @@ def labelled_modes(
         modes=sets, supercell_matrix=p, origin_index=rep.origin_index, supercell=rep.supercell,
         symmetry_residual=residual,
     )
+
+
+
+def star_and_inverse(star: NDArray) -> NDArray:
+    """Arms of ``star`` followed by the arms ``-k`` that are not in it (mod reciprocal lattice).
+
+    A real displacement pattern of wave vector k also has a component at -k: when -k is not
+    in the star (no operation sends k to -k, e.g. (1/3,1/3,1/3) of P-4) the physically
+    irreducible representation spans both stars.
+    """
+    arms = [np.asarray(k, dtype=float) for k in np.atleast_2d(star)]
+    for k in list(arms):
+        if not any(np.allclose((k + a) - np.round(k + a), 0.0, atol=1e-8) for a in arms):
+            arms.append(-k)
+    return np.array(arms)
+
+
+_REALITY = {1: "real", 0: "complex", -1: "quaternionic"}
+
+
+def _paired(irr) -> tuple[str, ...]:
+    """Labels of the complex irreps joined into one physically irreducible representation."""
+    if int(irr.reality) == 1:
+        return ()
+    import re
+
+    parts = re.findall(r"[A-Z]+[0-9]*[+-]?", irr.label)
+    return tuple(parts) if len(parts) > 1 else (irr.label,)
+
+
+def _irrep_normal_modes(basis: NDArray, dyn: NDArray) -> tuple[list[tuple[float, NDArray]], float]:
+    """Normal modes inside one isotypic component of the displacement representation.
+
+    Parameters
+    ----------
+    basis : (mult, dim, 3N)
+        The symmetry core's orthonormal patterns; every copy ``m`` transforms with the same
+        real matrices ``D(g)`` (``dim`` is the real dimension of the irrep).
+    dyn : (3N, 3N)
+        Mass-weighted dynamical matrix of the supercell.
+
+    Returns
+    -------
+    modes : list of (eigenvalue, patterns)
+        ``mult`` entries, ascending eigenvalue (eV / (A^2 amu)); ``patterns`` (dim, 3N) are
+        orthonormal normal-mode patterns whose component ``a`` transforms like component ``a``
+        of the basis.
+    leak : float
+        ``max |D F^T - F^T B|``: how far ``dyn`` couples the component out of itself.
+
+    The whole ``(mult dim) x (mult dim)`` block is diagonalised. For irreps of real type
+    (Frobenius-Schur indicator 1) it is ``B_small (x) 1_dim``; for complex pairs and
+    quaternionic irreps the commutant of ``D`` is larger (complex or quaternion numbers) and
+    the dynamical matrix couples component ``a`` of one copy to component ``b != a`` of
+    another, so the ``mult x mult`` block of one component alone would be wrong. Each
+    eigenvalue of the full block is ``dim``-fold degenerate; inside its eigenspace ``E`` the
+    patterns ``P_E b_{m*, a}`` (``m*`` the copy with the largest overlap) transform like the
+    basis, because the projector onto an invariant subspace commutes with the group, and
+    they are orthogonal with equal norms because every intertwiner between copies of one
+    real irrep is a multiple of an orthogonal matrix.
+    """
+    mult, dim, n3 = basis.shape
+    f = basis.reshape(mult * dim, n3)
+    d_f = f @ dyn
+    block = d_f @ f.T
+    block = 0.5 * (block + block.T)
+    leak = float(np.abs(d_f - block @ f).max()) if f.size else 0.0
+    w, v = np.linalg.eigh(block)
+    out = []
+    for c in range(mult):
+        sel = slice(c * dim, (c + 1) * dim)
+        vc = v[:, sel]  # (mult dim, dim) orthonormal eigenspace, coordinates of f
+        weight = np.sum(vc.reshape(mult, dim, dim) ** 2, axis=(1, 2))
+        m_star = int(np.argmax(weight))
+        proj = vc @ vc[m_star * dim : (m_star + 1) * dim].T  # (mult dim, dim): P_E e_(m*, a)
+        norms = np.linalg.norm(proj, axis=0)
+        coef = proj / norms[None, :]
+        out.append((float(np.mean(w[sel])), coef.T @ f))
+    return out, leak
 
 
 def _clusters(values: NDArray, tol: float) -> list[list[int]]:

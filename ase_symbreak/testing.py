@@ -109,3 +109,37 @@ def numerical_hessian(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) -
             work.positions[i, a] = atoms.positions[i, a]
             out[3 * i + a] = -(forces[0] - forces[1]) / (2 * h)
     return out
+
+
+def pair_force_constants(atoms: Atoms, cutoff: float = 4.0, seed: int = 0) -> NDArray[np.float64]:
+    """Exact force constants (N, N, 3, 3), eV/A^2, of a smooth pair potential; no torch.
+
+    ``E = 1/2 sum_ij c_ab phi(r_ij)`` with ``phi(r) = exp(-r/2) (r_c - r)^3`` for
+    ``r < r_c`` and seeded random strengths ``c_ab`` in [0.5, 1.5) per species pair. The
+    Hessian of any such function of the distances has the full space-group symmetry of
+    the structure and obeys the acoustic sum rule, whether or not the structure is in
+    equilibrium, so it is a cheap, exact reference for checks of symmetry labelling
+    against phonopy on any crystal. Atoms within ``cutoff`` of their own images are fine.
+    """
+    from ase.neighborlist import neighbor_list
+
+    rng = np.random.default_rng(seed)
+    species = sorted(set(atoms.numbers.tolist()))
+    strength = {}
+    for a in species:
+        for b in species:
+            strength[(a, b)] = strength[(b, a)] if (b, a) in strength else 0.5 + rng.random()
+    ii, jj, vec = neighbor_list("ijD", atoms, cutoff)
+    r = np.linalg.norm(vec, axis=1)
+    gap = cutoff - r
+    c = np.array([strength[(int(atoms.numbers[i]), int(atoms.numbers[j]))] for i, j in zip(ii, jj)])
+    d1 = c * np.exp(-r / 2) * (-(gap**3) / 2 - 3 * gap**2)
+    d2 = c * np.exp(-r / 2) * (gap**3 / 4 + 3 * gap**2 + 6 * gap)
+    rhat = vec / r[:, None]
+    outer = rhat[:, :, None] * rhat[:, None, :]
+    k = d2[:, None, None] * outer + (d1 / r)[:, None, None] * (np.eye(3) - outer)
+    n = len(atoms)
+    fc = np.zeros((n, n, 3, 3))
+    np.add.at(fc, (ii, jj), -k)
+    np.add.at(fc, (ii, ii), k)
+    return fc

@@ -230,8 +230,9 @@ def test_origin_at_a_site_changes_labels(phonon, modes):
     b_site = modes
     a_site = labelled_modes(srtio3_cubic_pm3m(), phonon, SUPERCELL, origin_index=0)
     assert a_site.origin_index == 0 and b_site.origin_index == 1
+    # atol: sqrt() turns rounding noise of the zero acoustic eigenvalue into ~1e-8 THz
     np.testing.assert_allclose([m.frequency_thz for m in a_site.modes], [m.frequency_thz for m in b_site.modes],
-                               atol=1e-8)
+                               atol=1e-6)
     b_labels = {m.irrep for m in b_site.at("R")}
     a_labels = {m.irrep for m in a_site.at("R")}
     assert "R4+" in b_labels and "R5-" in a_labels
@@ -240,7 +241,8 @@ def test_origin_at_a_site_changes_labels(phonon, modes):
 def test_to_dict_and_table(modes):
     d = json.loads(json.dumps(modes.to_dict()))
     assert len(d["modes"]) == len(modes.modes)
-    assert set(d["modes"][0]) == {"q", "q_label", "irrep", "frequency_thz", "degeneracy", "ir_active", "raman_active"}
+    assert set(d["modes"][0]) == {"q", "q_label", "irrep", "frequency_thz", "degeneracy", "ir_active", "raman_active",
+                                  "reality", "paired_irreps"}
     assert modes.unstable(threshold_thz=-1e9) == []
     assert all(m.frequency_thz < -0.1 for m in modes.unstable())
     from rich.console import Console

@@ -58,12 +58,21 @@ class IrrepTable:
     irreps: dict = field(repr=False)
 
 
-def _exact(x: float) -> float:
-    """Tables print 1/3 as 0.333333: restore simple fractions."""
+def _exact(x: float, max_den: int = 12, tol: float = 1e-5) -> float:
+    """Tables print 1/3 as 0.333333 (and phases as 0.66667): restore simple fractions."""
     from fractions import Fraction
 
-    f = Fraction(x).limit_denominator(12)
-    return float(f) if abs(float(f) - x) < 1e-5 else x
+    f = Fraction(x).limit_denominator(max_den)
+    return float(f) if abs(float(f) - x) < tol else x
+
+
+def _exact_magnitude(x: float, tol: float = 5e-5) -> float:
+    """Tables print |chi| to 5 decimals (1.41421, 1.99999, 1e-05): restore n, n sqrt(2), n sqrt(3)."""
+    for unit in (1.0, np.sqrt(2.0), np.sqrt(3.0)):
+        n = round(x / unit)
+        if abs(n * unit - x) < tol:
+            return float(n * unit)
+    return x
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,9 +112,10 @@ def load_table(number: int) -> IrrepTable | None:
             parts = ln.split()
             nl = len(kpoints[current][1])
             vals = np.array(parts[2:], dtype=float)
-            ch = vals[:nl].astype(complex)
+            ch = np.array([_exact_magnitude(float(x)) for x in vals[:nl]], dtype=complex)
             if len(vals) >= 2 * nl:
-                ch = ch * np.exp(1j * np.pi * vals[nl : 2 * nl])
+                phases = np.array([_exact(float(x), 24, 1e-4) for x in vals[nl : 2 * nl]])
+                ch = ch * np.exp(1j * np.pi * phases)
             irreps[current].append((parts[0], int(parts[1]), ch))
         i += 1
     return IrrepTable(number, np.array(rots), np.array(trans), kpoints, irreps)
@@ -213,7 +223,10 @@ def _origin_candidates(p_spglib: NDArray, n: int = 24) -> NDArray:
     grid = np.array(list(itertools.product(range(n), repeat=3)), dtype=float) / n
     c = centered(grid)
     order = np.lexsort((c[:, 2], c[:, 1], c[:, 0], np.sum(c**2, axis=1)))
-    cands = np.vstack([np.zeros((1, 3)), wrap(np.asarray(p_spglib)[None]), grid[order]])
+    # spglib's origin plus a grid offset covers origin choices 1 / 2 (spglib's default Hall
+    # setting is choice 1, the tables use choice 2) when our origin atom is on no special point
+    shifted = wrap(grid[order] + np.asarray(p_spglib)[None])
+    cands = np.vstack([np.zeros((1, 3)), wrap(np.asarray(p_spglib)[None]), grid[order], shifted])
     return cands
 
 
