@@ -426,7 +426,7 @@ def labelled_modes(
                 f"representation was built for supercell {np.asarray(rep.supercell_matrix).tolist()} and origin "
                 f"{rep.origin_index}, not {p.tolist()} and {origin_index}"
             )
-    perm = _map_to_phonopy(rep, unitcell, phonon)  # rep atom i == phonopy atom perm[i]
+    perm = _map_to_phonopy(rep, unitcell, phonon, symprec)  # rep atom i == phonopy atom perm[i]
     n = len(perm)
     fc = _full_force_constants(phonon)[np.ix_(perm, perm)]  # rep order
     masses = np.asarray(phonon.supercell.masses, dtype=float)[perm]
@@ -570,19 +570,27 @@ def _clusters(values: NDArray, tol: float) -> list[list[int]]:
     return out
 
 
-def _map_to_phonopy(rep, unitcell: Atoms, phonon) -> NDArray[np.int64]:
-    """perm[i] = index in phonopy's supercell of ``rep.supercell`` atom i."""
+def _map_to_phonopy(rep, unitcell: Atoms, phonon, symprec: float = 1e-6) -> NDArray[np.int64]:
+    """perm[i] = index in phonopy's supercell of ``rep.supercell`` atom i.
+
+    The symmetry core's parent is the unit cell idealised to its space group (within
+    ``symprec``, Angstrom) with the origin atom moved to 0; atoms are matched within that
+    tolerance (plus the strain of the idealised cell over the supercell).
+    """
     shifted = rep.parent
     frac_u = unitcell.get_scaled_positions(wrap=False)
     shift = frac_u[rep.origin_index]  # shifted = unitcell - shift (mod lattice), same order
     d = shifted.get_scaled_positions(wrap=False) - (frac_u - shift)
-    if len(shifted) != len(unitcell) or np.abs(d - np.round(d)).max() > 1e-6:
+    cell_u = np.asarray(unitcell.cell[:])
+    tol = 4 * symprec + 1e-6
+    if len(shifted) != len(unitcell) or np.linalg.norm((d - np.round(d)) @ cell_u, axis=1).max() > tol:
         raise RuntimeError("the symmetry core's parent is not the unit cell with a shifted origin")
     sc = rep.supercell
     cell_s = np.asarray(phonon.supercell.cell)
-    if np.abs(cell_s - np.asarray(sc.cell[:])).max() > 1e-6:
+    lattice_tol = tol * max(1.0, float(np.abs(rep.supercell_matrix).sum(axis=1).max()))
+    if np.abs(cell_s - np.asarray(sc.cell[:])).max() > lattice_tol:
         raise RuntimeError("phonopy's supercell lattice differs from the symmetry core's")
-    shift_cart = shift @ np.asarray(unitcell.cell[:])
+    shift_cart = shift @ cell_u
     ph_frac = (np.asarray(phonon.supercell.positions) - shift_cart) @ np.linalg.inv(cell_s)
     rep_frac = sc.get_scaled_positions(wrap=False)
     diff = rep_frac[:, None, :] - ph_frac[None, :, :]
@@ -591,7 +599,7 @@ def _map_to_phonopy(rep, unitcell: Atoms, phonon) -> NDArray[np.int64]:
     same = np.asarray(sc.numbers)[:, None] == np.asarray(phonon.supercell.numbers)[None, :]
     dist[~same] = np.inf
     perm = dist.argmin(axis=1)
-    if dist[np.arange(len(perm)), perm].max() > 1e-4 or len(set(perm.tolist())) != len(perm):
+    if dist[np.arange(len(perm)), perm].max() > lattice_tol or len(set(perm.tolist())) != len(perm):
         raise RuntimeError("could not match phonopy's supercell atoms to the symmetry core's supercell")
     return perm
 

@@ -25,6 +25,7 @@ import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
+from .idealize import Idealization, idealize_and_warn
 from .mapping import ParentChildMapping, map_to_parent, smith_invariants
 from .pointgroup import (
     point_group_irreps,
@@ -138,6 +139,9 @@ class ModeDecomposition:
         Strain split into the parent point group's irreps (Mulliken labels, e.g.
         ``A1g`` volume, ``Eg`` tetragonal/orthorhombic, ``T2g`` shear for Oh); each
         ``(3, 3)``, they add up to ``strain``.
+    parent_idealization : Idealization
+        The parent's space group (found at ``symprec``) and how far the parent given was
+        from it; the decomposition is done against the idealised parent.
     """
 
     mapping: ParentChildMapping = field(repr=False)
@@ -151,6 +155,7 @@ class ModeDecomposition:
     completeness_residual: float  # Angstrom^2
     strain: NDArray  # (3, 3)
     strain_parts: dict = field(repr=False)  # label -> (3, 3)
+    parent_idealization: Idealization | None = field(repr=False, default=None)
 
     def significant(self, threshold: float = 1e-4) -> list[IrrepAmplitude]:
         """Irreps with ``amplitude > threshold`` (Angstrom)."""
@@ -176,6 +181,7 @@ class ModeDecomposition:
             "strain": _floats(self.strain),
             "strain_parts": {k: _floats(v) for k, v in self.strain_parts.items()},
             "origin_shift": _floats(self.mapping.origin_shift),
+            **({"parent_symmetry": self.parent_idealization.to_dict()} if self.parent_idealization else {}),
         }
 
 
@@ -223,8 +229,9 @@ def decompose(
     ValueError
         If the child cannot be mapped onto the parent (see :func:`map_to_parent`).
     """
-    parent = to_atoms(parent)
-    origin = default_origin_index(parent) if origin_index is None else int(origin_index)
+    ideal = idealize_and_warn(to_atoms(parent), symprec)
+    parent = ideal.atoms
+    origin = default_origin_index(parent, symprec) if origin_index is None else int(origin_index)
     shifted = shift_origin(parent, origin)
     mapping = map_to_parent(shifted, child, max_displacement=max_displacement, max_strain=max_strain)
     n = smith_invariants(mapping.supercell_matrix)[2]
@@ -250,6 +257,7 @@ def decompose(
         completeness_residual=residual,
         strain=mapping.strain,
         strain_parts=strain_by_irrep(shifted, mapping.strain, symprec),
+        parent_idealization=ideal,
     )
 
 

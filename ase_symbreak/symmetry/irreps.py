@@ -25,6 +25,7 @@ from ._lattice import (
     reduce_to_primitive,
     wrap,
 )
+from .idealize import Idealization, idealize_and_warn
 from .labels import StandardFrame, standard_frame
 from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin, to_atoms
 
@@ -106,9 +107,10 @@ class _Context:
     coset_rotations: NDArray  # (n_pg, 3, 3) parent cell, one per point-group element
     coset_translations: NDArray
     frame: StandardFrame | None
+    idealization: Idealization | None = None
 
 
-def _context(atoms: Atoms, symprec: float) -> _Context:
+def _context(atoms: Atoms, symprec: float, idealization: Idealization | None = None) -> _Context:
     info = analyze(atoms, symprec=symprec)
     rot, trans = info.rotations, info.translations
     rot_p, trans_p, s, keep = reduce_to_primitive(rot, trans)
@@ -117,15 +119,18 @@ def _context(atoms: Atoms, symprec: float) -> _Context:
         atoms=atoms, info=info, rotations=rot, translations=trans,
         centerings=centering_vectors(rot, trans), rot_p=rot_p, trans_p=trans_p, s=s,
         coset_rotations=rot[keep], coset_translations=wrap(trans[keep]), frame=frame,
+        idealization=idealization,
     )
 
 
 def _prepare(parent: Any, origin_index: int | None, symprec: float) -> tuple[Atoms, int, _Context]:
-    atoms = to_atoms(parent)
+    """Idealise to the group found at ``symprec``, put the origin atom at 0, analyse."""
+    ideal = idealize_and_warn(parent, symprec)
+    atoms = ideal.atoms
     if origin_index is None:
         origin_index = default_origin_index(atoms, symprec=symprec)
     shifted = shift_origin(atoms, origin_index)
-    return shifted, int(origin_index), _context(shifted, symprec)
+    return shifted, int(origin_index), _context(shifted, symprec, ideal)
 
 
 def _star(ctx: _Context, k: NDArray) -> NDArray:

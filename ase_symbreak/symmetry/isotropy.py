@@ -31,8 +31,19 @@ from .spacegroup import analyze
 __all__ = ["IsotropySubgroup", "order_parameter_direction", "isotropy_subgroups", "fixed_subspace_classes"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: spglib tolerance (A) for the realising structures: they are exact distortions of the idealised parent.
+REALISE_SYMPREC = 1e-5
 #: Generic parameter values used to realise a subspace (no rational relations among them).
 _GENERIC = np.array([1.0, 0.7236, 0.5198, 0.3371, 0.2213, 0.1475, 0.1129, 0.0871, 0.0613, 0.0437, 0.0291, 0.0187])
+
+
+def _generic(n: int) -> NDArray:
+    """``n`` generic values: ``_GENERIC`` continued by a slowly decaying irrational sequence."""
+    if n <= len(_GENERIC):
+        return _GENERIC[:n]
+    i = np.arange(n - len(_GENERIC), dtype=float)
+    tail = 0.015 / (1.0 + 0.37 * i) * (1.0 + 0.1 * np.modf(np.sqrt(2.0) * (i + 1))[0])
+    return np.concatenate([_GENERIC, tail])
 
 
 def order_parameter_direction(vector: NDArray, tol: float = 1e-3) -> str:
@@ -309,7 +320,9 @@ def isotropy_subgroups(
     amplitude : float
         Largest atomic displacement of the realising structures, Angstrom.
     symprec : float
-        spglib tolerance, Angstrom (must be well below `amplitude`).
+        spglib tolerance of the parent, Angstrom: the parent is idealised to the group found
+        at this tolerance. The realising structures are built on the idealised parent and
+        identified at ``REALISE_SYMPREC``.
     supercell_matrix : (3,) or (3, 3) int, optional
         Supercell to work in; default diagonal, the least common multiple of the
         denominators of all arms of the stars involved.
@@ -323,8 +336,8 @@ def isotropy_subgroups(
     labels = [irreps] if isinstance(irreps, str) else list(irreps)
     if not labels:
         raise ValueError("give at least one irrep label")
-    if amplitude <= 10 * symprec:
-        raise ValueError(f"amplitude {amplitude} A must be much larger than symprec {symprec} A")
+    if not amplitude > 1e3 * REALISE_SYMPREC:
+        raise ValueError(f"amplitude {amplitude} A must be larger than {1e3 * REALISE_SYMPREC:g} A")
     shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
     ks = [_parse_label_k(ctx, lab) for lab in labels]
     if supercell_matrix is None:
@@ -349,7 +362,7 @@ def isotropy_subgroups(
     images = mats[np.sort(first)]
     classes = fixed_subspace_classes(images)
 
-    info_parent = analyze(shifted, symprec=symprec)
+    info_parent = analyze(shifted, symprec=REALISE_SYMPREC)
     vol_parent_prim = shifted.get_volume() / (len(shifted) / len(info_parent.primitive))
     out = []
     for basis in classes:
@@ -357,24 +370,25 @@ def isotropy_subgroups(
         s = rows.shape[0]
         direction = _direction(rows, dims)
         stab_sub = np.all(np.abs(mats @ basis - basis[None]) < 1e-6, axis=(1, 2))
-        vec = _GENERIC[:s] @ rows
+        vec = _generic(s) @ rows
         rng = np.random.default_rng(0)
         for _ in range(10):
             stab_v = np.all(np.abs(mats @ vec - vec[None]) < 1e-6, axis=1)
             if np.array_equal(stab_v, stab_sub):
                 break
-            vec = (_GENERIC[:s] + 0.05 * rng.random(s)) @ rows
+            vec = (_generic(s) + 0.05 * rng.random(s)) @ rows
         u = np.zeros((len(rep.supercell), 3))
         start = 0
         for m in modes:
             block = vec[start : start + m.dim]
+            weights = _generic(m.multiplicity)
             for c in range(m.multiplicity):
-                u += _GENERIC[c] * np.einsum("d,dna->na", block, m.basis[c])
+                u += weights[c] * np.einsum("d,dna->na", block, m.basis[c])
             start += m.dim
         u *= amplitude / np.linalg.norm(u, axis=1).max()
         structure = rep.supercell.copy()
         structure.positions += u
-        child = analyze(structure, symprec=symprec)
+        child = analyze(structure, symprec=REALISE_SYMPREC)
         n_pg_child = child.pointgroup_order
         vol_child_prim = structure.get_volume() / (len(structure) / len(child.primitive))
         index = info_parent.pointgroup_order * vol_child_prim / vol_parent_prim / n_pg_child

@@ -29,6 +29,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ._lattice import atom_permutations, cartesian_rotations, is_reciprocal_vector
+from .idealize import Idealization
 from .irreps import Irrep, _Context, _irreps_from_context, _prepare, _supercell_matrix, kpoint_stars
 
 __all__ = ["SupercellOperations", "IrrepModes", "DisplacementRepresentation", "displacement_modes"]
@@ -152,6 +153,9 @@ class DisplacementRepresentation:
     operations : SupercellOperations
     irreps : list[IrrepModes]
         Gamma first, then by k-star, in table order.
+    idealization : Idealization
+        The space group used and how far the input was from it (the parent is the input
+        idealised to that group, see :func:`~ase_symbreak.symmetry.idealize.idealize`).
     """
 
     parent: Atoms
@@ -161,6 +165,7 @@ class DisplacementRepresentation:
     cells: NDArray = field(repr=False)
     operations: SupercellOperations = field(repr=False)
     irreps: list[IrrepModes] = field(default_factory=list)
+    idealization: Idealization | None = field(repr=False, default=None)
 
     def __getitem__(self, label: str) -> IrrepModes:
         for m in self.irreps:
@@ -190,7 +195,7 @@ def _cells(p: NDArray) -> NDArray:
     return cells
 
 
-def _build_supercell(ctx: _Context, p: NDArray) -> tuple[Atoms, NDArray, SupercellOperations]:
+def _build_supercell(ctx: _Context, p: NDArray, symprec: float = 1e-3) -> tuple[Atoms, NDArray, SupercellOperations]:
     parent = ctx.atoms
     p_inv = np.linalg.inv(p)
     # supercell lattice must be invariant under the parent point group
@@ -216,7 +221,9 @@ def _build_supercell(ctx: _Context, p: NDArray) -> tuple[Atoms, NDArray, Superce
     trans = (ctx.translations[:, None, :] + cells[None, :, :]).reshape(-1, 3)
     rot_s = np.round(np.einsum("ij,njk,kl->nil", p_inv.T, rot, p.T)).astype(int)
     trans_s = trans @ p_inv
-    perms = atom_permutations(sc_frac, sc.numbers, rot_s, trans_s, tol=1e-4)
+    # the parent is idealised: images coincide to rounding; symprec (A) bounds the fractional tolerance
+    tol = min(symprec, 1e-3) / float(np.max(sc.cell.lengths()))
+    perms = atom_permutations(sc_frac, sc.numbers, rot_s, trans_s, tol=max(tol, 1e-8))
     cart = cartesian_rotations(rot, parent.cell[:])
     assert len(rot) == n_ops * len(cells) and n_at * len(cells) == len(sc)
     ops = SupercellOperations(rot, trans, cart, perms, rot_s, trans_s)
@@ -325,9 +332,15 @@ def _identify(ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]) -> tu
 
 
 def _canonical_first_copy(
-    ops: SupercellOperations, mats_w: NDArray, star: NDArray, centerings: NDArray
+    ops: SupercellOperations, mats_w: NDArray, star: NDArray, centerings: NDArray, frame: NDArray | None = None
 ) -> NDArray:
-    """Orthogonal (d, d) change of basis: columns = canonical OP components in W-coordinates."""
+    """Orthogonal (d, d) change of basis: columns = canonical OP components in W-coordinates.
+
+    ``frame`` (3, 3) rotates our Cartesian axes onto those of the standardised parent
+    (spglib's ``std_rotation_matrix``): components are chosen by how the operations act
+    in that frame, so they do not depend on the orientation or setting of the cell given.
+    """
+    standard = ops.cartesian if frame is None else np.einsum("ij,gjk,lk->gil", frame, ops.cartesian, frame)
     d = mats_w.shape[1]
     # group arms into {k, -k} pairs, real projectors
     pairs: list[NDArray] = []
@@ -348,15 +361,15 @@ def _canonical_first_copy(
     me = mats_w @ e1  # (G, d, s)
     resid = me - e1[None] @ (e1.T[None] @ me)
     stab = np.flatnonzero(np.linalg.norm(resid, axis=(1, 2)) < 1e-6)
-    cart = ops.cartesian[stab]
+    cart = standard[stab]
     offdiag = np.abs(cart - np.einsum("gii->gi", cart)[:, :, None] * np.eye(3)).max(axis=(1, 2))
     is_diag = offdiag < 1e-8
     dets = np.linalg.det(cart)
     # skip pure-translation duplicates: one operation per (rotation, matrix) is enough
     proper_diag = [int(g) for g, dg, dt in zip(stab, is_diag, dets) if dg and dt > 0]
-    proper_diag.sort(key=lambda g: tuple(-np.round(np.diag(ops.cartesian[g])).astype(int)))
+    proper_diag.sort(key=lambda g: tuple(-np.round(np.diag(standard[g])).astype(int)))
     order = [int(g) for g, dg in zip(stab, is_diag) if dg] + [int(g) for g, dg in zip(stab, is_diag) if not dg]
-    cart = ops.cartesian
+    cart = standard
     parts = [np.eye(e1.shape[1])]
     for g in order:
         if all(p.shape[1] == 1 for p in parts):
@@ -447,22 +460,28 @@ def displacement_modes(
     shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
     p = _supercell_matrix(supercell_matrix)
     p_inv = np.linalg.inv(p)
-    sc, cells, ops = _build_supercell(ctx, p)
+    sc, cells, ops = _build_supercell(ctx, p, symprec)
     n_at = len(shifted)
     n_g = len(ops)
     rng = np.random.default_rng(seed)
     orbit_names = ctx.info.wyckoff_orbits(shifted)
 
     stars = kpoint_stars(ctx, p)
+    wanted = stars
     if kpoints is not None:
         want = np.atleast_2d(np.asarray(kpoints, dtype=float))
-        stars = [
+        wanted = [
             st for st in stars
             if any(is_reciprocal_vector(a - k, ctx.centerings) for a in st for k in want)
         ]
-        if not stars:
+        if not wanted:
             raise ValueError(f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}")
-    # blocks: union of Bloch spans; merge stars whose spans coincide (centred cells)
+
+    def is_wanted(star: NDArray) -> bool:
+        return any(star is w for w in wanted)
+
+    # blocks: union of Bloch spans; merge stars whose spans coincide (centred cells, where
+    # the Bloch waves of the cells do not separate k-points that differ by the centring)
     blocks: list[tuple[NDArray, list[NDArray]]] = []
     for star in stars:
         b = _bloch_block(cells, n_at, star, ctx.centerings)
@@ -472,6 +491,7 @@ def displacement_modes(
                 break
         else:
             blocks.append((b, [star]))
+    blocks = [(b, ss) for b, ss in blocks if any(is_wanted(st) for st in ss)]
 
     result: list[IrrepModes] = []
     for b, star_list in blocks:
@@ -493,10 +513,12 @@ def displacement_modes(
             w1 = pieces[cl[0]]
             mats_w = w1.T @ mats_b @ w1
             irr, star, found = _identify(ops, p_inv, mats_w, cand)
+            if not is_wanted(star):
+                continue
             d = w1.shape[1]
             if len(found) > 1 or irr.dim != d:
                 irr = replace(irr, label="".join(f.label for f in found), dim=d)
-            e = _canonical_first_copy(ops, mats_w, star, ctx.centerings)
+            e = _canonical_first_copy(ops, mats_w, star, ctx.centerings, ctx.info.std_rotation_matrix)
             w1c = w1 @ e
             d_mats = w1c.T @ mats_b @ w1c
             copies = [w1c]
@@ -527,5 +549,5 @@ def displacement_modes(
         result.extend(entries)
     return DisplacementRepresentation(
         parent=shifted, origin_index=origin_index, supercell=sc, supercell_matrix=p,
-        cells=cells, operations=ops, irreps=result,
+        cells=cells, operations=ops, irreps=result, idealization=ctx.idealization,
     )

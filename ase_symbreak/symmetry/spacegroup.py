@@ -55,6 +55,9 @@ class SpaceGroupInfo:
         Point-group symbol.
     pointgroup_order : int
         Order of the point group.
+    std_rotation_matrix : NDArray[float]
+        (3, 3) spglib's rotation of our Cartesian frame onto that of the standardised
+        conventional cell (a along x, ... ); exactly orthogonal for an idealised structure.
     """
 
     number: int
@@ -71,6 +74,7 @@ class SpaceGroupInfo:
     origin_shift: NDArray = field(repr=False)
     pointgroup: str = ""
     pointgroup_order: int = 0
+    std_rotation_matrix: NDArray = field(repr=False, default=None)
 
     @property
     def n_ops(self) -> int:
@@ -210,6 +214,7 @@ def analyze(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.0
         origin_shift=np.asarray(ds.origin_shift, dtype=float),
         pointgroup=str(ds.pointgroup),
         pointgroup_order=pg_order,
+        std_rotation_matrix=np.asarray(ds.std_rotation_matrix, dtype=float),
     )
 
 
