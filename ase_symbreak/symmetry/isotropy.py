@@ -299,6 +299,35 @@ def _find_modes(rep: DisplacementRepresentation, label: str) -> IrrepModes:
     )
 
 
+def _optical(modes: IrrepModes) -> IrrepModes:
+    """The copies of an irrep without the rigid translations (which break no symmetry).
+
+    The uniform translations span an invariant subspace (inside the vector irreps at
+    Gamma); removing it from every copy leaves patterns that still transform with the same
+    matrices. Raises ValueError when nothing is left.
+    """
+    from dataclasses import replace
+
+    basis = np.asarray(modes.basis)  # (mult, dim, N, 3)
+    optical = basis - basis.mean(axis=2, keepdims=True)
+    if np.abs(optical).max() < 1e-8:
+        raise ValueError(
+            f"irrep {modes.irrep.label!r} has no optical displacement modes in this parent, only the rigid "
+            "translation, which breaks no symmetry: its isotropy subgroups cannot be realised by displacements"
+        )
+    if np.abs(optical - basis).max() < 1e-12:
+        return modes
+    mult, dim = basis.shape[:2]
+    # re-orthonormalise the copies (same matrices): Gram matrix over copies of component 0
+    flat = optical.reshape(mult, dim, -1)
+    gram = np.einsum("mak,nak->mn", flat, flat) / dim
+    w, v = np.linalg.eigh(gram)
+    keep = w > 1e-10 * w.max()
+    coef = v[:, keep] / np.sqrt(w[keep])
+    new = np.einsum("mc,mak->cak", coef, flat).reshape((int(keep.sum()), dim) + basis.shape[2:])
+    return replace(modes, basis=new, multiplicity=int(keep.sum()))
+
+
 def isotropy_subgroups(
     parent: Any,
     irreps: list[str] | str,
@@ -347,7 +376,7 @@ def isotropy_subgroups(
                 n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
         supercell_matrix = n
     rep = displacement_modes(shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks))
-    modes = [_find_modes(rep, lab) for lab in labels]
+    modes = [_optical(_find_modes(rep, lab)) for lab in labels]
     dims = [m.dim for m in modes]
     n_tot = sum(dims)
     n_g = len(rep.operations)
@@ -361,6 +390,7 @@ def isotropy_subgroups(
     _, first = np.unique(keys, axis=0, return_index=True)
     images = mats[np.sort(first)]
     classes = fixed_subspace_classes(images)
+    trivial = bool(np.allclose(images, 1.0))  # the identity irrep: its isotropy subgroup is the parent
 
     info_parent = analyze(shifted, symprec=REALISE_SYMPREC)
     vol_parent_prim = shifted.get_volume() / (len(shifted) / len(info_parent.primitive))
@@ -392,6 +422,12 @@ def isotropy_subgroups(
         n_pg_child = child.pointgroup_order
         vol_child_prim = structure.get_volume() / (len(structure) / len(child.primitive))
         index = info_parent.pointgroup_order * vol_child_prim / vol_parent_prim / n_pg_child
+        if int(round(index)) == 1 and not trivial:
+            raise RuntimeError(
+                f"isotropy subgroup of {'+'.join(labels)} {direction} came out as the parent group "
+                f"{child.symbol} ({child.number}): the realising distortion breaks no symmetry (a bug; "
+                "please report it with the structure)"
+            )
         t = child.transformation_matrix
         m_child = np.linalg.inv(t).T @ rep.supercell_matrix
         if np.allclose(m_child, np.round(m_child), atol=1e-6):

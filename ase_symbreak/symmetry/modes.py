@@ -392,7 +392,12 @@ def _canonical_first_copy(
             cols.append(e1 @ p[:, j])
 
     def signature(c: NDArray) -> tuple:
-        return tuple(-round(float(c @ mats_w[g] @ c), 6) for g in proper_diag)
+        # components told apart by the axial operations first (R4+: tilts about x, y, z); then the
+        # one invariant under more operations (GM3+ of Oh: 2z^2-x^2-y^2 before x^2-y^2, so that the
+        # tetragonal direction reads (a,0) as in ISOTROPY)
+        diag = tuple(-round(float(c @ mats_w[g] @ c), 6) for g in proper_diag)
+        n_fixed = sum(abs(float(c @ mats_w[g] @ c) - 1.0) < 1e-6 for g in stab)
+        return diag + (-n_fixed,)
 
     cols.sort(key=signature)
     # signs: chain consecutive components with a cyclic operation (x->y->z first)

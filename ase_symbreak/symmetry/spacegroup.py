@@ -300,7 +300,9 @@ def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
        (octahedral coordination). This is the Bilbao/ISOTROPY default for perovskites
        (tilts R4+ and M3+).
     2. Otherwise the atom whose site-symmetry group is largest; ties are broken by the
-       species with fewer atoms in the cell, then by the lowest index.
+       species with fewer atoms in the cell, then the lower atomic number, then the
+       earlier Wyckoff letter, then the lowest index: the choice depends on the crystal,
+       not on the cell, its setting or the order of the atoms.
 
     Returns
     -------
@@ -315,5 +317,6 @@ def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
     orders = site_symmetry_orders(atoms, info, tol=max(symprec, 1e-5) / min(atoms.cell.lengths()) * 10)
     syms = atoms.get_chemical_symbols()
     count = {s: syms.count(s) for s in set(syms)}
-    keys = [(-orders[i], count[syms[i]], i) for i in range(len(atoms))]
-    return int(min(keys)[2])
+    z = atoms.numbers
+    keys = [(-orders[i], count[syms[i]], int(z[i]), info.wyckoffs[i], i) for i in range(len(atoms))]
+    return int(min(keys)[-1])

@@ -75,7 +75,9 @@ def test_perturbed_parents_give_the_same_labels_and_subgroups(request, strain, r
             ideal_rep = displacement_modes(parent, (2, 2, 2))
             noisy_rep = displacement_modes(noisy, (2, 2, 2), symprec=symprec)
             assert noisy_rep.labels == ideal_rep.labels, name
-            multi = [m.label for m in displacement_modes(parent, (1, 1, 1)).irreps if m.dim > 1]
+            gamma = displacement_modes(parent, (1, 1, 1))
+            # multi-dimensional irreps with optical modes (not only the rigid translation)
+            multi = [m.label for m in gamma.irreps if m.dim > 1 and np.ptp(m.basis, axis=2).max() > 1e-8]
             for label in multi[:3]:
                 want = [(h.direction, h.space_group_number) for h in isotropy_subgroups(parent, label)]
                 have = [(h.direction, h.space_group_number) for h in isotropy_subgroups(noisy, label, symprec=symprec)]

@@ -118,3 +118,123 @@ def test_rejects_unknown_label(srtio3_ti_origin_pm3m):
         isotropy_subgroups(srtio3_ti_origin_pm3m, "Q7+")
     with pytest.raises(ValueError, match="no displacement modes"):
         isotropy_subgroups(srtio3_ti_origin_pm3m, "R2+")
+
+
+# ---------------------------------------------------------------- ISOTROPY's directions, any cell
+def _listing(subgroups) -> list[tuple[str, int]]:
+    return [(h.direction, h.space_group_number) for h in subgroups]
+
+
+def _pm3m_6e():
+    """Pm-3m with Ti at 1a and O at 6e (x,0,0): it has GM3+ (Eg) displacement modes."""
+    from ase.spacegroup import crystal
+
+    return crystal(["Ti", "O"], basis=[(0, 0, 0), (0.22, 0, 0)], spacegroup=221, cellpar=[4, 4, 4, 90, 90, 90])
+
+
+def _p4mmm():
+    from ase.spacegroup import crystal
+
+    return crystal(["Ti", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.3)], spacegroup=123, cellpar=[3.9, 3.9, 4.2, 90, 90, 90])
+
+
+# ISOTROPY (Stokes & Hatch) / Howard & Stokes (1998) listings: every isotropy subgroup with its direction
+ISOTROPY_LISTINGS = {
+    ("perovskite", "R4+"): {("(a,0,0)", 140), ("(a,a,0)", 74), ("(a,a,a)", 167), ("(a,b,0)", 12), ("(a,a,b)", 15),
+                            ("(a,b,c)", 2)},
+    ("perovskite", "M3+"): {("(a,0,0)", 127), ("(a,a,0)", 139), ("(a,a,a)", 204), ("(a,b,c)", 71)},
+    ("perovskite", "GM4-"): {("(a,0,0)", 99), ("(a,a,0)", 38), ("(a,a,a)", 160), ("(a,b,0)", 6), ("(a,a,b)", 8),
+                             ("(a,b,c)", 1)},
+    ("pm3m_6e", "GM3+"): {("(a,0)", 123), ("(a,b)", 47)},
+    ("p4mmm", "GM5-"): {("(a,0)", 25), ("(a,a)", 38), ("(a,b)", 6)},
+}
+
+
+@pytest.mark.parametrize("parent, label", sorted(ISOTROPY_LISTINGS))
+def test_directions_follow_isotropy(parent, label, srtio3_ti_origin_pm3m):
+    atoms = {"perovskite": srtio3_ti_origin_pm3m, "pm3m_6e": _pm3m_6e(), "p4mmm": _p4mmm()}[parent]
+    assert set(_listing(isotropy_subgroups(atoms, label))) == ISOTROPY_LISTINGS[(parent, label)]
+
+
+def _cells_of(atoms):
+    """The same crystal as primitive, conventional, rotated, axis-permuted and origin-shifted cells."""
+    import spglib
+    from ase import Atoms
+
+    from ase_symbreak.testing import random_rotation, transformed
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    conv = spglib.standardize_cell(cell, to_primitive=False, symprec=1e-5)
+    prim = spglib.standardize_cell(cell, to_primitive=True, symprec=1e-5)
+    out = {
+        "given": atoms,
+        "conventional": Atoms(numbers=conv[2], cell=conv[0], scaled_positions=conv[1], pbc=True),
+        "primitive": Atoms(numbers=prim[2], cell=prim[0], scaled_positions=prim[1], pbc=True),
+        "rotated": transformed(atoms, random_rotation(np.random.default_rng(3))),
+    }
+    perm = atoms.copy()
+    perm.set_cell(atoms.cell[[1, 2, 0]], scale_atoms=False)
+    perm.set_scaled_positions(atoms.get_scaled_positions()[:, [1, 2, 0]])
+    out["permuted axes"] = perm
+    shifted = atoms.copy()
+    shifted.translate(atoms.cell.cartesian_positions([0.13, 0.29, 0.41]))
+    shifted.wrap()
+    out["origin shifted"] = shifted[::-1]  # and atoms reordered
+    return out
+
+
+def _wurtzite():
+    from ase.build import bulk
+
+    return bulk("ZnO", "wurtzite", a=3.25, c=5.2, u=0.38)
+
+
+PARENT_IRREPS = [
+    ("rocksalt", "GM4-"), ("rocksalt", "L2-"), ("fluorite", "GM5+"), ("zincblende", "GM4"), ("wurtzite", "GM5"),
+    ("wurtzite", "GM6"), ("nias", "GM5+"), ("nias", "GM6-"),
+]
+
+
+@pytest.mark.parametrize("parent, label", PARENT_IRREPS)
+def test_subgroups_and_directions_do_not_depend_on_the_cell(parent, label, request):
+    from ase.build import bulk
+
+    atoms = {
+        "rocksalt": lambda: bulk("SnTe", "rocksalt", a=6.3),
+        "fluorite": lambda: request.getfixturevalue("caf2_fluorite_fm3m"),
+        "zincblende": lambda: bulk("GaAs", "zincblende", a=5.65),
+        "wurtzite": _wurtzite,
+        "nias": lambda: request.getfixturevalue("nias_p63mmc"),
+    }[parent]()
+    listings = {}
+    for name, cell in _cells_of(atoms).items():
+        subs = isotropy_subgroups(cell, label)
+        assert subs and all(h.index > 1 for h in subs), name  # never the parent group itself
+        listings[name] = sorted(_listing(subs))
+    ref = listings["given"]
+    for name, got in listings.items():
+        assert got == ref, (name, got, ref)
+
+
+def test_rocksalt_polar_instability_gives_r3m_and_never_the_parent():
+    from ase.build import bulk
+    from ase.io import read, write
+
+    snte = bulk("SnTe", "rocksalt", a=6.3)
+    found = dict(_listing(isotropy_subgroups(snte, "GM4-")))
+    assert found["(a,a,a)"] == 160 and found["(a,0,0)"] == 107 and found["(a,a,0)"] == 44
+    assert 225 not in found.values()
+
+
+def test_corundum_l1_three_arm_star(tmp_path):
+    """R-3c corundum, L1 (3 arms): the 18 isotropy subgroups of ISOTROPY's table, 146, 148, 155 among them."""
+    from ase.spacegroup import crystal
+
+    cor = crystal(["Al", "O"], basis=[(0, 0, 0.352), (0.306, 0, 0.25)], spacegroup=167,
+                  cellpar=[4.76, 4.76, 12.99, 90, 90, 120], primitive_cell=True)
+    subs = isotropy_subgroups(cor, "L1")
+    assert len(subs) == 18
+    numbers = {h.space_group_number for h in subs}
+    assert {146, 148, 155} <= numbers and 167 not in numbers
+    n_ops = 12 * 8  # point group -3m x 2x2x2 cells
+    assert all(h.index * h.stabilizer_order == n_ops for h in subs)
