@@ -314,3 +314,40 @@ def test_srtio3_demo_finds_tilts(tmp_path):
     assert tilts and {c.identification.space_group_symbol for c in tilts} <= {"I4/mcm", "Imma", "R-3c", "C2/m", "C2/c"}
     assert all(c.identification.energy_gain_mev_per_fu > 0 for c in result.children)
     assert os.path.exists(tmp_path / "search.json")
+
+
+# ------------------------------------------------------------------ identification tolerance, empty searches
+def test_child_is_identified_at_the_relaxation_tolerance(toy):
+    """A child 3 mA away from I4/mcm (noise a relaxation to fmax leaves) is reported and written as I4/mcm."""
+    import spglib
+
+    from ase_symbreak.symmetry import isotropy_subgroups
+
+    parent = toy.cubic()
+    tilt = isotropy_subgroups(parent, "R4+", amplitude=0.1)
+    i4mcm = next(h for h in tilt if h.direction == "(a,0,0)").structure
+    child = i4mcm.copy()
+    child.positions[[2, 7]] += [[0.003, -0.002, 0.001], [-0.001, 0.0, 0.003]]
+    idn = identify(child, parent, condensed=("R4+",), child_energy=-1.0, parent_energy=0.0)
+    assert idn.space_group_symbol == "I4/mcm" and idn.child_symprec == 1e-2
+    assert idn.relaxed_space_group_number < 140  # at symprec 1e-3 the rattled child is lower
+    cell = (idn.symmetrized.cell[:], idn.symmetrized.get_scaled_positions(), idn.symmetrized.numbers)
+    assert spglib.get_symmetry_dataset(cell, symprec=1e-8).number == 140
+    tight = identify(child, parent, child_energy=-1.0, parent_energy=0.0, child_symprec=None)
+    assert tight.space_group_number == idn.relaxed_space_group_number
+    assert type(idn).from_dict(json.loads(json.dumps(idn.to_dict()))).space_group_number == 140
+
+
+def test_search_without_children_says_why(toy, toy_calc, tmp_path):
+    """Soft R4+ modes whose scans gain less than min_gain_mev: the table and search.json say so."""
+    from rich.console import Console
+
+    result = distortion_search(toy.cubic(), toy_calc, _settings(min_gain_mev=1e6, couple=False), out_dir=tmp_path)
+    assert result.children == ()
+    reason = result.no_children_reason()
+    assert "R4+" in reason and "no energy lowering" in reason
+    data = json.loads((tmp_path / "search.json").read_text())
+    assert data["no_children_reason"] == reason
+    console = Console(record=True, width=200)
+    console.print(result.table())
+    assert "no children" in console.export_text()

@@ -142,17 +142,21 @@ def atom_permutations(
     """For every operation, where each atom goes.
 
     ``perm[g, i] = j`` means ``R_g x_i + t_g = x_j`` modulo lattice vectors of the cell
-    the fractional coordinates `frac` (N, 3) are given in.
+    the fractional coordinates `frac` (N, 3) are given in. Nearest images are found with a
+    periodic k-d tree (``O(n_ops N log N)``), so large supercells stay cheap.
 
     Raises ValueError when an operation does not map the structure onto itself.
     """
+    from scipy.spatial import cKDTree
+
     frac = np.asarray(frac, dtype=float)
-    new = np.einsum("gij,nj->gni", rotations, frac) + translations[:, None, :]
-    diff = new[:, :, None, :] - frac[None, None, :, :]
-    diff = diff - np.round(diff)
-    dist = np.abs(diff).max(axis=-1)  # (g, i, j)
-    perm = np.argmin(dist, axis=-1)
-    ok = np.take_along_axis(dist, perm[..., None], axis=-1)[..., 0] < tol
+    numbers = np.asarray(numbers)
+    n = len(frac)
+    tree = cKDTree(np.mod(frac, 1.0) % 1.0, boxsize=1.0 + 1e-12)
+    new = np.einsum("gij,nj->gni", rotations, frac) + np.asarray(translations)[:, None, :]
+    dist, perm = tree.query((np.mod(new, 1.0) % 1.0).reshape(-1, 3), k=1, p=np.inf)
+    perm = perm.reshape(len(rotations), n)
+    ok = dist.reshape(len(rotations), n) < tol
     same = numbers[perm] == numbers[None, :]
     if not (np.all(ok) and np.all(same)):
         bad = int(np.argwhere(~(ok & same))[0, 0])

@@ -262,6 +262,22 @@ def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) 
     return b
 
 
+def _block_matrices(ops: SupercellOperations, b: NDArray, chunk: int = 64) -> NDArray:
+    """``b^T Gamma(g) b`` for every operation, (G, d, d), without forming ``Gamma(g) b`` for all g at once.
+
+    ``Gamma(g) u`` puts ``R_g u_i`` on atom ``perm[g, i]``, so ``b^T Gamma(g) b = sum_i b_{perm[g,i]}^T R_g b_i``.
+    """
+    n3, d = b.shape
+    b3 = b.reshape(n3 // 3, 3, d)
+    out = np.empty((len(ops), d, d))
+    for s in range(0, len(ops), chunk):
+        g = slice(s, s + chunk)
+        rotated = np.einsum("gab,nbd->gnad", ops.cartesian[g], b3).reshape(-1, n3, d)  # R_g b_i
+        gathered = b3[ops.permutations[g]].reshape(-1, n3, d)  # b_{perm[g, i]}
+        out[g] = gathered.transpose(0, 2, 1) @ rotated
+    return out
+
+
 def _clusters(w: NDArray, tol: float) -> list[NDArray]:
     out, start = [], 0
     for i in range(1, len(w) + 1):
@@ -271,26 +287,37 @@ def _clusters(w: NDArray, tol: float) -> list[NDArray]:
     return out
 
 
-def _irreducible_pieces(mats: NDArray, rng: np.random.Generator) -> list[NDArray]:
-    """Split R^d into real-irreducible invariant subspaces of the orthogonal rep `mats` (G, d, d)."""
+def _irreducible_pieces(
+    mats: NDArray, rng: np.random.Generator, pure: NDArray | None = None, cosets: NDArray | None = None
+) -> tuple[list[NDArray], list[NDArray]]:
+    """Split R^d into real-irreducible invariant subspaces of the orthogonal rep `mats` (G, d, d).
+
+    The eigenspaces of a generic symmetric element of the commutant, ``<D(g) a D(g)^T>_G``,
+    are irreducible. With ``pure`` (indices of the pure translations, a normal subgroup)
+    and ``cosets`` (one operation per coset of it) the group average is taken in two
+    stages, over the translations and then over the cosets, ``(n_T + n_cosets) d^3``
+    instead of ``|G| d^3``.
+
+    Returns the pieces (each (d, s), orthonormal columns) and their characters (each (G,)).
+    """
     d = mats.shape[1]
     n_g = len(mats)
     for _attempt in range(5):
         a = rng.standard_normal((d, d))
         a = a + a.T
-        h = (mats @ a @ mats.transpose(0, 2, 1)).sum(axis=0) / n_g
+        if pure is not None and cosets is not None:
+            a = (mats[pure] @ a @ mats[pure].transpose(0, 2, 1)).sum(axis=0) / len(pure)
+            h = (mats[cosets] @ a @ mats[cosets].transpose(0, 2, 1)).sum(axis=0) / len(cosets)
+        else:
+            h = (mats @ a @ mats.transpose(0, 2, 1)).sum(axis=0) / n_g
+        h = 0.5 * (h + h.T)
         w, v = np.linalg.eigh(h)
         scale = max(1.0, np.abs(w).max())
         pieces = [v[:, c] for c in _clusters(w, 1e-7 * scale)]
-        ok = True
-        for p in pieces:
-            chi = np.einsum("ia,gia->g", p, mats @ p)
-            norm = np.sum(chi**2) / n_g
-            if min(abs(norm - x) for x in (1, 2, 4)) > 1e-6:
-                ok = False
-                break
-        if ok:
-            return pieces
+        diag = np.einsum("ia,gia->ga", v, mats @ v)  # (G, d): v_a^T D(g) v_a
+        chis = [diag[:, c].sum(axis=1) for c in _clusters(w, 1e-7 * scale)]
+        if all(min(abs(np.sum(chi**2) / n_g - x) for x in (1, 2, 4)) < 1e-6 for chi in chis):
+            return pieces, chis
     raise RuntimeError("could not split the representation into irreducible pieces")
 
 
@@ -498,13 +525,17 @@ def displacement_modes(
             blocks.append((b, [star]))
     blocks = [(b, ss) for b, ss in blocks if any(is_wanted(st) for st in ss)]
 
+    # operation g = i * n_cells + c (parent op i, cell c): pure translations and one op per coset
+    n_cells = len(cells)
+    is_identity = np.all(ctx.rotations == np.eye(3, dtype=int), axis=(1, 2))
+    pure_translations = (np.flatnonzero(is_identity)[:, None] * n_cells + np.arange(n_cells)[None, :]).ravel()
+    coset_ops = np.array([i * n_cells for i in range(len(ctx.rotations))
+                          if not any(np.array_equal(ctx.rotations[i], ctx.rotations[j]) for j in range(i))])
     result: list[IrrepModes] = []
     for b, star_list in blocks:
         cand = [(s, _irreps_from_context(ctx, s[0])) for s in star_list]
-        gb = ops.act(b.reshape(len(sc), 3, -1))  # (G, N, 3, d)
-        mats_b = b.T @ gb.reshape(n_g, b.shape[0], -1)
-        pieces = _irreducible_pieces(mats_b, rng)
-        chis = [np.einsum("ia,gia->g", w, mats_b @ w) for w in pieces]
+        mats_b = _block_matrices(ops, b)
+        pieces, chis = _irreducible_pieces(mats_b, rng, pure_translations, coset_ops)
         classes: list[list[int]] = []
         for i, chi in enumerate(chis):
             for cl in classes:

@@ -85,6 +85,10 @@ class SearchSettings:
         A candidate must lower the energy in the scan by more (meV per formula unit).
     symprec : float
         spglib tolerance, Angstrom.
+    child_symprec : float
+        Tolerance (Angstrom) at which relaxed children are identified and symmetrised before
+        their CIF is written (a relaxation to ``child_fmax`` leaves residual displacements
+        of order 1e-3 A along soft directions).
     origin_index : int or None
         Parent atom at the origin for irrep labels (default: B site of a perovskite).
     plot : bool
@@ -106,6 +110,7 @@ class SearchSettings:
     symprec: float = 1e-3
     origin_index: int | None = None
     plot: bool = True
+    child_symprec: float = 1e-2
 
     def __post_init__(self) -> None:
         from ase_symbreak.phonons import supercell_matrix_3x3
@@ -115,7 +120,7 @@ class SearchSettings:
         object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
         if self.threshold_thz > 0:
             raise ValueError(f"threshold_thz must be <= 0, got {self.threshold_thz}")
-        for name in ("parent_fmax", "child_fmax", "symprec"):
+        for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.amplitudes or min(self.amplitudes) <= 0:
@@ -200,12 +205,35 @@ class SearchResult:
             "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
             "duplicates": [{**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates],
             "rejected": list(self.condense.rejected),
+            "no_children_reason": self.no_children_reason(),
             "tree": None if self.tree is None else self.tree.to_dict(),
             "timings": self.timings,
         })
 
+    def no_children_reason(self) -> str | None:
+        """Why the search found no child (None when it found some): soft modes, directions, scans."""
+        if self.children:
+            return None
+        soft = self.soft_modes.modes
+        if not soft:
+            return (f"no mode below {self.soft_modes.threshold_thz} THz at the q-points commensurate with the "
+                    f"{np.asarray(self.settings.supercell).tolist()} supercell: the parent is dynamically stable there")
+        modes = ", ".join(f"{m.irrep} at {m.q_label} ({m.frequency_thz:.2f} THz)" for m in soft)
+        rejected = self.condense.rejected
+        if not rejected and not self.condense.candidates:
+            return f"soft modes {modes}, but no order-parameter direction was condensed"
+        reasons = "; ".join(
+            f"{'+'.join(r['irreps'])} {r.get('direction', '')} {r.get('space_group_symbol', '')}: {r['reason']}".strip()
+            for r in rejected[:8]
+        )
+        more = f" (and {len(rejected) - 8} more in 'rejected')" if len(rejected) > 8 else ""
+        if self.condense.candidates:
+            return (f"soft modes {modes}; {len(self.condense.candidates)} candidate(s) lowered the energy in the scan "
+                    f"but none was kept after relaxation and de-duplication; rejected directions: {reasons}{more}")
+        return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
+
     def table(self):
-        """Ranked children as a :class:`rich.table.Table`."""
+        """Ranked children as a :class:`rich.table.Table` (its caption says why when there are none)."""
         from rich.table import Table
 
         p = self.parent
@@ -221,6 +249,9 @@ class SearchResult:
             table.add_row(str(rank), f"{idn.space_group_symbol} ({idn.space_group_number})",
                           f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}", amps, sec,
                           f"{idn.energy_gain_mev_per_fu:.2f}", str(len(c.relax.atoms)))
+        reason = self.no_children_reason()
+        if reason is not None:
+            table.caption = f"no children: {reason}"
         return table
 
     def soft_table(self):
@@ -422,7 +453,7 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     s = plan.settings
     cand = plan.chosen[index]
     ck = Checkpoints(plan.out_dir)
-    ckey = fingerprint("child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer)
+    ckey = fingerprint("child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer, s.child_symprec)
     name = f"05_child_{index:02d}"
     loaded = ck.load(name, ckey)
     if loaded is not None:
@@ -434,12 +465,12 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec)
     t1 = time.perf_counter()
     idn = identify(rel, plan.parent, condensed=cand.irreps, origin_index=plan.soft_modes.origin_index,
-                   symprec=s.symprec)
+                   symprec=s.symprec, child_symprec=s.child_symprec)
     t2 = time.perf_counter()
     cif = None
     if plan.out_dir is not None:
         cif = f"child_{index:02d}_{_safe(idn.space_group_symbol)}.cif"
-        write_atoms(Path(plan.out_dir) / cif, rel.atoms)
+        write_atoms(Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized)
     ck.save(name, ckey, {"candidate": cand.to_dict(), "relax": rel.to_dict(), "identification": idn.to_dict(),
                          "cif": cif})
     return ChildResult(candidate_index=index, candidate=cand, relax=rel, identification=idn, cif=cif,

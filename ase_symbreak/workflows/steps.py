@@ -834,6 +834,15 @@ class Identification:
         (3, 3) Biot strain of the child relative to the parent.
     error : str or None
         Why the decomposition failed, if it did.
+    relaxed_space_group_number, relaxed_space_group_symbol
+        spglib, of the relaxed child at the parent's ``symprec`` (before symmetrisation).
+    child_symprec : float
+        Tolerance (Angstrom) at which the child was identified: a relaxation stopped at
+        ``fmax`` leaves residual displacements of this order, so a child that relaxed back
+        towards a higher group is reported (and symmetrised) in that group.
+    symmetrized : Atoms or None
+        The child idealised to ``space_group_number`` (written as the child's CIF); not in
+        the JSON.
     """
 
     space_group_number: int
@@ -844,6 +853,10 @@ class Identification:
     amplitude: float = 0.0
     strain: NDArray = field(default_factory=lambda: np.zeros((3, 3)))
     error: str | None = None
+    relaxed_space_group_number: int = 0
+    relaxed_space_group_symbol: str = ""
+    child_symprec: float = 0.0
+    symmetrized: Atoms | None = field(repr=False, default=None, compare=False)
 
     @property
     def primary(self) -> list[dict]:
@@ -858,6 +871,8 @@ class Identification:
             "space_group_number": self.space_group_number, "space_group_symbol": self.space_group_symbol,
             "energy_per_fu": self.energy_per_fu, "energy_gain_mev_per_fu": self.energy_gain_mev_per_fu,
             "irreps": list(self.irreps), "amplitude": self.amplitude, "strain": self.strain, "error": self.error,
+            "relaxed_space_group_number": self.relaxed_space_group_number,
+            "relaxed_space_group_symbol": self.relaxed_space_group_symbol, "child_symprec": self.child_symprec,
         })
 
     @classmethod
@@ -884,6 +899,7 @@ def identify(
     origin_index: int | None = None,
     symprec: float = 1e-3,
     threshold: float = 2e-3,
+    child_symprec: float | None = 1e-2,
 ) -> Identification:
     """Space group, energy gain per formula unit and mode decomposition of a relaxed child.
 
@@ -893,12 +909,23 @@ def identify(
     condensed : irreps that were condensed (``role="primary"``); others found are secondary.
     origin_index : parent atom at the origin for the labels (default: B site of perovskites).
     threshold : smallest ``Ap`` (Angstrom) reported.
+    child_symprec : tolerance (Angstrom) of the child's space group, at least ``symprec``;
+        the child is symmetrised to the group found (``Identification.symmetrized``). None:
+        ``symprec``.
     """
     from ase_symbreak.symmetry import analyze, decompose
+    from ase_symbreak.symmetry.idealize import idealize
 
     child_atoms, e_child = _energy_of(child, child_energy)
     parent_atoms, e_parent = _energy_of(parent, parent_energy)
     info = analyze(child_atoms, symprec=symprec)
+    tol = symprec if child_symprec is None else max(float(child_symprec), symprec)
+    number, symbol, symmetrized = int(info.number), str(info.symbol), None
+    try:
+        ideal = idealize(child_atoms, tol)
+        number, symbol, symmetrized = ideal.number, ideal.symbol, ideal.atoms
+    except ValueError:  # no consistent group at the looser tolerance: keep the relaxed one
+        tol = symprec
     e_child_fu = e_child / formula_units(child_atoms, parent_atoms)
     gain = (e_parent / formula_units(parent_atoms) - e_child_fu) * 1000.0
     irreps: list[dict] = []
@@ -915,6 +942,8 @@ def identify(
     except (ValueError, RuntimeError) as err:
         error = str(err)
     return Identification(
-        space_group_number=int(info.number), space_group_symbol=str(info.symbol), energy_per_fu=float(e_child_fu),
+        space_group_number=number, space_group_symbol=symbol, energy_per_fu=float(e_child_fu),
         energy_gain_mev_per_fu=float(gain), irreps=tuple(irreps), amplitude=amplitude, strain=strain, error=error,
+        relaxed_space_group_number=int(info.number), relaxed_space_group_symbol=str(info.symbol),
+        child_symprec=float(tol), symmetrized=symmetrized,
     )
