@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from toy_models import PlantedTiltModel, rigid_tilt_i4mcm  # noqa: E402
+from toy_models import PlantedPolarRocksaltModel, PlantedTiltModel, rigid_tilt_i4mcm  # noqa: E402
 
 from ase_symbreak.calculator import SymBreakCalculator  # noqa: E402
 from ase_symbreak.workflows import (  # noqa: E402
@@ -351,3 +351,28 @@ def test_search_without_children_says_why(toy, toy_calc, tmp_path):
     console = Console(record=True, width=200)
     console.print(result.table())
     assert "no children" in console.export_text()
+
+
+def test_rocksalt_polar_instability_condenses_to_r3m():
+    """A rocksalt toy with a planted GM4- double well favouring (111): the search finds R3m first.
+
+    Before the symmetry-core fixes every GM4- subgroup of rocksalt came out as Fm-3m and the
+    search returned no children; now P4mm-type, Amm2-type and R3m children are relaxed and
+    the body-diagonal one, the planted minimum, gains most.
+    """
+    from ase_symbreak.testing import assert_hessian_sum_rules
+
+    toy = PlantedPolarRocksaltModel()
+    calc = SymBreakCalculator(model=toy, dtype="float64")
+    parent = toy.rocksalt()
+    parent.calc = calc
+    assert abs(parent.get_potential_energy()) < 1e-12 and np.abs(parent.get_forces()).max() < 1e-12
+    assert_hessian_sum_rules(calc.get_hessian(parent), atol=1e-8)
+    result = distortion_search(toy.rocksalt(), calc, SearchSettings(supercell=(1, 1, 1), couple=False, plot=False,
+                                                                      amplitudes=(0.05, 0.1, 0.15, 0.2)))
+    assert [m.irrep for m in result.soft_modes.modes] == ["GM4-"]
+    top = result.children[0].identification
+    assert top.space_group_symbol == "R3m" and result.children[0].candidate.direction == "(a,a,a)"
+    gains = {c.identification.space_group_number: c.identification.energy_gain_mev_per_fu for c in result.children}
+    assert gains[160] > max(g for n, g in gains.items() if n != 160) > 0
+    assert 225 not in gains

@@ -177,3 +177,65 @@ class FlakyTiltModel(PlantedTiltModel):
                     handle.write(str(left - 1))
                 raise RuntimeError("injected failure")
         return super().forward(numbers, edge_src, edge_dst, edge_vec)
+
+
+class PlantedPolarRocksaltModel(EnergyModel):
+    """Rocksalt AX with a planted polar (GM4-) instability of the cation, favouring R3m.
+
+    - harmonic nearest-neighbour A-X bonds (rest ``d0``) and second-neighbour A-A and X-X
+      springs (rest ``sqrt(2) d0``) keep the fcc lattice stiff;
+    - each cation carries the off-centring vector ``p = sum_j r_ij`` over its X neighbours
+      (zero on the centrosymmetric site) in a double well ``-A |p|^2 + B |p|^4`` with a cubic
+      anisotropy ``C sum_j (p . r_ij / |r_ij|)^4`` over its six bonds; ``C > 0`` makes the
+      body diagonal (R3m, (a,a,a) of GM4-) the lowest direction, (100) (P4mm) the highest.
+
+    A function of edge vectors only (norms and dot products): translation, rotation and
+    inversion invariant. At ``a = 2 d0`` the structure is stress free; the Gamma GM4- mode
+    is unstable when ``36 A > k_bond`` (a cation displaced by u against rigid anions has
+    ``p = -6 u`` and bond energy ``k_bond |u|^2``).
+    """
+
+    def __init__(self, cation: int = 50, anion: int = 52, d0: float = 3.15, k_bond: float = 5.0,
+                 k_second: float = 2.0, well_a: float = 0.3, well_b: float = 0.1, anisotropy: float = 0.05,
+                 cutoff: float = 4.9) -> None:
+        super().__init__()
+        self.cation, self.anion = int(cation), int(anion)
+        self.d0, self.k_bond, self.k_second = float(d0), float(k_bond), float(k_second)
+        self.well_a, self.well_b, self.anisotropy = float(well_a), float(well_b), float(anisotropy)
+        self.cutoff = float(cutoff)
+        self.species = frozenset({self.cation, self.anion})
+        self.register_buffer("_dtype_marker", torch.zeros((), dtype=torch.float64))
+
+    def rocksalt(self) -> Atoms:
+        """The stress-free Fm-3m parent, primitive fcc cell, cation at the origin."""
+        from ase.build import bulk
+        from ase.data import chemical_symbols as cs
+
+        return bulk(cs[self.cation] + cs[self.anion], "rocksalt", a=2.0 * self.d0)
+
+    def forward(self, numbers, edge_src, edge_dst, edge_vec):
+        n = numbers.shape[0]
+        energies = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
+        if edge_vec.shape[0] == 0:
+            return energies
+        r = torch.linalg.norm(edge_vec, dim=1)
+        zs, zd = numbers[edge_src], numbers[edge_dst]
+        near = _switch(r, 0.5 * (1 + math.sqrt(2.0)) * self.d0 - 0.2, 0.5 * (1 + math.sqrt(2.0)) * self.d0 + 0.2)
+        far = _switch(r, self.cutoff - 0.3, self.cutoff)
+        # A-X bonds, energy on the cation (each bond once)
+        ax = (zs == self.cation) & (zd == self.anion)
+        energies = energies.index_add(0, edge_src[ax], 0.5 * self.k_bond * (r[ax] - self.d0) ** 2 * near[ax])
+        # second neighbours (same species), both directions present: half each
+        same = zs == zd
+        e2 = 0.25 * self.k_second * (r[same] - math.sqrt(2.0) * self.d0) ** 2 * (1 - near[same]) * far[same]
+        energies = energies.index_add(0, edge_src[same], e2)
+        # the polar double well of each cation
+        vec = edge_vec[ax] * near[ax, None]
+        p = torch.zeros((n, 3), dtype=edge_vec.dtype, device=edge_vec.device).index_add(0, edge_src[ax], vec)
+        p2 = (p * p).sum(dim=1)
+        well = -self.well_a * p2 + self.well_b * p2**2
+        proj = (p[edge_src[ax]] * edge_vec[ax]).sum(dim=1) / r[ax]
+        aniso = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device).index_add(
+            0, edge_src[ax], self.anisotropy * proj**4 * near[ax])
+        is_cation = (numbers == self.cation).to(edge_vec.dtype)
+        return energies + (well + aniso) * is_cation
