@@ -158,3 +158,22 @@ def test_complex_pair_at_gamma_of_p4bar_is_labelled_and_paired():
     pairs = [m for m in modes.modes if m.reality == "complex"]
     assert pairs and all(m.degeneracy == 2 and m.paired_irreps == ("GM3", "GM4") for m in pairs)
     assert all(m.reality == "real" and m.paired_irreps == () for m in modes.modes if m not in pairs)
+
+
+def test_labelled_modes_of_a_nearly_symmetric_cell():
+    """A cubic perovskite written with 1e-5 noise: same labels as the ideal cell, frequencies close."""
+    from ase_symbreak.demo import cubic_perovskite
+    from ase_symbreak.symmetry.idealize import SymmetryToleranceWarning
+    from tests.crystals import perturbed
+
+    ideal = cubic_perovskite(3.9)
+    noisy = perturbed(ideal, 1e-5, 1e-4, seed=2)
+    ref = labelled_modes(ideal, _phonopy(ideal, (2, 2, 2)), (2, 2, 2))
+    with pytest.warns(SymmetryToleranceWarning, match="Pm-3m"):
+        got = labelled_modes(noisy, _phonopy(noisy, (2, 2, 2)), (2, 2, 2))
+    key = lambda m: (m.q_label, m.irrep, round(m.frequency_thz, 2))  # noqa: E731
+    assert [(m.q_label, m.irrep, m.degeneracy) for m in sorted(got.modes, key=key)] == \
+        [(m.q_label, m.irrep, m.degeneracy) for m in sorted(ref.modes, key=key)]
+    np.testing.assert_allclose(sorted(m.frequency_thz for m in got.modes), sorted(m.frequency_thz for m in ref.modes),
+                               atol=5e-3)
+    assert got.symmetry_residual < 1e-3  # the noisy force constants are symmetric to O(noise)
