@@ -395,6 +395,7 @@ def labelled_modes(
     from phonopy import Phonopy
 
     from ase_symbreak.symmetry import displacement_modes
+    from ase_symbreak.symmetry._lattice import centering_vectors
 
     unitcell = _check_unitcell(unitcell)
     p = supercell_matrix_3x3(supercell_matrix)
@@ -437,6 +438,7 @@ def labelled_modes(
     factor = float(phonon.unit_conversion_factor)
 
     bloch = _BlochProjector(phonon, perm)
+    centerings = centering_vectors(rep.operations.rotations, rep.operations.translations)
     sets: list[ModeSet] = []
     residual = 0.0
     for irrep_modes in rep.irreps:
@@ -447,7 +449,7 @@ def labelled_modes(
         residual = max(residual, leak / scale)
         ir, raman = _optical_activity(irr)
         q_label = irr.kpoint_label or _fmt_q(irr.k)
-        arms = star_and_inverse(irr.star)
+        arms = star_and_inverse(irr.star, centerings)
         freqs = np.array([factor * np.sign(w) * np.sqrt(abs(w)) for w, _ in modes_of_irrep])
         for group in _clusters(freqs, degeneracy_tol):
             # e: (len(group) * dim, 3N) mass-weighted patterns, `dim` components per copy
@@ -462,7 +464,7 @@ def labelled_modes(
                     degeneracy=int(len(group) * dim), eigenvectors=vecs,
                     displacements=u.reshape(-1, n, 3), ir_active=ir, raman_active=raman,
                     star=np.asarray(irr.star, dtype=float), eigenvector_q=vec_q,
-                    reality=_REALITY[int(irr.reality)], paired_irreps=_paired(irr),
+                    reality=_REALITY[int(irr.reality)], paired_irreps=tuple(irrep_modes.paired),
                 )
             )
     if residual > _RESIDUAL_WARN:
@@ -481,31 +483,25 @@ def labelled_modes(
 
 
 
-def star_and_inverse(star: NDArray) -> NDArray:
+def star_and_inverse(star: NDArray, centerings: NDArray | None = None) -> NDArray:
     """Arms of ``star`` followed by the arms ``-k`` that are not in it (mod reciprocal lattice).
 
     A real displacement pattern of wave vector k also has a component at -k: when -k is not
     in the star (no operation sends k to -k, e.g. (1/3,1/3,1/3) of P-4) the physically
-    irreducible representation spans both stars.
+    irreducible representation spans both stars. ``centerings`` (n_c, 3): centring vectors
+    of a centred cell, whose reciprocal lattice is finer than Z^3.
     """
+    from ase_symbreak.symmetry._lattice import is_reciprocal_vector
+
+    cent = np.zeros((1, 3)) if centerings is None else np.asarray(centerings, dtype=float)
     arms = [np.asarray(k, dtype=float) for k in np.atleast_2d(star)]
     for k in list(arms):
-        if not any(np.allclose((k + a) - np.round(k + a), 0.0, atol=1e-8) for a in arms):
+        if not any(is_reciprocal_vector(k + a, cent, 1e-8) for a in arms):
             arms.append(-k)
     return np.array(arms)
 
 
 _REALITY = {1: "real", 0: "complex", -1: "quaternionic"}
-
-
-def _paired(irr) -> tuple[str, ...]:
-    """Labels of the complex irreps joined into one physically irreducible representation."""
-    if int(irr.reality) == 1:
-        return ()
-    import re
-
-    parts = re.findall(r"[A-Z]+[0-9]*[+-]?", irr.label)
-    return tuple(parts) if len(parts) > 1 else (irr.label,)
 
 
 def _irrep_normal_modes(basis: NDArray, dyn: NDArray) -> tuple[list[tuple[float, NDArray]], float]:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
@@ -93,17 +92,6 @@ class Idealization:
         }
 
 
-def _dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
-    cell = (np.asarray(atoms.cell[:]), atoms.get_scaled_positions(wrap=False), atoms.numbers)
-    try:
-        ds = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
-    except Exception as err:  # spglib >= 2.5 raises SpglibError
-        raise ValueError(f"spglib could not analyse the structure: {err}") from err
-    if ds is None:
-        raise ValueError(f"spglib could not analyse the structure at symprec={symprec}: {spglib.get_error_message()}")
-    return ds
-
-
 def symmetrized_cell(cell: NDArray, rotations: NDArray) -> NDArray:
     """Cell (rows) whose metric is the point-group average of ``cell``'s, same orientation."""
     c = np.asarray(cell, dtype=float)
@@ -156,7 +144,7 @@ def idealize(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.
     Idealization
         ``.atoms`` has exactly the group ``.number`` (spglib finds it at 1e-8 A).
     """
-    from .spacegroup import to_atoms
+    from .spacegroup import _dataset, to_atoms
 
     atoms = to_atoms(structure)
     ds = _dataset(atoms, symprec, angle_tolerance)

@@ -116,6 +116,10 @@ class IrrepModes:
         Wyckoff orbits of the parent whose atoms move, e.g. ['O 3d'].
     characters : NDArray[float]
         (n_ops_s,) trace of ``matrices``.
+    paired : tuple[str, ...]
+        Labels of the complex irreps joined into this physically irreducible representation
+        (('GM3', 'GM4') for 'GM3GM4', twice the same for a quaternionic one); empty when
+        the irrep is real.
     """
 
     irrep: Irrep
@@ -124,6 +128,7 @@ class IrrepModes:
     matrices: NDArray = field(repr=False)
     orbits: list[str] = field(default_factory=list)
     characters: NDArray = field(repr=False, default=None)
+    paired: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -313,9 +318,10 @@ def _irreducible_pieces(
         h = 0.5 * (h + h.T)
         w, v = np.linalg.eigh(h)
         scale = max(1.0, np.abs(w).max())
-        pieces = [v[:, c] for c in _clusters(w, 1e-7 * scale)]
+        clusters = _clusters(w, 1e-7 * scale)
+        pieces = [v[:, c] for c in clusters]
         diag = np.einsum("ia,gia->ga", v, mats @ v)  # (G, d): v_a^T D(g) v_a
-        chis = [diag[:, c].sum(axis=1) for c in _clusters(w, 1e-7 * scale)]
+        chis = [diag[:, c].sum(axis=1) for c in clusters]
         if all(min(abs(np.sum(chi**2) / n_g - x) for x in (1, 2, 4)) < 1e-6 for chi in chis):
             return pieces, chis
     raise RuntimeError("could not split the representation into irreducible pieces")
@@ -575,6 +581,7 @@ def displacement_modes(
                 IrrepModes(
                     irrep=irr, multiplicity=len(copies), basis=basis, matrices=d_mats,
                     orbits=moving, characters=np.trace(d_mats, axis1=1, axis2=2),
+                    paired=tuple(f.label for f in found) if len(found) > 1 else (),
                 )
             )
         order = {}
