@@ -20,7 +20,7 @@ import numpy as np
 from ase.build import make_supercell
 from ase.spacegroup import crystal
 
-from ase_symbreak.demo import cubic_perovskite
+from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import decompose, displacement_modes
 
 

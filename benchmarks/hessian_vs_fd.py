@@ -29,8 +29,8 @@ import torch
 from ase import Atoms
 
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.forceconstants import force_constants_from_forces, phonopy_displacements
+from ase_symbreak.structures import cubic_perovskite
 
 
 def finite_displacement_fc(calc: SymBreakCalculator, atoms: Atoms, distance: float = 0.01) -> tuple[np.ndarray, int]:

@@ -38,9 +38,10 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ase_symbreak.demo import cubic_perovskite
-    from ase_symbreak.workflows.demo import DEMO_SETTINGS
+    from ase_symbreak.cli._tables import screen_table
+    from ase_symbreak.structures import cubic_perovskite
     from ase_symbreak.workflows.screen import open_client, screen
+    from ase_symbreak.workflows.srtio3_demo import DEMO_SETTINGS
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     structures = {f: cubic_perovskite(a, f) for f, a in PEROVSKITES}
@@ -72,7 +73,7 @@ def main() -> None:
                       "-" if serial is None else f"{serial / wall:.2f}")
     console = Console()
     console.print(table)
-    console.print(rows[-1][4].table())
+    console.print(screen_table(rows[-1][4]))
     same = all(v == next(iter(best.values())) for v in best.values())
     console.print(f"same best children in every configuration: {same}; runs in {root}")
 

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/search_srtio3.py [--threads N] [--out DIR]
 
-Runs :func:`ase_symbreak.workflows.demo.run_search_demo` with its demo settings in a fresh
+Runs :func:`ase_symbreak.workflows.srtio3_demo.run_search_demo` with its demo settings in a fresh
 folder (nothing loaded from a previous run) and prints one table: seconds per step, the
 model load, the total, and what each step produced.
 """
@@ -27,9 +27,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from ase_symbreak.calculator import SymBreakCalculator
-    from ase_symbreak.demo import cubic_perovskite
+    from ase_symbreak.structures import cubic_perovskite
     from ase_symbreak.workflows import distortion_search
-    from ase_symbreak.workflows.demo import DEMO_SETTINGS
+    from ase_symbreak.workflows.srtio3_demo import DEMO_SETTINGS
 
     out = args.out or tempfile.mkdtemp(prefix="search_srtio3_")
     start = time.perf_counter()

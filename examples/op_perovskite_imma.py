@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.orderparams import find_order_parameter, perovskite_b_sites
+from ase_symbreak.structures import cubic_perovskite
 
 try:
     from op_perovskite_pnma import glazer_child

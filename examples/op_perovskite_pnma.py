@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.orderparams import find_order_parameter, perovskite_b_sites, rigid_unit_displacements
+from ase_symbreak.structures import cubic_perovskite
 
 
 def glazer_child(parent, in_phase=(0.0, 0.0, 0.0), anti_phase=(0.0, 0.0, 0.0)):

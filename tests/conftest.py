@@ -8,7 +8,7 @@ import torch
 from ase import Atoms
 
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.demo import cubic_perovskite
+from ase_symbreak.structures import cubic_perovskite
 
 
 @pytest.fixture

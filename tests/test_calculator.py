@@ -8,8 +8,8 @@ from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_stress
 
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.forceconstants import force_constants_to_hessian, hessian_to_force_constants
+from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.testing import (
     assert_equivariant,
     assert_hessian_sum_rules,

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy_models import PlantedTiltModel  # noqa: E402
 
 from ase_symbreak.workflows import SearchSettings, distortion_search  # noqa: E402
-from ase_symbreak.workflows._serial import atoms_to_dict  # noqa: E402
+from ase_symbreak.codec import atoms_to_dict  # noqa: E402
 from ase_symbreak.workflows.calcspec import CalculatorSpec, calculator_for  # noqa: E402
 from ase_symbreak.workflows.flows import (  # noqa: E402
     condense_job,

@@ -9,7 +9,6 @@ from ase import Atoms
 
 from ase_symbreak.autodiff import energy_forces_stress, hessian_rows, hessian_vector_products
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.forceconstants import (
     force_constants_to_hessian,
     hessian_to_force_constants,
@@ -18,6 +17,7 @@ from ase_symbreak.forceconstants import (
     symmetry_map,
 )
 from ase_symbreak.models import E3nnPotential, PotentialConfig
+from ase_symbreak.structures import cubic_perovskite
 
 METHODS = ("rows", "directions", "orbits")
 

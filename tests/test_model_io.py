@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.models import load_model, save_model
+from ase_symbreak.structures import cubic_perovskite
 
 
 def test_relaxed_potential_round_trips_with_its_theta(tmp_path):

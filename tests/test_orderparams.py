@@ -10,7 +10,6 @@ import torch
 from ase import Atoms
 from e3nn import o3
 
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.orderparams import (
     find_order_parameter,
     perovskite_b_sites,
@@ -19,6 +18,7 @@ from ase_symbreak.orderparams import (
 )
 from ase_symbreak.orderparams.analysis import kept_operations, parent_operations
 from ase_symbreak.orderparams.targets import irreps_to_symmetric, match_atoms, symmetric_to_irreps
+from ase_symbreak.structures import cubic_perovskite
 
 
 # --------------------------------------------------------------------------- structures

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 from phonopy import Phonopy
 
-from ase_symbreak.phonons import PhononModes, _to_ase, _to_phonopy_atoms, labelled_modes, star_and_inverse
+from ase_symbreak.phonons import (
+    PhononModes,
+    from_phonopy_atoms,
+    labelled_modes,
+    star_and_inverse,
+    to_phonopy_atoms,
+)
 from ase_symbreak.symmetry import displacement_modes
 from ase_symbreak.symmetry.irreps import _prepare
 from ase_symbreak.testing import pair_force_constants
@@ -31,8 +37,8 @@ THZ_TOL = 1e-6
 
 
 def _phonopy(atoms, supercell) -> Phonopy:
-    ph = Phonopy(_to_phonopy_atoms(atoms), supercell_matrix=np.diag(supercell), primitive_matrix="P")
-    ph.force_constants = pair_force_constants(_to_ase(ph.supercell))
+    ph = Phonopy(to_phonopy_atoms(atoms), supercell_matrix=np.diag(supercell), primitive_matrix="P")
+    ph.force_constants = pair_force_constants(from_phonopy_atoms(ph.supercell))
     return ph
 
 
@@ -162,7 +168,7 @@ def test_complex_pair_at_gamma_of_p4bar_is_labelled_and_paired():
 
 def test_labelled_modes_of_a_nearly_symmetric_cell():
     """A cubic perovskite written with 1e-5 noise: same labels as the ideal cell, frequencies close."""
-    from ase_symbreak.demo import cubic_perovskite
+    from ase_symbreak.structures import cubic_perovskite
     from ase_symbreak.symmetry.idealize import SymmetryToleranceWarning
     from tests.crystals import perturbed
 

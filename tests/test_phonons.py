@@ -11,13 +11,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import typer
 from ase.io import write
 from phonopy import Phonopy
 from typer.testing import CliRunner
 
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.demo import cubic_perovskite
 from ase_symbreak.phonons import (
     PhononModes,
     labelled_modes,
@@ -25,7 +23,7 @@ from ase_symbreak.phonons import (
     plot_band_structure,
     supercell_matrix_3x3,
 )
-from ase_symbreak.phonons_cli import register
+from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import displacement_modes, irreps_at_k
 from tests.conftest import own_model
 
@@ -72,13 +70,13 @@ def _dynamical_matrix(phonon, q) -> np.ndarray:
 
 def _finite_difference_phonon(calc, distance: float, supercell) -> Phonopy:
     """phonopy's own route: +/- displacements, forces from the calculator, fitted FCs."""
-    from ase_symbreak.phonons import _to_ase, _to_phonopy_atoms
+    from ase_symbreak.phonons import from_phonopy_atoms, to_phonopy_atoms
 
-    ph = Phonopy(_to_phonopy_atoms(srtio3_cubic_pm3m()), supercell_matrix=np.diag(supercell))
+    ph = Phonopy(to_phonopy_atoms(srtio3_cubic_pm3m()), supercell_matrix=np.diag(supercell))
     ph.generate_displacements(distance=distance, is_plusminus=True)
     forces = []
     for cell in ph.supercells_with_displacements:
-        atoms = _to_ase(cell)
+        atoms = from_phonopy_atoms(cell)
         atoms.calc = calc
         forces.append(atoms.get_forces())
     ph.forces = np.array(forces)
@@ -177,7 +175,7 @@ def test_eigenvectors_are_phonopys(modes, phonon):
 
 def test_displacements_are_supercell_normal_modes(modes, phonon, rep):
     """M^1/2 u is an eigenvector of the supercell dynamical matrix (symmetry-core atom order)."""
-    from ase_symbreak.phonons import _map_to_phonopy
+    from ase_symbreak.phonons.labelling import _map_to_phonopy
 
     perm = _map_to_phonopy(rep, srtio3_cubic_pm3m(), phonon)
     fc = phonon.force_constants[np.ix_(perm, perm)].transpose(0, 2, 1, 3).reshape(3 * N_SC, 3 * N_SC)
@@ -215,7 +213,7 @@ def test_ir_raman_at_gamma(modes):
 
 def test_raman_active_irrep_from_characters():
     """A Raman-active, IR-silent case: GM3+ (Eg) and GM1+ (A1g) of Oh via the same character rule."""
-    from ase_symbreak.phonons import _optical_activity
+    from ase_symbreak.phonons.labelling import _optical_activity
 
     irreps = {ir.label: ir for ir in irreps_at_k(srtio3_cubic_pm3m(), [0, 0, 0])}
     assert _optical_activity(irreps["GM1+"]) == (False, True)
@@ -238,8 +236,18 @@ def test_origin_at_a_site_changes_labels(phonon, modes):
     assert "R4+" in b_labels and "R5-" in a_labels
 
 
-def test_to_dict_and_table(modes):
-    d = json.loads(json.dumps(modes.to_dict()))
+def test_record_round_trip_and_table(modes):
+    back = PhononModes.from_dict(json.loads(json.dumps(modes.to_dict())))
+    assert back.irreps == modes.irreps and back.origin_index == modes.origin_index
+    for a, b in zip(back.modes, modes.modes):
+        assert a.frequency_thz == b.frequency_thz and a.reality == b.reality
+        np.testing.assert_array_equal(a.eigenvectors, b.eigenvectors)
+        np.testing.assert_array_equal(a.displacements, b.displacements)
+    np.testing.assert_array_equal(back.supercell.positions, modes.supercell.positions)
+    np.testing.assert_allclose(back.unitcell.get_masses(), modes.unitcell.get_masses())
+    light = modes.keep_patterns(below_thz=0.0)
+    assert all((m.displacements is None) == (m.frequency_thz >= 0.0) for m in light.modes)
+    d = json.loads(json.dumps(modes.summary()))
     assert len(d["modes"]) == len(modes.modes)
     assert set(d["modes"][0]) == {"q", "q_label", "irrep", "frequency_thz", "degeneracy", "ir_active", "raman_active",
                                   "reality", "paired_irreps"}
@@ -247,8 +255,10 @@ def test_to_dict_and_table(modes):
     assert all(m.frequency_thz < -0.1 for m in modes.unstable())
     from rich.console import Console
 
+    from ase_symbreak.cli._tables import phonon_modes_table
+
     console = Console(record=True, width=120)
-    console.print(modes.table())
+    console.print(phonon_modes_table(modes))
     assert "GM4-" in console.export_text()
 
 
@@ -303,13 +313,8 @@ def test_mismatched_phonopy_and_bad_arguments(phonon, rep):
 
 # ------------------------------------------------------------------ CLI
 @pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:  # keep "phonons" as a sub-command
-        """test app"""
+def app():
+    from ase_symbreak.cli import app
 
     return app
 

@@ -287,11 +287,10 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, emt_structures):
 
 def test_cli_trains_a_model_the_calculator_loads(tmp_path):
     import ase.io
-    import typer
     from typer.testing import CliRunner
 
     from ase_symbreak.calculator import SymBreakCalculator
-    from ase_symbreak.training.cli import register
+    from ase_symbreak.cli import app
 
     ase.io.write(tmp_path / "data.extxyz", emt_images(8, seed=2))
     (tmp_path / "run.toml").write_text(
@@ -299,9 +298,6 @@ def test_cli_trains_a_model_the_calculator_loads(tmp_path):
         "[model]\ncutoff = 4.0\nnum_radial = 4\nlmax = 1\nhidden_mul = 2\nnum_layers = 1\nradial_hidden = 4\n"
         "[loss]\nforces = 10.0\n[train]\nepochs = 3\nlog_every = 1\n"
     )
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    register(app)
     res = CliRunner().invoke(app, ["train", str(tmp_path / "run.toml")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "out" / "metrics.json").exists()

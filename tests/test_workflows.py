@@ -238,12 +238,8 @@ def test_unknown_setting_is_named():
 # ------------------------------------------------------------------ CLI and recipes
 @pytest.fixture
 def cli_app():
-    import typer
+    from ase_symbreak.cli import app
 
-    from ase_symbreak.workflows.cli import register
-
-    app = typer.Typer()
-    register(app)
     return app
 
 
@@ -306,9 +302,9 @@ def test_srtio3_demo_finds_tilts(tmp_path):
     subgroup) among the children. Which of I4/mcm, Imma, R-3c survives depends on the
     demo's max_children=6 (one candidate per irrep set first) and on float32 noise in the
     scan: SevenNet-0 puts them within a few meV/f.u. (Imma 3.2 meV/f.u. in recent runs)."""
-    from ase_symbreak.workflows.demo import run_search_demo
+    from ase_symbreak.workflows.srtio3_demo import run_search_demo
 
-    result = run_search_demo(out_dir=tmp_path, show=False)
+    result = run_search_demo(out_dir=tmp_path)
     assert "R4+" in [m.irrep for m in result.soft_modes.modes]
     tilts = [c for c in result.children if c.candidate.irreps == ("R4+",)]
     assert tilts and {c.identification.space_group_symbol for c in tilts} <= {"I4/mcm", "Imma", "R-3c", "C2/m", "C2/c"}
@@ -342,6 +338,8 @@ def test_search_without_children_says_why(toy, toy_calc, tmp_path):
     """Soft R4+ modes whose scans gain less than min_gain_mev: the table and search.json say so."""
     from rich.console import Console
 
+    from ase_symbreak.cli._tables import children_table
+
     result = distortion_search(toy.cubic(), toy_calc, _settings(min_gain_mev=1e6, couple=False), out_dir=tmp_path)
     assert result.children == ()
     reason = result.no_children_reason()
@@ -349,7 +347,7 @@ def test_search_without_children_says_why(toy, toy_calc, tmp_path):
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["no_children_reason"] == reason
     console = Console(record=True, width=200)
-    console.print(result.table())
+    console.print(children_table(result))
     assert "no children" in console.export_text()
 
 

@@ -20,6 +20,8 @@ from ase import Atoms
 from e3nn import o3
 from numpy.typing import NDArray
 
+from ase_symbreak.symmetry.matching import nearest_sites
+
 __all__ = [
     "Correspondence",
     "Target",
@@ -118,37 +120,27 @@ def match_atoms(parent: Atoms, child: Atoms, max_strain: float = 0.2) -> Corresp
                 f"child cell deviates from the parent cell by {np.abs(grad).max():.3g} > max_strain={max_strain}; "
                 "give both in the same supercell and setting"
             )
-        frac_c = child.get_scaled_positions(wrap=False)
-        diff = frac_c[:, None, :] - parent.get_scaled_positions(wrap=False)[None, :, :]
-        diff -= np.rint(diff)
-        vec = diff @ cell_p  # (Nc, Np, 3) nearest-image child - parent, parent frame
-    else:
-        vec = child.positions[:, None, :] - pos_p[None, :, :]
+        frac = child.get_scaled_positions(wrap=False)  # child fractional in the parent cell
+        reference = parent
+    else:  # a point cloud: sites in a box larger than both clouds, no images within reach
         grad = None
-    dist = np.linalg.norm(vec, axis=-1)
-    same = child.numbers[:, None] == parent.numbers[None, :]
-    dist = np.where(same, dist, np.inf)
-    order = np.argsort(dist, axis=1)
-    nearest = order[:, 0]
-    d1 = dist[np.arange(len(child)), nearest]
-    if len(parent) > 1:
-        d2 = dist[np.arange(len(child)), order[:, 1]]
-        bad = np.flatnonzero(np.isfinite(d2) & (d1 > AMBIGUITY * d2))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"child atom {i} ({child[i].symbol}) is {d1[i]:.3f} A from parent atom {nearest[i]} and "
-                f"{d2[i]:.3f} A from parent atom {order[i, 1]}: the correspondence is ambiguous"
-            )
-    if len(set(nearest.tolist())) != len(parent):
-        taken = np.bincount(nearest, minlength=len(parent))
+        span = np.ptp(np.concatenate([pos_p, child.positions]), axis=0).max() + 1.0
+        box = np.eye(3) * 3.0 * span
+        reference = Atoms(numbers=parent.numbers, positions=pos_p, cell=box, pbc=False)
+        frac = child.positions @ np.linalg.inv(box)
+    match = nearest_sites(frac, child.numbers, reference)
+    nearest, d1, d2 = match.index, match.distance, match.second_distance
+    bad = np.flatnonzero(np.isfinite(d2) & (d1 > AMBIGUITY * d2))
+    if bad.size:
+        i = int(bad[0])
         raise ValueError(
-            f"no one-to-one correspondence: parent atoms {np.flatnonzero(taken > 1).tolist()} are nearest "
-            f"to several child atoms and {np.flatnonzero(taken == 0).tolist()} to none"
+            f"child atom {i} ({child[i].symbol}) is {d1[i]:.3f} A from parent atom {nearest[i]} "
+            f"and {d2[i]:.3f} A from the next: the correspondence is ambiguous"
         )
+    match.check_one_to_one(len(parent), what="child atoms to parent atoms")
     child_index = np.empty(len(parent), dtype=np.int64)
     child_index[nearest] = np.arange(len(child))
-    u = vec[child_index, np.arange(len(parent))]
+    u = match.vectors[child_index]
     u = u - u.mean(axis=0)
     if grad is None:  # point cloud: least-squares displacement gradient, u_i = G r_i
         r = pos_p - pos_p.mean(axis=0)

@@ -2,7 +2,7 @@
 
 Small representations come from spgrep (``get_spacegroup_irreps_from_primitive_symmetry``),
 labels from the Bilbao tables of ``irreptables`` (:mod:`.labels`). Conventions are those
-of :mod:`._lattice`: a translation ``t`` acts on a Bloch function at ``k`` as
+of :mod:`.lattice`: a translation ``t`` acts on a Bloch function at ``k`` as
 ``exp(-2 pi i k.t)``; ``k`` is fractional in the reciprocal basis of the parent cell given.
 """
 
@@ -16,7 +16,8 @@ from ase import Atoms
 from numpy.typing import NDArray
 from spgrep import get_spacegroup_irreps_from_primitive_symmetry
 
-from ._lattice import (
+from .lattice import (
+    supercell_matrix_3x3,
     centered,
     centering_vectors,
     frac_str,
@@ -27,7 +28,7 @@ from ._lattice import (
 )
 from .idealize import Idealization, idealize_and_warn
 from .labels import StandardFrame, standard_frame
-from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin, to_atoms
+from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin
 
 __all__ = ["Irrep", "irreps_at_k", "commensurate_kpoints", "kpoint_stars"]
 
@@ -246,18 +247,6 @@ def irreps_at_k(parent: Any, k: Any, origin_index: int | None = None, symprec: f
     return _irreps_from_context(ctx, k)
 
 
-def _supercell_matrix(supercell_matrix: Any) -> NDArray:
-    m = np.asarray(supercell_matrix)
-    if m.shape == (3,):
-        m = np.diag(m)
-    if m.shape != (3, 3) or np.any(np.abs(m - np.round(m)) > 1e-8):
-        raise ValueError(f"supercell_matrix must be 3 integers or an integer 3x3 matrix, got {m.tolist()}")
-    m = np.round(m).astype(int)
-    if round(np.linalg.det(m)) <= 0:
-        raise ValueError(f"supercell_matrix must have a positive determinant, got {m.tolist()}")
-    return m
-
-
 def _all_commensurate(ctx: _Context, p: NDArray) -> NDArray:
     """All k with ``p @ k`` integer, modulo the reciprocal lattice of the primitive lattice.
 
@@ -315,5 +304,5 @@ def commensurate_kpoints(parent: Any, supercell_matrix: Any) -> NDArray:
         is in the Bilbao tables.
     """
     _, _, ctx = _prepare(parent, None, 1e-3)
-    p = _supercell_matrix(supercell_matrix)
+    p = supercell_matrix_3x3(supercell_matrix)
     return np.array([s[0] for s in kpoint_stars(ctx, p)])

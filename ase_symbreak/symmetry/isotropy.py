@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ._lattice import denominators
+from .lattice import denominators
 from .irreps import _prepare, _star
 from .modes import DisplacementRepresentation, IrrepModes, displacement_modes
 from .spacegroup import analyze

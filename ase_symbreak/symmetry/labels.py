@@ -29,7 +29,7 @@ import numpy as np
 import spglib
 from numpy.typing import NDArray
 
-from ._lattice import centered, centering_vectors, is_lattice_vector, is_reciprocal_vector, wrap
+from .lattice import centered, centering_vectors, is_lattice_vector, is_reciprocal_vector, wrap
 
 __all__ = ["IrrepTable", "StandardFrame", "load_table", "standard_frame"]
 

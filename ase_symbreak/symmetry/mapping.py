@@ -31,6 +31,7 @@ from ase import Atoms
 from ase.geometry import minkowski_reduce
 from numpy.typing import NDArray
 
+from .matching import nearest_sites
 from .spacegroup import to_atoms
 
 __all__ = ["ParentChildMapping", "map_to_parent", "smith_invariants"]
@@ -468,31 +469,20 @@ def _map_atoms(parent: Atoms, child: Atoms, p: NDArray, recentre: bool = False) 
         return best[1]
 
 
+def _unit_cell(a: NDArray, basis: NDArray, pz: NDArray) -> Atoms:
+    return Atoms(numbers=pz, cell=a, scaled_positions=basis, pbc=True)
+
+
 def _assign(pos, cz, basis, pz, a, p, shift) -> dict:
     """Nearest same-species parent site of every child atom, for a given origin shift."""
     y = (pos - shift) @ np.linalg.inv(a)  # parent fractional
-    diff = y[:, None, :] - basis[None, :, :]  # (n_child, n_basis, 3)
-    near = np.round(diff)
-    cart = (diff - near) @ a
-    # try neighbouring cells too, so skewed parent cells pick the true nearest image
-    best_d2 = np.full(diff.shape[:2], np.inf)
-    best_n = np.zeros(diff.shape, dtype=int)
-    for off in itertools.product((-1, 0, 1), repeat=3):
-        vec = cart - np.asarray(off) @ a
-        d2 = np.sum(vec**2, axis=-1)
-        better = d2 < best_d2
-        best_d2 = np.where(better, d2, best_d2)
-        best_n = np.where(better[..., None], near.astype(int) + np.asarray(off), best_n)
-    best_d2 = np.where(cz[:, None] == pz[None, :], best_d2, np.inf)
-    b = best_d2.argmin(axis=1)
-    rows = np.arange(len(pos))
-    n = best_n[rows, b]
+    match = nearest_sites(y, cz, _unit_cell(a, basis, pz))
+    b, n = match.index, match.translation
     n_red = _reduce_translations(n, p)
     keys = _site_keys(b, n_red)
     if len(set(keys)) != len(keys):
         raise _NoMatch(f"two child atoms map onto one parent site (supercell {p.tolist()})")
-    site_pos = (basis[b] + n) @ a + shift
-    disp = pos - site_pos
+    disp = match.vectors
     mean = disp.mean(axis=0)
     disp = disp - mean
     new_shift = shift + mean

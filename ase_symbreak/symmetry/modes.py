@@ -28,9 +28,14 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ._lattice import atom_permutations, cartesian_rotations, is_reciprocal_vector
+from .lattice import (
+    atom_permutations,
+    cartesian_rotations,
+    is_reciprocal_vector,
+    supercell_matrix_3x3,
+)
 from .idealize import Idealization
-from .irreps import Irrep, _Context, _irreps_from_context, _prepare, _supercell_matrix, kpoint_stars
+from .irreps import Irrep, _Context, _irreps_from_context, _prepare, kpoint_stars
 
 __all__ = ["SupercellOperations", "IrrepModes", "DisplacementRepresentation", "displacement_modes"]
 
@@ -252,7 +257,6 @@ def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) 
     for k in star:
         if not any(is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings) for q in pairs):
             pairs.append(k)
-    n_c = len(cells)
     eye = np.eye(3 * n_at)
     cols = []
     for k in pairs:
@@ -496,7 +500,7 @@ def displacement_modes(
     DisplacementRepresentation
     """
     shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
-    p = _supercell_matrix(supercell_matrix)
+    p = supercell_matrix_3x3(supercell_matrix)
     p_inv = np.linalg.inv(p)
     sc, cells, ops = _build_supercell(ctx, p, symprec)
     n_at = len(shifted)

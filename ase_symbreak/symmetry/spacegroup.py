@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.geometry import get_distances
 from numpy.typing import NDArray
 
-from ._lattice import wrap
+from .lattice import wrap
 
 __all__ = ["SpaceGroupInfo", "to_atoms", "analyze", "shift_origin", "default_origin_index"]
 

@@ -77,14 +77,14 @@ def reference_phonon_frequencies(
     """(n_q, 3 n_atoms) reference frequencies (THz) from any ASE calculator by finite displacements."""
     from phonopy import Phonopy
 
-    from ase_symbreak.phonons import _to_ase, _to_phonopy_atoms, supercell_matrix_3x3
+    from ase_symbreak.phonons import from_phonopy_atoms, supercell_matrix_3x3, to_phonopy_atoms
 
     p = supercell_matrix_3x3(supercell)
-    phonon = Phonopy(_to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix)
+    phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix)
     phonon.generate_displacements(distance=distance, is_plusminus=True)
     forces = []
     for cell in phonon.supercells_with_displacements:
-        atoms = _to_ase(cell)
+        atoms = from_phonopy_atoms(cell)
         atoms.calc = calc
         forces.append(atoms.get_forces().copy())
     phonon.forces = np.array(forces)

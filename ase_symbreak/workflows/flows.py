@@ -1,7 +1,7 @@
 """The distortion search as jobflow jobs and flows (for atomate2 / quacc users).
 
 Every job takes and returns JSON-able dicts: structures as
-:func:`~ase_symbreak.workflows._serial.atoms_to_dict`, results as their ``to_dict()``, the
+:func:`~ase_symbreak.codec.atoms_to_dict`, results as their ``to_dict()``, the
 model as a :class:`~ase_symbreak.workflows.calcspec.CalculatorSpec` dict (the calculator is
 built once per process by :func:`~ase_symbreak.workflows.calcspec.calculator_for`). The jobs
 call the functions of :mod:`.search` and :mod:`.steps`; no logic lives here.
@@ -35,15 +35,13 @@ except ImportError as err:  # pragma: no cover - optional dependency
         "ase_symbreak.workflows.flows needs jobflow: pip install 'ase-symbreak[jobflow]'"
     ) from err
 
-from ._serial import atoms_from_dict, atoms_to_dict, to_jsonable
+from ase_symbreak.codec import atoms_from_dict, atoms_to_dict
+from ase_symbreak.phonons import PhononModes
+
 from .calcspec import CalculatorSpec, calculator_for
 from .search import ChildResult, SearchPlan, SearchSettings, finish_search, plan_search, run_child
 from .steps import (
-    Candidate,
-    Identification,
-    PhononResult,
     RelaxResult,
-    SoftModesResult,
     condense,
     identify,
     phonons,
@@ -86,22 +84,6 @@ def _settings_dict(settings: SearchSettings | dict | None) -> dict:
     return settings.to_dict()
 
 
-def _child_to_dict(child: ChildResult) -> dict:
-    return to_jsonable({
-        "candidate_index": child.candidate_index, "candidate": child.candidate.to_dict(),
-        "relax": child.relax.to_dict(), "identification": child.identification.to_dict(),
-        "duplicate_of": child.duplicate_of, "cif": child.cif, "timings": dict(child.timings),
-    })
-
-
-def _child_from_dict(d: dict) -> ChildResult:
-    return ChildResult(
-        candidate_index=int(d["candidate_index"]), candidate=Candidate.from_dict(d["candidate"]),
-        relax=RelaxResult.from_dict(d["relax"]), identification=Identification.from_dict(d["identification"]),
-        duplicate_of=d.get("duplicate_of"), cif=d.get("cif"), timings=dict(d.get("timings") or {}),
-    )
-
-
 def _relaxed(d: dict) -> RelaxResult | Atoms:
     """A RelaxResult dict (has ``"atoms"``) or a plain atoms dict."""
     return RelaxResult.from_dict(d) if "atoms" in d else atoms_from_dict(d)
@@ -116,7 +98,7 @@ def plan_job(atoms: dict, settings: dict | None = None, spec: dict | None = None
     Parameters
     ----------
     atoms : dict
-        The parent, :func:`~ase_symbreak.workflows._serial.atoms_to_dict`.
+        The parent, :func:`~ase_symbreak.codec.atoms_to_dict`.
     settings : dict
         :meth:`SearchSettings.to_dict` (None: defaults).
     spec : dict
@@ -136,7 +118,7 @@ def plan_job(atoms: dict, settings: dict | None = None, spec: dict | None = None
 @job
 def child_job(plan: dict, index: int, spec: dict | None = None) -> dict:
     """Relax and identify ``plan["chosen"][index]`` (:func:`~ase_symbreak.workflows.search.run_child`)."""
-    return _child_to_dict(run_child(SearchPlan.from_dict(plan), int(index), _calc(spec)))
+    return run_child(SearchPlan.from_dict(plan), int(index), _calc(spec)).to_dict()
 
 
 @job
@@ -148,7 +130,7 @@ def finish_job(plan: dict, children: Sequence[dict]) -> dict:
     dict
         The content of ``search.json`` (:meth:`SearchResult.to_dict`).
     """
-    return finish_search(SearchPlan.from_dict(plan), [_child_from_dict(c) for c in children]).to_dict()
+    return finish_search(SearchPlan.from_dict(plan), [ChildResult.from_dict(c) for c in children]).to_dict()
 
 
 @job
@@ -243,15 +225,15 @@ def relax_job(atoms: dict, spec: dict | None = None, fmax: float = 1e-3, relax_c
 @job
 def phonons_job(atoms: dict, spec: dict | None = None, supercell: Any = (2, 2, 2), origin_index: int | None = None,
                 symprec: float = 1e-3, keep_patterns_below_thz: float = 0.5) -> dict:
-    """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict -> :meth:`PhononResult.to_dict`."""
+    """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict -> :meth:`PhononModes.to_dict`."""
     return phonons(atoms_from_dict(atoms), _calc(spec), supercell, origin_index=origin_index, symprec=symprec,
                    keep_patterns_below_thz=keep_patterns_below_thz).to_dict()
 
 
 @job
 def soft_modes_job(phonon_result: dict, threshold_thz: float = -0.1) -> dict:
-    """:func:`~ase_symbreak.workflows.steps.soft_modes` -> :meth:`SoftModesResult.to_dict`."""
-    return soft_modes(PhononResult.from_dict(phonon_result), threshold_thz).to_dict()
+    """:func:`~ase_symbreak.workflows.steps.soft_modes` -> :meth:`PhononModes.to_dict`."""
+    return soft_modes(PhononModes.from_dict(phonon_result), threshold_thz).to_dict()
 
 
 @job
@@ -267,7 +249,7 @@ def condense_job(parent: dict, soft: dict, spec: dict | None = None,
     p = _relaxed(parent)
     if isinstance(p, RelaxResult):
         p, parent_energy = p.atoms, p.energy if parent_energy is None else parent_energy
-    return condense(p, SoftModesResult.from_dict(soft), _calc(spec), amplitudes=amplitudes, couple=couple,
+    return condense(p, PhononModes.from_dict(soft), _calc(spec), amplitudes=amplitudes, couple=couple,
                     max_params=max_params, min_gain_mev=min_gain_mev, parent_energy=parent_energy,
                     symprec=symprec).to_dict()
 

@@ -23,6 +23,9 @@ from pathlib import Path
 
 from ase import Atoms
 
+from ase_symbreak.errors import first_line
+from ase_symbreak.structures import StructureReadError, cubic_perovskite, read_structure
+
 from .search import SearchSettings
 
 __all__ = ["Recipe", "RecipeError", "load_recipe", "BUILTINS"]
@@ -55,17 +58,10 @@ def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
         if unknown:
             raise RecipeError(f"unknown key(s) {unknown} in [structure]")
         path = (base / str(spec["file"])).resolve()
-        if not path.exists():
-            raise RecipeError(f"cannot read structure {path}: no such file")
-        from ase.io import read
-
         try:
-            atoms = read(str(path), index=spec.get("index", -1))
-        except Exception as err:  # ase raises many types for malformed files
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RecipeError(f"cannot read structure {path}: {reason}") from None
-        if len(atoms) == 0:
-            raise RecipeError(f"cannot read structure {path}: no atoms")
+            atoms = read_structure(path, index=spec.get("index", -1))
+        except StructureReadError as err:
+            raise RecipeError(f"cannot read structure {path}: {err.reason}") from None
         return atoms, str(path)
     kind = spec["builtin"]
     if kind not in BUILTINS:
@@ -73,8 +69,6 @@ def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
     unknown = sorted(set(spec) - {"builtin", "a", "symbols"})
     if unknown:
         raise RecipeError(f"unknown key(s) {unknown} in [structure] for builtin {kind!r}")
-    from ase_symbreak.demo import cubic_perovskite
-
     try:
         atoms = cubic_perovskite(a=float(spec.get("a", 3.9)), symbols=str(spec.get("symbols", "SrTiO3")))
     except Exception as err:
@@ -111,7 +105,7 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         settings = SearchSettings.from_dict(search)
     except (TypeError, ValueError) as err:
-        raise RecipeError(f"bad [search] in {path}: {str(err).splitlines()[0]}") from None
+        raise RecipeError(f"bad [search] in {path}: {first_line(err)}") from None
     name = str(data.get("name", path.stem))
     output = data.get("output", {})
     if not isinstance(output, dict) or sorted(set(output) - {"dir"}):

@@ -18,24 +18,25 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from ase import Atoms
 
-from ._serial import Checkpoints, atoms_to_dict, fingerprint, model_fingerprint, to_jsonable, write_atoms, write_json
+from ase_symbreak.codec import Record, atoms_to_dict, decode, encode
+from ase_symbreak.phonons import PhononModes
+from ase_symbreak.protocols import HessianCalculator
+
+from .runner import SearchProgress, StepRunner
 from .steps import (
     Candidate,
     CondenseResult,
     Identification,
-    PhononResult,
     RelaxResult,
-    SoftModesResult,
-    _check_supercell,
     check_parent,
+    check_supercell,
     condense,
     identify,
     phonons,
@@ -43,6 +44,7 @@ from .steps import (
     relax_child,
     soft_modes,
 )
+from .storage import Checkpoints, fingerprint, model_fingerprint, write_atoms, write_json
 from .tree import FamilyTree, family_tree
 
 __all__ = ["SearchSettings", "SearchPlan", "ChildResult", "SearchResult", "distortion_search", "plan_search",
@@ -51,7 +53,6 @@ __all__ = ["SearchSettings", "SearchPlan", "ChildResult", "SearchResult", "disto
 #: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
 STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
 
-SearchProgress = Callable[[str, int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -129,21 +130,21 @@ class SearchSettings:
             raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
 
     def to_dict(self) -> dict:
-        return to_jsonable(dataclasses.asdict(self))
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> SearchSettings:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown search setting(s) {unknown}; known: {sorted(names)}")
-        return cls(**d)
+        return decode(cls, d, strict=True)
 
 
 @dataclass(frozen=True)
-class ChildResult:
-    """A relaxed candidate: the candidate, its relaxation and its identification."""
+class ChildResult(Record):
+    """A relaxed candidate: the candidate, its relaxation and its identification.
+
+    ``timings``: seconds of the relaxation and the identification, ``loaded`` when read
+    from its checkpoint.
+    """
 
     candidate_index: int
     candidate: Candidate = field(repr=False)
@@ -156,7 +157,7 @@ class ChildResult:
     def summary(self) -> dict:
         """The entry of ``search.json``."""
         idn = self.identification
-        return to_jsonable({
+        return encode({
             "candidate_index": self.candidate_index,
             "space_group_number": idn.space_group_number,
             "space_group_symbol": idn.space_group_symbol,
@@ -182,8 +183,8 @@ class SearchResult:
 
     settings: SearchSettings
     parent: RelaxResult = field(repr=False)
-    phonons: PhononResult = field(repr=False)
-    soft_modes: SoftModesResult = field(repr=False)
+    phonons: PhononModes = field(repr=False)
+    soft_modes: PhononModes = field(repr=False)
     condense: CondenseResult = field(repr=False)
     children: tuple[ChildResult, ...]
     duplicates: tuple[ChildResult, ...] = ()
@@ -194,14 +195,14 @@ class SearchResult:
     def to_dict(self) -> dict:
         """The content of ``search.json``."""
         p = self.parent
-        return to_jsonable({
+        return encode({
             "parent": {
                 "formula": p.atoms.get_chemical_formula(), "space_group_number": p.space_group_number,
                 "space_group_symbol": p.space_group_symbol, "energy_per_fu": p.energy_per_fu,
                 "cell": np.asarray(p.atoms.cell[:]).tolist(), "converged": p.converged,
             },
             "settings": self.settings.to_dict(),
-            "soft_modes": [m.to_dict(patterns=False) for m in self.soft_modes.modes],
+            "soft_modes": [m.summary() for m in self.soft_modes.modes],
             "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
             "duplicates": [{**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates],
             "rejected": list(self.condense.rejected),
@@ -232,38 +233,6 @@ class SearchResult:
                     f"but none was kept after relaxation and de-duplication; rejected directions: {reasons}{more}")
         return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
 
-    def table(self):
-        """Ranked children as a :class:`rich.table.Table` (its caption says why when there are none)."""
-        from rich.table import Table
-
-        p = self.parent
-        table = Table(title=f"children of {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
-                      f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain")
-        for col, just in (("#", "right"), ("space group", "left"), ("condensed", "left"), ("Ap (A)", "left"),
-                          ("secondary", "left"), ("gain (meV/f.u.)", "right"), ("atoms", "right")):
-            table.add_column(col, justify=just)
-        for rank, c in enumerate(self.children, 1):
-            idn = c.identification
-            amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
-            sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
-            table.add_row(str(rank), f"{idn.space_group_symbol} ({idn.space_group_number})",
-                          f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}", amps, sec,
-                          f"{idn.energy_gain_mev_per_fu:.2f}", str(len(c.relax.atoms)))
-        reason = self.no_children_reason()
-        if reason is not None:
-            table.caption = f"no children: {reason}"
-        return table
-
-    def soft_table(self):
-        from rich.table import Table
-
-        table = Table(title=f"soft modes (< {self.soft_modes.threshold_thz} THz)")
-        for col in ("irrep", "q", "frequency (THz)", "deg"):
-            table.add_column(col)
-        for m in self.soft_modes.modes:
-            table.add_row(m.irrep, m.q_label, f"{m.frequency_thz:.3f}", str(m.degeneracy))
-        return table
-
 
 def _diverse_order(candidates) -> list[Candidate]:
     """Candidates round-robin over their irrep sets (best scan gain of each set first), so that
@@ -283,7 +252,7 @@ def _safe(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class SearchPlan:
+class SearchPlan(Record):
     """The search after its parent stages (relax, phonons, soft modes, condense).
 
     ``chosen`` are the candidates to relax, in order; each is independent of the others,
@@ -294,29 +263,13 @@ class SearchPlan:
 
     settings: SearchSettings
     parent: RelaxResult = field(repr=False)
-    phonons: PhononResult = field(repr=False)
-    soft_modes: SoftModesResult = field(repr=False)
+    phonons: PhononModes = field(repr=False)
+    soft_modes: PhononModes = field(repr=False)
     condense: CondenseResult = field(repr=False)
     chosen: tuple[Candidate, ...] = field(repr=False)
     key: str = ""
     timings: dict = field(default_factory=dict)
     out_dir: str | None = None
-
-    def to_dict(self) -> dict:
-        return to_jsonable({
-            "settings": self.settings.to_dict(), "parent": self.parent.to_dict(), "phonons": self.phonons.to_dict(),
-            "soft_modes": self.soft_modes.to_dict(), "condense": self.condense.to_dict(),
-            "chosen": [c.to_dict() for c in self.chosen], "key": self.key, "timings": self.timings,
-            "out_dir": self.out_dir,
-        })
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SearchPlan:
-        return cls(settings=SearchSettings.from_dict(d["settings"]), parent=RelaxResult.from_dict(d["parent"]),
-                   phonons=PhononResult.from_dict(d["phonons"]), soft_modes=SoftModesResult.from_dict(d["soft_modes"]),
-                   condense=CondenseResult.from_dict(d["condense"]),
-                   chosen=tuple(Candidate.from_dict(c) for c in d["chosen"]), key=d["key"],
-                   timings=dict(d.get("timings", {})), out_dir=d.get("out_dir"))
 
 
 def _default_calculator(calc):
@@ -332,9 +285,22 @@ def _report(progress: SearchProgress | None, step: str, done: int, total: int | 
         progress(step, done, total)
 
 
+def _unrelaxed(atoms: Atoms, calc, settings: SearchSettings) -> RelaxResult:
+    """The parent as given, with its energy (``relax_parent=False``)."""
+    from ase_symbreak.symmetry import analyze
+
+    work = atoms.copy()
+    work.calc = calc
+    info = analyze(atoms, symprec=settings.symprec)
+    return RelaxResult(atoms=atoms.copy(), energy=float(work.get_potential_energy()), n_steps=0,
+                       converged=False, fmax=settings.parent_fmax,
+                       max_force=float(np.abs(work.get_forces()).max()), relax_cell=False,
+                       space_group_number=info.number, space_group_symbol=info.symbol)
+
+
 def plan_search(
     atoms: Atoms,
-    calc=None,
+    calc: HessianCalculator | None = None,
     settings: SearchSettings | None = None,
     out_dir: str | Path | None = None,
     progress: SearchProgress | None = None,
@@ -346,101 +312,61 @@ def plan_search(
     the first four steps; a later step returns the plan). Each step is loaded from ``out_dir``
     when its JSON has the same inputs.
     """
-    settings = settings or SearchSettings()
+    s = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
         raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
-    check_parent(atoms, settings.symprec)
-    p = np.asarray(settings.supercell, dtype=int)
-    _check_supercell(atoms, p, settings.symprec)
+    check_parent(atoms, s.symprec)
+    p = np.asarray(s.supercell, dtype=int)
+    check_supercell(atoms, p, s.symprec)
     calc = _default_calculator(calc)
-    ck = Checkpoints(out_dir)
     out = None if out_dir is None else Path(out_dir)
-    timings: dict[str, Any] = {}
+    run = StepRunner(Checkpoints(out_dir), progress)
 
-    def step_progress(step: str):
-        return lambda done, total: _report(progress, step, done, total)
+    def relax_parent(step_progress) -> RelaxResult:
+        if not s.relax_parent:
+            return _unrelaxed(atoms, calc, s)
+        return relax(atoms, calc, fmax=s.parent_fmax, relax_cell=True, keep_symmetry=True,
+                     steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec,
+                     progress=step_progress)
 
-    # 1. parent --------------------------------------------------------------------
-    s = settings
-    key = fingerprint("parent", atoms_to_dict(atoms), model_fingerprint(calc), s.relax_parent, s.parent_fmax,
-                      s.max_steps, s.optimizer, s.symprec)
-    _report(progress, STEPS[0], 0, s.max_steps if s.relax_parent else 1)
-    t0 = time.perf_counter()
-    loaded = ck.load("01_parent", key)
-    if loaded is not None:
-        parent = RelaxResult.from_dict(loaded)
-    elif s.relax_parent:
-        parent = relax(atoms, calc, fmax=s.parent_fmax, relax_cell=True, keep_symmetry=True, steps=s.max_steps,
-                       optimizer=s.optimizer, symprec=s.symprec, progress=step_progress(STEPS[0]))
-    else:
-        work = atoms.copy()
-        work.calc = calc
-        from ase_symbreak.symmetry import analyze
-
-        info = analyze(atoms, symprec=s.symprec)
-        parent = RelaxResult(atoms=atoms.copy(), energy=float(work.get_potential_energy()), n_steps=0, converged=False,
-                             fmax=s.parent_fmax, max_force=float(np.abs(work.get_forces()).max()), relax_cell=False,
-                             space_group_number=info.number, space_group_symbol=info.symbol)
-    if loaded is None:
-        ck.save("01_parent", key, parent.to_dict())
+    def write_parent(parent: RelaxResult) -> None:
         if out is not None:
             write_atoms(out / "parent_relaxed.cif", parent.atoms)
-    timings[STEPS[0]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    _report(progress, STEPS[0], 1, 1)
+
+    key = fingerprint("parent", atoms_to_dict(atoms), model_fingerprint(calc), s.relax_parent,
+                      s.parent_fmax, s.max_steps, s.optimizer, s.symprec)
+    parent = run.run(STEPS[0], "01_parent", key, RelaxResult, relax_parent,
+                     total=s.max_steps if s.relax_parent else 1, on_computed=write_parent)
     if stop_after == STEPS[0]:
         return None
 
-    # 2. phonons -------------------------------------------------------------------
     key = fingerprint("phonons", key, p, s.origin_index, s.symprec)
-    t0 = time.perf_counter()
-    _report(progress, STEPS[1], 0, None)
-    loaded = ck.load("02_phonons", key)
-    if loaded is not None:
-        ph = PhononResult.from_dict(loaded)
-    else:
-        ph = phonons(parent.atoms, calc, p, origin_index=s.origin_index, symprec=s.symprec,
-                     plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
-                     save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
-                     progress=step_progress(STEPS[1]))
-        ck.save("02_phonons", key, ph.to_dict())
-    timings[STEPS[1]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    _report(progress, STEPS[1], 1, 1)
+    ph = run.run(STEPS[1], "02_phonons", key, PhononModes, lambda step_progress: phonons(
+        parent.atoms, calc, p, origin_index=s.origin_index, symprec=s.symprec,
+        plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
+        save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
+        progress=step_progress))
     if stop_after == STEPS[1]:
         return None
 
-    # 3. soft modes ----------------------------------------------------------------
     key = fingerprint("soft", key, s.threshold_thz)
-    t0 = time.perf_counter()
-    _report(progress, STEPS[2], 0, 1)
-    loaded = ck.load("03_soft_modes", key)
-    soft = SoftModesResult.from_dict(loaded) if loaded is not None else soft_modes(ph, s.threshold_thz)
-    if loaded is None:
-        ck.save("03_soft_modes", key, soft.to_dict())
-    timings[STEPS[2]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    _report(progress, STEPS[2], 1, 1)
+    soft = run.run(STEPS[2], "03_soft_modes", key, PhononModes,
+                   lambda _: soft_modes(ph, s.threshold_thz), total=1)
     if stop_after == STEPS[2]:
         return None
 
-    # 4. condense ------------------------------------------------------------------
     key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
-    t0 = time.perf_counter()
-    _report(progress, STEPS[3], 0, None)
-    loaded = ck.load("04_condense", key)
-    if loaded is not None:
-        cond = CondenseResult.from_dict(loaded)
-    else:
-        cond = condense(parent.atoms, soft, calc, amplitudes=s.amplitudes, couple=s.couple, max_params=s.max_params,
-                        min_gain_mev=s.min_gain_mev, parent_energy=parent.energy, symprec=s.symprec,
-                        progress=step_progress(STEPS[3]))
-        ck.save("04_condense", key, cond.to_dict())
-    timings[STEPS[3]] = {"seconds": time.perf_counter() - t0, "loaded": loaded is not None}
-    _report(progress, STEPS[3], 1, 1)
+    cond = run.run(STEPS[3], "04_condense", key, CondenseResult, lambda step_progress: condense(
+        parent.atoms, soft, calc, amplitudes=s.amplitudes, couple=s.couple,
+        max_params=s.max_params, min_gain_mev=s.min_gain_mev, parent_energy=parent.energy,
+        symprec=s.symprec, progress=step_progress))
     if stop_after == STEPS[3]:
         return None
     chosen = _diverse_order(cond.candidates)
     chosen = chosen if s.max_children is None else chosen[: s.max_children]
-    return SearchPlan(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond, chosen=tuple(chosen),
-                      key=key, timings=timings, out_dir=None if out is None else str(out))
+    return SearchPlan(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond,
+                      chosen=tuple(chosen), key=key, timings=run.timings,
+                      out_dir=None if out is None else str(out))
 
 
 def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
@@ -457,9 +383,9 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     name = f"05_child_{index:02d}"
     loaded = ck.load(name, ckey)
     if loaded is not None:
-        return ChildResult(candidate_index=index, candidate=cand, relax=RelaxResult.from_dict(loaded["relax"]),
-                           identification=Identification.from_dict(loaded["identification"]), cif=loaded.get("cif"),
-                           timings={"relax": 0.0, "identify": 0.0, "loaded": True})
+        child = ChildResult.from_dict(loaded)
+        return dataclasses.replace(child, candidate=cand,
+                                   timings={"relax": 0.0, "identify": 0.0, "loaded": True})
     calc = _default_calculator(calc)
     t0 = time.perf_counter()
     rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec)
@@ -471,10 +397,10 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     if plan.out_dir is not None:
         cif = f"child_{index:02d}_{_safe(idn.space_group_symbol)}.cif"
         write_atoms(Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized)
-    ck.save(name, ckey, {"candidate": cand.to_dict(), "relax": rel.to_dict(), "identification": idn.to_dict(),
-                         "cif": cif})
-    return ChildResult(candidate_index=index, candidate=cand, relax=rel, identification=idn, cif=cif,
-                       timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False})
+    child = ChildResult(candidate_index=index, candidate=cand, relax=rel, identification=idn, cif=cif,
+                        timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False})
+    ck.save(name, ckey, child.to_dict())
+    return child
 
 
 def finish_search(plan: SearchPlan, children: Sequence[ChildResult],

@@ -218,7 +218,6 @@ def test_subgroups_and_directions_do_not_depend_on_the_cell(parent, label, reque
 
 def test_rocksalt_polar_instability_gives_r3m_and_never_the_parent():
     from ase.build import bulk
-    from ase.io import read, write
 
     snte = bulk("SnTe", "rocksalt", a=6.3)
     found = dict(_listing(isotropy_subgroups(snte, "GM4-")))

@@ -5,7 +5,7 @@ import pytest
 from ase import Atoms
 
 from ase_symbreak.symmetry import analyze, default_origin_index, shift_origin, to_atoms
-from ase_symbreak.symmetry._lattice import atom_permutations
+from ase_symbreak.symmetry.lattice import atom_permutations
 
 
 @pytest.mark.parametrize(

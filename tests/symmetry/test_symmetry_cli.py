@@ -1,4 +1,4 @@
-"""The symmetry sub-commands, run through a small typer app built with ``register``."""
+"""The symmetry sub-commands of ``ase-symbreak`` (irreps, decompose, subgroups)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,20 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from ase import Atoms
 from ase.build import make_supercell
 from ase.io import write
 from typer.testing import CliRunner
 
-from ase_symbreak.symmetry.cli import register
+from ase_symbreak.cli import app as ase_symbreak_app
 
 A = 3.9
 DELTA = 0.08
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+@pytest.fixture
+def app():
+    return ase_symbreak_app
 
 
 @pytest.fixture

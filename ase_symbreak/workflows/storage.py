@@ -1,4 +1,6 @@
-"""JSON helpers of the workflow: Atoms <-> dict, atomic writes, fingerprints, checkpoints."""
+"""Files of the workflow: atomic writes, fingerprints of inputs, one JSON checkpoint per step.
+
+Records become JSON through :mod:`ase_symbreak.codec`."""
 
 from __future__ import annotations
 
@@ -7,45 +9,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from ase import Atoms
 
-__all__ = ["atoms_to_dict", "atoms_from_dict", "write_json", "write_atoms", "fingerprint", "Checkpoints"]
+from ase_symbreak.codec import encode
 
-
-def atoms_to_dict(atoms: Atoms) -> dict:
-    """Numbers, cell (rows, Angstrom), Cartesian positions (Angstrom), pbc."""
-    return {
-        "numbers": [int(z) for z in atoms.numbers],
-        "cell": np.asarray(atoms.cell[:], dtype=float).tolist(),
-        "positions": np.asarray(atoms.positions, dtype=float).tolist(),
-        "pbc": [bool(p) for p in atoms.pbc],
-    }
-
-
-def atoms_from_dict(d: dict) -> Atoms:
-    return Atoms(numbers=d["numbers"], cell=d["cell"], positions=d["positions"], pbc=d["pbc"])
-
-
-def to_jsonable(obj: Any) -> Any:
-    """numpy scalars/arrays and tuples -> plain JSON types (recursively)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Atoms):
-        return atoms_to_dict(obj)
-    return obj
+__all__ = ["Checkpoints", "atomic_write", "write_text", "fingerprint", "model_fingerprint", "write_atoms", "write_json"]
 
 
 def _umask() -> int:
@@ -54,38 +25,15 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            write(handle)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write JSON atomically (temporary file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    _atomic_write(path, lambda h: json.dump(to_jsonable(obj), h, indent=1))
-    return path
-
-
-def write_atoms(path: str | os.PathLike, atoms: Atoms, format: str = "cif") -> Path:
-    """Write a structure file atomically."""
-    from ase.io import write
-
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(temporary_path)``, then move the file onto ``path`` (same folder, so
+    ``os.replace`` is atomic): a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp, atoms, format=format)
+        write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -93,13 +41,30 @@ def write_atoms(path: str | os.PathLike, atoms: Atoms, format: str = "cif") -> P
             os.unlink(tmp)
         raise
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write JSON atomically (records and numpy values through :func:`~ase_symbreak.codec.encode`)."""
+    return write_text(path, json.dumps(encode(obj), indent=1))
+
+
+def write_atoms(path: str | os.PathLike, atoms: Atoms, format: str = "cif") -> Path:
+    """Write a structure file atomically (any ``ase.io`` format)."""
+    from ase.io import write
+
+    return atomic_write(path, lambda tmp: write(tmp, atoms, format=format))
 
 
 def fingerprint(*parts: Any) -> str:
     """Short stable hash of JSON-able parts (floats rounded to 1e-9)."""
 
     def norm(x):
-        x = to_jsonable(x)
+        x = encode(x)
         if isinstance(x, float):
             return round(x, 9)
         if isinstance(x, list):

@@ -1,4 +1,4 @@
-"""Small private helpers for fractional coordinates, lattices and symmetry operations.
+"""Fractional coordinates, lattices, supercell matrices and symmetry operations.
 
 Conventions used throughout :mod:`ase_symbreak.symmetry`:
 
@@ -16,9 +16,13 @@ import itertools
 from fractions import Fraction
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-__all__: list[str] = []
+__all__ = [
+    "check_supercell_invariant",
+    "lattice_basis",
+    "supercell_matrix_3x3",
+]
 
 
 def wrap(x: NDArray, tol: float = 1e-6) -> NDArray:
@@ -184,3 +188,79 @@ def cartesian_rotations(rotations: NDArray, cell: NDArray) -> NDArray:
     """
     a = np.asarray(cell, dtype=float).T
     return np.einsum("ij,njk,kl->nil", a, rotations, np.linalg.inv(a))
+
+
+# ----------------------------------------------------------------------------- supercells
+def supercell_matrix_3x3(supercell_matrix: ArrayLike) -> NDArray[np.int64]:
+    """Validate a supercell matrix: 3 integers (diagonal) or an integer 3x3, non-singular.
+
+    Supercell lattice (rows) = ``supercell_matrix @ cell`` (phonopy's matrix is the
+    transpose). Returns the (3, 3) integer matrix; raises ``ValueError`` naming the bad value.
+
+    >>> supercell_matrix_3x3((2, 2, 2)).tolist()
+    [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
+    """
+    expected = "supercell_matrix must be 3 integers or an integer 3x3 matrix"
+    try:
+        m = np.asarray(supercell_matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{expected}, got {supercell_matrix!r}") from None
+    if m.shape == (3,):
+        m = np.diag(m)
+    if m.shape != (3, 3):
+        raise ValueError(f"{expected}, got shape {m.shape}")
+    if not np.all(np.isfinite(m)) or np.abs(m - np.round(m)).max() > 1e-8:
+        raise ValueError(f"supercell_matrix must have integer entries, got {m.tolist()}")
+    m = np.round(m).astype(np.int64)
+    det = int(round(np.linalg.det(m)))
+    if det == 0:
+        raise ValueError(f"supercell_matrix is singular (determinant 0): {m.tolist()}")
+    if det < 0:
+        raise ValueError(
+            f"supercell_matrix must have a positive determinant, got {det} for {m.tolist()}"
+        )
+    return m
+
+
+def check_supercell_invariant(p: NDArray, rotations: NDArray, pointgroup: str = "") -> None:
+    """Raise ``ValueError`` unless the supercell lattice ``p`` (rows, parent fractional) is
+    invariant under every rotation (fractional, parent basis)."""
+    pinv = np.linalg.inv(p)
+    for r in rotations:
+        # lattice vectors (rows of p) map to p @ r.T; they must be integer in p's basis
+        m = p @ np.asarray(r).T @ pinv
+        if np.abs(m - np.round(m)).max() > 1e-6:
+            group = f" {pointgroup}" if pointgroup else ""
+            raise ValueError(
+                f"supercell {np.asarray(p).tolist()} is not compatible with the parent's point "
+                f"group{group} (it is not invariant under all its rotations); use e.g. a "
+                "diagonal n x n x n supercell for a cubic parent"
+            )
+
+
+def lattice_basis(vectors: NDArray) -> NDArray[np.int64]:
+    """(3, 3) integer basis (rows) of the lattice spanned by integer row vectors (k, 3).
+
+    Integer row reduction (Hermite normal form up to order and signs).
+
+    >>> lattice_basis([[2, 0, 0], [0, 2, 0], [0, 0, 2], [1, 1, 1]]).tolist()
+    [[1, 1, 1], [0, -2, -2], [0, 0, -2]]
+    """
+    rows = [np.array(v, dtype=np.int64) for v in np.asarray(vectors) if np.any(v)]
+    basis = []
+    for col in range(3):
+        while True:
+            nz = [r for r in rows if r[col] != 0]
+            if len(nz) <= 1:
+                break
+            nz.sort(key=lambda r: abs(r[col]))
+            piv = nz[0]
+            for r in nz[1:]:
+                r -= (r[col] // piv[col]) * piv
+        pivots = [r for r in rows if r[col] != 0]
+        if not pivots:
+            raise ValueError("the translation vectors do not span three dimensions")
+        piv = pivots[0]
+        basis.append(piv.copy())
+        rows = [r for r in rows if r is not piv]
+    return np.array(basis)

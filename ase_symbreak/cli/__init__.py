@@ -1,0 +1,55 @@
+"""The ``ase-symbreak`` command line: a thin layer over the library.
+
+Every command lives in a module of this package and is listed once, in :data:`COMMANDS`;
+:mod:`._common` holds what they share (exit codes, reading inputs, loading the model,
+progress bars), :mod:`._tables` the rich tables of the library's results. Nothing outside
+this package imports typer or rich.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["COMMANDS", "app", "main"]
+
+#: ``(command, "module:function")`` of every command, in the order ``--help`` lists them;
+#: modules are relative to this package.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("demo", "demo:demo_command"),
+    ("irreps", "symmetry:irreps_command"),
+    ("decompose", "symmetry:decompose_command"),
+    ("subgroups", "symmetry:subgroups_command"),
+    ("phonons", "phonons:phonons_command"),
+    ("search", "search:search_command"),
+    ("run", "search:run_command"),
+    ("screen", "screen:screen_command"),
+    ("train", "train:train_command"),
+)
+
+app = typer.Typer(help="Symmetry-aware machine learning for ASE.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.callback()
+def _root() -> None:
+    """ase-symbreak: equivariant calculators with exact Hessians, labelled irreps, distortion
+    search."""
+
+
+def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
+    for name, target in commands:
+        module, function = target.split(":")
+        app.command(name)(getattr(importlib.import_module(f".{module}", __name__), function))
+
+
+_register(app, COMMANDS)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,122 @@
+"""What the commands share: the exit-code policy, reading inputs, loading the model, progress, JSON.
+
+Exit codes: :data:`BAD_INPUT` (2) for input files that cannot be read or are malformed, bad
+options and a model that cannot be loaded; :data:`REJECTED` (1) for input the analysis
+rejects (a :class:`ValueError` of the library, e.g. a P1 parent). Errors are one line on
+stderr, ``error: MESSAGE``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ase_symbreak.errors import first_line
+
+if TYPE_CHECKING:
+    from ase import Atoms
+
+    from ase_symbreak.calculator import SymBreakCalculator
+
+__all__ = ["BAD_INPUT", "REJECTED", "echo_json", "exit_on", "fail", "hessian_bar",
+           "load_calculator", "progress_bars", "read_structure", "screen_bars"]
+
+#: Input rejected by the analysis (a ``ValueError`` of the library).
+REJECTED = 1
+#: Unreadable or malformed input files, bad options, a model that cannot be loaded.
+BAD_INPUT = 2
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: MESSAGE`` on stderr and exit with ``code``."""
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", highlight=False,
+                               soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+@contextlib.contextmanager
+def exit_on(*errors: type[BaseException], code: int, prefix: str = "") -> Iterator[None]:
+    """``with exit_on(ValueError, code=REJECTED):`` turns those errors into :func:`fail`.
+
+    The message is ``prefix`` followed by the error's text.
+    """
+    try:
+        yield
+    except errors as err:
+        fail(prefix + str(err), code)
+
+
+def read_structure(path: Path) -> Atoms:
+    """One structure (:func:`ase_symbreak.structures.read_structure`); exit 2 naming the file."""
+    from ase_symbreak.structures import read_structure as read
+
+    with exit_on(ValueError, code=BAD_INPUT):
+        return read(path)
+
+
+def load_calculator(model: str | None) -> SymBreakCalculator:
+    """The calculator of ``--model`` (None: SevenNet-0); exit 2 when it cannot be loaded."""
+    from ase_symbreak.calculator import SymBreakCalculator
+
+    try:
+        return SymBreakCalculator(model=model)
+    except Exception as exc:  # missing file, wrong format, ModelFileError, ...
+        fail(f"cannot load model {model}: {first_line(exc)}", code=BAD_INPUT)
+
+
+def echo_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout."""
+    typer.echo(json.dumps(obj, indent=2))
+
+
+def _bars(description: str, console: Console | None, disable: bool,
+          transient: bool = False) -> Progress:
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, disable=disable, transient=transient)
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console | None = None,
+                  disable: bool = False) -> Iterator[Callable[[str, int, int | None], None]]:
+    """Rich progress bars, one per search step; yields ``progress(step, done, total)``."""
+    with _bars("{task.description:<15}", console, disable) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, done: int, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        yield progress
+
+
+@contextlib.contextmanager
+def screen_bars(console: Console | None = None,
+                disable: bool = False) -> Iterator[Callable[[int, int, int, int], None]]:
+    """Rich progress bars of a screen (structures, child relaxations); yields the callback."""
+    with _bars("{task.description:<18}", console, disable) as bar:
+        structures = bar.add_task("structures", total=None)
+        children = bar.add_task("child relaxations", total=None)
+
+        def progress(done: int, total: int, children_done: int, children_total: int) -> None:
+            bar.update(structures, completed=done, total=total)
+            bar.update(children, completed=children_done, total=children_total or None)
+
+        yield progress
+
+
+@contextlib.contextmanager
+def hessian_bar(console: Console | None = None,
+                disable: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar over the exact Hessian's rows; yields ``progress(done, total)``."""
+    with _bars("{task.description}", console, disable, transient=True) as bar:
+        task = bar.add_task("exact Hessian rows", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -1,0 +1,79 @@
+"""``ase-symbreak phonons STRUCTURE``: labelled phonons from the model's exact Hessian.
+
+Reads the structure (a file that cannot be read exits with code 2 and a one-line message),
+computes the force constants from the model's exact Hessian with a progress bar over the
+Hessian rows, and prints the labelled modes (:func:`ase_symbreak.phonons.labelled_modes`)
+as a rich table or, with ``--json``, JSON. A rejected input (:class:`ValueError`, e.g. a
+singular supercell matrix or an element the model does not know) exits with code 1; a
+model file that cannot be loaded exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import BAD_INPUT, REJECTED, echo_json, exit_on, fail, hessian_bar, load_calculator
+from ._common import read_structure
+
+__all__ = ["phonons_command"]
+
+
+def phonons_command(
+    structure: Annotated[Path, typer.Argument(
+        help="High-symmetry structure file (any ase.io format).")],
+    supercell: Annotated[
+        tuple[int, int, int],
+        typer.Option(help="Diagonal supercell N1 N2 N3; modes at every commensurate q."),
+    ] = (2, 2, 2),
+    origin: Annotated[
+        int | None,
+        typer.Option(help="Atom index put at the origin for the labels "
+                          "(default: B site of a perovskite)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model: .safetensors file, sevenn .pth or name "
+                          "(default: embedded SevenNet-0)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also plot the band structure with irrep labels (.png or .pdf)."),
+    ] = None,
+) -> None:
+    """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian)."""
+    from rich.console import Console
+
+    from ase_symbreak.phonons import labelled_modes, phonopy_from_calculator, plot_band_structure
+
+    from ._tables import phonon_modes_table
+
+    atoms = read_structure(structure)
+    if any(n < 1 for n in supercell):
+        fail(f"--supercell entries must be positive integers, got {list(supercell)}",
+             code=BAD_INPUT)
+    calc = load_calculator(model)
+    err = Console(stderr=True)
+    with exit_on(ValueError, code=REJECTED):
+        with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:
+            phonon = phonopy_from_calculator(atoms, calc, supercell, progress=progress)
+        modes = labelled_modes(atoms, phonon, supercell, origin_index=origin)
+    if plot is not None:
+        plot_band_structure(phonon, modes, plot,
+                            title=f"{atoms.get_chemical_formula()} ({structure.name})")
+    if as_json:
+        echo_json(modes.summary())
+        return
+    console = Console()
+    origin_atom = f"{modes.origin_index} ({atoms[modes.origin_index].symbol})"
+    console.print(phonon_modes_table(modes, title=f"{structure.name}: phonon modes, supercell "
+                                                  f"{list(supercell)}, origin atom {origin_atom}"))
+    unstable = modes.unstable()
+    if unstable:
+        console.print("unstable: " + ", ".join(
+            f"{m.q_label} {m.irrep} ({abs(m.frequency_thz):.2f}i THz)" for m in unstable))
+    if plot is not None:
+        console.print(f"band structure written to {plot}")

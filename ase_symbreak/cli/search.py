@@ -1,0 +1,117 @@
+"""``ase-symbreak search`` and ``ase-symbreak run``: one distortion search, printed as it ends.
+
+Both are thin layers over :func:`ase_symbreak.workflows.distortion_search`. An unreadable
+structure, a malformed recipe or a model that cannot be loaded exits with code 2 and a
+one-line message; a rejected input (P1 structure, incompatible supercell) exits with code 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ._common import BAD_INPUT, REJECTED, exit_on, load_calculator, progress_bars, read_structure
+
+if TYPE_CHECKING:
+    from ase_symbreak.workflows.search import SearchProgress, SearchResult
+
+__all__ = ["print_search", "run_command", "search_and_print", "search_command"]
+
+
+def print_search(result: SearchResult, console: Console | None = None,
+                 seconds: float | None = None) -> None:
+    """Parent, soft modes, ranked children, the family tree and the timings."""
+    from ._tables import children_table, soft_modes_table
+
+    console = console or Console()
+    p = result.parent
+    console.print(f"parent {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
+                  f"{p.space_group_symbol}: a = {p.atoms.cell.lengths()[0]:.4f} A, "
+                  f"E = {p.energy_per_fu:.4f} eV/f.u.")
+    if not result.soft_modes.modes:
+        console.print("no soft modes: the parent is dynamically stable at this supercell")
+        return
+    console.print(soft_modes_table(result))
+    console.print(children_table(result))
+    if result.tree is not None:
+        console.print(result.tree.text(), highlight=False)
+    if seconds is not None:
+        steps = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in result.timings.items())
+        console.print(f"total {seconds:.1f} s ({steps})", highlight=False)
+    if result.out_dir:
+        console.print(f"results in {result.out_dir}/ (search.json, CIFs, phonon_bands.png)")
+
+
+def search_and_print(search: Callable[[Any, SearchProgress], SearchResult],
+                     model: str | None) -> None:
+    """Load the model, run ``search(calc, progress)`` under progress bars, print the result.
+
+    A ``ValueError`` of the search exits with code 1; the time printed leaves out the model load.
+    """
+    import time
+
+    calc = load_calculator(model)
+    console = Console()
+    start = time.perf_counter()
+    with exit_on(ValueError, code=REJECTED), progress_bars(console) as progress:
+        result = search(calc, progress)
+    print_search(result, console, seconds=time.perf_counter() - start)
+
+
+def _search(atoms, model: str | None, settings, out_dir: Path) -> None:
+    from ase_symbreak.workflows.search import distortion_search
+    from ase_symbreak.workflows.steps import check_parent
+
+    with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
+        check_parent(atoms, settings.symprec)
+
+    def search(calc, progress):
+        return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)
+
+    search_and_print(search, model)
+
+
+def search_command(
+    structure: Annotated[Path, typer.Argument(
+        help="High-symmetry parent structure (any ase.io format).")],
+    supercell: Annotated[tuple[int, int, int], typer.Option(
+        help="Diagonal phonon supercell N1 N2 N3.")] = (2, 2, 2),
+    model: Annotated[str | None, typer.Option(
+        help="Model: name, .safetensors or .pth (default: SevenNet-0).")] = None,
+    out: Annotated[Path, typer.Option(
+        help="Output folder (JSON per step, CIFs, plots; reruns resume).")] = Path("search"),
+    threshold: Annotated[float, typer.Option(
+        help="Soft-mode threshold, THz (imaginary negative).")] = -0.1,
+    max_children: Annotated[int, typer.Option(help="Relax at most this many candidates.")] = 8,
+    fmax: Annotated[float, typer.Option(
+        help="Force criterion of the child relaxations, eV/A.")] = 5e-3,
+    no_couple: Annotated[bool, typer.Option(
+        "--no-couple", help="Do not condense pairs of soft irreps.")] = False,
+) -> None:
+    """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
+with a family tree."""
+    from ase_symbreak.workflows.search import SearchSettings
+
+    atoms = read_structure(structure)
+    with exit_on(ValueError, code=REJECTED):
+        settings = SearchSettings(supercell=supercell, threshold_thz=threshold,
+                                  max_children=max_children, child_fmax=fmax, couple=not no_couple)
+    _search(atoms, model, settings, out)
+
+
+def run_command(
+    recipe: Annotated[Path, typer.Argument(
+        help="Recipe (TOML), e.g. workflows/srtio3_search.toml.")],
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default: the recipe's [output] dir).")] = None,
+) -> None:
+    """Run a distortion-search recipe (TOML): structure, model, supercell, thresholds, steps."""
+    from ase_symbreak.workflows.recipe import RecipeError, load_recipe
+
+    with exit_on(RecipeError, code=BAD_INPUT):
+        r = load_recipe(recipe)
+    _search(r.structure, r.model, r.settings, out or r.out_dir)

@@ -1,0 +1,57 @@
+"""``ase-symbreak train CONFIG.toml`` (see :mod:`ase_symbreak.training.config`).
+
+Paths in the recipe are relative to it. A missing or malformed recipe exits with code 2; a
+recipe the trainer rejects (an unknown key, missing data) exits with code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import BAD_INPUT, REJECTED, exit_on, fail
+
+__all__ = ["train_command"]
+
+
+def _relative_to(recipe: dict, base: Path) -> dict:
+    """The recipe with its file paths (out_dir, data path/val_path, model init) under ``base``."""
+    if "out_dir" in recipe:
+        recipe["out_dir"] = str(base / recipe["out_dir"])
+    for key in ("path", "val_path"):
+        if key in recipe.get("data", {}):
+            recipe["data"][key] = str(base / recipe["data"][key])
+    if "init" in recipe.get("model", {}):
+        recipe["model"]["init"] = str(base / recipe["model"]["init"])
+    recipe.setdefault("out_dir", str(base / "training_run"))
+    return recipe
+
+
+def train_command(
+    config: Annotated[Path, typer.Argument(
+        help="Training recipe (TOML): data, model, loss weights, epochs, out_dir.")],
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from out_dir/checkpoint.safetensors.")] = False,
+) -> None:
+    """Train the package's e3nn potential on energies, forces, stresses and Hessians."""
+    import tomllib
+
+    from rich.console import Console
+
+    from ase_symbreak.training.config import train_from_config
+
+    try:
+        with config.open("rb") as f:
+            recipe = tomllib.load(f)
+    except FileNotFoundError:
+        fail(f"no training config at {config}", code=BAD_INPUT)
+    except tomllib.TOMLDecodeError as exc:
+        fail(f"{config} is not valid TOML: {exc}", code=BAD_INPUT)
+    if resume:
+        recipe["resume"] = True
+    recipe = _relative_to(recipe, config.resolve().parent)
+    err = Console(stderr=True)
+    with exit_on(ValueError, FileNotFoundError, code=REJECTED):
+        train_from_config(recipe, log=lambda line: err.print(line, highlight=False))

@@ -1,0 +1,42 @@
+"""Phonons from the model's exact Hessian, with irrep labels at every commensurate q.
+
+- :func:`phonopy_from_calculator` (:mod:`.phonopy_interface`): an ordinary
+  :class:`phonopy.Phonopy` object whose supercell force constants are the calculator's
+  exact Hessian, symmetrised by phonopy.
+- :func:`labelled_modes` (:mod:`.labelling`): the modes at Gamma and every q commensurate
+  with the supercell, grouped into degenerate sets and labelled with the irreps of the
+  symmetry core (Bilbao/ISOTROPY labels, e.g. ``GM4-``, ``R4+``, ``M3+``).
+- :class:`PhononModes` / :class:`ModeSet` (:mod:`.records`): the one serialisable record
+  of labelled modes (frequency THz, irrep, degeneracy, eigenvectors, IR/Raman activity),
+  used as it is by the distortion search.
+- :func:`plot_band_structure` (:mod:`.plot`).
+
+Supercell matrices follow the symmetry core: supercell lattice (rows) =
+``supercell_matrix @ unitcell.cell``; phonopy's matrix is the transpose (identical for the
+usual diagonal ``(n1, n2, n3)``).
+"""
+
+from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
+
+from .labelling import labelled_modes, star_and_inverse
+from .phonopy_interface import (
+    from_phonopy_atoms,
+    phonopy_from_calculator,
+    symmetrize_force_constants,
+    to_phonopy_atoms,
+)
+from .plot import plot_band_structure
+from .records import ModeSet, PhononModes
+
+__all__ = [
+    "ModeSet",
+    "PhononModes",
+    "from_phonopy_atoms",
+    "labelled_modes",
+    "phonopy_from_calculator",
+    "plot_band_structure",
+    "star_and_inverse",
+    "supercell_matrix_3x3",
+    "symmetrize_force_constants",
+    "to_phonopy_atoms",
+]

@@ -1,0 +1,147 @@
+"""Glue to phonopy: ``PhonopyAtoms`` <-> ``Atoms`` and force constants from the exact Hessian.
+
+:func:`phonopy_from_calculator` builds an ordinary :class:`phonopy.Phonopy` object whose
+supercell force constants are the calculator's exact Hessian (no finite displacements),
+optionally symmetrised by phonopy (space group, translational and permutation symmetry).
+Use it as usual: band structure, DOS, thermal properties, ``phonon.save(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import ArrayLike, NDArray
+
+from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
+
+__all__ = [
+    "check_unitcell",
+    "from_phonopy_atoms",
+    "full_force_constants",
+    "phonopy_from_calculator",
+    "symmetrize_force_constants",
+    "to_phonopy_atoms",
+]
+
+
+def check_unitcell(unitcell: Any) -> Atoms:
+    """The unit cell itself when it is a 3-D periodic ``Atoms`` with atoms; else raise."""
+    if not isinstance(unitcell, Atoms):
+        raise TypeError(f"unitcell must be an ase.Atoms, got {type(unitcell).__name__}")
+    if len(unitcell) == 0:
+        raise ValueError("unitcell has no atoms")
+    if not np.all(unitcell.pbc) or abs(unitcell.cell.volume) < 1e-6:
+        raise ValueError(
+            "phonons need a 3-D periodic unit cell (pbc all True and a non-zero cell volume)"
+        )
+    return unitcell
+
+
+def to_phonopy_atoms(atoms: Atoms):
+    """``PhonopyAtoms`` of ``atoms`` (symbols, cell, fractional positions, masses)."""
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    return PhonopyAtoms(
+        symbols=atoms.get_chemical_symbols(),
+        cell=np.asarray(atoms.cell[:]),
+        scaled_positions=atoms.get_scaled_positions(wrap=False),
+        masses=atoms.get_masses(),
+    )
+
+
+def from_phonopy_atoms(cell) -> Atoms:
+    """Periodic ``Atoms`` of a ``PhonopyAtoms`` (masses kept)."""
+    return Atoms(
+        symbols=list(cell.symbols),
+        cell=np.asarray(cell.cell),
+        scaled_positions=cell.scaled_positions,
+        masses=cell.masses,
+        pbc=True,
+    )
+
+
+def phonopy_from_calculator(
+    unitcell: Atoms,
+    calc,
+    supercell_matrix: ArrayLike = (2, 2, 2),
+    symmetrize: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    primitive_matrix: ArrayLike | str | None = None,
+    symprec: float = 1e-5,
+):
+    """A :class:`phonopy.Phonopy` object with force constants from the exact Hessian.
+
+    Parameters
+    ----------
+    unitcell : Atoms
+        3-D periodic unit cell.
+    calc : SymBreakCalculator
+        Anything with ``get_force_constants(atoms, symmetry_reduced=True, progress=...,
+        method="orbits")`` returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``: exact
+        Hessian-vector products along the fewest directions whose symmetry images span all
+        3N directions (1 for cubic SrTiO3 2x2x2), see ``benchmarks/README.md``.
+    supercell_matrix : (3,) or (3, 3) int
+        Supercell lattice (rows) = ``supercell_matrix @ unitcell.cell``.
+    symmetrize : bool
+        Apply phonopy's symmetrisation (space group, translational sum rule, index
+        permutation), by symfc's projector when available, else space group then sum rules.
+        Needed for models that are not exactly equivariant: SevenNet-0 is not
+        parity-equivariant and its cubic-perovskite Hessian has symmetry-forbidden
+        elements of about 2e-3 eV/A^2.
+    progress : ``progress(done, total)``, called by the calculator after each Hessian row.
+    primitive_matrix : phonopy's ``primitive_matrix`` (default: the unit cell is primitive).
+    symprec : spglib tolerance (Angstrom) for phonopy.
+
+    Returns
+    -------
+    phonopy.Phonopy
+        Full (not compact) force constants set; phonopy's supercell atom order.
+    """
+    from phonopy import Phonopy
+
+    unitcell = check_unitcell(unitcell)
+    p = supercell_matrix_3x3(supercell_matrix)
+    phonon = Phonopy(
+        to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix, symprec=symprec
+    )
+    supercell = from_phonopy_atoms(phonon.supercell)
+    fc = calc.get_force_constants(supercell, symmetry_reduced=True, progress=progress, method="orbits")
+    fc = np.asarray(fc, dtype=np.float64)
+    n = len(supercell)
+    if fc.shape != (n, n, 3, 3):
+        raise RuntimeError(f"calculator returned force constants of shape {fc.shape}, expected {(n, n, 3, 3)}")
+    phonon.force_constants = fc
+    if symmetrize:
+        symmetrize_force_constants(phonon)
+    return phonon
+
+
+def symmetrize_force_constants(phonon) -> None:
+    """Impose space-group, translational and permutation symmetry on ``phonon.force_constants``.
+
+    Uses phonopy's symfc projector (all three at once) when this phonopy has it; otherwise
+    phonopy's space-group average followed by its translational/permutation symmetrisation.
+    """
+    try:
+        phonon.symmetrize_force_constants(use_symfc_projector=True, show_drift=False)
+        return
+    except (TypeError, ImportError, ModuleNotFoundError):  # older phonopy or no symfc
+        pass
+    phonon.symmetrize_force_constants_by_space_group(show_drift=False)
+    phonon.symmetrize_force_constants(level=2, show_drift=False)
+
+
+def full_force_constants(phonon) -> NDArray[np.float64]:
+    """(N, N, 3, 3) force constants of the phonopy supercell, eV/A^2 (compact ones expanded)."""
+    fc = phonon.force_constants
+    if fc is None:
+        raise ValueError("the phonopy object has no force constants")
+    fc = np.asarray(fc, dtype=np.float64)
+    if fc.shape[0] != fc.shape[1]:
+        from phonopy.harmonic.force_constants import compact_fc_to_full_fc
+
+        fc = compact_fc_to_full_fc(phonon.primitive, fc)
+    return fc

@@ -1,0 +1,46 @@
+"""What the package needs of a calculator, as :class:`typing.Protocol` types.
+
+Any ASE calculator (``ase.calculators.calculator.Calculator``) is a :class:`Calculator`:
+relaxations, amplitude scans and identifications only ask for energies and forces.
+Phonons need the force constants as well, which :class:`HessianCalculator` describes
+(:class:`ase_symbreak.calculator.SymBreakCalculator` gives them from the exact Hessian).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import NDArray
+
+__all__ = ["Calculator", "HessianCalculator"]
+
+
+@runtime_checkable
+class Calculator(Protocol):
+    """Energy (eV) and forces (eV/A) of an ``Atoms``: ASE's calculator interface."""
+
+    def get_potential_energy(self, atoms: Atoms | None = None) -> float:
+        """Total energy, eV."""
+        ...
+
+    def get_forces(self, atoms: Atoms | None = None) -> NDArray[np.float64]:
+        """(N, 3) forces, eV/A."""
+        ...
+
+
+@runtime_checkable
+class HessianCalculator(Calculator, Protocol):
+    """A calculator that also gives force constants (second derivatives of the energy)."""
+
+    def get_force_constants(
+        self,
+        atoms: Atoms | None = None,
+        symmetry_reduced: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        method: str = "rows",
+    ) -> NDArray[np.float64]:
+        """(N, N, 3, 3) force constants, eV/A^2, phonopy's layout, in the order of ``atoms``."""
+        ...

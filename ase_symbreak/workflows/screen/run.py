@@ -1,0 +1,252 @@
+"""The screen itself: tasks submitted per structure and per child as earlier ones end, retries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ase_symbreak.errors import first_line
+
+from ..storage import write_json
+from ..calcspec import CalculatorSpec
+from ..search import SearchPlan, SearchSettings
+from .cluster import open_client, worker_count
+from .inputs import StructureInput, Structures, check_input, read_structures
+from .results import ScreenEntry, ScreenResult, done_entry, failed_entry, load_entry, screen_key
+from .results import write_summary
+from .worker import ModelPreload, child_task, finish_task, plan_task, worker_loads
+
+__all__ = ["ScreenProgress", "screen"]
+
+#: ``progress(structures_done, structures_total, children_done, children_total)``
+ScreenProgress = Callable[[int, int, int, int], None]
+
+
+def _error_text(exc: BaseException) -> str:
+    """'Type: first line of the message' (the type alone for an empty message)."""
+    name = type(exc).__name__
+    return f"{name}: {first_line(exc)}" if str(exc).strip() else name
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Errors of the input are final; anything else (a dead worker, a runtime error) may pass."""
+    return not isinstance(exc, (ValueError, TypeError, KeyError))
+
+
+@dataclass
+class _Job:
+    """The tasks in flight of one structure."""
+
+    input: StructureInput
+    key: str
+    t0: float
+    attempts: dict = field(default_factory=dict)  # "plan" | ("child", i) | "finish" -> tries so far
+    plan: Any = None  # future of the SearchPlan
+    children: dict = field(default_factory=dict)  # index -> future of the ChildResult
+    children_done: set = field(default_factory=set)
+    over: bool = False
+
+    @property
+    def tries(self) -> int:
+        return max(self.attempts.values(), default=0)
+
+
+class _ScreenRun:
+    """Submits the tasks of each structure (plan -> one per child -> finish) as earlier ones end.
+
+    ``on_end(job, entry)`` is called once per structure, done or failed.
+    """
+
+    def __init__(self, client, settings: SearchSettings, spec: CalculatorSpec, out: Path,
+                 retries: int, on_end: Callable[[_Job, ScreenEntry], None]) -> None:
+        from distributed import as_completed
+
+        self.client, self.settings, self.spec = client, settings, spec
+        self.out, self.retries = out, retries
+        self.on_end = on_end
+        self.pending = as_completed(loop=client.loop)
+        self.tasks: dict[Any, tuple[_Job, str, int]] = {}  # future -> (job, kind, child index)
+        # task keys of this call only: never another screen's result
+        self.run_id = uuid.uuid4().hex[:8]
+        self.children_done = 0
+        self.children_total = 0
+
+    def start(self, inp: StructureInput, key: str) -> None:
+        job = _Job(input=inp, key=key, t0=time.perf_counter())
+        job.plan = self._submit(job, "plan")
+
+    def _submit(self, job: _Job, kind: str, index: int = -1):
+        slot = ("child", index) if kind == "child" else kind
+        job.attempts[slot] = job.attempts.get(slot, 0) + 1
+        child = "" if index < 0 else f"-{index}"
+        name = f"{kind}-{job.input.name}{child}-{self.run_id}-{job.attempts[slot]}"
+        # children and finish before new structures: a structure once started ends soon (its row
+        # appears, its results are complete on disk) instead of every structure at the very end
+        if kind == "plan":
+            fut = self.client.submit(plan_task, job.input.atoms, self.settings, self.spec,
+                                     str(self.out / job.input.name), key=name, pure=False,
+                                     priority=0)
+        elif kind == "child":
+            fut = self.client.submit(child_task, job.plan, index, self.spec, key=name, pure=False,
+                                     priority=1)
+            job.children[index] = fut
+        else:
+            fut = self.client.submit(finish_task, job.plan, *job.children.values(), key=name,
+                                     pure=False, priority=2)
+        self.tasks[fut] = (job, kind, index)
+        self.pending.add(fut)
+        return fut
+
+    def wait(self, report: Callable[[], Any]) -> None:
+        """Handle every task as it ends, until no structure has any left; ``report()`` after each.
+        """
+        for fut in self.pending:
+            if fut in self.tasks:  # not cancelled with its structure
+                self._handle(fut, *self.tasks.pop(fut))
+                report()
+
+    def _handle(self, fut, job: _Job, kind: str, index: int) -> None:
+        if job.over or fut.status == "cancelled":
+            return
+        if fut.status == "error":
+            exc = fut.exception()
+            slot = ("child", index) if kind == "child" else kind
+            if _retryable(exc) and job.attempts[slot] <= self.retries:
+                new = self._submit(job, kind, index)
+                if kind == "plan":
+                    job.plan = new
+                return
+            where = "" if kind != "child" else f"child {index}: "
+            self._end(job, failed_entry(job.input, where + _error_text(exc), job.tries,
+                                        time.perf_counter() - job.t0))
+        elif kind == "plan":
+            plan: SearchPlan = fut.result()
+            self.children_total += len(plan.chosen)
+            for i in range(len(plan.chosen)):
+                self._submit(job, "child", i)
+            if not plan.chosen:
+                self._submit(job, "finish")
+        elif kind == "child":
+            self.children_done += 1
+            job.children_done.add(index)
+            if len(job.children_done) == len(job.children):
+                self._submit(job, "finish")
+        else:
+            seconds = time.perf_counter() - job.t0
+            self._end(job, done_entry(job.input, fut.result(), job.tries, seconds))
+
+    def _end(self, job: _Job, entry: ScreenEntry) -> None:
+        job.over = True
+        for fut in [f for f, (j, _, _) in self.tasks.items() if j is job]:
+            fut.cancel()
+            del self.tasks[fut]
+        job.plan, job.children = None, {}
+        self.on_end(job, entry)
+
+
+def screen(
+    structures: Structures,
+    settings: SearchSettings | None = None,
+    model: CalculatorSpec | str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "screen",
+    client=None,
+    n_workers: int | None = None,
+    retries: int = 2,
+    progress: ScreenProgress | None = None,
+    torch_threads: int | None = None,
+) -> ScreenResult:
+    """Distortion search of many structures on a Dask cluster.
+
+    Parameters
+    ----------
+    structures : a mapping name -> Atoms, a list of Atoms and/or structure files, or folders
+        (see :func:`~ase_symbreak.workflows.screen.read_structures`).
+    settings : :class:`SearchSettings` of every search (default: its defaults).
+    model : :class:`CalculatorSpec`, or a model name/file/import path (None: SevenNet-0).
+    out_dir : one folder per structure, plus ``summary.csv`` and ``summary.json``.
+    client : a :class:`distributed.Client` (a running scheduler, a jobqueue cluster); None
+        starts a :func:`~ase_symbreak.workflows.screen.local_client` with ``n_workers``
+        workers and closes it at the end.
+    retries : further tries of a task that failed for a reason other than its input.
+    progress : ``progress(structures_done, structures_total, children_done, children_total)``.
+    torch_threads : torch threads per worker (default with ``client=None``: cores // workers;
+        with a client given: left as the workers have it).
+
+    Returns
+    -------
+    ScreenResult, entries in input order; failed structures carry their error.
+    """
+    settings = settings or SearchSettings()
+    spec = CalculatorSpec.of(model)
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    inputs = read_structures(structures)
+    if not inputs:
+        raise ValueError("no structures to screen")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"settings": settings.to_dict(), "model": spec.to_dict()}
+    start = time.perf_counter()
+    entries: dict[str, ScreenEntry] = {}
+    todo: list[tuple[StructureInput, str]] = []
+    for inp in inputs:
+        error = inp.error or check_input(inp.atoms, settings)
+        if error:
+            entries[inp.name] = failed_entry(inp, error, attempts=0)
+            continue
+        key = screen_key(inp.atoms, settings, spec)
+        done = load_entry(out / inp.name / "screen.json", key)
+        if done is not None:
+            entries[inp.name] = done
+        else:
+            todo.append((inp, key))
+
+    def ordered() -> list[ScreenEntry]:
+        return [entries[i.name] for i in inputs if i.name in entries]
+
+    def record(inp: StructureInput, key: str, entry: ScreenEntry) -> None:
+        entries[inp.name] = entry
+        write_json(out / inp.name / "screen.json", {"key": key, "entry": entry.to_dict()})
+        write_summary(out, ordered(), meta)
+
+    run: _ScreenRun | None = None
+
+    def report() -> None:
+        if progress is not None:
+            children = (0, 0) if run is None else (run.children_done, run.children_total)
+            progress(len(entries), len(inputs), *children)
+
+    for inp in inputs:  # failures of the input are final: record them now
+        if inp.name in entries and not entries[inp.name].ok:
+            record(inp, "", entries[inp.name])
+    write_summary(out, ordered(), meta)
+    report()
+    if not todo:
+        return ScreenResult(entries=tuple(ordered()), out_dir=str(out),
+                            seconds=time.perf_counter() - start)
+
+    with contextlib.ExitStack() as stack:
+        if client is None:  # a local cluster for this screen only
+            client, local_threads = stack.enter_context(open_client(workers=n_workers))
+            torch_threads = torch_threads or local_threads
+        try:
+            client.register_plugin(ModelPreload(spec, torch_threads))
+        except Exception as err:  # the workers could not build the calculator
+            raise ValueError(f"cannot load model {spec.model or 'SevenNet-0'} on the workers: "
+                             f"{_error_text(err)}") from err
+        run = _ScreenRun(client, settings, spec, out, retries,
+                         on_end=lambda job, entry: record(job.input, job.key, entry))
+        for inp, key in todo:
+            run.start(inp, key)
+        run.wait(report)
+        loads = client.run(worker_loads)
+        n_workers_used = worker_count(client)
+    return ScreenResult(entries=tuple(ordered()), out_dir=str(out),
+                        seconds=time.perf_counter() - start, n_workers=n_workers_used,
+                        model_loads=loads)

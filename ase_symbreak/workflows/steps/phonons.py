@@ -1,0 +1,78 @@
+"""Labelled phonons of the parent and its soft modes, as :class:`~ase_symbreak.phonons.PhononModes`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from numpy.typing import ArrayLike
+
+from ase_symbreak.phonons import (
+    PhononModes,
+    labelled_modes,
+    phonopy_from_calculator,
+    plot_band_structure,
+)
+from ase_symbreak.protocols import HessianCalculator
+from ase_symbreak.symmetry import analyze
+from ase_symbreak.symmetry.lattice import check_supercell_invariant, supercell_matrix_3x3
+
+from .common import Progress
+
+__all__ = ["check_supercell", "phonons", "soft_modes"]
+
+
+def phonons(
+    atoms: Atoms,
+    calc: HessianCalculator,
+    supercell: ArrayLike = (2, 2, 2),
+    origin_index: int | None = None,
+    symprec: float = 1e-3,
+    keep_patterns_below_thz: float = 0.5,
+    plot: str | Path | None = None,
+    save_phonopy: str | Path | None = None,
+    progress: Progress | None = None,
+) -> PhononModes:
+    """Labelled phonon modes of ``atoms`` (:func:`ase_symbreak.phonons.labelled_modes`).
+
+    Parameters
+    ----------
+    supercell : (3,) or (3, 3) int
+        Commensurate q-points: Gamma and every q with ``supercell @ q`` integer.
+    keep_patterns_below_thz : float
+        Keep eigenvectors and displacement patterns of modes below this frequency (THz) only.
+    plot : path of a band-structure plot to write (optional).
+    save_phonopy : path of a ``phonopy_params.yaml`` to write (optional).
+    progress : ``progress(done, total)`` over the exact Hessian rows.
+    """
+    p = supercell_matrix_3x3(supercell)
+    check_supercell(atoms, p, symprec)
+    phonon = phonopy_from_calculator(atoms, calc, p, progress=progress)
+    modes = labelled_modes(atoms, phonon, p, origin_index=origin_index, symprec=symprec)
+    if plot is not None:
+        try:
+            plot_band_structure(phonon, modes, plot, title=f"{atoms.get_chemical_formula()} phonons")
+        except Exception as err:  # a plot must never lose the computed modes
+            warnings.warn(f"band-structure plot failed: {err}", stacklevel=2)
+    if save_phonopy is not None:
+        phonon.save(str(save_phonopy))
+    return modes.keep_patterns(below_thz=keep_patterns_below_thz)
+
+
+def check_supercell(atoms: Atoms, supercell_matrix: ArrayLike, symprec: float) -> None:
+    """Raise ``ValueError`` unless the supercell lattice is invariant under the parent's
+    point group."""
+    info = analyze(atoms, symprec=symprec)
+    p = np.asarray(supercell_matrix_3x3(supercell_matrix))
+    check_supercell_invariant(p, info.rotations, info.pointgroup)
+
+
+def soft_modes(phonon_result: PhononModes, threshold_thz: float = -0.1) -> PhononModes:
+    """Irreps with a frequency below ``threshold_thz`` (THz, imaginary as negative).
+
+    When an irrep occurs in several copies, its softest copy is kept
+    (:meth:`PhononModes.soft`).
+    """
+    return phonon_result.soft(threshold_thz)

@@ -1,0 +1,147 @@
+"""Relaxations: :func:`relax` (ASE optimiser, cell filter, symmetry kept on request) and
+:func:`relax_child` (a candidate inside its subgroup), both giving a :class:`RelaxResult`."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+
+from ase_symbreak.protocols import Calculator
+from ase_symbreak.codec import Record
+
+from .common import Progress, formula_units, max_force, single_threaded_blas
+from .condense import Candidate
+
+__all__ = ["RelaxResult", "relax", "relax_child"]
+
+_OPTIMIZERS = ("BFGS", "FIRE", "LBFGS", "BFGSLineSearch")
+
+
+@dataclass(frozen=True)
+class RelaxResult(Record):
+    """Result of :func:`relax`.
+
+    Attributes
+    ----------
+    atoms : Atoms
+        Relaxed structure (no calculator, no constraints).
+    energy : float
+        eV, of ``atoms``.
+    n_steps : int
+        Optimiser steps taken.
+    converged : bool
+        Whether ``max_force <= fmax`` was reached within the step limit.
+    fmax : float
+        Target, eV/A (cell degrees of freedom included when the cell relaxes).
+    max_force : float
+        Final largest force, eV/A (filter forces when the cell relaxes).
+    relax_cell, keep_symmetry : bool
+    space_group_number : int
+    space_group_symbol : str
+        spglib, of the relaxed structure at the relaxation's ``symprec``.
+    """
+
+    atoms: Atoms = field(repr=False)
+    energy: float
+    n_steps: int
+    converged: bool
+    fmax: float
+    max_force: float
+    relax_cell: bool = True
+    keep_symmetry: bool = False
+    space_group_number: int = 0
+    space_group_symbol: str = ""
+
+    @property
+    def energy_per_fu(self) -> float:
+        """eV per formula unit of ``atoms``."""
+        return self.energy / formula_units(self.atoms)
+
+
+def relax(
+    atoms: Atoms,
+    calc: Calculator,
+    fmax: float = 1e-3,
+    relax_cell: bool = True,
+    keep_symmetry: bool = False,
+    steps: int = 500,
+    optimizer: str = "BFGS",
+    symprec: float = 1e-3,
+    progress: Progress | None = None,
+) -> RelaxResult:
+    """Relax positions (and the cell) with an ASE optimiser.
+
+    Parameters
+    ----------
+    atoms : Atoms
+        Starting structure (copied, not changed).
+    calc : ASE calculator
+        E.g. :class:`~ase_symbreak.calculator.SymBreakCalculator`.
+    fmax : float
+        Convergence criterion, eV/A.
+    relax_cell : bool
+        Relax the cell too (``FrechetCellFilter``, 3-D periodic cells only).
+    keep_symmetry : bool
+        Keep the starting space group (``FixSymmetry`` at ``symprec``).
+    steps : int
+        Largest number of optimiser steps.
+    optimizer : 'BFGS', 'FIRE', 'LBFGS' or 'BFGSLineSearch'
+    progress : ``progress(step, steps)`` after each step.
+    """
+    import ase.optimize
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+
+    from ase_symbreak.symmetry import analyze
+
+    if not fmax > 0:
+        raise ValueError(f"fmax must be positive (eV/A), got {fmax}")
+    if int(steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {optimizer!r}")
+    if relax_cell and (not np.all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6):
+        raise ValueError("relax_cell=True needs a 3-D periodic structure")
+    work = atoms.copy()
+    work.set_constraint()
+    work.calc = calc
+    if keep_symmetry:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            work.set_constraint(FixSymmetry(work, symprec=symprec))
+    target = FrechetCellFilter(work) if relax_cell else work
+    opt = getattr(ase.optimize, optimizer)(target, logfile=None)
+    converged = False
+    with single_threaded_blas(), warnings.catch_warnings():
+        # FrechetCellFilter's scipy logm flags errors of ~1e-13 on near-identity cells: noise
+        warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
+        for converged in opt.irun(fmax=fmax, steps=int(steps)):
+            if progress is not None:
+                progress(opt.nsteps, int(steps))
+    largest = max_force(target)
+    energy = float(work.get_potential_energy())
+    out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
+    info = analyze(out, symprec=symprec)
+    return RelaxResult(
+        atoms=out, energy=energy, n_steps=int(opt.nsteps), converged=bool(converged or largest <= fmax),
+        fmax=float(fmax), max_force=largest, relax_cell=bool(relax_cell), keep_symmetry=bool(keep_symmetry),
+        space_group_number=int(info.number), space_group_symbol=str(info.symbol),
+    )
+
+
+def relax_child(
+    candidate: Candidate | Atoms,
+    calc: Calculator,
+    fmax: float = 1e-3,
+    steps: int = 500,
+    optimizer: str = "BFGS",
+    symprec: float = 1e-3,
+    progress: Progress | None = None,
+) -> RelaxResult:
+    """Relax a candidate inside its subgroup: ``FixSymmetry`` at the child's symmetry, positions and cell."""
+    atoms = candidate.structure if isinstance(candidate, Candidate) else candidate
+    return relax(atoms, calc, fmax=fmax, relax_cell=True, keep_symmetry=True, steps=steps, optimizer=optimizer,
+                 symprec=symprec, progress=progress)
