@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ demo: $(STAMP)
 	$(VENV)/bin/ase-symbreak demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/hessian_vs_fd.py

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 from ase import Atoms
+from ase.stress import full_3x3_to_voigt_6_stress
 from numpy.typing import NDArray
 
 from ase_symbreak.graph import NeighborList, edge_vectors, neighbor_list
@@ -38,10 +39,14 @@ class EnergyForcesStress:
     energy: float  # eV
     energies: NDArray[np.float64]  # (N,) eV per atom
     forces: NDArray[np.float64]  # (N, 3) eV/A
-    stress: NDArray[np.float64] | None  # (6,) eV/A^3, Voigt xx yy zz yz xz xy; None if not 3-D periodic
+    stress: (
+        NDArray[np.float64] | None
+    )  # (6,) eV/A^3, Voigt xx yy zz yz xz xy; None if not 3-D periodic
 
 
-def _graph_inputs(model: EnergyModel, atoms: Atoms, dtype: torch.dtype) -> tuple[NeighborList, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _graph_inputs(
+    model: EnergyModel, atoms: Atoms, dtype: torch.dtype
+) -> tuple[NeighborList, torch.Tensor, torch.Tensor, torch.Tensor]:
     nl = neighbor_list(atoms, model.cutoff)
     numbers = torch.as_tensor(atoms.numbers, dtype=torch.int64)
     positions = torch.tensor(atoms.positions, dtype=dtype)
@@ -49,13 +54,17 @@ def _graph_inputs(model: EnergyModel, atoms: Atoms, dtype: torch.dtype) -> tuple
     return nl, numbers, positions, cell
 
 
-def _atomic_energies(model: EnergyModel, numbers: torch.Tensor, nl: NeighborList, edge_vec: torch.Tensor) -> torch.Tensor:
+def _atomic_energies(
+    model: EnergyModel, numbers: torch.Tensor, nl: NeighborList, edge_vec: torch.Tensor
+) -> torch.Tensor:
     src = torch.as_tensor(nl.edge_src)
     dst = torch.as_tensor(nl.edge_dst)
     return model(numbers, src, dst, edge_vec)
 
 
-def energy_forces_stress(model: EnergyModel, atoms: Atoms, dtype: torch.dtype, stress: bool = True) -> EnergyForcesStress:
+def energy_forces_stress(
+    model: EnergyModel, atoms: Atoms, dtype: torch.dtype, stress: bool = True
+) -> EnergyForcesStress:
     """Energy, per-atom energies, forces and (for 3-D periodic cells) stress."""
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
     positions.requires_grad_(True)
@@ -71,8 +80,7 @@ def energy_forces_stress(model: EnergyModel, atoms: Atoms, dtype: torch.dtype, s
     if with_stress:
         virial = _or_zeros(grads[1], strain)
         sigma = 0.5 * (virial + virial.T) / atoms.get_volume()
-        s = sigma.detach().cpu().numpy().astype(np.float64)
-        voigt = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        voigt = full_3x3_to_voigt_6_stress(sigma.detach().cpu().numpy().astype(np.float64))
     return EnergyForcesStress(
         energy=float(energy.detach()),
         energies=energies.detach().cpu().numpy().astype(np.float64),
@@ -111,7 +119,10 @@ def hessian_rows(
 
 
 def iter_hessian_rows(
-    model: EnergyModel, atoms: Atoms, atom_indices: Iterable[int], dtype: torch.dtype = torch.float64
+    model: EnergyModel,
+    atoms: Atoms,
+    atom_indices: Iterable[int],
+    dtype: torch.dtype = torch.float64,
 ) -> Iterator[tuple[tuple[int, int], NDArray[np.float64]]]:
     """Yield ``((atom, alpha), row)`` one Hessian row at a time (for progress bars)."""
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
@@ -122,7 +133,9 @@ def iter_hessian_rows(
         for alpha in range(3):
             component = gradient[i, alpha]
             if component.requires_grad:
-                (row,) = torch.autograd.grad(component, positions, retain_graph=True, allow_unused=True)
+                (row,) = torch.autograd.grad(
+                    component, positions, retain_graph=True, allow_unused=True
+                )
                 row = _or_zeros(row, positions)
             else:  # an isolated atom: no neighbours, no curvature
                 row = torch.zeros_like(positions)
@@ -175,7 +188,9 @@ def hessian_vector_products(
         (gradient,) = torch.autograd.grad(energy, positions, create_graph=True)
         for u in us:
             if gradient.requires_grad:
-                (hu,) = torch.autograd.grad(gradient, positions, u, retain_graph=True, allow_unused=True)
+                (hu,) = torch.autograd.grad(
+                    gradient, positions, u, retain_graph=True, allow_unused=True
+                )
                 hu = _or_zeros(hu, positions)
             else:  # no edges: no curvature
                 hu = torch.zeros_like(positions)
@@ -186,7 +201,9 @@ def hessian_vector_products(
         for u in us:
             point = positions.detach().clone().requires_grad_(True)
             with fwAD.dual_level():
-                energy = _atomic_energies(model, numbers, nl, edge_vectors(fwAD.make_dual(point, u), cell, nl)).sum()
+                energy = _atomic_energies(
+                    model, numbers, nl, edge_vectors(fwAD.make_dual(point, u), cell, nl)
+                ).sum()
                 tangent = fwAD.unpack_dual(energy).tangent
             if tangent is not None and tangent.requires_grad:
                 (hu,) = torch.autograd.grad(tangent, point, allow_unused=True)

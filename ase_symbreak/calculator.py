@@ -90,14 +90,18 @@ class SymBreakCalculator(Calculator):
         atoms = self.atoms
         self._check(atoms)
         if "hessian" in properties:
-            self.results["hessian"] = hessian_rows(self.hessian_model, atoms, None, self.hessian_dtype)
+            self.results["hessian"] = hessian_rows(
+                self.hessian_model, atoms, None, self.hessian_dtype
+            )
         first_order = {"energy", "free_energy", "energies", "forces", "stress"}
         if first_order & set(properties) or "energy" not in self.results:
             if "stress" in properties and not np.all(atoms.pbc):
                 raise PropertyNotImplementedError("stress is defined only for 3-D periodic cells")
             dtype = self.dtype or _native_dtype(self.model)
             out = energy_forces_stress(self.model, atoms, dtype, stress=bool(np.all(atoms.pbc)))
-            self.results.update(energy=out.energy, free_energy=out.energy, energies=out.energies, forces=out.forces)
+            self.results.update(
+                energy=out.energy, free_energy=out.energy, energies=out.energies, forces=out.forces
+            )
             if out.stress is not None:
                 self.results["stress"] = out.stress
 
@@ -110,7 +114,9 @@ class SymBreakCalculator(Calculator):
             self._hessian_model.eval()
         return self._hessian_model
 
-    def get_hessian(self, atoms: Atoms | None = None, atom_indices: Sequence[int] | None = None) -> NDArray[np.float64]:
+    def get_hessian(
+        self, atoms: Atoms | None = None, atom_indices: Sequence[int] | None = None
+    ) -> NDArray[np.float64]:
         """Exact Hessian d2E/dx2 in eV/A^2.
 
         With ``atom_indices=None``: the full (3N, 3N) matrix, cached like any ASE property.
@@ -157,14 +163,24 @@ class SymBreakCalculator(Calculator):
             return hessian_to_force_constants(rows)
         if method == "directions":
             displacements = phonopy_displacements(atoms, symprec=self.parameters.symprec)
-            hu = hessian_vector_products(self.hessian_model, atoms, displacements.vectors, self.hessian_dtype, progress=progress)
+            hu = hessian_vector_products(
+                self.hessian_model,
+                atoms,
+                displacements.vectors,
+                self.hessian_dtype,
+                progress=progress,
+            )
             return force_constants_from_forces(displacements, -hu)
         sym = symmetry_map(atoms, self.parameters.symprec)
         if method == "orbits":
             vectors = orbit_directions(sym)
-            hu = hessian_vector_products(self.hessian_model, atoms, vectors, self.hessian_dtype, progress=progress)
+            hu = hessian_vector_products(
+                self.hessian_model, atoms, vectors, self.hessian_dtype, progress=progress
+            )
             return force_constants_from_orbit_products(sym, vectors, hu)
-        rows = hessian_rows(self.hessian_model, atoms, sym.independent_atoms, self.hessian_dtype, progress)
+        rows = hessian_rows(
+            self.hessian_model, atoms, sym.independent_atoms, self.hessian_dtype, progress
+        )
         n = len(atoms)
         per_atom = rows.reshape(len(sym.independent_atoms), 3, n, 3).transpose(0, 2, 1, 3)
         return complete_force_constants(dict(zip(sym.independent_atoms.tolist(), per_atom)), sym)

@@ -80,7 +80,9 @@ def atoms_from_dict(d: dict) -> Atoms:
     if d.get("info"):
         atoms.info.update(jsonio.decode(json.dumps(d["info"])))
     if d.get("constraints"):
-        atoms.set_constraint([dict2constraint(jsonio.decode(json.dumps(c))) for c in d["constraints"]])
+        atoms.set_constraint(
+            [dict2constraint(jsonio.decode(json.dumps(c))) for c in d["constraints"]]
+        )
     return atoms
 
 
@@ -130,7 +132,8 @@ def decode(cls: type[T], data: dict, strict: bool = False) -> T:
         unknown = sorted(set(data) - {f.name for f in fields})
         if unknown:
             raise ValueError(
-                f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(f.name for f in fields)}"
+                f"unknown {cls.__name__} field(s) {unknown}; "
+                f"known: {sorted(f.name for f in fields)}"
             )
     hints = typing.get_type_hints(cls)
     kwargs = {
@@ -215,7 +218,8 @@ def _decode_array(value: Any, dtype: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------- mixin
 class Record:
     """Mixin of a dataclass record: ``to_dict()`` with :func:`encode`, ``from_dict()`` with
-    :func:`decode`."""
+    :func:`decode`.
+    """
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every saved field."""

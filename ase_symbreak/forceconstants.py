@@ -44,7 +44,10 @@ def symmetry_map(atoms: Atoms, symprec: float = 1e-5) -> SymmetryMap:
     cell = (atoms.cell.array, atoms.get_scaled_positions(wrap=True), atoms.numbers)
     dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     if dataset is None:
-        raise ValueError(f"spglib could not find the symmetry of {atoms.get_chemical_formula()} (symprec={symprec})")
+        raise ValueError(
+            f"spglib could not find the symmetry of {atoms.get_chemical_formula()} "
+            f"(symprec={symprec})"
+        )
     lattice = atoms.cell.array  # rows are lattice vectors
     frac = atoms.get_scaled_positions(wrap=True)
     rotations, permutations = [], []
@@ -61,18 +64,24 @@ def symmetry_map(atoms: Atoms, symprec: float = 1e-5) -> SymmetryMap:
     )
 
 
-def _match_sites(image: NDArray, frac: NDArray, numbers: NDArray, lattice: NDArray, symprec: float) -> NDArray[np.int64]:
+def _match_sites(
+    image: NDArray, frac: NDArray, numbers: NDArray, lattice: NDArray, symprec: float
+) -> NDArray[np.int64]:
     diff = image[:, None, :] - frac[None, :, :]
     diff -= np.round(diff)
     dist = np.linalg.norm(diff @ lattice, axis=-1)
     dist[numbers[:, None] != numbers[None, :]] = np.inf
     perm = np.argmin(dist, axis=1)
-    if np.max(dist[np.arange(len(frac)), perm]) > 10 * symprec + 1e-8 or len(set(perm.tolist())) != len(frac):
+    if np.max(dist[np.arange(len(frac)), perm]) > 10 * symprec + 1e-8 or len(
+        set(perm.tolist())
+    ) != len(frac):
         raise ValueError("a symmetry operation does not map the structure onto itself")
     return perm.astype(np.int64)
 
 
-def complete_force_constants(rows: dict[int, NDArray[np.float64]], sym: SymmetryMap) -> NDArray[np.float64]:
+def complete_force_constants(
+    rows: dict[int, NDArray[np.float64]], sym: SymmetryMap
+) -> NDArray[np.float64]:
     """Full (N, N, 3, 3) force constants from the rows of the independent atoms.
 
     ``rows[i]`` is ``fc[i]`` (N, 3, 3) for every ``i`` in ``sym.independent_atoms``.
@@ -92,7 +101,9 @@ def complete_force_constants(rows: dict[int, NDArray[np.float64]], sym: Symmetry
             fc[target, perm] = np.einsum("ab,jbc,dc->jad", rot, rows[int(i)], rot)
             done[target] = True
     if not done.all():
-        raise ValueError(f"atoms {np.flatnonzero(~done).tolist()} are not reached from the independent atoms")
+        raise ValueError(
+            f"atoms {np.flatnonzero(~done).tolist()} are not reached from the independent atoms"
+        )
     return fc
 
 
@@ -131,7 +142,12 @@ def phonopy_displacements(
     """
     from phonopy import Phonopy
 
-    phonon = Phonopy(_to_phonopy_atoms(atoms), supercell_matrix=np.eye(3, dtype=int), primitive_matrix="P", symprec=symprec)
+    phonon = Phonopy(
+        _to_phonopy_atoms(atoms),
+        supercell_matrix=np.eye(3, dtype=int),
+        primitive_matrix="P",
+        symprec=symprec,
+    )
     phonon.generate_displacements(distance=distance, is_plusminus=is_plusminus)
     _check_same_order(atoms, phonon.supercell)
     n = len(atoms)
@@ -142,7 +158,9 @@ def phonopy_displacements(
     return DisplacementSet(phonon=phonon, vectors=vectors)
 
 
-def force_constants_from_forces(displacements: DisplacementSet, forces: NDArray[np.float64]) -> NDArray[np.float64]:
+def force_constants_from_forces(
+    displacements: DisplacementSet, forces: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """phonopy's force constants (N, N, 3, 3), eV/A^2, from the forces of each displaced cell.
 
     ``forces`` (K, N, 3) eV/A: finite-difference forces, or the exact harmonic forces
@@ -173,7 +191,9 @@ def _check_same_order(atoms: Atoms, supercell) -> None:
     diff = supercell.scaled_positions - atoms.get_scaled_positions(wrap=False)
     diff -= np.round(diff)
     if list(supercell.symbols) != atoms.get_chemical_symbols() or np.abs(diff).max() > 1e-8:
-        raise RuntimeError("phonopy reordered the atoms of the supercell; cannot map its displacements")
+        raise RuntimeError(
+            "phonopy reordered the atoms of the supercell; cannot map its displacements"
+        )
 
 
 # -- fewest exact Hessian-vector products: random directions spread by the group ---------
@@ -184,7 +204,9 @@ def _apply_operation(rotation: NDArray, permutation: NDArray, vectors: NDArray) 
     return out
 
 
-def orbit_directions(sym: SymmetryMap, seed: int = 0, max_vectors: int | None = None) -> NDArray[np.float64]:
+def orbit_directions(
+    sym: SymmetryMap, seed: int = 0, max_vectors: int | None = None
+) -> NDArray[np.float64]:
     """Fewest random unit displacement patterns (K, N, 3) whose images under the space group
     (plus the 3 rigid translations) span all 3N directions.
 
@@ -203,13 +225,17 @@ def orbit_directions(sym: SymmetryMap, seed: int = 0, max_vectors: int | None = 
     while np.linalg.matrix_rank(basis) < 3 * n and len(chosen) < limit:
         u = rng.standard_normal((1, n, 3))
         u /= np.linalg.norm(u)
-        images = np.concatenate([_apply_operation(r, p, u) for r, p in zip(sym.rotations, sym.permutations)])
+        images = np.concatenate(
+            [_apply_operation(r, p, u) for r, p in zip(sym.rotations, sym.permutations)]
+        )
         basis = np.concatenate([basis, images.reshape(len(images), -1).T], axis=1)
         chosen.append(u[0])
     return np.array(chosen)
 
 
-def force_constants_from_orbit_products(sym: SymmetryMap, vectors: NDArray[np.float64], products: NDArray[np.float64]) -> NDArray[np.float64]:
+def force_constants_from_orbit_products(
+    sym: SymmetryMap, vectors: NDArray[np.float64], products: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Force constants (N, N, 3, 3), eV/A^2, from exact ``H u`` along :func:`orbit_directions`.
 
     Solves ``H X = Y`` in the least-squares sense with X the images ``g u`` (and the rigid

@@ -27,6 +27,8 @@ def store_hessian(atoms: Atoms, hessian: NDArray[np.float64]) -> None:
 def stored_hessian(atoms: Atoms) -> NDArray[np.float64]:
     """The (3N, 3N) Hessian stored by :func:`store_hessian` (KeyError if none)."""
     if HESSIAN_KEY not in atoms.arrays:
-        raise KeyError(f"{atoms.get_chemical_formula()} has no stored Hessian (atoms.arrays['{HESSIAN_KEY}'])")
+        raise KeyError(
+            f"{atoms.get_chemical_formula()} has no stored Hessian (atoms.arrays['{HESSIAN_KEY}'])"
+        )
     n = len(atoms)
     return np.asarray(atoms.arrays[HESSIAN_KEY], dtype=float).reshape(3 * n, 3 * n)

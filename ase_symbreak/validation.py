@@ -7,36 +7,58 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.neighborlist import primitive_neighbor_list
 
-MIN_DISTANCE = 0.3  # Angstrom; closer atoms are treated as overlapping
+#: Angstrom; closer atoms (or an atom and its image) overlap: shorter than any bond (H2: 0.74 A).
+MIN_DISTANCE = 0.5
+
+__all__ = ["MIN_DISTANCE", "check_atoms"]
 
 
-def check_atoms(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
-    """Raise ``ValueError`` for structures no model can evaluate.
+def check_atoms(
+    atoms: Atoms,
+    min_distance: float = MIN_DISTANCE,
+    periodic: bool = False,
+    what: str = "structure",
+) -> Atoms:
+    """Raise for structures no model or symmetry analysis can use; return ``atoms``.
 
-    Checks: not an ``Atoms``; no atoms; NaN or infinite positions or cell; a zero-volume
-    cell along periodic directions; two atoms (or an atom and an image) closer than
-    ``min_distance`` Angstrom.
+    The one check of every structure that enters the package (calculator, symmetry core,
+    phonons, search, screen). Raises ``TypeError`` for anything but an ``Atoms`` and
+    ``ValueError`` (the message starts with ``what``) for: no atoms; NaN or infinite
+    positions or cell; degenerate cell vectors along periodic directions; unknown atomic
+    numbers; two atoms (or an atom and an image) closer than ``min_distance`` Angstrom;
+    with ``periodic``, a structure that is not 3-D periodic.
     """
     if not isinstance(atoms, Atoms):
         raise TypeError(f"expected ase.Atoms, got {type(atoms).__name__}")
     if len(atoms) == 0:
-        raise ValueError("empty structure: Atoms has no atoms")
+        raise ValueError(f"empty {what}: Atoms has no atoms")
     positions = atoms.positions
     bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
     if bad.size:
-        raise ValueError(f"non-finite (NaN/inf) positions for atoms {bad.tolist()}: {positions[bad[0]]}")
+        raise ValueError(
+            f"{what} has non-finite (NaN/inf) positions for atoms {bad.tolist()}: "
+            f"{positions[bad[0]]}"
+        )
     cell = atoms.cell.array
     if not np.isfinite(cell).all():
-        raise ValueError(f"non-finite (NaN/inf) cell: {cell.tolist()}")
+        raise ValueError(f"{what} has a non-finite (NaN/inf) cell: {cell.tolist()}")
     pbc = np.asarray(atoms.pbc, dtype=bool)
+    if periodic and not pbc.all():
+        raise ValueError(
+            f"{what} must be 3-D periodic (pbc all True and a non-zero cell volume), "
+            f"got pbc {pbc.tolist()}"
+        )
     if pbc.any():
-        periodic = cell[pbc]
-        if np.linalg.matrix_rank(periodic, tol=1e-6) < pbc.sum():
-            raise ValueError(f"cell vectors along periodic directions are degenerate: {cell.tolist()}")
+        if np.linalg.matrix_rank(cell[pbc], tol=1e-6) < pbc.sum():
+            raise ValueError(
+                f"{what} has degenerate (singular) cell vectors along periodic directions: "
+                f"{cell.tolist()}"
+            )
     unknown = [int(z) for z in set(atoms.numbers.tolist()) if not 0 < z < len(chemical_symbols)]
     if unknown:
-        raise ValueError(f"unknown atomic numbers {unknown}")
+        raise ValueError(f"{what} has unknown atomic numbers {unknown}")
     _check_overlap(atoms, min_distance)
+    return atoms
 
 
 def _check_overlap(atoms: Atoms, min_distance: float) -> None:
@@ -47,11 +69,15 @@ def _check_overlap(atoms: Atoms, min_distance: float) -> None:
         for axis in np.flatnonzero(~pbc):
             cell[axis] = 0.0
             cell[axis, axis] = span
-    i, j, d = primitive_neighbor_list("ijd", pbc, cell, atoms.positions, min_distance, self_interaction=False)
+    i, j, d = primitive_neighbor_list(
+        "ijd", pbc, cell, atoms.positions, min_distance, self_interaction=False
+    )
     if len(i):
         k = int(np.argmin(d))
         a, b = int(i[k]), int(j[k])
-        what = "its own periodic image" if a == b else f"atom {b} ({atoms.get_chemical_symbols()[b]})"
+        what = (
+            "its own periodic image" if a == b else f"atom {b} ({atoms.get_chemical_symbols()[b]})"
+        )
         raise ValueError(
             f"overlapping atoms: atom {a} ({atoms.get_chemical_symbols()[a]}) is {d[k]:.3f} A from "
             f"{what}; the minimum allowed distance is {min_distance} A"

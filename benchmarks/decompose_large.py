@@ -1,4 +1,5 @@
-"""Time symmetry-adapted modes and mode decomposition of large children (target: 270 atoms in < 10 s).
+"""Time symmetry-adapted modes and mode decomposition of large children (target: 270 atoms
+in < 10 s).
 
 Children: corundum Al2O3 (R-3c, 10-atom primitive cell) in a 3x3x3 supercell (270 atoms),
 and cubic SrTiO3 in 3x3x3 (135 atoms) and 4x4x4 (320 atoms) supercells, each rattled
@@ -25,8 +26,13 @@ from ase_symbreak.symmetry import decompose, displacement_modes
 
 
 def corundum():
-    return crystal(["Al", "O"], basis=[(0, 0, 0.352), (0.306, 0, 0.25)], spacegroup=167,
-                   cellpar=[4.76, 4.76, 12.99, 90, 90, 120], primitive_cell=True)
+    return crystal(
+        ["Al", "O"],
+        basis=[(0, 0, 0.352), (0.306, 0, 0.25)],
+        spacegroup=167,
+        cellpar=[4.76, 4.76, 12.99, 90, 90, 120],
+        primitive_cell=True,
+    )
 
 
 def child_of(parent, n: int, seed: int = 0):
@@ -52,9 +58,12 @@ def run(name: str, parent, n: int) -> None:
         t3 = time.perf_counter()
         decompose(parent, child)
         t4 = time.perf_counter()
-    print(f"{name:28s} {len(child):5d} atoms  {len(rep.operations):5d} ops  {len(rep.irreps):3d} irreps  "
-          f"modes {t1 - t0:7.2f} s  first decomposition {t3 - t2:7.2f} s  repeated {t4 - t3:6.2f} s  "
-          f"residual {dec.completeness_residual:.1e} A^2")
+    print(
+        f"{name:28s} {len(child):5d} atoms  {len(rep.operations):5d} ops  "
+        f"{len(rep.irreps):3d} irreps  "
+        f"modes {t1 - t0:7.2f} s  first decomposition {t3 - t2:7.2f} s  repeated {t4 - t3:6.2f} s  "
+        f"residual {dec.completeness_residual:.1e} A^2"
+    )
 
 
 def main() -> None:

@@ -79,8 +79,10 @@ def main() -> None:
     print(f"decompose, first call (builds 2x2x2 modes): {cold:.3f} s")
     print(f"decompose, repeated (modes cached):         {warm:.3f} s")
     print(f"map_to_parent alone:                        {mapping:.3f} s")
-    print(f"target < 1 s: {'met' if cold < 1.0 else 'NOT met'} (first call), "
-          f"{'met' if warm < 1.0 else 'NOT met'} (repeated)")
+    print(
+        f"target < 1 s: {'met' if cold < 1.0 else 'NOT met'} (first call), "
+        f"{'met' if warm < 1.0 else 'NOT met'} (repeated)"
+    )
 
 
 if __name__ == "__main__":

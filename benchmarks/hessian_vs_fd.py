@@ -11,10 +11,11 @@ Cubic SrTiO3 (a = 3.9 A, B site at the origin) 2x2x2 (40 atoms) with the embedde
     from the same ``SymBreakCalculator`` and ``produce_force_constants``.
 
 Then a rattled copy without symmetry: exact full Hessian (3N = 120 rows) vs phonopy's
-240 displaced cells. Cubic times are the best of 2 calls (rows: 1). Prints times, the ratio FD/exact (> 1: exact is faster) and the
-largest |fc difference| (eV/A^2). Usage::
+240 displaced cells. Cubic times are the best of 2 calls (rows: 1). Prints times, the
+ratio FD/exact (> 1: exact is faster) and the largest |fc difference| (eV/A^2). Usage::
 
-    .venv/bin/python benchmarks/hessian_vs_fd.py [--dtypes float32,float64] [--threads 1] [--skip-p1]
+    .venv/bin/python benchmarks/hessian_vs_fd.py [--dtypes float32,float64] [--threads 1]
+        [--skip-p1]
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ from ase_symbreak.forceconstants import force_constants_from_forces, phonopy_dis
 from ase_symbreak.structures import cubic_perovskite
 
 
-def finite_displacement_fc(calc: SymBreakCalculator, atoms: Atoms, distance: float = 0.01) -> tuple[np.ndarray, int]:
+def finite_displacement_fc(
+    calc: SymBreakCalculator, atoms: Atoms, distance: float = 0.01
+) -> tuple[np.ndarray, int]:
     """phonopy's finite-displacement force constants (N, N, 3, 3) with ``calc``'s forces."""
-    displacements = phonopy_displacements(atoms, distance=distance, symprec=calc.parameters.symprec, is_plusminus="auto")
+    displacements = phonopy_displacements(
+        atoms, distance=distance, symprec=calc.parameters.symprec, is_plusminus="auto"
+    )
     forces = []
     for cell in displacements.phonon.supercells_with_displacements:
-        displaced = Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+        displaced = Atoms(
+            cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True
+        )
         displaced.calc = calc
         forces.append(displaced.get_forces())
     return force_constants_from_forces(displacements, np.array(forces)), len(forces)
@@ -65,17 +72,25 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     warm.get_forces()
     calc.get_hessian(cubic, [0])
 
-    fc_orb, t_orb = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2)
-    fc_dir, t_dir = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="directions", repeat=2)
+    fc_orb, t_orb = timed(
+        calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
+    )
+    fc_dir, t_dir = timed(
+        calc.get_force_constants, cubic, symmetry_reduced=True, method="directions", repeat=2
+    )
     fc_rows, t_rows = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="rows")
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, cubic, repeat=2)
     n_dir = len(phonopy_displacements(cubic, symprec=calc.parameters.symprec).vectors)
     lines.append(
-        f"[{dtype}] cubic 40 atoms: exact orbits (1 HVP) {t_orb:.2f} s, FD/exact(orbits) = {t_fd / t_orb:.2f}, "
-        f"max|fc_orbits - fc_FD| = {np.abs(fc_orb - fc_fd).max():.2e}, max|fc_orbits - fc_rows| = {np.abs(fc_orb - fc_rows).max():.2e} | "
+        f"[{dtype}] cubic 40 atoms: exact orbits (1 HVP) {t_orb:.2f} s, "
+        f"FD/exact(orbits) = {t_fd / t_orb:.2f}, "
+        f"max|fc_orbits - fc_FD| = {np.abs(fc_orb - fc_fd).max():.2e}, "
+        f"max|fc_orbits - fc_rows| = {np.abs(fc_orb - fc_rows).max():.2e} | "
         f"exact directions ({n_dir} HVPs) {t_dir:.2f} s | exact rows (9) {t_rows:.2f} s | "
-        f"FD ({n_fd} cells) {t_fd:.2f} s | FD/exact(directions) = {t_fd / t_dir:.2f}, FD/exact(rows) = {t_fd / t_rows:.2f} | "
-        f"max|fc_dir - fc_FD| = {np.abs(fc_dir - fc_fd).max():.2e}, max|fc_dir - fc_rows| = {np.abs(fc_dir - fc_rows).max():.2e} eV/A^2"
+        f"FD ({n_fd} cells) {t_fd:.2f} s | FD/exact(directions) = {t_fd / t_dir:.2f}, "
+        f"FD/exact(rows) = {t_fd / t_rows:.2f} | "
+        f"max|fc_dir - fc_FD| = {np.abs(fc_dir - fc_fd).max():.2e}, "
+        f"max|fc_dir - fc_rows| = {np.abs(fc_dir - fc_rows).max():.2e} eV/A^2"
     )
     print(lines[-1], flush=True)
     if skip_p1:
@@ -85,8 +100,10 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
     lines.append(
-        f"[{dtype}] rattled P1 40 atoms: exact full Hessian (120 rows) {t_full:.1f} s | FD ({n_fd} cells) {t_fd:.1f} s | "
-        f"FD/exact = {t_fd / t_full:.2f} | max|fc_exact - fc_FD| = {np.abs(fc_full - fc_fd).max():.2e} eV/A^2"
+        f"[{dtype}] rattled P1 40 atoms: exact full Hessian (120 rows) {t_full:.1f} s | "
+        f"FD ({n_fd} cells) {t_fd:.1f} s | "
+        f"FD/exact = {t_fd / t_full:.2f} | "
+        f"max|fc_exact - fc_FD| = {np.abs(fc_full - fc_fd).max():.2e} eV/A^2"
     )
     print(lines[-1], flush=True)
     return lines
@@ -95,13 +112,16 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", default="float32,float64")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--skip-p1", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
-        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f}",
         flush=True,
     )

@@ -16,7 +16,9 @@ import time
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
     parser.add_argument("--out", default=None, help="output folder (default: a temporary one)")
     args = parser.parse_args()
 
@@ -40,23 +42,39 @@ def main() -> None:
 
     t = result.timings
     produced = {
-        "relax parent": f"a = {result.parent.atoms.cell.lengths()[0]:.4f} A, {result.parent.n_steps} steps",
+        "relax parent": (
+            f"a = {result.parent.atoms.cell.lengths()[0]:.4f} A, {result.parent.n_steps} steps"
+        ),
         "phonons": f"{sum(m.degeneracy for m in result.phonons.modes)} modes, 40-atom supercell",
-        "soft modes": ", ".join(f"{m.irrep} {m.frequency_thz:.2f}" for m in result.soft_modes.modes),
-        "condense": f"{len(result.condense.candidates)} candidates lower E, {len(result.condense.rejected)} rejected",
+        "soft modes": ", ".join(
+            f"{m.irrep} {m.frequency_thz:.2f}" for m in result.soft_modes.modes
+        ),
+        "condense": (
+            f"{len(result.condense.candidates)} candidates lower E, "
+            f"{len(result.condense.rejected)} rejected"
+        ),
         "relax children": f"{t['relax children']['children']} relaxed, "
         f"{sum(c.relax.n_steps for c in result.children + result.duplicates)} steps",
-        "identify": ", ".join(f"{c.identification.space_group_symbol} {c.identification.energy_gain_mev_per_fu:.1f}"
-                              for c in result.children) + " meV/f.u.",
+        "identify": ", ".join(
+            f"{c.identification.space_group_symbol} {c.identification.energy_gain_mev_per_fu:.1f}"
+            for c in result.children
+        )
+        + " meV/f.u.",
     }
-    table = Table(title=f"distortion search, SrTiO3 a=3.9, SevenNet-0, torch threads {torch.get_num_threads()}")
+    table = Table(
+        title=(
+            f"distortion search, SrTiO3 a=3.9, SevenNet-0, torch threads {torch.get_num_threads()}"
+        )
+    )
     table.add_column("step")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
     table.add_column("result")
     table.add_row("load model", f"{t_model:.1f}", f"{t_model / total:.0%}", "SevenNet-0")
     for step, info in t.items():
-        table.add_row(step, f"{info['seconds']:.1f}", f"{info['seconds'] / total:.0%}", produced.get(step, ""))
+        table.add_row(
+            step, f"{info['seconds']:.1f}", f"{info['seconds'] / total:.0%}", produced.get(step, "")
+        )
     table.add_row("total", f"{total:.1f}", "100%", out)
     Console().print(table)
 

@@ -15,8 +15,12 @@ from ase_symbreak.symmetry import displacement_modes, isotropy_subgroups
 
 
 def srtio3(a: float = 3.9) -> Atoms:
-    return Atoms("SrTiO3", cell=[a, a, a], pbc=True,
-                 scaled_positions=[[.5, .5, .5], [0, 0, 0], [.5, 0, 0], [0, .5, 0], [0, 0, .5]])
+    return Atoms(
+        "SrTiO3",
+        cell=[a, a, a],
+        pbc=True,
+        scaled_positions=[[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]],
+    )
 
 
 def timed(fn, repeat: int = 3) -> tuple[float, float, object]:
@@ -34,12 +38,17 @@ def timed(fn, repeat: int = 3) -> tuple[float, float, object]:
 def main() -> None:
     parent = srtio3()
     cold, warm, rep = timed(lambda: displacement_modes(parent, (2, 2, 2)), repeat=1)
-    print(f"displacement_modes 2x2x2 (40 atoms, {len(rep.operations)} ops): cold {cold:.2f} s, warm {warm:.2f} s")
+    print(
+        f"displacement_modes 2x2x2 (40 atoms, {len(rep.operations)} ops): "
+        f"cold {cold:.2f} s, warm {warm:.2f} s"
+    )
     for labels in (["R4+"], ["M3+"], ["R4+", "M3+"]):
         cold, warm, hs = timed(lambda: isotropy_subgroups(parent, labels))
         names = ", ".join(f"{h.direction}->{h.space_group_symbol}" for h in hs[:3])
-        print(f"isotropy_subgroups {'+'.join(labels):8s}: {len(hs):2d} subgroups, "
-              f"cold {cold:.2f} s, warm {warm:.2f} s  [{names}, ...]")
+        print(
+            f"isotropy_subgroups {'+'.join(labels):8s}: {len(hs):2d} subgroups, "
+            f"cold {cold:.2f} s, warm {warm:.2f} s  [{names}, ...]"
+        )
 
 
 if __name__ == "__main__":

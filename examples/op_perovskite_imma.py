@@ -32,22 +32,38 @@ def main(steps: int = 300) -> dict:
     ties = [b[parity == 0].tolist(), b[parity == 1].tolist()]  # non-adjacent B sites
     start = time.perf_counter()
     result = find_order_parameter(
-        parent, child, sites=b, tie_sites=ties, zero_components={"1e": "x"},
-        lmax=4, steps=steps, progress=100, seed=0,
+        parent,
+        child,
+        sites=b,
+        tie_sites=ties,
+        zero_components={"1e": "x"},
+        lmax=4,
+        steps=steps,
+        progress=100,
+        seed=0,
     )
     seconds = time.perf_counter() - start
 
-    shares = {k: round(v, 4) for k, v in sorted(result.o3_shares.items(), key=lambda kv: -kv[1]) if v > 1e-4}
+    shares = {
+        k: round(v, 4)
+        for k, v in sorted(result.o3_shares.items(), key=lambda kv: -kv[1])
+        if v > 1e-4
+    }
     w = result.irrep_block("1e")[b]
-    print(f"symmetric fit loss {result.symmetric_loss:.3g} -> with order parameter {result.final_loss:.3g} "
-          "(an Imma input cannot give the Pnma child exactly)")
+    print(
+        f"symmetric fit loss {result.symmetric_loss:.3g} -> "
+        f"with order parameter {result.final_loss:.3g} "
+        "(an Imma input cannot give the Pnma child exactly)"
+    )
     print(f"O(3) shares of the learned order parameter: {shares}")
     print("learned 1e per B site (x, y, z):")
     for i, v in zip(b, w):
         print(f"  {parent.positions[i].round(2)}  {np.round(v, 4)}")
     s = result.symmetry
-    print(f"parent {s.parent_group}, child {s.child_group}, kept by parent+OP {s.kept_group}; "
-          f"contains child: {s.contains_child}, equals child: {s.equals_child}")
+    print(
+        f"parent {s.parent_group}, child {s.child_group}, kept by parent+OP {s.kept_group}; "
+        f"contains child: {s.contains_child}, equals child: {s.equals_child}"
+    )
     print(f"space-group irreps of the learned pseudovectors: {result.space_group_shares}")
     print(f"time {seconds:.1f} s")
     return {"o3_irreps": shares, "space_group_irreps": list(result.space_group_irreps or [])}

@@ -15,7 +15,11 @@ import time
 
 import numpy as np
 
-from ase_symbreak.orderparams import find_order_parameter, perovskite_b_sites, rigid_unit_displacements
+from ase_symbreak.orderparams import (
+    find_order_parameter,
+    perovskite_b_sites,
+    rigid_unit_displacements,
+)
 from ase_symbreak.structures import cubic_perovskite
 
 
@@ -46,20 +50,35 @@ def main(steps: int = 300) -> dict:
     result = find_order_parameter(parent, child, sites=b, lmax=4, steps=steps, progress=100, seed=0)
     seconds = time.perf_counter() - start
 
-    shares = {k: round(v, 4) for k, v in sorted(result.o3_shares.items(), key=lambda kv: -kv[1]) if v > 1e-4}
+    shares = {
+        k: round(v, 4)
+        for k, v in sorted(result.o3_shares.items(), key=lambda kv: -kv[1])
+        if v > 1e-4
+    }
     w = result.irrep_block("1e")[b]
-    print(f"symmetric fit loss {result.symmetric_loss:.3g} -> with order parameter {result.final_loss:.3g}")
+    print(
+        f"symmetric fit loss {result.symmetric_loss:.3g} -> "
+        f"with order parameter {result.final_loss:.3g}"
+    )
     print(f"O(3) shares of the learned order parameter: {shares}")
     print("learned 1e pseudovector per B site (x, y, z), scaled to the largest; built-in tilts:")
     scale = np.abs(w).max()
     for i, (learned, built) in enumerate(zip(w / scale, omega / np.abs(omega).max())):
-        print(f"  B{i} {parent.positions[b[i]].round(2)}  learned {learned.round(3)}  built {built.round(3)}")
+        print(
+            f"  B{i} {parent.positions[b[i]].round(2)}  learned {learned.round(3)}  "
+            f"built {built.round(3)}"
+        )
     print(f"|1e| per B site: {np.round(result.site_norms['1e'][b], 4).tolist()}")
     s = result.symmetry
-    print(f"parent {s.parent_group}, child {s.child_group}, kept by parent+OP {s.kept_group}; "
-          f"contains child: {s.contains_child}, equals child: {s.equals_child}")
+    print(
+        f"parent {s.parent_group}, child {s.child_group}, kept by parent+OP {s.kept_group}; "
+        f"contains child: {s.contains_child}, equals child: {s.equals_child}"
+    )
     print(f"space-group irreps of the learned pseudovectors: {result.space_group_shares}")
-    print(f"space-group irreps of the child's distortion:   {list(result.child_space_group_irreps or [])}")
+    print(
+        "space-group irreps of the child's distortion:   "
+        f"{list(result.child_space_group_irreps or [])}"
+    )
     print(f"time {seconds:.1f} s")
     return {"o3_irreps": shares, "space_group_irreps": list(result.space_group_irreps or [])}
 

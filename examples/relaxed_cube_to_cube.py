@@ -17,7 +17,12 @@ import numpy as np
 import torch
 from e3nn import o3
 
-from ase_symbreak.orderparams.relaxed import RelaxedShapeNet, cubic_operations, fit_shape, theta_readout
+from ase_symbreak.orderparams.relaxed import (
+    RelaxedShapeNet,
+    cubic_operations,
+    fit_shape,
+    theta_readout,
+)
 
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
@@ -31,14 +36,23 @@ history = fit_shape(model, cube, cube, epochs=2500, lr=5e-3, lam=1e-6, optimizer
 readout = theta_readout(model)
 elapsed = time.perf_counter() - start
 
-print(f"cube -> cube: {len(history)} epochs, MSE {history[0]:.3g} -> {history[-1]:.3g}, {elapsed:.1f} s")
+print(
+    f"cube -> cube: {len(history)} epochs, MSE {history[0]:.3g} -> {history[-1]:.3g}, "
+    f"{elapsed:.1f} s"
+)
 print("theta norms (summed over layers):", {k: f"{v:.3g}" for k, v in readout.norms.items()})
 print("non-scalar irreps in use:", readout.active_irreps, f"(threshold {readout.threshold:.1e})")
-# how much of each layer's 4e lies in the Oh-invariant subspace (projector = average of D(g) over Oh)
-projector = torch.stack([o3.Irrep("4e").D_from_matrix(torch.tensor(g)) for g in cubic_operations()]).mean(0)
+# how much of each layer's 4e lies in the Oh-invariant subspace
+# (projector = average of D(g) over Oh)
+projector = torch.stack(
+    [o3.Irrep("4e").D_from_matrix(torch.tensor(g)) for g in cubic_operations()]
+).mean(0)
 for layer, c in enumerate(readout.components["4e"]):
     norm = np.linalg.norm(c)
     inside = np.linalg.norm(projector.numpy() @ c) / norm if norm > 0 else float("nan")
-    print(f"layer {layer}: |theta_4e| = {norm:.3g}, fraction in the cubic invariant (A1g of Oh) = {inside:.6f}")
+    print(
+        f"layer {layer}: |theta_4e| = {norm:.3g}, "
+        f"fraction in the cubic invariant (A1g of Oh) = {inside:.6f}"
+    )
 print(f"kept symmetry: {readout.point_group} ({len(readout.kept_symmetry)} of 48 Oh operations)")
 print(json.dumps({"theta": {k: round(v, 6) for k, v in readout.norms.items()}}))

@@ -30,12 +30,18 @@ history = fit_shape(model, cube, prism, epochs=2500, lr=5e-3, lam=1e-6, optimize
 readout = theta_readout(model)
 elapsed = time.perf_counter() - start
 
-print(f"cube -> prism (z x 1.5): {len(history)} epochs, MSE {history[0]:.3g} -> {history[-1]:.3g}, {elapsed:.1f} s")
+print(
+    f"cube -> prism (z x 1.5): {len(history)} epochs, "
+    f"MSE {history[0]:.3g} -> {history[-1]:.3g}, {elapsed:.1f} s"
+)
 print("theta norms (summed over layers):", {k: f"{v:.3g}" for k, v in readout.norms.items()})
 print("non-scalar irreps in use:", readout.active_irreps, f"(threshold {readout.threshold:.1e})")
 np.set_printoptions(precision=4, suppress=True)
 for layer, c in enumerate(readout.components["2e"]):
     ratio = c[4] / c[2] if abs(c[2]) > 1e-12 else float("nan")
-    print(f"layer {layer} 2e (m=-2..2, e3nn basis): {c}  theta_2/theta_0 = {ratio:.4f} (-sqrt3 = {-3**0.5:.4f})")
+    print(
+        f"layer {layer} 2e (m=-2..2, e3nn basis): {c}  "
+        f"theta_2/theta_0 = {ratio:.4f} (-sqrt3 = {-(3**0.5):.4f})"
+    )
 print(f"kept symmetry: {readout.point_group} ({len(readout.kept_symmetry)} of 48 Oh operations)")
 print(json.dumps({"theta": {k: round(v, 6) for k, v in readout.norms.items()}}))

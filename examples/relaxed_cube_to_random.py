@@ -29,7 +29,10 @@ history = fit_shape(model, cube, shape, epochs=2500, lr=5e-3, lam=1e-6, optimize
 readout = theta_readout(model)
 elapsed = time.perf_counter() - start
 
-print(f"cube -> random shape: {len(history)} epochs, MSE {history[0]:.3g} -> {history[-1]:.3g}, {elapsed:.1f} s")
+print(
+    f"cube -> random shape: {len(history)} epochs, "
+    f"MSE {history[0]:.3g} -> {history[-1]:.3g}, {elapsed:.1f} s"
+)
 print("theta norms (summed over layers):", {k: f"{v:.3g}" for k, v in readout.norms.items()})
 print("non-scalar irreps in use:", readout.active_irreps, f"(threshold {readout.threshold:.1e})")
 print(f"kept symmetry: {readout.point_group} ({len(readout.kept_symmetry)} of 48 Oh operations)")

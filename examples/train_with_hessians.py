@@ -13,7 +13,8 @@ Gamma, X, M and R of the cubic cell.
 Ends with one JSON line:
 ``{"phonon_mae_thz_with_hessian": x, "phonon_mae_thz_without": y, ...}``
 
-Run: ``.venv/bin/python examples/train_with_hessians.py [--epochs 100] [--structures 16]  (about 2 min on 2 cores)``
+Run: ``.venv/bin/python examples/train_with_hessians.py [--epochs 100] [--structures 16]
+(about 2 min on 2 cores)``
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from ase_symbreak.io import store_hessian
 from ase_symbreak.models import PotentialConfig
-from ase_symbreak.training import LossWeights, TrainConfig, initial_model, load_structures, split, train
+from ase_symbreak.training import (
+    LossWeights,
+    TrainConfig,
+    initial_model,
+    load_structures,
+    split,
+    train,
+)
 from ase_symbreak.training.evaluate import evaluate, reference_phonon_frequencies
 
 QPOINTS = [(0.0, 0.0, 0.0), (0.5, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.5, 0.5)]
@@ -87,10 +95,19 @@ def main() -> None:
     train_set, val_set = split(structures, 0.2, seed=args.seed)
     unitcell = bulk("Cu", "fcc", a=3.61, cubic=True)
     reference = reference_phonon_frequencies(EMT(), unitcell, (2, 2, 2), QPOINTS)
-    config = PotentialConfig(species=(29,), cutoff=4.0, num_radial=6, lmax=1, hidden_mul=8, num_layers=2,
-                             radial_hidden=16, avg_num_neighbors=12.0)
-    train_config = TrainConfig(epochs=args.epochs, batch_size=4, lr=1e-2, seed=args.seed, log_every=20,
-                               early_stopping=0)
+    config = PotentialConfig(
+        species=(29,),
+        cutoff=4.0,
+        num_radial=6,
+        lmax=1,
+        hidden_mul=8,
+        num_layers=2,
+        radial_hidden=16,
+        avg_num_neighbors=12.0,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs, batch_size=4, lr=1e-2, seed=args.seed, log_every=20, early_stopping=0
+    )
     results = {}
     runs = [("with_hessian", args.hessian_weight, args.epochs), ("without", 0.0, args.epochs)]
     for label, weight, epochs in runs + [("without_same_time", 0.0, None)]:
@@ -99,34 +116,53 @@ def main() -> None:
             epochs = max(args.epochs, int(results["with_hessian"][1] / per_epoch))
         train_config = dataclasses.replace(train_config, epochs=epochs)
         model = initial_model(config, train_set, seed=args.seed)
-        weights = LossWeights(energy=1.0, forces=10.0, stress=1.0, hessian=weight, hessian_samples=4)
+        weights = LossWeights(
+            energy=1.0, forces=10.0, stress=1.0, hessian=weight, hessian_samples=4
+        )
         start = time.perf_counter()
         print(f"--- training {label} (hessian weight {weight}, {epochs} epochs)")
         train(model, train_set, val_set, train_config, weights)
         seconds = time.perf_counter() - start
-        metrics = evaluate(model, val_set, phonon_cell=unitcell, supercell=(2, 2, 2), qpoints=QPOINTS,
-                           reference_frequencies=reference)
+        metrics = evaluate(
+            model,
+            val_set,
+            phonon_cell=unitcell,
+            supercell=(2, 2, 2),
+            qpoints=QPOINTS,
+            reference_frequencies=reference,
+        )
         print(f"{label}: {metrics.summary()}  ({seconds:.0f} s training)")
         results[label] = (metrics, seconds, epochs)
 
     for label, (metrics, _, _) in results.items():
         model_f = np.sort(np.array(metrics.phonon_model), axis=1)
-        print(f"{label:>17}: model THz at Gamma..R (top band) {np.round(model_f[:, -1], 2).tolist()}")
-    print(f"{'EMT':>17}: reference THz (top band)         {np.round(np.sort(reference, axis=1)[:, -1], 2).tolist()}")
-    with_h, without, same_time = (results[k][0] for k in ("with_hessian", "without", "without_same_time"))
-    print(json.dumps({
-        "phonon_mae_thz_with_hessian": round(with_h.phonon_mae, 4),
-        "phonon_mae_thz_without": round(without.phonon_mae, 4),
-        "forces_mae_with_hessian": round(with_h.forces_mae, 5),
-        "forces_mae_without": round(without.forces_mae, 5),
-        "hessian_mae_with_hessian": round(with_h.hessian_mae, 4),
-        "hessian_mae_without": round(without.hessian_mae, 4),
-        "train_seconds_with_hessian": round(results["with_hessian"][1], 1),
-        "train_seconds_without": round(results["without"][1], 1),
-        "phonon_mae_thz_without_same_time": round(same_time.phonon_mae, 4),
-        "epochs": args.epochs,
-        "epochs_without_same_time": results["without_same_time"][2],
-    }))
+        print(
+            f"{label:>17}: model THz at Gamma..R (top band) {np.round(model_f[:, -1], 2).tolist()}"
+        )
+    print(
+        f"{'EMT':>17}: reference THz (top band)         "
+        f"{np.round(np.sort(reference, axis=1)[:, -1], 2).tolist()}"
+    )
+    with_h, without, same_time = (
+        results[k][0] for k in ("with_hessian", "without", "without_same_time")
+    )
+    print(
+        json.dumps(
+            {
+                "phonon_mae_thz_with_hessian": round(with_h.phonon_mae, 4),
+                "phonon_mae_thz_without": round(without.phonon_mae, 4),
+                "forces_mae_with_hessian": round(with_h.forces_mae, 5),
+                "forces_mae_without": round(without.forces_mae, 5),
+                "hessian_mae_with_hessian": round(with_h.hessian_mae, 4),
+                "hessian_mae_without": round(without.hessian_mae, 4),
+                "train_seconds_with_hessian": round(results["with_hessian"][1], 1),
+                "train_seconds_without": round(results["without"][1], 1),
+                "phonon_mae_thz_without_same_time": round(same_time.phonon_mae, 4),
+                "epochs": args.epochs,
+                "epochs_without_same_time": results["without_same_time"][2],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

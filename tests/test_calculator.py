@@ -36,7 +36,10 @@ def test_sevennet_breaks_parity_only_slightly(sevennet_calc64, rng):
     atoms = cubic_perovskite(3.9).repeat((2, 1, 1))
     atoms.rattle(0.1, seed=1)
     mirror = np.diag([-1.0, 1.0, 1.0])
-    de = abs(sevennet_calc64.get_potential_energy(transformed(atoms, mirror)) - sevennet_calc64.get_potential_energy(atoms))
+    de = abs(
+        sevennet_calc64.get_potential_energy(transformed(atoms, mirror))
+        - sevennet_calc64.get_potential_energy(atoms)
+    )
     assert 0 < de < 1e-2
 
 
@@ -97,7 +100,8 @@ def test_symmetry_reduced_force_constants_equal_full(which, own_calc, sevennet_c
     if which == "own":
         assert parity_breaking < 1e-9
     # plus the float64 precision floor of each model (SevenNet-0's rebuilt float64 network
-    # is rotation-equivariant to ~1e-8 eV/A^2, the atol of assert_equivariant's Hessian check is 1e-6)
+    # is rotation-equivariant to ~1e-8 eV/A^2, the atol of assert_equivariant's Hessian check
+    # is 1e-6)
     floor = 1e-10 if which == "own" else 1e-6
     assert np.abs(reduced - full).max() < parity_breaking + floor
 
@@ -116,7 +120,9 @@ def test_hessian_is_a_cached_ase_property(own_calc, monkeypatch):
     atoms.calc = own_calc
     calls = []
     original = module.hessian_rows
-    monkeypatch.setattr(module, "hessian_rows", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        module, "hessian_rows", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     h1 = atoms.calc.get_property("hessian", atoms)
     h2 = atoms.calc.get_hessian(atoms)
     assert len(calls) == 1 and np.array_equal(h1, h2)
@@ -150,10 +156,16 @@ def test_stress_not_defined_without_3d_periodicity(own_calc):
     "bad, message",
     [
         (Atoms(), "empty"),
-        (Atoms("TiO", positions=[[0, 0, 0], [0.05, 0, 0]], cell=[5, 5, 5], pbc=True), "overlapping"),
+        (
+            Atoms("TiO", positions=[[0, 0, 0], [0.05, 0, 0]], cell=[5, 5, 5], pbc=True),
+            "overlapping",
+        ),
         (Atoms("TiO", positions=[[0, 0, 0], [np.nan, 0, 0]], cell=[5, 5, 5], pbc=True), "NaN"),
         (Atoms("TiO", positions=[[0, 0, 0], [np.inf, 0, 0]], cell=[5, 5, 5], pbc=True), "inf"),
-        (Atoms("TiAu", positions=[[0, 0, 0], [2, 0, 0]], cell=[5, 5, 5], pbc=True), "does not know element"),
+        (
+            Atoms("TiAu", positions=[[0, 0, 0], [2, 0, 0]], cell=[5, 5, 5], pbc=True),
+            "does not know element",
+        ),
     ],
 )
 def test_bad_input_gives_clear_error(own_calc, bad, message):
@@ -183,9 +195,9 @@ def test_file_that_is_not_ours_is_rejected(tmp_path, content):
 def test_own_model_save_load_into_calculator(tmp_path):
     from ase_symbreak.calculator import SymBreakCalculator
     from ase_symbreak.models import save_model
-    from tests.conftest import own_model
+    from ase_symbreak.testing import small_e3nn_potential
 
-    model = own_model(seed=3)
+    model = small_e3nn_potential(seed=3)
     path = save_model(model, tmp_path / "mine.safetensors")
     atoms = cubic_perovskite(3.9)
     atoms.rattle(0.05, seed=5)

@@ -1,4 +1,5 @@
-"""Fast Hessian paths: optimised SevenNet graph, Hessian-vector products, symmetry-reduced force constants."""
+"""Fast Hessian paths: optimised SevenNet graph, Hessian-vector products, symmetry-reduced
+force constants."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ METHODS = ("rows", "directions", "orbits")
 def small_model() -> E3nnPotential:
     """Small float64 E(3)-equivariant model (parity included): exact symmetry of the Hessian."""
     torch.manual_seed(0)
-    config = PotentialConfig(species=(8, 22, 38), cutoff=4.0, num_radial=6, hidden_mul=4, num_layers=2, radial_hidden=8)
+    config = PotentialConfig(
+        species=(8, 22, 38), cutoff=4.0, num_radial=6, hidden_mul=4, num_layers=2, radial_hidden=8
+    )
     return E3nnPotential(config, dtype=torch.float64)
 
 
@@ -48,12 +51,17 @@ def test_optimised_sevennet_graph_is_exact(sevennet64) -> None:
     """The rewritten tensor products (split/cat with cheap backward) change no value."""
     fast, plain = sevennet64
     atoms = rattled(cubic_perovskite())
-    a, b = energy_forces_stress(fast, atoms, torch.float64), energy_forces_stress(plain, atoms, torch.float64)
+    a, b = (
+        energy_forces_stress(fast, atoms, torch.float64),
+        energy_forces_stress(plain, atoms, torch.float64),
+    )
     assert abs(a.energy - b.energy) < 1e-10
     np.testing.assert_allclose(a.forces, b.forces, atol=1e-10)
     u = np.random.default_rng(0).standard_normal((1, len(atoms), 3))
     hvp_plain = hessian_vector_products(plain, atoms, u, torch.float64)
-    np.testing.assert_allclose(hessian_vector_products(fast, atoms, u, torch.float64), hvp_plain, atol=1e-10)
+    np.testing.assert_allclose(
+        hessian_vector_products(fast, atoms, u, torch.float64), hvp_plain, atol=1e-10
+    )
     # forward-mode AD through the fused cat (reverse-over-forward HVPs)
     hvp_fwd = hessian_vector_products(fast, atoms, u, torch.float64, method="reverse_over_forward")
     np.testing.assert_allclose(hvp_fwd, hvp_plain, atol=1e-10)
@@ -68,18 +76,26 @@ def test_hvps_equal_hessian_times_vector(small_model, method: str) -> None:
     hvp = hessian_vector_products(small_model, atoms, u, torch.float64, method=method)
     assert hvp.shape == u.shape
     np.testing.assert_allclose(hvp.reshape(3, -1), u.reshape(3, -1) @ full.T, atol=1e-10)
-    flat = hessian_vector_products(small_model, atoms, u.reshape(3, -1), torch.float64, method=method)
+    flat = hessian_vector_products(
+        small_model, atoms, u.reshape(3, -1), torch.float64, method=method
+    )
     assert flat.shape == (3, 3 * len(atoms))
 
 
 def test_rows_equal_full_hessian_rows(small_model) -> None:
     atoms = rattled(cubic_perovskite())
     full = hessian_rows(small_model, atoms, None, torch.float64)
-    np.testing.assert_allclose(hessian_rows(small_model, atoms, [3, 1], torch.float64), full[[9, 10, 11, 3, 4, 5]], atol=1e-12)
+    np.testing.assert_allclose(
+        hessian_rows(small_model, atoms, [3, 1], torch.float64),
+        full[[9, 10, 11, 3, 4, 5]],
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("reps", [(2, 2, 2), (2, 1, 1)])
-def test_reduced_force_constants_equal_full_hessian(small_model, reps: tuple[int, int, int]) -> None:
+def test_reduced_force_constants_equal_full_hessian(
+    small_model, reps: tuple[int, int, int]
+) -> None:
     calc = SymBreakCalculator(model=small_model, dtype="float64")
     atoms = cubic_perovskite().repeat(reps)
     full = calc.get_force_constants(atoms)

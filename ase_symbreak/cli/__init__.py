@@ -28,14 +28,16 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("train", "train:train_command"),
 )
 
-app = typer.Typer(help="Symmetry-aware machine learning for ASE.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Symmetry-aware machine learning for ASE.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.callback()
 def _root() -> None:
     """ase-symbreak: equivariant calculators with exact Hessians, labelled irreps, distortion
-    search."""
+    search.
+    """
 
 
 def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:

@@ -26,8 +26,18 @@ if TYPE_CHECKING:
 
     from ase_symbreak.calculator import SymBreakCalculator
 
-__all__ = ["BAD_INPUT", "REJECTED", "echo_json", "exit_on", "fail", "hessian_bar",
-           "load_calculator", "progress_bars", "read_structure", "screen_bars"]
+__all__ = [
+    "BAD_INPUT",
+    "REJECTED",
+    "echo_json",
+    "exit_on",
+    "fail",
+    "hessian_bar",
+    "load_calculator",
+    "progress_bars",
+    "read_structure",
+    "screen_bars",
+]
 
 #: Input rejected by the analysis (a ``ValueError`` of the library).
 REJECTED = 1
@@ -37,8 +47,9 @@ BAD_INPUT = 2
 
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: MESSAGE`` on stderr and exit with ``code``."""
-    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", highlight=False,
-                               soft_wrap=True)
+    Console(stderr=True).print(
+        f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code=code)
 
 
@@ -77,15 +88,24 @@ def echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2))
 
 
-def _bars(description: str, console: Console | None, disable: bool,
-          transient: bool = False) -> Progress:
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, disable=disable, transient=transient)
+def _bars(
+    description: str, console: Console | None, disable: bool, transient: bool = False
+) -> Progress:
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+        transient=transient,
+    )
 
 
 @contextlib.contextmanager
-def progress_bars(console: Console | None = None,
-                  disable: bool = False) -> Iterator[Callable[[str, int, int | None], None]]:
+def progress_bars(
+    console: Console | None = None, disable: bool = False
+) -> Iterator[Callable[[str, int, int | None], None]]:
     """Rich progress bars, one per search step; yields ``progress(step, done, total)``."""
     with _bars("{task.description:<15}", console, disable) as bar:
         tasks: dict[str, int] = {}
@@ -99,8 +119,9 @@ def progress_bars(console: Console | None = None,
 
 
 @contextlib.contextmanager
-def screen_bars(console: Console | None = None,
-                disable: bool = False) -> Iterator[Callable[[int, int, int, int], None]]:
+def screen_bars(
+    console: Console | None = None, disable: bool = False
+) -> Iterator[Callable[[int, int, int, int], None]]:
     """Rich progress bars of a screen (structures, child relaxations); yields the callback."""
     with _bars("{task.description:<18}", console, disable) as bar:
         structures = bar.add_task("structures", total=None)
@@ -114,8 +135,9 @@ def screen_bars(console: Console | None = None,
 
 
 @contextlib.contextmanager
-def hessian_bar(console: Console | None = None,
-                disable: bool = False) -> Iterator[Callable[[int, int], None]]:
+def hessian_bar(
+    console: Console | None = None, disable: bool = False
+) -> Iterator[Callable[[int, int], None]]:
     """A transient bar over the exact Hessian's rows; yields ``progress(done, total)``."""
     with _bars("{task.description}", console, disable, transient=True) as bar:
         task = bar.add_task("exact Hessian rows", total=None)

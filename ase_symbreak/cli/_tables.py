@@ -11,11 +11,19 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ase_symbreak.phonons import PhononModes
     from ase_symbreak.symmetry import ModeDecomposition
-    from ase_symbreak.workflows.screen import ScreenResult
+    from ase_symbreak.workflows.screening import ScreenResult
     from ase_symbreak.workflows.search import SearchResult
 
-__all__ = ["children_table", "decompose_table", "fractions", "irreps_table", "phonon_modes_table",
-           "screen_table", "soft_modes_table", "subgroups_table"]
+__all__ = [
+    "children_table",
+    "decompose_table",
+    "fractions",
+    "irreps_table",
+    "phonon_modes_table",
+    "screen_table",
+    "soft_modes_table",
+    "subgroups_table",
+]
 
 
 def fractions(k) -> str:
@@ -34,12 +42,19 @@ def _with_columns(title: str, columns) -> Table:
 
 # ----------------------------------------------------------------------------- symmetry
 def irreps_table(rows: list[dict], title: str) -> Table:
-    """The rows of ``ase-symbreak irreps``: k, arms of the star, irrep, dim, multiplicity, orbits.
+    """The rows of ``ase-symbreak irreps``: k, arms of the star, irrep, dim, multiplicity,
+    orbits.
     """
     table = _with_columns(title, ("k", "arms", "irrep", "dim", "mult", "orbits"))
     for r in rows:
-        table.add_row(fractions(r["k"]), str(len(r["star"])), r["irrep"], str(r["dim"]),
-                      str(r["multiplicity"]), ", ".join(r["orbits"]))
+        table.add_row(
+            fractions(r["k"]),
+            str(len(r["star"])),
+            r["irrep"],
+            str(r["dim"]),
+            str(r["multiplicity"]),
+            ", ".join(r["orbits"]),
+        )
     return table
 
 
@@ -47,8 +62,13 @@ def decompose_table(result: ModeDecomposition, threshold: float, title: str) -> 
     """Irrep amplitudes above ``threshold`` (parent and supercell normalisation) and the total."""
     table = _with_columns(title, ("irrep", "k", "direction", "Ap (A)", "As (A)"))
     for ir in result.significant(threshold):
-        table.add_row(ir.irrep, fractions(ir.k), ir.direction, f"{ir.amplitude:.5f}",
-                      f"{ir.amplitude_supercell:.5f}")
+        table.add_row(
+            ir.irrep,
+            fractions(ir.k),
+            ir.direction,
+            f"{ir.amplitude:.5f}",
+            f"{ir.amplitude_supercell:.5f}",
+        )
     table.add_row("total", "", "", f"{result.amplitude:.5f}", f"{result.amplitude_supercell:.5f}")
     return table
 
@@ -57,18 +77,34 @@ def subgroups_table(rows: list[dict], title: str) -> Table:
     """The rows of ``ase-symbreak subgroups``: direction, space group, supercell."""
     table = _with_columns(title, ("direction", "space group", "#", "supercell"))
     for r in rows:
-        table.add_row(r["direction"], r["space_group_symbol"], str(r["space_group_number"]),
-                      str(r["supercell_matrix"]))
+        table.add_row(
+            r["direction"],
+            r["space_group_symbol"],
+            str(r["space_group_number"]),
+            str(r["supercell_matrix"]),
+        )
     return table
 
 
 # ----------------------------------------------------------------------------- phonons
 def phonon_modes_table(modes: PhononModes, title: str | None = None) -> Table:
     """Labelled phonon modes; imaginary frequencies marked ``i``, unstable ones in red."""
-    title = title or (f"phonon modes, supercell {np.asarray(modes.supercell_matrix).tolist()}, "
-                      f"origin atom {modes.origin_index}")
-    table = _with_columns(title, ("q", "", "irrep", ("freq (THz)", "right"), ("deg", "right"),
-                                  ("IR", "center"), ("Raman", "center")))
+    title = title or (
+        f"phonon modes, supercell {np.asarray(modes.supercell_matrix).tolist()}, "
+        f"origin atom {modes.origin_index}"
+    )
+    table = _with_columns(
+        title,
+        (
+            "q",
+            "",
+            "irrep",
+            ("freq (THz)", "right"),
+            ("deg", "right"),
+            ("IR", "center"),
+            ("Raman", "center"),
+        ),
+    )
 
     def yes_no(x):
         return "" if x is None else ("yes" if x else "-")
@@ -76,16 +112,26 @@ def phonon_modes_table(modes: PhononModes, title: str | None = None) -> Table:
     for m in modes.modes:
         freq = f"{m.frequency_thz:.3f}" + ("i" if m.frequency_thz < -5e-4 else "")
         style = "red" if m.frequency_thz < -0.1 else None
-        table.add_row(m.q_label, fractions(m.q), m.irrep, freq, str(m.degeneracy),
-                      yes_no(m.ir_active), yes_no(m.raman_active), style=style)
+        table.add_row(
+            m.q_label,
+            fractions(m.q),
+            m.irrep,
+            freq,
+            str(m.degeneracy),
+            yes_no(m.ir_active),
+            yes_no(m.raman_active),
+            style=style,
+        )
     return table
 
 
 # ----------------------------------------------------------------------------- searches
 def soft_modes_table(result: SearchResult) -> Table:
     """The soft modes of a search: irrep, q, frequency, degeneracy."""
-    table = _with_columns(f"soft modes (< {result.soft_modes.threshold_thz} THz)",
-                          ("irrep", "q", "frequency (THz)", "deg"))
+    table = _with_columns(
+        f"soft modes (< {result.soft_modes.threshold_thz} THz)",
+        ("irrep", "q", "frequency (THz)", "deg"),
+    )
     for m in result.soft_modes.modes:
         table.add_row(m.irrep, m.q_label, f"{m.frequency_thz:.3f}", str(m.degeneracy))
     return table
@@ -94,17 +140,35 @@ def soft_modes_table(result: SearchResult) -> Table:
 def children_table(result: SearchResult) -> Table:
     """Ranked children of a search (its caption says why when there are none)."""
     p = result.parent
-    title = (f"children of {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
-             f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain")
-    table = _with_columns(title, (("#", "right"), "space group", "condensed", "Ap (A)", "secondary",
-                                  ("gain (meV/f.u.)", "right"), ("atoms", "right")))
+    title = (
+        f"children of {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
+        f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain"
+    )
+    table = _with_columns(
+        title,
+        (
+            ("#", "right"),
+            "space group",
+            "condensed",
+            "Ap (A)",
+            "secondary",
+            ("gain (meV/f.u.)", "right"),
+            ("atoms", "right"),
+        ),
+    )
     for rank, c in enumerate(result.children, 1):
         idn = c.identification
         amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
         sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
-        table.add_row(str(rank), f"{idn.space_group_symbol} ({idn.space_group_number})",
-                      f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}", amps, sec,
-                      f"{idn.energy_gain_mev_per_fu:.2f}", str(len(c.relax.atoms)))
+        table.add_row(
+            str(rank),
+            f"{idn.space_group_symbol} ({idn.space_group_number})",
+            f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}",
+            amps,
+            sec,
+            f"{idn.energy_gain_mev_per_fu:.2f}",
+            str(len(c.relax.atoms)),
+        )
     reason = result.no_children_reason()
     if reason is not None:
         table.caption = f"no children: {reason}"
@@ -114,11 +178,28 @@ def children_table(result: SearchResult) -> Table:
 def screen_table(result: ScreenResult) -> Table:
     """One row per structure of a screen (the errors: ``result.errors()``)."""
     title = f"screen of {len(result.entries)} structures ({len(result.failed)} failed)"
-    table = _with_columns(title, ("name", "formula", "parent", "unstable irreps", "best child",
-                                  ("gain (meV/f.u.)", "right"), "status"))
+    table = _with_columns(
+        title,
+        (
+            "name",
+            "formula",
+            "parent",
+            "unstable irreps",
+            "best child",
+            ("gain (meV/f.u.)", "right"),
+            "status",
+        ),
+    )
     for e in result.entries:
         status = ("done (earlier run)" if e.loaded else "done") if e.ok else "[red]failed[/red]"
         gain = f"{e.energy_gain_mev_per_fu:.2f}" if e.ok else "-"
-        table.add_row(e.name, e.formula, e.parent_space_group, " ".join(e.unstable_irreps) or "-",
-                      e.best_child_space_group or "-", gain, status)
+        table.add_row(
+            e.name,
+            e.formula,
+            e.parent_space_group,
+            " ".join(e.unstable_irreps) or "-",
+            e.best_child_space_group or "-",
+            gain,
+            status,
+        )
     return table

@@ -15,28 +15,39 @@ from typing import Annotated
 
 import typer
 
-from ._common import BAD_INPUT, REJECTED, echo_json, exit_on, fail, hessian_bar, load_calculator
-from ._common import read_structure
+from ._common import (
+    BAD_INPUT,
+    REJECTED,
+    echo_json,
+    exit_on,
+    fail,
+    hessian_bar,
+    load_calculator,
+    read_structure,
+)
 
 __all__ = ["phonons_command"]
 
 
 def phonons_command(
-    structure: Annotated[Path, typer.Argument(
-        help="High-symmetry structure file (any ase.io format).")],
+    structure: Annotated[
+        Path, typer.Argument(help="High-symmetry structure file (any ase.io format).")
+    ],
     supercell: Annotated[
         tuple[int, int, int],
         typer.Option(help="Diagonal supercell N1 N2 N3; modes at every commensurate q."),
     ] = (2, 2, 2),
     origin: Annotated[
         int | None,
-        typer.Option(help="Atom index put at the origin for the labels "
-                          "(default: B site of a perovskite)."),
+        typer.Option(
+            help="Atom index put at the origin for the labels (default: B site of a perovskite)."
+        ),
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Model: .safetensors file, sevenn .pth or name "
-                          "(default: embedded SevenNet-0)."),
+        typer.Option(
+            help="Model: .safetensors file, sevenn .pth or name (default: embedded SevenNet-0)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     plot: Annotated[
@@ -53,8 +64,9 @@ def phonons_command(
 
     atoms = read_structure(structure)
     if any(n < 1 for n in supercell):
-        fail(f"--supercell entries must be positive integers, got {list(supercell)}",
-             code=BAD_INPUT)
+        fail(
+            f"--supercell entries must be positive integers, got {list(supercell)}", code=BAD_INPUT
+        )
     calc = load_calculator(model)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
@@ -62,18 +74,28 @@ def phonons_command(
             phonon = phonopy_from_calculator(atoms, calc, supercell, progress=progress)
         modes = labelled_modes(atoms, phonon, supercell, origin_index=origin)
     if plot is not None:
-        plot_band_structure(phonon, modes, plot,
-                            title=f"{atoms.get_chemical_formula()} ({structure.name})")
+        plot_band_structure(
+            phonon, modes, plot, title=f"{atoms.get_chemical_formula()} ({structure.name})"
+        )
     if as_json:
         echo_json(modes.summary())
         return
     console = Console()
     origin_atom = f"{modes.origin_index} ({atoms[modes.origin_index].symbol})"
-    console.print(phonon_modes_table(modes, title=f"{structure.name}: phonon modes, supercell "
-                                                  f"{list(supercell)}, origin atom {origin_atom}"))
+    console.print(
+        phonon_modes_table(
+            modes,
+            title=f"{structure.name}: phonon modes, supercell "
+            f"{list(supercell)}, origin atom {origin_atom}",
+        )
+    )
     unstable = modes.unstable()
     if unstable:
-        console.print("unstable: " + ", ".join(
-            f"{m.q_label} {m.irrep} ({abs(m.frequency_thz):.2f}i THz)" for m in unstable))
+        console.print(
+            "unstable: "
+            + ", ".join(
+                f"{m.q_label} {m.irrep} ({abs(m.frequency_thz):.2f}i THz)" for m in unstable
+            )
+        )
     if plot is not None:
         console.print(f"band structure written to {plot}")

@@ -47,31 +47,49 @@ def _screen_settings(settings_file: Path | None, overrides: dict) -> SearchSetti
 
 
 def screen_command(
-    inputs: Annotated[list[Path], typer.Argument(
-        help="Structure files and/or folders of them (any ase.io format).")],
-    out: Annotated[Path, typer.Option(
-        help="Output folder: one folder per structure, summary.csv/json; reruns resume.")]
-    = Path("screen"),
-    scheduler: Annotated[str | None, typer.Option(
-        help="Address of a running Dask scheduler (tcp://host:8786).")] = None,
-    workers: Annotated[int | None, typer.Option(
-        help="Workers of a local cluster (default: one per core).")] = None,
-    jobqueue: Annotated[Path | None, typer.Option(
-        help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml.")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="Model: name, file or 'module:factory' (default: SevenNet-0).")] = None,
-    settings: Annotated[Path | None, typer.Option(
-        help="TOML whose search table (as in recipes) holds SearchSettings fields.")] = None,
-    supercell: Annotated[tuple[int, int, int] | None, typer.Option(
-        help="Diagonal phonon supercell N1 N2 N3.")] = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Soft-mode threshold, THz (imaginary negative).")] = None,
-    max_children: Annotated[int | None, typer.Option(
-        help="Relax at most this many candidates per structure.")] = None,
-    fmax: Annotated[float | None, typer.Option(
-        help="Force criterion of the child relaxations, eV/A.")] = None,
-    retries: Annotated[int, typer.Option(
-        help="Further tries of a task that failed (not for bad input).")] = 2,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Structure files and/or folders of them (any ase.io format)."),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output folder: one folder per structure, summary.csv/json; reruns resume."
+        ),
+    ] = Path("screen"),
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (tcp://host:8786).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Workers of a local cluster (default: one per core).")
+    ] = None,
+    jobqueue: Annotated[
+        Path | None,
+        typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model: name, file or 'module:factory' (default: SevenNet-0)."),
+    ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(help="TOML whose search table (as in recipes) holds SearchSettings fields."),
+    ] = None,
+    supercell: Annotated[
+        tuple[int, int, int] | None, typer.Option(help="Diagonal phonon supercell N1 N2 N3.")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")
+    ] = None,
+    max_children: Annotated[
+        int | None, typer.Option(help="Relax at most this many candidates per structure.")
+    ] = None,
+    fmax: Annotated[
+        float | None, typer.Option(help="Force criterion of the child relaxations, eV/A.")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(help="Further tries of a task that failed (not for bad input).")
+    ] = 2,
 ) -> None:
     """Distortion search of many structures on Dask: a summary row per structure; \
 failures fail alone.
@@ -88,17 +106,23 @@ failures fail alone.
     if sum(x is not None for x in (scheduler, workers, jobqueue)) > 1:
         fail("give at most one of --scheduler, --workers, --jobqueue", code=BAD_INPUT)
     try:
-        from ase_symbreak.workflows.screen import (
+        from ase_symbreak.workflows.screening import (
             load_jobqueue_config,
             open_client,
             read_structures,
             screen,
         )
     except ImportError as err:
-        fail(f"the screen needs Dask ({err.name} is missing): pip install 'ase-symbreak[dask]'",
-             code=BAD_INPUT)
-    options = {"supercell": supercell, "threshold_thz": threshold, "max_children": max_children,
-               "child_fmax": fmax}
+        fail(
+            f"the screen needs Dask ({err.name} is missing): pip install 'ase-symbreak[dask]'",
+            code=BAD_INPUT,
+        )
+    options = {
+        "supercell": supercell,
+        "threshold_thz": threshold,
+        "max_children": max_children,
+        "child_fmax": fmax,
+    }
     search_settings = _screen_settings(settings, options)
     with exit_on(FileNotFoundError, ValueError, code=BAD_INPUT):
         structures = read_structures(inputs)
@@ -108,17 +132,29 @@ failures fail alone.
     # keep Dask's INFO lines off the progress bars
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
-        with exit_on(OSError, TimeoutError, code=BAD_INPUT,
-                     prefix="cannot start or reach the Dask cluster: "):
+        with exit_on(
+            OSError, TimeoutError, code=BAD_INPUT, prefix="cannot start or reach the Dask cluster: "
+        ):
             client, torch_threads = stack.enter_context(open_client(scheduler, workers, jobqueue))
         console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
         # a model the workers cannot load, no structures
         with exit_on(ValueError, code=BAD_INPUT), screen_bars(console) as progress:
-            result = screen(structures, search_settings, model, out_dir=out, client=client,
-                            retries=retries, progress=progress, torch_threads=torch_threads)
+            result = screen(
+                structures,
+                search_settings,
+                model,
+                out_dir=out,
+                client=client,
+                retries=retries,
+                progress=progress,
+                torch_threads=torch_threads,
+            )
     console.print(screen_table(result))
-    console.print(f"{len(result.entries)} structures in {result.seconds:.1f} s on "
-                  f"{result.n_workers} workers; summary in {out}/summary.csv", highlight=False)
+    console.print(
+        f"{len(result.entries)} structures in {result.seconds:.1f} s on "
+        f"{result.n_workers} workers; summary in {out}/summary.csv",
+        highlight=False,
+    )
     if result.failed:
         console.print(f"{len(result.failed)} of {len(result.entries)} failed:", highlight=False)
         for line in result.errors():

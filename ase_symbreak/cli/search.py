@@ -22,16 +22,19 @@ if TYPE_CHECKING:
 __all__ = ["print_search", "run_command", "search_and_print", "search_command"]
 
 
-def print_search(result: SearchResult, console: Console | None = None,
-                 seconds: float | None = None) -> None:
+def print_search(
+    result: SearchResult, console: Console | None = None, seconds: float | None = None
+) -> None:
     """Parent, soft modes, ranked children, the family tree and the timings."""
     from ._tables import children_table, soft_modes_table
 
     console = console or Console()
     p = result.parent
-    console.print(f"parent {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
-                  f"{p.space_group_symbol}: a = {p.atoms.cell.lengths()[0]:.4f} A, "
-                  f"E = {p.energy_per_fu:.4f} eV/f.u.")
+    console.print(
+        f"parent {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
+        f"{p.space_group_symbol}: a = {p.atoms.cell.lengths()[0]:.4f} A, "
+        f"E = {p.energy_per_fu:.4f} eV/f.u."
+    )
     if not result.soft_modes.modes:
         console.print("no soft modes: the parent is dynamically stable at this supercell")
         return
@@ -46,8 +49,9 @@ def print_search(result: SearchResult, console: Console | None = None,
         console.print(f"results in {result.out_dir}/ (search.json, CIFs, phonon_bands.png)")
 
 
-def search_and_print(search: Callable[[Any, SearchProgress], SearchResult],
-                     model: str | None) -> None:
+def search_and_print(
+    search: Callable[[Any, SearchProgress], SearchResult], model: str | None
+) -> None:
     """Load the model, run ``search(calc, progress)`` under progress bars, print the result.
 
     A ``ValueError`` of the search exits with code 1; the time printed leaves out the model load.
@@ -76,38 +80,53 @@ def _search(atoms, model: str | None, settings, out_dir: Path) -> None:
 
 
 def search_command(
-    structure: Annotated[Path, typer.Argument(
-        help="High-symmetry parent structure (any ase.io format).")],
-    supercell: Annotated[tuple[int, int, int], typer.Option(
-        help="Diagonal phonon supercell N1 N2 N3.")] = (2, 2, 2),
-    model: Annotated[str | None, typer.Option(
-        help="Model: name, .safetensors or .pth (default: SevenNet-0).")] = None,
-    out: Annotated[Path, typer.Option(
-        help="Output folder (JSON per step, CIFs, plots; reruns resume).")] = Path("search"),
-    threshold: Annotated[float, typer.Option(
-        help="Soft-mode threshold, THz (imaginary negative).")] = -0.1,
+    structure: Annotated[
+        Path, typer.Argument(help="High-symmetry parent structure (any ase.io format).")
+    ],
+    supercell: Annotated[
+        tuple[int, int, int], typer.Option(help="Diagonal phonon supercell N1 N2 N3.")
+    ] = (2, 2, 2),
+    model: Annotated[
+        str | None, typer.Option(help="Model: name, .safetensors or .pth (default: SevenNet-0).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Output folder (JSON per step, CIFs, plots; reruns resume).")
+    ] = Path("search"),
+    threshold: Annotated[
+        float, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")
+    ] = -0.1,
     max_children: Annotated[int, typer.Option(help="Relax at most this many candidates.")] = 8,
-    fmax: Annotated[float, typer.Option(
-        help="Force criterion of the child relaxations, eV/A.")] = 5e-3,
-    no_couple: Annotated[bool, typer.Option(
-        "--no-couple", help="Do not condense pairs of soft irreps.")] = False,
+    fmax: Annotated[
+        float, typer.Option(help="Force criterion of the child relaxations, eV/A.")
+    ] = 5e-3,
+    no_couple: Annotated[
+        bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
+    ] = False,
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
-with a family tree."""
+with a family tree.
+    """
     from ase_symbreak.workflows.search import SearchSettings
 
     atoms = read_structure(structure)
     with exit_on(ValueError, code=REJECTED):
-        settings = SearchSettings(supercell=supercell, threshold_thz=threshold,
-                                  max_children=max_children, child_fmax=fmax, couple=not no_couple)
+        settings = SearchSettings(
+            supercell=supercell,
+            threshold_thz=threshold,
+            max_children=max_children,
+            child_fmax=fmax,
+            couple=not no_couple,
+        )
     _search(atoms, model, settings, out)
 
 
 def run_command(
-    recipe: Annotated[Path, typer.Argument(
-        help="Recipe (TOML), e.g. workflows/srtio3_search.toml.")],
-    out: Annotated[Path | None, typer.Option(
-        help="Output folder (default: the recipe's [output] dir).")] = None,
+    recipe: Annotated[
+        Path, typer.Argument(help="Recipe (TOML), e.g. workflows/srtio3_search.toml.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: the recipe's [output] dir).")
+    ] = None,
 ) -> None:
     """Run a distortion-search recipe (TOML): structure, model, supercell, thresholds, steps."""
     from ase_symbreak.workflows.recipe import RecipeError, load_recipe

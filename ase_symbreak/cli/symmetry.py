@@ -59,8 +59,13 @@ def irreps_command(
         echo_json({"origin_index": rep.origin_index, "supercell": list(supercell), "irreps": rows})
         return
     origin_atom = f"{rep.origin_index} ({rep.parent[rep.origin_index].symbol})"
-    Console().print(irreps_table(rows, f"{structure.name}: displacement irreps, supercell "
-                                       f"{supercell}, origin atom {origin_atom}"))
+    Console().print(
+        irreps_table(
+            rows,
+            f"{structure.name}: displacement irreps, supercell "
+            f"{supercell}, origin atom {origin_atom}",
+        )
+    )
 
 
 def decompose_command(
@@ -86,15 +91,26 @@ def decompose_command(
 
     p_atoms, c_atoms = read_structure(parent), read_structure(child)
     with exit_on(ValueError, code=REJECTED):
-        result = decompose(p_atoms, c_atoms, origin_index=origin, symprec=symprec,
-                           max_displacement=max_displacement)
+        result = decompose(
+            p_atoms,
+            c_atoms,
+            origin_index=origin,
+            symprec=symprec,
+            max_displacement=max_displacement,
+        )
     if as_json:
         echo_json(result.to_dict(threshold))
         return
     console = Console()
-    console.print(decompose_table(result, threshold, f"{child.name} from {parent.name}: supercell "
-                                                     f"{result.supercell_matrix.tolist()}, "
-                                                     f"origin atom {result.origin_index}"))
+    console.print(
+        decompose_table(
+            result,
+            threshold,
+            f"{child.name} from {parent.name}: supercell "
+            f"{result.supercell_matrix.tolist()}, "
+            f"origin atom {result.origin_index}",
+        )
+    )
     strain = ", ".join(f"{k}: {np.linalg.norm(v):.2e}" for k, v in result.strain_parts.items())
     console.print(f"strain (Biot, |part|): {strain or 'none'}")
 

@@ -30,10 +30,13 @@ def _relative_to(recipe: dict, base: Path) -> dict:
 
 
 def train_command(
-    config: Annotated[Path, typer.Argument(
-        help="Training recipe (TOML): data, model, loss weights, epochs, out_dir.")],
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue from out_dir/checkpoint.safetensors.")] = False,
+    config: Annotated[
+        Path,
+        typer.Argument(help="Training recipe (TOML): data, model, loss weights, epochs, out_dir."),
+    ],
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from out_dir/checkpoint.safetensors.")
+    ] = False,
 ) -> None:
     """Train the package's e3nn potential on energies, forces, stresses and Hessians."""
     import tomllib

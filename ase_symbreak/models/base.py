@@ -7,6 +7,7 @@ so forces, stress and Hessians follow by autograd through ``edge_vec``.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -16,7 +17,8 @@ class EnergyModel(torch.nn.Module, ABC):
     """Per-atom energies (eV) of a graph of atoms.
 
     Subclasses set ``cutoff`` (Angstrom) and ``species`` (atomic numbers the model
-    knows, ``None`` for all) and implement :meth:`forward`.
+    knows, ``None`` for all) and implement :meth:`forward`; those that hold constants
+    computed at construction override :meth:`with_dtype`.
     """
 
     cutoff: float
@@ -43,6 +45,16 @@ class EnergyModel(torch.nn.Module, ABC):
         -------
         (N,) per-atom energies in eV, same dtype as ``edge_vec``.
         """
+
+    def with_dtype(self, dtype: torch.dtype) -> EnergyModel:
+        """A copy of the model in ``dtype`` (``torch.float32`` or ``torch.float64``).
+
+        The default deep-copies the model and casts the copy with ``.to(dtype)``. Models
+        whose constants are computed at construction (e3nn's Clebsch-Gordan coefficients,
+        say) override it to rebuild the model in ``dtype``, so that those constants are
+        exact, and may return the model itself when it is in ``dtype`` already.
+        """
+        return copy.deepcopy(self).to(dtype)
 
     def unknown_species(self, numbers: list[int] | tuple[int, ...]) -> list[int]:
         """Atomic numbers in ``numbers`` that this model has not been trained on."""

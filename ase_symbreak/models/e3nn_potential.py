@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from e3nn import o3
 
-from ase_symbreak.torch_utils import default_dtype as _default_dtype
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.nn import InteractionBlock, RadialEmbedding, SpeciesEmbedding
+from ase_symbreak.torch_utils import default_dtype as _default_dtype
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,10 @@ class PotentialConfig:
                 value = tuple(float(v) for v in value)
                 object.__setattr__(self, name, value)
                 if len(value) != len(self.species):
-                    raise ValueError(f"{name} has {len(value)} entries, expected one per species ({len(self.species)})")
+                    raise ValueError(
+                        f"{name} has {len(value)} entries, "
+                        f"expected one per species ({len(self.species)})"
+                    )
         if not self.species:
             raise ValueError("species must list at least one atomic number")
         if len(set(self.species)) != len(self.species):
@@ -100,7 +103,9 @@ class PotentialConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists for tuples), for JSON."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PotentialConfig:
@@ -108,12 +113,12 @@ class PotentialConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown PotentialConfig fields {unknown}; expected a subset of {sorted(known)}")
+            raise ValueError(
+                f"unknown PotentialConfig fields {unknown}; expected a subset of {sorted(known)}"
+            )
         if "species" not in data:
             raise ValueError("PotentialConfig needs 'species'")
         return cls(**data)
-
-
 
 
 def _layer_irreps(config: PotentialConfig) -> list[o3.Irreps]:
@@ -130,7 +135,9 @@ def _layer_irreps(config: PotentialConfig) -> list[o3.Irreps]:
     needed = {o3.Irrep("0e")}
     for _ in range(config.num_layers - 1):
         # inputs of the next block that feed one of its kept outputs (0e included: gates)
-        needed = {ir for _, ir in config.irreps_hidden if any(set(ir * ir_sh) & needed for _, ir_sh in sh)}
+        needed = {
+            ir for _, ir in config.irreps_hidden if any(set(ir * ir_sh) & needed for _, ir_sh in sh)
+        }
         wanted.append(o3.Irreps([(mul, ir) for mul, ir in config.irreps_hidden if ir in needed]))
         needed |= {o3.Irrep("0e")}
     return wanted[::-1]
@@ -173,12 +180,14 @@ class E3nnPotential(EnergyModel):
         self.embedding = SpeciesEmbedding(config.species)
         irreps_scalars = o3.Irreps(f"{config.hidden_mul}x0e")
         self.embed_linear = o3.Linear(self.embedding.irreps_out, irreps_scalars)
-        self.spherical_harmonics = o3.SphericalHarmonics(config.irreps_sh, normalize=True, normalization="component")
+        self.spherical_harmonics = o3.SphericalHarmonics(
+            config.irreps_sh, normalize=True, normalization="component"
+        )
         self.radial = RadialEmbedding(config.cutoff, config.num_radial, p=config.envelope_p)
 
         blocks = []
         irreps = irreps_scalars
-        for hidden in _layer_irreps(config):
+        for hidden in self._block_irreps(config):
             block = InteractionBlock(
                 irreps,
                 config.irreps_sh,
@@ -186,22 +195,10 @@ class E3nnPotential(EnergyModel):
                 num_radial=config.num_radial,
                 radial_hidden=config.radial_hidden,
                 avg_num_neighbors=config.avg_num_neighbors,
+                **self._convolution_options(config),
             )
             blocks.append(block)
             irreps = block.irreps_out
-        self._build_readout(blocks, irreps, config)
-
-
-        self.irreps_in = None
-        self.irreps_out = o3.Irreps("0e")
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the parameters."""
-        return self.energy_shifts.dtype
-
-    def _build_readout(self, blocks: list[torch.nn.Module], irreps: o3.Irreps, config: PotentialConfig) -> None:
-        """Interaction blocks, the linear readout to one 0e per atom and per-species shift/scale."""
         self.blocks = torch.nn.ModuleList(blocks)
         self.readout = o3.Linear(irreps, "0e")
         n = len(config.species)
@@ -209,13 +206,30 @@ class E3nnPotential(EnergyModel):
         scales = config.energy_scales if config.energy_scales is not None else (1.0,) * n
         self.register_buffer("energy_shifts", torch.tensor(shifts, dtype=torch.get_default_dtype()))
         self.register_buffer("energy_scales", torch.tensor(scales, dtype=torch.get_default_dtype()))
+        self.irreps_in = None
+        self.irreps_out = o3.Irreps("0e")
+
+    def _block_irreps(self, config: PotentialConfig) -> list[o3.Irreps]:
+        """Output irreps wanted from each interaction block (pruned: :func:`_layer_irreps`)."""
+        return _layer_irreps(config)
+
+    def _convolution_options(self, config: PotentialConfig) -> dict[str, Any]:
+        """Keyword arguments that choose the blocks' convolution (none: the equivariant one)."""
+        return {}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters."""
+        return self.energy_shifts.dtype
 
     def with_dtype(self, dtype: torch.dtype) -> E3nnPotential:
-        """A copy in ``dtype``, rebuilt from the config so e3nn constants are exact."""
+        """A copy in ``dtype``, same class, rebuilt from the config so e3nn constants are exact."""
         if dtype == self.dtype:
             return self
-        copy = E3nnPotential(self.config, dtype=dtype)
-        copy.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()})
+        copy = type(self)(self.config, dtype=dtype)
+        copy.load_state_dict(
+            {k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()}
+        )
         return copy
 
     def forward(
@@ -228,7 +242,8 @@ class E3nnPotential(EnergyModel):
         """Per-atom energies (N,) in eV; see :meth:`EnergyModel.forward`."""
         if edge_vec.dtype != self.dtype:
             raise TypeError(
-                f"edge_vec is {edge_vec.dtype} but the model is {self.dtype}; call model.to({edge_vec.dtype})"
+                f"edge_vec is {edge_vec.dtype} but the model is {self.dtype}; "
+                f"call model.to({edge_vec.dtype})"
             )
         species = self.embedding.index(numbers)
         x = self.embed_linear(self.embedding(numbers))

@@ -25,14 +25,20 @@ _BUFFERS = ("energy_shifts", "energy_scales")
 # architecture name in the metadata -> (module, model class, config class)
 _ARCHITECTURES = {
     "E3nnPotential": ("ase_symbreak.models.e3nn_potential", "E3nnPotential", "PotentialConfig"),
-    "RelaxedPotential": ("ase_symbreak.models.relaxed_potential", "RelaxedPotential", "RelaxedPotentialConfig"),
+    "RelaxedPotential": (
+        "ase_symbreak.models.relaxed_potential",
+        "RelaxedPotential",
+        "RelaxedPotentialConfig",
+    ),
 }
 
 
 def architecture(name: str) -> tuple[type[E3nnPotential], type[PotentialConfig]]:
     """Model and config classes of an architecture name stored in a file's metadata."""
     if name not in _ARCHITECTURES:
-        raise ModelFileError(f"unknown model architecture {name!r}; known: {sorted(_ARCHITECTURES)}")
+        raise ModelFileError(
+            f"unknown model architecture {name!r}; known: {sorted(_ARCHITECTURES)}"
+        )
     module, model_cls, config_cls = _ARCHITECTURES[name]
     mod = importlib.import_module(module)
     return getattr(mod, model_cls), getattr(mod, config_cls)
@@ -61,10 +67,15 @@ def read_tagged_safetensors(
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise error(f"{path} is not a safetensors file ({exc})") from exc
     if metadata.get("format") != fmt:
-        raise error(f"{path} is a safetensors file but not an ase-symbreak {what} "
-                    f"(metadata format {metadata.get('format')!r}, expected {fmt!r})")
+        raise error(
+            f"{path} is a safetensors file but not an ase-symbreak {what} "
+            f"(metadata format {metadata.get('format')!r}, expected {fmt!r})"
+        )
     if metadata.get("version") != str(version):
-        raise error(f"{path} has {what} format version {metadata.get('version')!r}; this code reads {version}")
+        raise error(
+            f"{path} has {what} format version {metadata.get('version')!r}; "
+            f"this code reads {version}"
+        )
     return metadata, tensors
 
 
@@ -79,9 +90,13 @@ def save_model(model: E3nnPotential, path: str | os.PathLike[str]) -> Path:
     Tensors are stored in the model's dtype.
     """
     if not isinstance(model, E3nnPotential) or type(model).__name__ not in _ARCHITECTURES:
-        raise TypeError(f"save_model expects one of {sorted(_ARCHITECTURES)}, got {type(model).__name__}")
+        raise TypeError(
+            f"save_model expects one of {sorted(_ARCHITECTURES)}, got {type(model).__name__}"
+        )
     state = model.state_dict()
-    tensors = {name: state[name].detach().cpu().contiguous().clone() for name in stored_names(model)}
+    tensors = {
+        name: state[name].detach().cpu().contiguous().clone() for name in stored_names(model)
+    }
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
@@ -117,15 +132,20 @@ def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64)
     expected = set(stored_names(model))
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
     if missing or unexpected:
-        raise ModelFileError(f"{path} does not match its config: missing tensors {missing}, unexpected {unexpected}")
+        raise ModelFileError(
+            f"{path} does not match its config: missing tensors {missing}, unexpected {unexpected}"
+        )
     state = model.state_dict()
     for name, tensor in tensors.items():
         if tensor.shape != state[name].shape:
             raise ModelFileError(
-                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, expected {tuple(state[name].shape)}"
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(state[name].shape)}"
             )
         if not tensor.is_floating_point():
-            raise ModelFileError(f"{path}: tensor {name!r} has dtype {tensor.dtype}, expected a float")
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has dtype {tensor.dtype}, expected a float"
+            )
     with torch.no_grad():
         for name, tensor in tensors.items():
             state[name].copy_(tensor.to(dtype))

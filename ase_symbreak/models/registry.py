@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
 import os
 import re
@@ -15,7 +14,9 @@ DEFAULT_MODEL = "7net-0"
 _SEVENNET_NAMES = {"7net-0", "sevennet-0", "sevennet_0", "7net-0_11july2024", "7net-0_22may2024"}
 
 
-def load(model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtype | None = None) -> EnergyModel:
+def load(
+    model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtype | None = None
+) -> EnergyModel:
     """Return an :class:`EnergyModel` in ``dtype`` (``None``: the model's native precision).
 
     ``model`` is ``None`` (the embedded default, SevenNet-0), a SevenNet pretrained name,
@@ -39,7 +40,10 @@ def load(model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtyp
 
         if spec.endswith(".pth") and not os.path.isfile(spec):
             raise FileNotFoundError(f"no such model file: {spec}")
-        return SevenNetModel(spec if spec.lower() not in _SEVENNET_NAMES else DEFAULT_MODEL, dtype=dtype or torch.float32)
+        return SevenNetModel(
+            spec if spec.lower() not in _SEVENNET_NAMES else DEFAULT_MODEL,
+            dtype=dtype or torch.float32,
+        )
     if os.path.isfile(spec):
         from ase_symbreak.models.io import load_model
 
@@ -47,8 +51,10 @@ def load(model: str | os.PathLike | EnergyModel | None = None, dtype: torch.dtyp
     if _IMPORT_PATH.match(spec):
         return load(_from_import_path(spec), dtype)
     raise ValueError(
-        f"unknown model {spec!r}: give None (embedded SevenNet-0), one of {sorted(_SEVENNET_NAMES)}, "
-        "a .safetensors file saved by ase_symbreak, an import path 'package.module:factory', or an EnergyModel"
+        f"unknown model {spec!r}: give None (embedded SevenNet-0), "
+        f"one of {sorted(_SEVENNET_NAMES)}, "
+        "a .safetensors file saved by ase_symbreak, "
+        "an import path 'package.module:factory', or an EnergyModel"
     )
 
 
@@ -56,7 +62,9 @@ _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def _from_import_path(spec: str) -> EnergyModel:
-    """``'package.module:factory'``: import the module and call ``factory()`` (a class or function)."""
+    """``'package.module:factory'``: import the module and call ``factory()`` (a class or
+    function).
+    """
     module_name, attr = spec.split(":")
     try:
         target = importlib.import_module(module_name)
@@ -68,16 +76,15 @@ def _from_import_path(spec: str) -> EnergyModel:
         target = getattr(target, part)
     model = target() if callable(target) and not isinstance(target, torch.nn.Module) else target
     if not isinstance(model, EnergyModel):
-        raise TypeError(f"model {spec!r} gave a {type(model).__name__}, not an ase_symbreak EnergyModel")
+        raise TypeError(
+            f"model {spec!r} gave a {type(model).__name__}, not an ase_symbreak EnergyModel"
+        )
     return model
 
 
 def with_dtype(model: EnergyModel, dtype: torch.dtype) -> EnergyModel:
-    """A copy of ``model`` in ``dtype`` (rebuilt where the model knows how, else cast)."""
-    rebuild = getattr(model, "with_dtype", None)
-    if callable(rebuild):
-        return rebuild(dtype)
-    return copy.deepcopy(model).to(dtype)
+    """``model`` in ``dtype`` by :meth:`EnergyModel.with_dtype` (rebuilt or cast, as it says)."""
+    return model.with_dtype(dtype)
 
 
 def _dtype_of(model: torch.nn.Module) -> torch.dtype | None:

@@ -18,7 +18,6 @@ import torch
 from e3nn import o3
 
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
-from ase_symbreak.nn import InteractionBlock, RadialEmbedding, SpeciesEmbedding
 from ase_symbreak.nn.relaxed import RelaxedConvolution
 
 __all__ = ["RelaxedPotential", "RelaxedPotentialConfig"]
@@ -47,7 +46,9 @@ class RelaxedPotentialConfig(PotentialConfig):
             raise ValueError(f"filter_lmax must be >= 0 or None, got {self.filter_lmax!r}")
 
     @classmethod
-    def from_potential_config(cls, config: PotentialConfig, **relaxed: Any) -> RelaxedPotentialConfig:
+    def from_potential_config(
+        cls, config: PotentialConfig, **relaxed: Any
+    ) -> RelaxedPotentialConfig:
         """The relaxed version of an equivariant config (``relaxed``: lmax_theta, filter_lmax)."""
         return cls(**dataclasses.asdict(config), **relaxed)
 
@@ -75,45 +76,22 @@ class RelaxedPotential(E3nnPotential):
             config = RelaxedPotentialConfig.from_potential_config(config)
         super().__init__(config, dtype=dtype)
 
-    def _build(self, config: RelaxedPotentialConfig) -> None:  # type: ignore[override]
-        self.config = config
-        self.cutoff = float(config.cutoff)
-        self.species = frozenset(config.species)
+    def _block_irreps(  # type: ignore[override]
+        self, config: RelaxedPotentialConfig
+    ) -> list[o3.Irreps]:
+        """Every irrep of ``irreps_hidden`` in the hidden blocks, the even scalars in the last."""
+        scalars = o3.Irreps(f"{config.hidden_mul}x0e")
+        return [config.irreps_hidden] * (config.num_layers - 1) + [scalars]
 
-        self.embedding = SpeciesEmbedding(config.species)
-        irreps_scalars = o3.Irreps(f"{config.hidden_mul}x0e")
-        self.embed_linear = o3.Linear(self.embedding.irreps_out, irreps_scalars)
-        self.spherical_harmonics = o3.SphericalHarmonics(config.irreps_sh, normalize=True, normalization="component")
-        self.radial = RadialEmbedding(config.cutoff, config.num_radial, p=config.envelope_p)
-
-        blocks = []
-        irreps = irreps_scalars
-        wanted = [config.irreps_hidden] * (config.num_layers - 1) + [irreps_scalars]
-        for hidden in wanted:
-            block = InteractionBlock(
-                irreps,
-                config.irreps_sh,
-                hidden,
-                num_radial=config.num_radial,
-                radial_hidden=config.radial_hidden,
-                avg_num_neighbors=config.avg_num_neighbors,
-                convolution_cls=RelaxedConvolution,
-                lmax_theta=config.lmax_theta,
-                filter_lmax=config.filter_lmax,
-            )
-            blocks.append(block)
-            irreps = block.irreps_out
-        self._build_readout(blocks, irreps, config)
-        self.irreps_in = None
-        self.irreps_out = o3.Irreps("0e")
-
-    def with_dtype(self, dtype: torch.dtype) -> RelaxedPotential:
-        """A copy in ``dtype``, rebuilt from the config so e3nn constants are exact."""
-        if dtype == self.dtype:
-            return self
-        copy = RelaxedPotential(self.config, dtype=dtype)
-        copy.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()})
-        return copy
+    def _convolution_options(  # type: ignore[override]
+        self, config: RelaxedPotentialConfig
+    ) -> dict[str, Any]:
+        """Relaxed convolutions with the config's ``lmax_theta`` and ``filter_lmax``."""
+        return {
+            "convolution_cls": RelaxedConvolution,
+            "lmax_theta": config.lmax_theta,
+            "filter_lmax": config.filter_lmax,
+        }
 
     def relaxed_convolutions(self) -> list[RelaxedConvolution]:
         """The relaxed convolutions, one per block, in order."""

@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 import torch
 
-from ase_symbreak.torch_utils import default_dtype as _default_dtype
 from ase_symbreak.models.base import EnergyModel
+from ase_symbreak.torch_utils import default_dtype as _default_dtype
 
 DEFAULT_PRETRAINED = "7net-0"
 
@@ -42,12 +42,18 @@ def _safe_load_checkpoint(path: str) -> dict:
         return torch.load(path, weights_only=True, map_location="cpu")
 
 
-
-
 class _OneHot(torch.nn.Module):
     """Replaces sevenn's one-hot embedding, whose output is hard-coded to float32."""
 
-    def __init__(self, num_classes: int, key_x: str, key_out: str, key_extra: str | None, key_save: str | None, dtype: torch.dtype):
+    def __init__(
+        self,
+        num_classes: int,
+        key_x: str,
+        key_out: str,
+        key_extra: str | None,
+        key_save: str | None,
+        dtype: torch.dtype,
+    ):
         super().__init__()
         self.num_classes, self.key_x, self.key_out = num_classes, key_x, key_out
         self.key_extra, self.key_save, self.dtype = key_extra, key_save, dtype
@@ -92,7 +98,10 @@ class _CatSplitBackward(torch.autograd.Function):
     @staticmethod
     def vmap(info, in_dims: tuple, dim: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, int]:  # type: ignore[override]
         size = info.batch_size
-        moved = [t.movedim(d, 0) if d is not None else t.unsqueeze(0).expand(size, *t.shape) for t, d in zip(tensors, in_dims[1:])]
+        moved = [
+            t.movedim(d, 0) if d is not None else t.unsqueeze(0).expand(size, *t.shape)
+            for t, d in zip(tensors, in_dims[1:])
+        ]
         return _CatSplitBackward.apply(dim + 1 if dim >= 0 else dim, *moved), 0
 
 
@@ -102,7 +111,9 @@ def _cat_split_backward(tensors: list[torch.Tensor], dim: int = 0) -> torch.Tens
     return _CatSplitBackward.apply(dim, *tensors)
 
 
-def _split_columns(x: torch.Tensor, bounds: tuple[tuple[int, int], ...]) -> tuple[torch.Tensor, ...]:
+def _split_columns(
+    x: torch.Tensor, bounds: tuple[tuple[int, int], ...]
+) -> tuple[torch.Tensor, ...]:
     """Pieces ``x[:, a:b]`` for sorted, non-overlapping ``bounds``, by one ``torch.split``.
 
     ``split``'s backward is one ``cat`` (O(size)), where separate slices each backpropagate
@@ -126,12 +137,18 @@ def _column_slice(node: torch.fx.Node) -> tuple[int, int] | None:
     if node.op != "call_function" or node.target is not operator.getitem or len(node.args) != 2:
         return None
     index = node.args[1]
-    if not (isinstance(index, tuple) and len(index) == 2 and all(isinstance(s, slice) for s in index)):
+    if not (
+        isinstance(index, tuple) and len(index) == 2 and all(isinstance(s, slice) for s in index)
+    ):
         return None
     first, second = index
     if (first.start, first.stop, first.step) != (None, None, None) or second.step not in (None, 1):
         return None
-    if not (isinstance(second.start, int) and isinstance(second.stop, int)) or second.start < 0 or second.stop <= second.start:
+    if (
+        not (isinstance(second.start, int) and isinstance(second.stop, int))
+        or second.start < 0
+        or second.stop <= second.start
+    ):
         return None
     return second.start, second.stop
 
@@ -139,7 +156,8 @@ def _column_slice(node: torch.fx.Node) -> tuple[int, int] | None:
 def _fuse_slices_and_cats(module: torch.fx.GraphModule) -> int:
     """Rewrite one e3nn-generated fx module in place (exact): column slices of a tensor ->
     one ``split``; ``torch.cat`` -> :func:`_cat_split_backward`; dead nodes removed.
-    Returns the number of rewritten nodes."""
+    Returns the number of rewritten nodes.
+    """
     graph = module.graph
     changed = 0
     groups: dict[torch.fx.Node, list[tuple[tuple[int, int], torch.fx.Node]]] = {}
@@ -203,7 +221,12 @@ class SevenNetModel(EnergyModel):
         (:func:`optimize_for_hessians`; exact, same values); ``False`` keeps it as built.
     """
 
-    def __init__(self, name: str = DEFAULT_PRETRAINED, dtype: torch.dtype = torch.float32, optimize: bool = True):
+    def __init__(
+        self,
+        name: str = DEFAULT_PRETRAINED,
+        dtype: torch.dtype = torch.float32,
+        optimize: bool = True,
+    ):
         super().__init__()
         import sevenn._keys as KEY
         from sevenn import util
@@ -227,7 +250,14 @@ class SevenNetModel(EnergyModel):
         onehot = network._modules["onehot_idx_to_onehot"]
         network.replace_module(
             "onehot_idx_to_onehot",
-            _OneHot(onehot.num_classes, onehot.key_x, onehot.key_output, onehot.key_additional_output, onehot.key_save, dtype),
+            _OneHot(
+                onehot.num_classes,
+                onehot.key_x,
+                onehot.key_output,
+                onehot.key_additional_output,
+                onehot.key_save,
+                dtype,
+            ),
         )
         network.key_grad = None  # we own the autograd graph
         network.to(dtype).eval()
@@ -246,7 +276,11 @@ class SevenNetModel(EnergyModel):
 
     def with_dtype(self, dtype: torch.dtype) -> SevenNetModel:
         """The same checkpoint rebuilt in ``dtype`` (casting alone misses e3nn constants)."""
-        return self if dtype == self.dtype else SevenNetModel(self.name, dtype=dtype, optimize=self.optimize)
+        return (
+            self
+            if dtype == self.dtype
+            else SevenNetModel(self.name, dtype=dtype, optimize=self.optimize)
+        )
 
     def forward(
         self,

@@ -91,15 +91,20 @@ class EquivariantConvolution(torch.nn.Module):
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         self.irreps_in = o3.Irreps(irreps_node_in)
         self.irreps_edge_attr = o3.Irreps(irreps_edge_attr)
-        self.irreps_filter = o3.Irreps(irreps_filter) if irreps_filter is not None else self.irreps_edge_attr
+        self.irreps_filter = (
+            o3.Irreps(irreps_filter) if irreps_filter is not None else self.irreps_edge_attr
+        )
         self.irreps_out = o3.Irreps(irreps_out)
         self.avg_num_neighbors = float(avg_num_neighbors)
 
         self.linear_in = o3.Linear(self.irreps_in, self.irreps_in)
-        self.irreps_mid, instructions = uvu_instructions(self.irreps_in, self.irreps_filter, self.irreps_out)
+        self.irreps_mid, instructions = uvu_instructions(
+            self.irreps_in, self.irreps_filter, self.irreps_out
+        )
         if not instructions:
             raise ValueError(
-                f"no tensor-product path {self.irreps_in} x {self.irreps_filter} reaches {self.irreps_out}"
+                f"no tensor-product path {self.irreps_in} x {self.irreps_filter} "
+                f"reaches {self.irreps_out}"
             )
         self.tp = o3.TensorProduct(
             self.irreps_in,
@@ -111,7 +116,9 @@ class EquivariantConvolution(torch.nn.Module):
         )
         hidden = [radial_hidden] if radial_hidden > 0 else []
         # no biases and silu(0) = 0: weights vanish with the radial basis at the cutoff
-        self.radial_mlp = FullyConnectedNet([num_radial, *hidden, self.tp.weight_numel], torch.nn.functional.silu)
+        self.radial_mlp = FullyConnectedNet(
+            [num_radial, *hidden, self.tp.weight_numel], torch.nn.functional.silu
+        )
         self.linear_out = o3.Linear(self.irreps_mid, self.irreps_out)
 
     def edge_filter(self, edge_attr: torch.Tensor) -> torch.Tensor:

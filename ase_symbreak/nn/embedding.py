@@ -68,7 +68,9 @@ class SpeciesEmbedding(torch.nn.Module):
         unknown = out_of_range | (idx < 0)
         if bool(unknown.any()):
             bad = sorted({int(z) for z in numbers[unknown]})
-            raise ValueError(f"atomic numbers {bad} are not among the model's species {self.species}")
+            raise ValueError(
+                f"atomic numbers {bad} are not among the model's species {self.species}"
+            )
         return idx
 
     def forward(self, numbers: torch.Tensor) -> torch.Tensor:

@@ -81,11 +81,15 @@ class InteractionBlock(torch.nn.Module):
         filter_irreps = o3.Irreps(convolution_kwargs.get("irreps_filter") or self.irreps_edge_attr)
         hidden = reachable_irreps(self.irreps_in, filter_irreps, o3.Irreps(irreps_hidden))
         if hidden.dim == 0:
-            raise ValueError(f"none of {irreps_hidden} is reachable from {self.irreps_in} x {filter_irreps}")
+            raise ValueError(
+                f"none of {irreps_hidden} is reachable from {self.irreps_in} x {filter_irreps}"
+            )
         if any(ir.l > 0 for _, ir in hidden) and o3.Irrep("0e") not in reachable_irreps(
             self.irreps_in, filter_irreps, o3.Irreps("0e")
         ):
-            raise ValueError(f"gated irreps in {hidden} need an even scalar reachable from {self.irreps_in}")
+            raise ValueError(
+                f"gated irreps in {hidden} need an even scalar reachable from {self.irreps_in}"
+            )
         self.gate = build_gate(hidden)
         self.conv = convolution_cls(
             self.irreps_in,

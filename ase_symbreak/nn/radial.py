@@ -99,7 +99,9 @@ class RadialEmbedding(torch.nn.Module):
         ``num_radial x 0e``.
     """
 
-    def __init__(self, cutoff: float, num_radial: int = 8, p: int = 6, trainable: bool = False) -> None:
+    def __init__(
+        self, cutoff: float, num_radial: int = 8, p: int = 6, trainable: bool = False
+    ) -> None:
         super().__init__()
         self.basis = BesselBasis(cutoff, num_radial, trainable=trainable)
         self.envelope = PolynomialCutoff(cutoff, p)

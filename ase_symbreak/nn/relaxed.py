@@ -4,7 +4,8 @@ Each convolution owns a vector ``theta`` in ``0e + 0o + 1e + 1o + ... + Le + Lo`
 filter that is tensor-producted with the node features is no longer the edge harmonics
 ``Y(r_ab)`` but ``theta (x) Y(r_ab)``, projected onto the filter irreps (Eq. 6):
 
-.. math:: f'_a = \\frac{1}{\\sqrt{z}} \\sum_{b} f_b \\otimes_{W(|r_{ab}|)} (\\tilde\\theta \\otimes Y(\\hat r_{ab}))
+.. math:: f'_a = \\frac{1}{\\sqrt{z}} \\sum_{b} f_b \\otimes_{W(|r_{ab}|)}
+    (\\tilde\\theta \\otimes Y(\\hat r_{ab}))
 
 ``theta`` starts as ``0e = 1`` and everything else zero. The ``Y (x) 0e -> Y`` paths of the
 filter product have coefficient exactly one (e3nn ``component`` normalisation, no path
@@ -24,7 +25,13 @@ from numpy.typing import NDArray
 
 from ase_symbreak.nn.convolution import EquivariantConvolution
 
-__all__ = ["RelaxedConvolution", "relaxation_penalty", "relaxation_prox_", "relaxed_convolutions", "theta_irreps"]
+__all__ = [
+    "RelaxedConvolution",
+    "relaxation_penalty",
+    "relaxation_prox_",
+    "relaxed_convolutions",
+    "theta_irreps",
+]
 
 
 def theta_irreps(lmax: int) -> o3.Irreps:
@@ -35,9 +42,16 @@ def theta_irreps(lmax: int) -> o3.Irreps:
 
 
 def _filter_irreps(irreps_edge_attr: o3.Irreps, filter_lmax: int) -> o3.Irreps:
-    """Edge irreps first (so their paths keep their indices), then every other ``(l, p)``, l <= filter_lmax."""
+    """Edge irreps first (so their paths keep their indices), then every other ``(l, p)``,
+    l <= filter_lmax.
+    """
     present = {ir for _, ir in irreps_edge_attr}
-    extra = [(1, (l, p)) for l in range(filter_lmax + 1) for p in (1, -1) if o3.Irrep(l, p) not in present]
+    extra = [
+        (1, (l, p))
+        for l in range(filter_lmax + 1)
+        for p in (1, -1)
+        if o3.Irrep(l, p) not in present
+    ]
     return irreps_edge_attr + o3.Irreps(extra)
 
 
@@ -88,10 +102,12 @@ class RelaxedConvolution(EquivariantConvolution):
         filter_lmax: int | None = None,
     ) -> None:
         irreps_edge_attr = o3.Irreps(irreps_edge_attr)
-        if any(mul != 1 for mul, _ in irreps_edge_attr) or len({ir for _, ir in irreps_edge_attr}) != len(
-            irreps_edge_attr
-        ):
-            raise ValueError(f"irreps_edge_attr must list each irrep once with mul 1, got {irreps_edge_attr}")
+        if any(mul != 1 for mul, _ in irreps_edge_attr) or len(
+            {ir for _, ir in irreps_edge_attr}
+        ) != len(irreps_edge_attr):
+            raise ValueError(
+                f"irreps_edge_attr must list each irrep once with mul 1, got {irreps_edge_attr}"
+            )
         filter_lmax = irreps_edge_attr.lmax if filter_lmax is None else int(filter_lmax)
         if filter_lmax < 0:
             raise ValueError(f"filter_lmax must be >= 0, got {filter_lmax!r}")
@@ -137,11 +153,16 @@ class RelaxedConvolution(EquivariantConvolution):
     # ------------------------------------------------------------------ analysis
     def theta_blocks(self) -> dict[str, torch.Tensor]:
         """``theta`` split by irrep, ``{"0e": (1,), "1o": (3,), ...}`` (views, differentiable)."""
-        return {str(ir): self.theta[sl] for (_, ir), sl in zip(self.irreps_theta, self.irreps_theta.slices())}
+        return {
+            str(ir): self.theta[sl]
+            for (_, ir), sl in zip(self.irreps_theta, self.irreps_theta.slices())
+        }
 
     def theta_norms(self) -> dict[str, float]:
         """Euclidean norm of each irrep of ``theta``, ``{"0e": ..., "0o": ..., "1e": ...}``."""
-        return {k: float(torch.linalg.vector_norm(v.detach())) for k, v in self.theta_blocks().items()}
+        return {
+            k: float(torch.linalg.vector_norm(v.detach())) for k, v in self.theta_blocks().items()
+        }
 
     def theta_components(self) -> dict[str, NDArray[np.float64]]:
         """Components of each irrep, ``(2l+1,)`` ordered ``m = -l .. l`` in e3nn's basis.
@@ -188,7 +209,8 @@ class RelaxedConvolution(EquivariantConvolution):
         new.to(dtype)
         with torch.no_grad():
             new.linear_in.load_state_dict(conv.linear_in.state_dict())
-            # tensor-product paths: match (i_in1, i_in2, ir_out); the filter starts with the edge irreps
+            # tensor-product paths: match (i_in1, i_in2, ir_out); the filter starts with the
+            # edge irreps
             new_paths = {
                 (ins.i_in1, ins.i_in2, new.irreps_mid[ins.i_out].ir): (k, ins.i_out)
                 for k, ins in enumerate(new.tp.instructions)
@@ -218,7 +240,9 @@ class RelaxedConvolution(EquivariantConvolution):
 
 
 def relaxed_convolutions(model: torch.nn.Module) -> list[RelaxedConvolution]:
-    """Every :class:`RelaxedConvolution` in ``model`` (``model`` itself included), in module order."""
+    """Every :class:`RelaxedConvolution` in ``model`` (``model`` itself included), in module
+    order.
+    """
     return [m for m in model.modules() if isinstance(m, RelaxedConvolution)]
 
 
@@ -245,7 +269,8 @@ def relaxation_penalty(model: torch.nn.Module, lam: float) -> torch.Tensor:
 
 @torch.no_grad()
 def relaxation_prox_(model: torch.nn.Module, step: float) -> None:
-    """Proximal step of :func:`relaxation_penalty` in place: ``theta_b *= max(0, 1 - step/|theta_b|)``.
+    """Proximal step of :func:`relaxation_penalty` in place:
+    ``theta_b *= max(0, 1 - step/|theta_b|)``.
 
     Call after each optimiser step with ``step = lr * lam`` instead of adding the penalty to
     the loss. The penalty's gradient ``lam theta_b/|theta_b|`` has norm ``lam`` however small

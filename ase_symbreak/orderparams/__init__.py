@@ -16,7 +16,6 @@ from .gradient import (
     perovskite_b_sites,
     pseudovector_irreps,
 )
-
 from .relaxed import (
     ChargedParticleNet,
     RelaxedShapeNet,
@@ -24,10 +23,10 @@ from .relaxed import (
     cubic_operations,
     fit_charged_particle,
     fit_shape,
-    kept_operations,
     lorentz_trajectory,
     point_group_name,
     theta_readout,
+    theta_stabiliser,
 )
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
     "rigid_unit_displacements",
     "ThetaReadout",
     "theta_readout",
-    "kept_operations",
+    "theta_stabiliser",
     "cubic_operations",
     "point_group_name",
     "RelaxedShapeNet",

@@ -26,7 +26,7 @@ __all__ = [
     "irrep_norms",
     "o3_shares",
     "parent_operations",
-    "kept_operations",
+    "feature_stabiliser_mask",
     "child_operations",
     "group_name",
     "rigid_unit_displacements",
@@ -35,17 +35,46 @@ __all__ = [
 
 # Hermann-Mauguin -> Schoenflies for the 32 crystallographic point groups
 _SCHOENFLIES = {
-    "1": "C1", "-1": "Ci", "2": "C2", "m": "Cs", "2/m": "C2h", "222": "D2", "mm2": "C2v",
-    "mmm": "D2h", "4": "C4", "-4": "S4", "4/m": "C4h", "422": "D4", "4mm": "C4v", "-42m": "D2d",
-    "4/mmm": "D4h", "3": "C3", "-3": "C3i", "32": "D3", "3m": "C3v", "-3m": "D3d", "6": "C6",
-    "-6": "C3h", "6/m": "C6h", "622": "D6", "6mm": "C6v", "-6m2": "D3h", "6/mmm": "D6h",
-    "23": "T", "m-3": "Th", "432": "O", "-43m": "Td", "m-3m": "Oh",
+    "1": "C1",
+    "-1": "Ci",
+    "2": "C2",
+    "m": "Cs",
+    "2/m": "C2h",
+    "222": "D2",
+    "mm2": "C2v",
+    "mmm": "D2h",
+    "4": "C4",
+    "-4": "S4",
+    "4/m": "C4h",
+    "422": "D4",
+    "4mm": "C4v",
+    "-42m": "D2d",
+    "4/mmm": "D4h",
+    "3": "C3",
+    "-3": "C3i",
+    "32": "D3",
+    "3m": "C3v",
+    "-3m": "D3d",
+    "6": "C6",
+    "-6": "C3h",
+    "6/m": "C6h",
+    "622": "D6",
+    "6mm": "C6v",
+    "-6m2": "D3h",
+    "6/mmm": "D6h",
+    "23": "T",
+    "m-3": "Th",
+    "432": "O",
+    "-43m": "Td",
+    "m-3m": "Oh",
 }
 
 
 # --------------------------------------------------------------------------- shares
 def irrep_norms(features: NDArray, irreps: o3.Irreps) -> dict[str, NDArray]:
-    """Per-site Euclidean norm of each irrep block: ``{"2e": (N,), ...}`` (multiplicities summed in quadrature)."""
+    """Per-site Euclidean norm of each irrep block: ``{"2e": (N,), ...}`` (multiplicities
+    summed in quadrature).
+    """
     out: dict[str, NDArray] = {}
     for (mul, ir), sl in zip(irreps, irreps.slices()):
         sq = (features[:, sl] ** 2).sum(axis=1)
@@ -53,23 +82,36 @@ def irrep_norms(features: NDArray, irreps: o3.Irreps) -> dict[str, NDArray]:
     return {k: np.sqrt(v) for k, v in out.items()}
 
 
-def o3_shares(features: NDArray, irreps: o3.Irreps, exclude: tuple[str, ...] = ("0e",)) -> dict[str, float]:
-    """Share of the squared norm ``sum_i |x_i|^2`` carried by each irrep (sums to 1; ``exclude`` left out)."""
-    sq = {k: float((v**2).sum()) for k, v in irrep_norms(features, irreps).items() if k not in exclude}
+def o3_shares(
+    features: NDArray, irreps: o3.Irreps, exclude: tuple[str, ...] = ("0e",)
+) -> dict[str, float]:
+    """Share of the squared norm ``sum_i |x_i|^2`` carried by each irrep (sums to 1;
+    ``exclude`` left out).
+    """
+    sq = {
+        k: float((v**2).sum()) for k, v in irrep_norms(features, irreps).items() if k not in exclude
+    }
     total = sum(sq.values())
     if total <= 0:
         return {k: 0.0 for k in sq}
     return {k: v / total for k, v in sq.items()}
 
 
-def z_polar_components(vector: NDArray, l: int, parity: int, axis: NDArray | None = None) -> NDArray:
-    """Coefficients of one irrep vector in real spherical harmonics with ``axis`` (default z) as the pole.
+def z_polar_components(
+    vector: NDArray, l: int, parity: int, axis: NDArray | None = None
+) -> NDArray:
+    """Coefficients of one irrep vector in real spherical harmonics with ``axis`` (default z)
+    as the pole.
 
     e3nn's real harmonics take y as the pole (``m = 0`` is index ``l``); the vector is
     rotated by the Wigner-D of the rotation taking ``axis`` to y. Returns ``(2l+1,)``
     ordered ``m = -l..l`` (``|m|`` is meaningful; sine/cosine signs follow e3nn).
     """
-    axis = np.array([0.0, 0.0, 1.0]) if axis is None else np.asarray(axis, float) / np.linalg.norm(axis)
+    axis = (
+        np.array([0.0, 0.0, 1.0])
+        if axis is None
+        else np.asarray(axis, float) / np.linalg.norm(axis)
+    )
     y = np.array([0.0, 1.0, 0.0])
     v = np.cross(axis, y)
     s, c = np.linalg.norm(v), float(axis @ y)
@@ -113,12 +155,18 @@ class Operations:
     def subset(self, mask: NDArray) -> "Operations":
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return Operations(
-            self.rotations[mask], self.translations[mask], self.permutations[mask],
-            pick(self.rotations_lattice), pick(self.translations_lattice), self.periodic,
+            self.rotations[mask],
+            self.translations[mask],
+            self.permutations[mask],
+            pick(self.rotations_lattice),
+            pick(self.translations_lattice),
+            self.periodic,
         )
 
 
-def _site_permutation(new_pos: NDArray, pos: NDArray, numbers: NDArray, cell: NDArray | None, tol: float):
+def _site_permutation(
+    new_pos: NDArray, pos: NDArray, numbers: NDArray, cell: NDArray | None, tol: float
+):
     if cell is None:
         d = np.linalg.norm(new_pos[:, None] - pos[None], axis=-1)
     else:
@@ -164,8 +212,17 @@ def _point_cloud_operations(pos: NDArray, numbers: NDArray, tol: float) -> Opera
     order = np.argsort(-norms)
     a = order[0]
     if norms[a] < tol:  # a single point
-        return Operations(np.eye(3)[None], np.zeros((1, 3)), np.arange(len(pos))[None], None, None, False)
-    b = next((j for j in order if np.linalg.norm(np.cross(r[a], r[j])) > 1e-3 * norms[a] * max(norms[j], tol)), None)
+        return Operations(
+            np.eye(3)[None], np.zeros((1, 3)), np.arange(len(pos))[None], None, None, False
+        )
+    b = next(
+        (
+            j
+            for j in order
+            if np.linalg.norm(np.cross(r[a], r[j])) > 1e-3 * norms[a] * max(norms[j], tol)
+        ),
+        None,
+    )
     cands = []
     if b is None:  # collinear: rotations about the line and mirrors
         axis = r[a] / norms[a]
@@ -176,9 +233,17 @@ def _point_cloud_operations(pos: NDArray, numbers: NDArray, tol: float) -> Opera
             for k in range(12):  # C12 subgroup of the continuous group, enough to classify
                 ang = 2 * np.pi * k / 12
                 for s_perp in (1, -1):
-                    m = np.diag([s_axis, 1.0, 1.0]) @ np.array(
-                        [[1, 0, 0], [0, np.cos(ang), -np.sin(ang)], [0, np.sin(ang), np.cos(ang)]]
-                    ) @ np.diag([1.0, 1.0, s_perp])
+                    m = (
+                        np.diag([s_axis, 1.0, 1.0])
+                        @ np.array(
+                            [
+                                [1, 0, 0],
+                                [0, np.cos(ang), -np.sin(ang)],
+                                [0, np.sin(ang), np.cos(ang)],
+                            ]
+                        )
+                        @ np.diag([1.0, 1.0, s_perp])
+                    )
                     cands.append(basis @ m @ basis.T)
     else:
         frame = np.stack([r[a], r[b], np.cross(r[a], r[b])], axis=1)
@@ -208,8 +273,12 @@ def _point_cloud_operations(pos: NDArray, numbers: NDArray, tol: float) -> Opera
     return Operations(rots, trans, perms, None, None, False)
 
 
-def kept_operations(ops: Operations, features: NDArray, irreps: o3.Irreps, tol: float = 1e-4) -> NDArray:
-    """Boolean ``(n_ops,)``: operations with ``D(R) x_i = x_perm[i]`` for all sites.
+def feature_stabiliser_mask(
+    ops: Operations, features: NDArray, irreps: o3.Irreps, tol: float = 1e-4
+) -> NDArray:
+    """Boolean ``(n_ops,)``: operations that map the site features onto themselves.
+
+    ``g`` is kept when ``D(R) x_i = x_perm[i]`` for all sites.
 
     ``tol`` is relative to the largest site norm of ``features``; e3nn's ``D_from_matrix``
     goes through Euler angles and loses about 1e-8 near gimbal lock (90 degree rotations),
@@ -230,7 +299,9 @@ def kept_operations(ops: Operations, features: NDArray, irreps: o3.Irreps, tol: 
     return keep
 
 
-def child_operations(ops: Operations, parent: Atoms, displacements: NDArray, strain: NDArray, tol: float) -> NDArray:
+def child_operations(
+    ops: Operations, parent: Atoms, displacements: NDArray, strain: NDArray, tol: float
+) -> NDArray:
     """Boolean ``(n_ops,)``: parent operations that also map the child onto itself.
 
     The child is ``parent + displacements`` (parent order, Angstrom) with the homogeneous
@@ -241,16 +312,24 @@ def child_operations(ops: Operations, parent: Atoms, displacements: NDArray, str
     for g, (r, perm) in enumerate(zip(ops.rotations, ops.permutations)):
         moved = np.empty_like(displacements)
         moved[perm] = displacements @ r.T
-        keep[g] = np.abs(moved - displacements).max() <= tol and np.abs(r @ strain @ r.T - strain).max() <= tol
+        keep[g] = (
+            np.abs(moved - displacements).max() <= tol
+            and np.abs(r @ strain @ r.T - strain).max() <= tol
+        )
     return keep
 
 
 def group_name(ops: Operations, parent: Atoms) -> str:
-    """Space group ``"Pnma (62)"`` of a subset of a crystal's operations, or point group ``"D2h (mmm)"``."""
+    """Space group ``"Pnma (62)"`` of a subset of a crystal's operations, or point group
+    ``"D2h (mmm)"``.
+    """
     if ops.periodic:
         try:
             sg = spglib.get_spacegroup_type_from_symmetry(
-                ops.rotations_lattice, ops.translations_lattice, lattice=np.asarray(parent.cell.array), symprec=1e-3
+                ops.rotations_lattice,
+                ops.translations_lattice,
+                lattice=np.asarray(parent.cell.array),
+                symprec=1e-3,
             )
         except Exception:  # noqa: BLE001 - spglib raises several types
             sg = None

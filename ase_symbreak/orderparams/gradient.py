@@ -43,9 +43,9 @@ from ase_symbreak.torch_utils import default_dtype as _default_dtype
 
 from .analysis import (
     child_operations,
+    feature_stabiliser_mask,
     group_name,
     irrep_norms,
-    kept_operations,
     o3_shares,
     parent_operations,
     rigid_unit_displacements,
@@ -62,7 +62,9 @@ _AXES = {"x": 0, "y": 1, "z": 2}  # e3nn 0.6: l = 1 components are (x, y, z)
 
 
 def sparsity_weight(ir: o3.Irrep) -> float:
-    """Weight of an irrep in the sparsity penalty: ``l`` for ``l > 0``, 0.5 for ``0o``, 0 for ``0e``."""
+    """Weight of an irrep in the sparsity penalty: ``l`` for ``l > 0``, 0.5 for ``0o``, 0 for
+    ``0e``.
+    """
     if ir.l > 0:
         return float(ir.l)
     return 0.0 if ir.p == 1 else 0.5
@@ -174,7 +176,9 @@ class OrderParameterResult:
                 return self.features[:, sl]
         raise KeyError(f"no irrep {irrep!r} in {self.irreps}")
 
-    def m_components(self, irrep: str, site: int = 0, axis: Sequence[float] = (0.0, 0.0, 1.0)) -> NDArray:
+    def m_components(
+        self, irrep: str, site: int = 0, axis: Sequence[float] = (0.0, 0.0, 1.0)
+    ) -> NDArray:
         """``(2l+1,)`` components ``m = -l..l`` of one site's irrep with ``axis`` as the pole."""
         ir = o3.Irrep(irrep)
         return z_polar_components(self.irrep_block(irrep)[site], ir.l, ir.p, np.asarray(axis))
@@ -184,9 +188,13 @@ class OrderParameterResult:
         return {
             "target": self.target,
             "irreps": self.irreps,
-            "o3_irreps": {k: round(v, 6) for k, v in sorted(self.o3_shares.items(), key=lambda kv: -kv[1])},
+            "o3_irreps": {
+                k: round(v, 6) for k, v in sorted(self.o3_shares.items(), key=lambda kv: -kv[1])
+            },
             "symmetry": self.symmetry.to_dict(),
-            "space_group_irreps": None if self.space_group_irreps is None else list(self.space_group_irreps),
+            "space_group_irreps": None
+            if self.space_group_irreps is None
+            else list(self.space_group_irreps),
             "space_group_shares": self.space_group_shares,
             "child_space_group_irreps": None
             if self.child_space_group_irreps is None
@@ -217,15 +225,21 @@ def _groups(n: int, sites: NDArray, tie_sites) -> NDArray:
     next_id = 0
     if isinstance(tie_sites, str):
         if tie_sites != "all":
-            raise ValueError(f"tie_sites must be 'all', None or a list of site lists, got {tie_sites!r}")
+            raise ValueError(
+                f"tie_sites must be 'all', None or a list of site lists, got {tie_sites!r}"
+            )
         tie_sites = [sites.tolist()]
     for members in tie_sites or []:
         members = [int(i) for i in members]
         bad = [i for i in members if not 0 <= i < n or not has[i]]
         if bad:
-            raise ValueError(f"tie_sites lists sites {bad} that do not carry features (sites: {sites.tolist()})")
+            raise ValueError(
+                f"tie_sites lists sites {bad} that do not carry features (sites: {sites.tolist()})"
+            )
         if (group[members] >= 0).any():
-            raise ValueError(f"site(s) {[i for i in members if group[i] >= 0]} appear in two tie groups")
+            raise ValueError(
+                f"site(s) {[i for i in members if group[i] >= 0]} appear in two tie groups"
+            )
         group[members] = next_id
         next_id += 1
     for i in sites:
@@ -243,7 +257,9 @@ def _component_mask(irreps: o3.Irreps, allowed_irreps, zero_components) -> NDArr
         allowed = {str(o3.Irrep(a)) for a in allowed_irreps}
         unknown = allowed - set(names)
         if unknown:
-            raise ValueError(f"allowed_irreps {sorted(unknown)} are not in the feature irreps {irreps}")
+            raise ValueError(
+                f"allowed_irreps {sorted(unknown)} are not in the feature irreps {irreps}"
+            )
         for name, sl in zip(names, irreps.slices()):
             if name not in allowed:
                 mask[sl] = False
@@ -254,12 +270,16 @@ def _component_mask(irreps: o3.Irreps, allowed_irreps, zero_components) -> NDArr
         for key, comps in dict(zero_components).items():
             key = str(o3.Irrep(key))
             if key not in names:
-                raise ValueError(f"zero_components names {key!r}, not in the feature irreps {irreps}")
+                raise ValueError(
+                    f"zero_components names {key!r}, not in the feature irreps {irreps}"
+                )
             sl = irreps.slices()[names.index(key)]
             ir = o3.Irrep(key)
             if isinstance(comps, str):
                 if ir.l != 1 or any(c not in _AXES for c in comps):
-                    raise ValueError(f"axis letters like 'x' only name l=1 components, got {key}: {comps!r}")
+                    raise ValueError(
+                        f"axis letters like 'x' only name l=1 components, got {key}: {comps!r}"
+                    )
                 comps = [_AXES[c] for c in comps]
             comps = [int(c) for c in comps]
             if any(not 0 <= c <= 2 * ir.l for c in comps):
@@ -298,7 +318,11 @@ def _report(progress, step: int, steps: int, metrics: dict) -> None:
     elif (step + 1) % int(progress) == 0 or step + 1 == steps:
         log.info(
             "step %d/%d  loss %.3e  sparsity %.3e  |op| %.3e",
-            step + 1, steps, metrics["loss"], metrics["penalty"], metrics["op_norm"],
+            step + 1,
+            steps,
+            metrics["loss"],
+            metrics["penalty"],
+            metrics["op_norm"],
         )
 
 
@@ -397,18 +421,26 @@ def find_order_parameter(
         raise ValueError(f"sites must be indices in 0..{n - 1}, got {sites!r}")
     group = _groups(n, sites_arr, tie_sites)
     n_groups = int(group.max()) + 1
-    mask = np.broadcast_to(_component_mask(irreps, allowed_irreps, zero_components), (n_groups, irreps.dim)).copy()
+    mask = np.broadcast_to(
+        _component_mask(irreps, allowed_irreps, zero_components), (n_groups, irreps.dim)
+    ).copy()
     if isinstance(zero_components, np.ndarray):
         zc = np.asarray(zero_components, dtype=bool)
         if zc.shape != (n, irreps.dim):
-            raise ValueError(f"zero_components mask must have shape ({n}, {irreps.dim}), got {zc.shape}")
+            raise ValueError(
+                f"zero_components mask must have shape ({n}, {irreps.dim}), got {zc.shape}"
+            )
         for g in range(n_groups):
             members = np.flatnonzero(group == g)
             if not (zc[members] == zc[members[0]]).all():
-                raise ValueError(f"tied sites {members.tolist()} have different zero_components masks")
+                raise ValueError(
+                    f"tied sites {members.tolist()} have different zero_components masks"
+                )
             mask[g] &= ~zc[members[0]]
     if not mask.any():
-        raise ValueError("no learnable feature components are left (check allowed_irreps / zero_components)")
+        raise ValueError(
+            "no learnable feature components are left (check allowed_irreps / zero_components)"
+        )
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
     warmup = steps // 5 if warmup is None else int(warmup)
@@ -421,9 +453,14 @@ def find_order_parameter(
     with _default_dtype(dtype):
         torch.manual_seed(seed)
         net = OrderParameterNetwork(
-            parent, irreps, tgt.irreps, tgt.per_site,
+            parent,
+            irreps,
+            tgt.irreps,
+            tgt.per_site,
             cutoff=default_cutoff(parent) if cutoff is None else float(cutoff),
-            num_layers=num_layers, mul=mul, lmax_sh=lmax_sh,
+            num_layers=num_layers,
+            mul=mul,
+            lmax_sh=lmax_sh,
         )
     y = torch.as_tensor(tgt.values, dtype=dtype)
     y_scale = float((y**2).mean())
@@ -478,7 +515,9 @@ def find_order_parameter(
                         op[:, sl] *= torch.clamp(1.0 - thresh / norm.clamp_min(1e-300), min=0.0)
             opt.step()
             _report(
-                progress, step, steps,
+                progress,
+                step,
+                steps,
                 {"loss": history[step], "penalty": penalty(), "op_norm": float(op.detach().norm())},
             )
     with torch.no_grad(), _num_threads(num_threads):
@@ -514,10 +553,14 @@ def find_order_parameter(
 
 
 # --------------------------------------------------------------------------- analysis
-def _symmetry_report(parent: Atoms, match, features: NDArray, irreps: o3.Irreps, symprec: float) -> SymmetryReport:
+def _symmetry_report(
+    parent: Atoms, match, features: NDArray, irreps: o3.Irreps, symprec: float
+) -> SymmetryReport:
     ops = parent_operations(parent, symprec)
-    kept = kept_operations(ops, features, irreps)
-    in_child = child_operations(ops, parent, match.displacements, match.strain, tol=max(symprec, 1e-6))
+    kept = feature_stabiliser_mask(ops, features, irreps)
+    in_child = child_operations(
+        ops, parent, match.displacements, match.strain, tol=max(symprec, 1e-6)
+    )
     return SymmetryReport(
         parent_group=group_name(ops, parent),
         child_group=group_name(ops.subset(in_child), parent),
@@ -533,16 +576,20 @@ def _symmetry_report(parent: Atoms, match, features: NDArray, irreps: o3.Irreps,
 
 def perovskite_b_sites(parent: Atoms) -> NDArray | None:
     """Indices of the B sites of an ABX3 perovskite, or None."""
-    from ase_symbreak.symmetry.spacegroup import _perovskite_b_site
+    from ase_symbreak.symmetry.spacegroup import perovskite_b_site
 
-    b = _perovskite_b_site(parent)
+    b = perovskite_b_site(parent)
     if b is None:
         return None
     return np.flatnonzero(parent.numbers == parent.numbers[b])
 
 
 def pseudovector_irreps(
-    parent: Atoms, features: NDArray, irreps: o3.Irreps | str, amplitude: float = 0.05, min_share: float = 1e-3
+    parent: Atoms,
+    features: NDArray,
+    irreps: o3.Irreps | str,
+    amplitude: float = 0.05,
+    min_share: float = 1e-3,
 ) -> dict[str, float] | None:
     """Space-group irreps of the per-B-site ``1e`` pseudovectors of a perovskite.
 

@@ -20,7 +20,9 @@ __all__ = ["OrderParameterNetwork", "default_cutoff", "feature_irreps"]
 
 
 def feature_irreps(lmax: int, parities: str = "both") -> o3.Irreps:
-    """``0e+0o+1e+1o+...`` up to ``lmax``; ``parities`` "both", "even" (e only) or "spherical" (``(-1)^l``)."""
+    """``0e+0o+1e+1o+...`` up to ``lmax``; ``parities`` "both", "even" (e only) or "spherical"
+    (``(-1)^l``).
+    """
     if lmax < 0:
         raise ValueError(f"lmax must be >= 0, got {lmax}")
     out = []
@@ -40,7 +42,9 @@ def feature_irreps(lmax: int, parities: str = "both") -> o3.Irreps:
 
 
 def default_cutoff(parent: Atoms) -> float:
-    """Cutoff that reaches every site's first shell: 1.2 x the largest nearest-neighbour distance."""
+    """Cutoff that reaches every site's first shell: 1.2 x the largest nearest-neighbour
+    distance.
+    """
     pos = parent.positions
     if len(parent) < 2:
         raise ValueError("the parent needs at least two sites")
@@ -112,13 +116,17 @@ class OrderParameterNetwork(torch.nn.Module):
         if len(nl.edge_src) == 0:
             raise ValueError(f"no neighbours within cutoff {cutoff:.3f} A")
         vec = edge_vectors(
-            torch.as_tensor(parent.positions, dtype=dtype), torch.as_tensor(parent.cell.array, dtype=dtype), nl
+            torch.as_tensor(parent.positions, dtype=dtype),
+            torch.as_tensor(parent.cell.array, dtype=dtype),
+            nl,
         )
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax_sh)
         radial = RadialEmbedding(cutoff, num_radial)
         self.register_buffer("edge_src", torch.as_tensor(nl.edge_src))
         self.register_buffer("edge_dst", torch.as_tensor(nl.edge_dst))
-        self.register_buffer("edge_attr", o3.spherical_harmonics(self.irreps_sh, vec, True, "component"))
+        self.register_buffer(
+            "edge_attr", o3.spherical_harmonics(self.irreps_sh, vec, True, "component")
+        )
         self.register_buffer("edge_radial", radial(vec.norm(dim=1)))
         avg = len(nl.edge_src) / len(parent)
 

@@ -33,19 +33,23 @@ __all__ = [
     "cubic_operations",
     "fit_charged_particle",
     "fit_shape",
-    "kept_operations",
     "lorentz_trajectory",
     "point_group_name",
     "theta_readout",
+    "theta_stabiliser",
 ]
 
 #: Hermann-Mauguin (spglib) to Schoenflies symbols of the 32 crystallographic point groups.
 _SCHOENFLIES = {
-    "1": "C1", "-1": "Ci", "2": "C2", "m": "Cs", "2/m": "C2h", "222": "D2", "mm2": "C2v", "mmm": "D2h",
+    "1": "C1", "-1": "Ci",
+    "2": "C2", "m": "Cs", "2/m": "C2h",
+    "222": "D2", "mm2": "C2v", "mmm": "D2h",
     "4": "C4", "-4": "S4", "4/m": "C4h", "422": "D4", "4mm": "C4v", "-42m": "D2d", "-4m2": "D2d",
-    "4/mmm": "D4h", "3": "C3", "-3": "C3i", "32": "D3", "3m": "C3v", "-3m": "D3d", "6": "C6", "-6": "C3h",
-    "6/m": "C6h", "622": "D6", "6mm": "C6v", "-6m2": "D3h", "-62m": "D3h", "6/mmm": "D6h", "23": "T",
-    "m-3": "Th", "432": "O", "-43m": "Td", "m-3m": "Oh",
+    "4/mmm": "D4h",
+    "3": "C3", "-3": "C3i", "32": "D3", "3m": "C3v", "-3m": "D3d",
+    "6": "C6", "-6": "C3h", "6/m": "C6h", "622": "D6", "6mm": "C6v", "-6m2": "D3h", "-62m": "D3h",
+    "6/mmm": "D6h",
+    "23": "T", "m-3": "Th", "432": "O", "-43m": "Td", "m-3m": "Oh",
 }  # fmt: skip
 
 
@@ -77,14 +81,14 @@ def point_group_name(rotations: NDArray[np.float64]) -> str:
     return _SCHOENFLIES.get(symbol, f"unknown (order {len(rotations)})")
 
 
-def kept_operations(
+def theta_stabiliser(
     theta: NDArray[np.float64] | torch.Tensor,
     irreps_theta: o3.Irreps | str,
     candidates: NDArray[np.float64] | None = None,
     rtol: float = 1e-3,
     atol: float = 1e-8,
 ) -> NDArray[np.float64]:
-    """Candidate operations ``g`` with ``D(g) theta = theta`` for every row of ``theta``.
+    """The stabiliser of ``theta``: candidates ``g`` with ``D(g) theta = theta`` for every row.
 
     Parameters
     ----------
@@ -105,7 +109,9 @@ def kept_operations(
     irreps_theta = o3.Irreps(irreps_theta)
     theta = torch.as_tensor(np.atleast_2d(np.asarray(theta, dtype=np.float64)))
     if theta.shape[-1] != irreps_theta.dim:
-        raise ValueError(f"theta has {theta.shape[-1]} components, irreps {irreps_theta} have {irreps_theta.dim}")
+        raise ValueError(
+            f"theta has {theta.shape[-1]} components, irreps {irreps_theta} have {irreps_theta.dim}"
+        )
     candidates = cubic_operations() if candidates is None else np.asarray(candidates, dtype=float)
     kept = []
     for g in candidates:
@@ -161,7 +167,11 @@ class ThetaReadout:
 
     def to_json(self) -> dict[str, object]:
         """Plain dict for JSON: norms, broken irreps, point group."""
-        return {"theta": dict(self.norms), "active_irreps": list(self.active_irreps), "point_group": self.point_group}
+        return {
+            "theta": dict(self.norms),
+            "active_irreps": list(self.active_irreps),
+            "point_group": self.point_group,
+        }
 
 
 def theta_readout(
@@ -183,14 +193,16 @@ def theta_readout(
         below 1e-12) count as zero: training from a scalar ``theta`` in float64 leaves
         symmetry-forbidden components at round-off (~1e-15 relative), not at 1e-6.
     rtol : float
-        Relative tolerance of the invariance test, see :func:`kept_operations`.
+        Relative tolerance of the invariance test, see :func:`theta_stabiliser`.
     """
     convs: list[RelaxedConvolution] = relaxed_convolutions(model)
     if not convs:
         raise ValueError(f"{type(model).__name__} has no RelaxedConvolution")
     irreps = convs[0].irreps_theta
     if any(c.irreps_theta != irreps for c in convs):
-        raise ValueError(f"layers have different irreps_theta: {[str(c.irreps_theta) for c in convs]}")
+        raise ValueError(
+            f"layers have different irreps_theta: {[str(c.irreps_theta) for c in convs]}"
+        )
     theta = np.stack([c.theta.detach().cpu().double().numpy() for c in convs])
     names = [str(ir) for _, ir in irreps]
     components = {name: theta[:, sl].copy() for name, sl in zip(names, irreps.slices())}
@@ -202,7 +214,7 @@ def theta_readout(
     for name, sl in zip(names, irreps.slices()):
         if name not in broken and name != "0e":
             cleaned[:, sl] = 0.0
-    kept = kept_operations(cleaned, irreps, candidates, rtol=rtol, atol=threshold)
+    kept = theta_stabiliser(cleaned, irreps, candidates, rtol=rtol, atol=threshold)
     return ThetaReadout(
         norms=norms,
         components=components,
@@ -252,7 +264,12 @@ class RelaxedShapeNet(torch.nn.Module):
         self.radial = RadialEmbedding(cutoff, num_radial)
         kw = dict(num_radial=num_radial, radial_hidden=16, avg_num_neighbors=7.0)
         self.block = InteractionBlock(
-            "0e", self.irreps_out, hidden, convolution_cls=RelaxedConvolution, lmax_theta=lmax_theta, **kw
+            "0e",
+            self.irreps_out,
+            hidden,
+            convolution_cls=RelaxedConvolution,
+            lmax_theta=lmax_theta,
+            **kw,
         )
         self.conv = RelaxedConvolution(
             self.block.irreps_out, self.irreps_out, self.irreps_out, lmax_theta=lmax_theta, **kw
@@ -264,7 +281,9 @@ class RelaxedShapeNet(torch.nn.Module):
 
     def target(self, points: torch.Tensor) -> torch.Tensor:
         """Per-point harmonics ``Y(r)`` (unnormalised, component), (N, irreps_out.dim)."""
-        return o3.spherical_harmonics(self.irreps_out, points, normalize=False, normalization="component")
+        return o3.spherical_harmonics(
+            self.irreps_out, points, normalize=False, normalization="component"
+        )
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """``(N, 3)`` source points -> ``(N, irreps_out.dim)`` predicted target harmonics."""
@@ -290,7 +309,8 @@ def fit_shape(
     optimizer: str = "sgd",
     tol: float = 0.0,
 ) -> list[float]:
-    """Train ``model`` to map ``source`` points onto ``target`` points (paper B.1); returns MSE per epoch.
+    """Train ``model`` to map ``source`` points onto ``target`` points (paper B.1); returns MSE
+    per epoch.
 
     Loss: MSE of the predicted harmonics; the relaxed weights carry the group-lasso penalty
     ``lam * sum ||theta^{l,p}||`` (paper Eq. 9, ``lam = 1e-6``), applied as a proximal step after
@@ -303,7 +323,10 @@ def fit_shape(
     learned ``theta`` loses the target's symmetry (measured: cube to prism ended in Ci).
     """
     if source.shape != target.shape or source.shape[-1] != 3:
-        raise ValueError(f"source and target must both be (N, 3), got {tuple(source.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"source and target must both be (N, 3), "
+            f"got {tuple(source.shape)} and {tuple(target.shape)}"
+        )
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -342,7 +365,13 @@ class ChargedParticleNet(torch.nn.Module):
     def __init__(self, lmax_theta: int = 1, relaxed: bool = True) -> None:
         super().__init__()
         self.conv = RelaxedConvolution(
-            "0e + 1o", "0e", "1o", num_radial=1, radial_hidden=0, lmax_theta=lmax_theta, filter_lmax=lmax_theta
+            "0e + 1o",
+            "0e",
+            "1o",
+            num_radial=1,
+            radial_hidden=0,
+            lmax_theta=lmax_theta,
+            filter_lmax=lmax_theta,
         )
         self.conv.theta.requires_grad_(relaxed)
 
@@ -364,7 +393,8 @@ def lorentz_trajectory(
     mass: float = 1.0,
     seed: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Trajectory of a charged particle in uniform fields (RK4), random initial position and velocity.
+    """Trajectory of a charged particle in uniform fields (RK4), random initial position and
+    velocity.
 
     Returns
     -------
@@ -403,7 +433,8 @@ def fit_charged_particle(
     seed: int = 0,
 ) -> list[float]:
     """Adam on shuffled mini-batches (paper B.2: batch 50, lr 1e-3, ``lam = 1e-4``); returns the
-    full-data MSE after each epoch. The penalty is applied as a proximal step."""
+    full-data MSE after each epoch. The penalty is applied as a proximal step.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)

@@ -21,6 +21,7 @@ from e3nn import o3
 from numpy.typing import NDArray
 
 from ase_symbreak.symmetry.matching import nearest_sites
+from ase_symbreak.validation import check_atoms
 
 __all__ = [
     "Correspondence",
@@ -71,20 +72,20 @@ class Correspondence:
 
 def _check_pair(parent: Atoms, child: Atoms) -> bool:
     for name, atoms in (("parent", parent), ("child", child)):
-        if not isinstance(atoms, Atoms):
-            raise TypeError(f"{name} must be ase.Atoms, got {type(atoms).__name__}")
-        if len(atoms) == 0:
-            raise ValueError(f"{name} has no atoms")
+        check_atoms(atoms, what=name)
     if len(parent) != len(child):
         raise ValueError(
-            f"parent and child must have the same number of atoms, got {len(parent)} and {len(child)} "
+            f"parent and child must have the same number of atoms, "
+            f"got {len(parent)} and {len(child)} "
             "(give the parent as the supercell the child lives in)"
         )
     pp, pc = np.asarray(parent.pbc, bool), np.asarray(child.pbc, bool)
     if not ((pp.all() or not pp.any()) and (pc.all() or not pc.any())):
         raise ValueError(f"structures must be fully periodic or not at all, got pbc {pp} and {pc}")
     if pp.all() != pc.all():
-        raise ValueError(f"parent and child must both be periodic or both point clouds, got pbc {pp} and {pc}")
+        raise ValueError(
+            f"parent and child must both be periodic or both point clouds, got pbc {pp} and {pc}"
+        )
     if sorted(parent.numbers) != sorted(child.numbers):
         raise ValueError(
             f"parent ({parent.get_chemical_formula()}) and child ({child.get_chemical_formula()}) "
@@ -117,7 +118,8 @@ def match_atoms(parent: Atoms, child: Atoms, max_strain: float = 0.2) -> Corresp
         grad = np.linalg.solve(cell_p, np.asarray(child.cell.array, float)).T - np.eye(3)
         if np.abs(grad).max() > max_strain:
             raise ValueError(
-                f"child cell deviates from the parent cell by {np.abs(grad).max():.3g} > max_strain={max_strain}; "
+                f"child cell deviates from the parent cell by {np.abs(grad).max():.3g} "
+                f"> max_strain={max_strain}; "
                 "give both in the same supercell and setting"
             )
         frac = child.get_scaled_positions(wrap=False)  # child fractional in the parent cell
@@ -146,7 +148,9 @@ def match_atoms(parent: Atoms, child: Atoms, max_strain: float = 0.2) -> Corresp
         r = pos_p - pos_p.mean(axis=0)
         sol, *_ = np.linalg.lstsq(r, u, rcond=1e-8)
         grad = sol.T
-    return Correspondence(child_index=child_index, displacements=u, gradient=grad, periodic=periodic)
+    return Correspondence(
+        child_index=child_index, displacements=u, gradient=grad, periodic=periodic
+    )
 
 
 # --------------------------------------------------------------------------- tensors
@@ -193,7 +197,9 @@ class Target:
 TargetFn = Callable[[Atoms, Atoms, Correspondence], tuple]
 
 
-def build_target(parent: Atoms, child: Atoms, match: Correspondence, target: str | TargetFn) -> Target:
+def build_target(
+    parent: Atoms, child: Atoms, match: Correspondence, target: str | TargetFn
+) -> Target:
     """The target tensor for ``target``.
 
     ``"displacements"``: ``1x1o`` per site (Angstrom). ``"cell_shape"``: the Biot strain of
@@ -216,5 +222,7 @@ def build_target(parent: Atoms, child: Atoms, match: Correspondence, target: str
     if target == "displacements":
         return Target(o3.Irreps("1x1o"), match.displacements, True, "displacements")
     if target == "cell_shape":
-        return Target(o3.Irreps("1x0e+1x2e"), symmetric_to_irreps(match.strain), False, "cell_shape")
+        return Target(
+            o3.Irreps("1x0e+1x2e"), symmetric_to_irreps(match.strain), False, "cell_shape"
+        )
     raise ValueError(f"target must be 'displacements', 'cell_shape' or a callable, got {target!r}")

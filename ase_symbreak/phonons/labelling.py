@@ -82,13 +82,19 @@ def labelled_modes(
         phonon = calc_or_phonopy
         if not np.array_equal(np.asarray(phonon.supercell_matrix), p.T):
             raise ValueError(
-                f"the Phonopy object's supercell matrix {np.asarray(phonon.supercell_matrix).T.tolist()} "
+                f"the Phonopy object's supercell matrix "
+                f"{np.asarray(phonon.supercell_matrix).T.tolist()} "
                 f"differs from supercell_matrix {p.tolist()}"
             )
         if len(phonon.unitcell) != len(unitcell):
-            raise ValueError(f"the Phonopy object's unit cell has {len(phonon.unitcell)} atoms, unitcell has {len(unitcell)}")
+            raise ValueError(
+                f"the Phonopy object's unit cell has {len(phonon.unitcell)} atoms, "
+                f"unitcell has {len(unitcell)}"
+            )
     elif hasattr(calc_or_phonopy, "get_force_constants"):
-        phonon = phonopy_from_calculator(unitcell, calc_or_phonopy, p, symmetrize=True, progress=progress)
+        phonon = phonopy_from_calculator(
+            unitcell, calc_or_phonopy, p, symmetrize=True, progress=progress
+        )
     else:
         raise TypeError(
             f"calc_or_phonopy must be a calculator with get_force_constants or a phonopy.Phonopy, "
@@ -103,7 +109,8 @@ def labelled_modes(
             origin_index is not None and rep.origin_index != origin_index % len(unitcell)
         ):
             raise ValueError(
-                f"representation was built for supercell {np.asarray(rep.supercell_matrix).tolist()} and origin "
+                f"representation was built for supercell "
+                f"{np.asarray(rep.supercell_matrix).tolist()} and origin "
                 f"{rep.origin_index}, not {p.tolist()} and {origin_index}"
             )
     perm = _map_to_phonopy(rep, unitcell, phonon, symprec)  # rep atom i == phonopy atom perm[i]
@@ -139,25 +146,38 @@ def labelled_modes(
             vecs, vec_q = bloch.eigenvectors(e, arms, freq, max(degeneracy_tol, 1e-4))
             sets.append(
                 ModeSet(
-                    q=np.asarray(irr.k, dtype=float), q_label=q_label, irrep=irr.label, frequency_thz=freq,
-                    degeneracy=int(len(group) * dim), eigenvectors=vecs,
-                    displacements=u.reshape(-1, n, 3), ir_active=ir, raman_active=raman,
-                    star=np.asarray(irr.star, dtype=float), eigenvector_q=vec_q,
-                    reality=_REALITY[int(irr.reality)], paired_irreps=tuple(irrep_modes.paired),
+                    q=np.asarray(irr.k, dtype=float),
+                    q_label=q_label,
+                    irrep=irr.label,
+                    frequency_thz=freq,
+                    degeneracy=int(len(group) * dim),
+                    eigenvectors=vecs,
+                    displacements=u.reshape(-1, n, 3),
+                    ir_active=ir,
+                    raman_active=raman,
+                    star=np.asarray(irr.star, dtype=float),
+                    eigenvector_q=vec_q,
+                    reality=_REALITY[int(irr.reality)],
+                    paired_irreps=tuple(irrep_modes.paired),
                 )
             )
     if residual > _RESIDUAL_WARN:
         warnings.warn(
-            f"the force constants break the parent symmetry (relative leakage {residual:.1e} out of the "
-            "irrep subspaces): frequencies are those of the symmetric part; symmetrise the force constants",
+            f"the force constants break the parent symmetry "
+            f"(relative leakage {residual:.1e} out of the "
+            "irrep subspaces): frequencies are those of the symmetric part; "
+            "symmetrise the force constants",
             stacklevel=2,
         )
     sets.sort(key=lambda m: (m.frequency_thz, m.q_label, m.irrep))
     return PhononModes(
-        modes=tuple(sets), supercell_matrix=p, origin_index=rep.origin_index,
-        supercell=rep.supercell, symmetry_residual=residual, unitcell=unitcell.copy(),
+        modes=tuple(sets),
+        supercell_matrix=p,
+        origin_index=rep.origin_index,
+        supercell=rep.supercell,
+        symmetry_residual=residual,
+        unitcell=unitcell.copy(),
     )
-
 
 
 def star_and_inverse(star: NDArray, centerings: NDArray | None = None) -> NDArray:
@@ -256,7 +276,10 @@ def _map_to_phonopy(rep, unitcell: Atoms, phonon, symprec: float = 1e-6) -> NDAr
     d = shifted.get_scaled_positions(wrap=False) - (frac_u - shift)
     cell_u = np.asarray(unitcell.cell[:])
     tol = 4 * symprec + 1e-6
-    if len(shifted) != len(unitcell) or np.linalg.norm((d - np.round(d)) @ cell_u, axis=1).max() > tol:
+    if (
+        len(shifted) != len(unitcell)
+        or np.linalg.norm((d - np.round(d)) @ cell_u, axis=1).max() > tol
+    ):
         raise RuntimeError("the symmetry core's parent is not the unit cell with a shifted origin")
     sc = rep.supercell
     cell_s = np.asarray(phonon.supercell.cell)
@@ -273,7 +296,9 @@ def _map_to_phonopy(rep, unitcell: Atoms, phonon, symprec: float = 1e-6) -> NDAr
     dist[~same] = np.inf
     perm = dist.argmin(axis=1)
     if dist[np.arange(len(perm)), perm].max() > lattice_tol or len(set(perm.tolist())) != len(perm):
-        raise RuntimeError("could not match phonopy's supercell atoms to the symmetry core's supercell")
+        raise RuntimeError(
+            "could not match phonopy's supercell atoms to the symmetry core's supercell"
+        )
     return perm
 
 
@@ -298,10 +323,15 @@ class _BlochProjector:
         key = tuple(np.round(q_prim, 10))
         if key not in self._cache:
             result = self.phonon.run_qpoints([q_prim], with_eigenvectors=True)
-            self._cache[key] = (np.asarray(result.frequencies[0]), np.asarray(result.eigenvectors[0]))
+            self._cache[key] = (
+                np.asarray(result.frequencies[0]),
+                np.asarray(result.eigenvectors[0]),
+            )
         return self._cache[key]
 
-    def eigenvectors(self, e: NDArray, star: NDArray, freq: float, tol: float) -> tuple[NDArray, NDArray]:
+    def eigenvectors(
+        self, e: NDArray, star: NDArray, freq: float, tol: float
+    ) -> tuple[NDArray, NDArray]:
         """phonopy's eigenvectors at each arm spanning the Bloch components of ``e``.
 
         ``e`` (n_vec, 3N) mass-weighted real patterns (rep order).

@@ -16,6 +16,7 @@ from ase import Atoms
 from numpy.typing import ArrayLike, NDArray
 
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
+from ase_symbreak.validation import check_atoms
 
 __all__ = [
     "check_unitcell",
@@ -28,16 +29,10 @@ __all__ = [
 
 
 def check_unitcell(unitcell: Any) -> Atoms:
-    """The unit cell itself when it is a 3-D periodic ``Atoms`` with atoms; else raise."""
-    if not isinstance(unitcell, Atoms):
-        raise TypeError(f"unitcell must be an ase.Atoms, got {type(unitcell).__name__}")
-    if len(unitcell) == 0:
-        raise ValueError("unitcell has no atoms")
-    if not np.all(unitcell.pbc) or abs(unitcell.cell.volume) < 1e-6:
-        raise ValueError(
-            "phonons need a 3-D periodic unit cell (pbc all True and a non-zero cell volume)"
-        )
-    return unitcell
+    """The unit cell itself when :func:`~ase_symbreak.validation.check_atoms` accepts it as
+    a 3-D periodic structure; else raise.
+    """
+    return check_atoms(unitcell, periodic=True, what="unit cell")
 
 
 def to_phonopy_atoms(atoms: Atoms):
@@ -105,14 +100,21 @@ def phonopy_from_calculator(
     unitcell = check_unitcell(unitcell)
     p = supercell_matrix_3x3(supercell_matrix)
     phonon = Phonopy(
-        to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix, symprec=symprec
+        to_phonopy_atoms(unitcell),
+        supercell_matrix=p.T,
+        primitive_matrix=primitive_matrix,
+        symprec=symprec,
     )
     supercell = from_phonopy_atoms(phonon.supercell)
-    fc = calc.get_force_constants(supercell, symmetry_reduced=True, progress=progress, method="orbits")
+    fc = calc.get_force_constants(
+        supercell, symmetry_reduced=True, progress=progress, method="orbits"
+    )
     fc = np.asarray(fc, dtype=np.float64)
     n = len(supercell)
     if fc.shape != (n, n, 3, 3):
-        raise RuntimeError(f"calculator returned force constants of shape {fc.shape}, expected {(n, n, 3, 3)}")
+        raise RuntimeError(
+            f"calculator returned force constants of shape {fc.shape}, expected {(n, n, 3, 3)}"
+        )
     phonon.force_constants = fc
     if symmetrize:
         symmetrize_force_constants(phonon)

@@ -16,7 +16,9 @@ __all__ = ["plot_band_structure"]
 _CUBIC_PATH = [["GM", "X", "M", "GM", "R", "X"], ["M", "R"]]
 
 
-def _band_path(phonon, modes: PhononModes | None, npoints: int) -> tuple[list, list[str], list[bool]]:
+def _band_path(
+    phonon, modes: PhononModes | None, npoints: int
+) -> tuple[list, list[str], list[bool]]:
     """Band paths (list of (npoints, 3) arrays in phonopy primitive basis), labels, connections."""
     from phonopy.phonon.band_structure import get_band_qpoints
 
@@ -31,7 +33,9 @@ def _band_path(phonon, modes: PhononModes | None, npoints: int) -> tuple[list, l
         try:
             from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
 
-            bands, labels, conn = get_band_qpoints_by_seekpath(phonon.primitive, npoints, is_const_interval=True)
+            bands, labels, conn = get_band_qpoints_by_seekpath(
+                phonon.primitive, npoints, is_const_interval=True
+            )
             return bands, labels, conn
         except ImportError:  # seekpath is an optional extra of phonopy
             segments = [["GM", "X"]] if "X" in named else [["GM"]]
@@ -144,5 +148,13 @@ def _annotate_irreps(ax, modes: PhononModes, ticks: Sequence[float], labels: Seq
                 y = placed[-1] + 0.035 * span
             placed.append(y)
             color = "tab:red" if m.frequency_thz < -0.1 else "0.25"
-            ax.annotate(m.irrep, (x, m.frequency_thz), xytext=(x, y), textcoords="data", fontsize=6,
-                        color=color, ha="left", va="center")
+            ax.annotate(
+                m.irrep,
+                (x, m.frequency_thz),
+                xytext=(x, y),
+                textcoords="data",
+                fontsize=6,
+                color=color,
+                ha="left",
+                va="center",
+            )

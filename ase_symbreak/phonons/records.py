@@ -89,8 +89,17 @@ class ModeSet(Record):
 
     def summary(self) -> dict:
         """JSON-ready summary: q, label, frequency, degeneracy, activities (no patterns)."""
-        keep = ("q", "q_label", "irrep", "frequency_thz", "degeneracy", "ir_active",
-                "raman_active", "reality", "paired_irreps")
+        keep = (
+            "q",
+            "q_label",
+            "irrep",
+            "frequency_thz",
+            "degeneracy",
+            "ir_active",
+            "raman_active",
+            "reality",
+            "paired_irreps",
+        )
         return {name: encode(getattr(self, name)) for name in keep}
 
     def without_patterns(self) -> ModeSet:
@@ -160,7 +169,8 @@ class PhononModes(Record):
 
     def soft(self, threshold_thz: float = -0.1) -> PhononModes:
         """The unstable irreps (below ``threshold_thz``, THz), softest first, one set per
-        label (the softest copy of an irrep that occurs several times)."""
+        label (the softest copy of an irrep that occurs several times).
+        """
         if threshold_thz > 0:
             raise ValueError(
                 "threshold_thz must be <= 0 (imaginary frequencies are negative), "
@@ -176,14 +186,17 @@ class PhononModes(Record):
                     f"({m.frequency_thz:.3f} THz)"
                 )
             seen[m.irrep] = m
-        return dataclasses.replace(self, modes=tuple(seen.values()),
-                                   threshold_thz=float(threshold_thz))
+        return dataclasses.replace(
+            self, modes=tuple(seen.values()), threshold_thz=float(threshold_thz)
+        )
 
     def keep_patterns(self, below_thz: float) -> PhononModes:
         """The record with eigenvectors and displacements kept only for modes below
-        ``below_thz`` (THz): what a search needs, a fraction of the size on disk."""
-        modes = tuple(m if m.frequency_thz < below_thz else m.without_patterns()
-                      for m in self.modes)
+        ``below_thz`` (THz): what a search needs, a fraction of the size on disk.
+        """
+        modes = tuple(
+            m if m.frequency_thz < below_thz else m.without_patterns() for m in self.modes
+        )
         return dataclasses.replace(self, modes=modes)
 
     def summary(self) -> dict:

@@ -8,8 +8,8 @@ Wyckoff site (see :func:`default_origin_index`).
 from .decompose import IrrepAmplitude, ModeDecomposition, decompose
 from .irreps import Irrep, commensurate_kpoints, irreps_at_k
 from .isotropy import IsotropySubgroup, isotropy_subgroups, order_parameter_direction
-from .modes import DisplacementRepresentation, IrrepModes, SupercellOperations, displacement_modes
 from .mapping import ParentChildMapping, map_to_parent
+from .modes import DisplacementRepresentation, IrrepModes, SupercellOperations, displacement_modes
 from .pointgroup import (
     PointGroupIrrep,
     allowed_tensor_components,

@@ -181,7 +181,11 @@ class ModeDecomposition:
             "strain": _floats(self.strain),
             "strain_parts": {k: _floats(v) for k, v in self.strain_parts.items()},
             "origin_shift": _floats(self.mapping.origin_shift),
-            **({"parent_symmetry": self.parent_idealization.to_dict()} if self.parent_idealization else {}),
+            **(
+                {"parent_symmetry": self.parent_idealization.to_dict()}
+                if self.parent_idealization
+                else {}
+            ),
         }
 
 
@@ -233,7 +237,9 @@ def decompose(
     parent = ideal.atoms
     origin = default_origin_index(parent, symprec) if origin_index is None else int(origin_index)
     shifted = shift_origin(parent, origin)
-    mapping = map_to_parent(shifted, child, max_displacement=max_displacement, max_strain=max_strain)
+    mapping = map_to_parent(
+        shifted, child, max_displacement=max_displacement, max_strain=max_strain
+    )
     n = smith_invariants(mapping.supercell_matrix)[2]
     rep = _displacement_modes(parent, n, origin, symprec)
     if not _same_structure(rep.parent, shifted):
@@ -319,7 +325,9 @@ def _displacement_modes(parent: Atoms, n: int, origin: int, symprec: float):
 def _same_structure(a: Atoms, b: Atoms, tol: float = 1e-6) -> bool:
     if len(a) != len(b) or not np.allclose(a.cell[:], b.cell[:], atol=tol):
         return False
-    return bool(np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions, atol=tol))
+    return bool(
+        np.array_equal(a.numbers, b.numbers) and np.allclose(a.positions, b.positions, atol=tol)
+    )
 
 
 def _supercell_displacements(mapping: ParentChildMapping, rep) -> NDArray:

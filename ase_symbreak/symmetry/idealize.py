@@ -75,20 +75,28 @@ class Idealization:
 
     def message(self) -> str:
         """One line for users: which group, from which, how far the input was."""
-        dist = f"atoms moved up to {self.max_displacement:.2g} A, cell strained up to {self.max_strain:.2g}"
+        dist = (
+            f"atoms moved up to {self.max_displacement:.2g} A, "
+            f"cell strained up to {self.max_strain:.2g}"
+        )
         if self.raised_symmetry:
             return (
                 f"structure is within symprec={self.symprec:g} A of {self.symbol} ({self.number}); "
-                f"its exact group at {EXACT_SYMPREC:g} A is {self.exact_symbol} ({self.exact_number}); "
+                f"its exact group at {EXACT_SYMPREC:g} A is "
+                f"{self.exact_symbol} ({self.exact_number}); "
                 f"treated as {self.symbol} after idealisation ({dist})"
             )
         return f"idealised to {self.symbol} ({self.number}) ({dist})"
 
     def to_dict(self) -> dict:
         return {
-            "space_group_number": self.number, "space_group_symbol": self.symbol,
-            "exact_space_group_number": self.exact_number, "exact_space_group_symbol": self.exact_symbol,
-            "symprec": self.symprec, "max_displacement_A": self.max_displacement, "max_strain": self.max_strain,
+            "space_group_number": self.number,
+            "space_group_symbol": self.symbol,
+            "exact_space_group_number": self.exact_number,
+            "exact_space_group_symbol": self.exact_symbol,
+            "symprec": self.symprec,
+            "max_displacement_A": self.max_displacement,
+            "max_strain": self.max_strain,
         }
 
 
@@ -96,7 +104,9 @@ def symmetrized_cell(cell: NDArray, rotations: NDArray) -> NDArray:
     """Cell (rows) whose metric is the point-group average of ``cell``'s, same orientation."""
     c = np.asarray(cell, dtype=float)
     g = c @ c.T
-    rots = np.unique(np.asarray(rotations, dtype=int).reshape(len(rotations), 9), axis=0).reshape(-1, 3, 3)
+    rots = np.unique(np.asarray(rotations, dtype=int).reshape(len(rotations), 9), axis=0).reshape(
+        -1, 3, 3
+    )
     g_sym = np.einsum("nji,jk,nkl->il", rots, g, rots) / len(rots)
     lower = np.linalg.cholesky(0.5 * (g_sym + g_sym.T))
     u, _, vt = np.linalg.svd(lower.T @ c)
@@ -104,9 +114,16 @@ def symmetrized_cell(cell: NDArray, rotations: NDArray) -> NDArray:
 
 
 def symmetrized_positions(
-    frac: NDArray, numbers: NDArray, cell: NDArray, rotations: NDArray, translations: NDArray, tol: float
+    frac: NDArray,
+    numbers: NDArray,
+    cell: NDArray,
+    rotations: NDArray,
+    translations: NDArray,
+    tol: float,
 ) -> NDArray:
-    """Group average of fractional positions (N, 3); raises ValueError if an image is farther than ``tol`` A."""
+    """Group average of fractional positions (N, 3); raises ValueError if an image is farther
+    than ``tol`` A.
+    """
     frac = np.asarray(frac, dtype=float)
     n = len(frac)
     acc = np.zeros_like(frac)
@@ -120,7 +137,8 @@ def symmetrized_positions(
         target = np.argmin(dist, axis=1)
         if len(set(target.tolist())) != n or dist[np.arange(n), target].max() > tol:
             raise ValueError(
-                f"a symmetry operation found at this tolerance maps the structure onto itself only to "
+                f"a symmetry operation found at this tolerance maps the structure "
+                f"onto itself only to "
                 f"{dist[np.arange(n), target].max():.3g} A (> {tol:.3g} A); use a smaller symprec"
             )
         shifted = images - np.round(images - frac[target])
@@ -144,31 +162,40 @@ def idealize(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.
     Idealization
         ``.atoms`` has exactly the group ``.number`` (spglib finds it at 1e-8 A).
     """
-    from .spacegroup import _dataset, to_atoms
+    from .spacegroup import spglib_dataset, to_atoms
 
     atoms = to_atoms(structure)
-    ds = _dataset(atoms, symprec, angle_tolerance)
+    ds = spglib_dataset(atoms, symprec, angle_tolerance)
     rotations = np.asarray(ds.rotations, dtype=int)
     translations = np.asarray(ds.translations, dtype=float)
     cell = np.asarray(atoms.cell[:], dtype=float)
     frac = atoms.get_scaled_positions(wrap=False)
     new_cell = symmetrized_cell(cell, rotations)
     # spglib accepts images within symprec of each other (pairwise); allow some slack
-    new_frac = symmetrized_positions(frac, atoms.numbers, cell, rotations, translations, tol=4 * symprec + 1e-8)
+    new_frac = symmetrized_positions(
+        frac, atoms.numbers, cell, rotations, translations, tol=4 * symprec + 1e-8
+    )
     out = atoms.copy()
     out.set_cell(new_cell, scale_atoms=False)
     out.set_scaled_positions(new_frac)
-    deformation = np.linalg.solve(cell, new_cell)  # new = cell @ F (rows), F = 1 + strain (+ rotation)
+    deformation = np.linalg.solve(
+        cell, new_cell
+    )  # new = cell @ F (rows), F = 1 + strain (+ rotation)
     strain = 0.5 * (deformation + deformation.T) - np.eye(3)
     disp = float(np.linalg.norm((new_frac - frac) @ cell, axis=1).max())
     try:
-        exact = _dataset(atoms, EXACT_SYMPREC, angle_tolerance)
+        exact = spglib_dataset(atoms, EXACT_SYMPREC, angle_tolerance)
         exact_number, exact_symbol = int(exact.number), str(exact.international)
     except ValueError:
         exact_number, exact_symbol = 1, "P1"
     return Idealization(
-        atoms=out, number=int(ds.number), symbol=str(ds.international), exact_number=exact_number,
-        exact_symbol=exact_symbol, symprec=float(symprec), max_displacement=disp,
+        atoms=out,
+        number=int(ds.number),
+        symbol=str(ds.international),
+        exact_number=exact_number,
+        exact_symbol=exact_symbol,
+        symprec=float(symprec),
+        max_displacement=disp,
         max_strain=float(np.abs(strain).max()),
     )
 

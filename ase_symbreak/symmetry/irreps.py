@@ -16,18 +16,18 @@ from ase import Atoms
 from numpy.typing import NDArray
 from spgrep import get_spacegroup_irreps_from_primitive_symmetry
 
+from .idealize import Idealization, idealize_and_warn
+from .labels import StandardFrame, standard_frame
 from .lattice import (
-    supercell_matrix_3x3,
     centered,
     centering_vectors,
     frac_str,
     is_reciprocal_vector,
     ops_to_basis,
     reduce_to_primitive,
+    supercell_matrix_3x3,
     wrap,
 )
-from .idealize import Idealization, idealize_and_warn
-from .labels import StandardFrame, standard_frame
 from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin
 
 __all__ = ["Irrep", "irreps_at_k", "commensurate_kpoints", "kpoint_stars"]
@@ -94,7 +94,7 @@ class Irrep:
 
 
 @dataclass(frozen=True)
-class _Context:
+class ParentContext:
     """Parent (origin already shifted) with its operations in several bases."""
 
     atoms: Atoms
@@ -111,20 +111,34 @@ class _Context:
     idealization: Idealization | None = None
 
 
-def _context(atoms: Atoms, symprec: float, idealization: Idealization | None = None) -> _Context:
+def _context(
+    atoms: Atoms, symprec: float, idealization: Idealization | None = None
+) -> ParentContext:
     info = analyze(atoms, symprec=symprec)
     rot, trans = info.rotations, info.translations
     rot_p, trans_p, s, keep = reduce_to_primitive(rot, trans)
-    frame = standard_frame(rot, trans, info.number, info.transformation_matrix, info.origin_shift, info.hall_number)
-    return _Context(
-        atoms=atoms, info=info, rotations=rot, translations=trans,
-        centerings=centering_vectors(rot, trans), rot_p=rot_p, trans_p=trans_p, s=s,
-        coset_rotations=rot[keep], coset_translations=wrap(trans[keep]), frame=frame,
+    frame = standard_frame(
+        rot, trans, info.number, info.transformation_matrix, info.origin_shift, info.hall_number
+    )
+    return ParentContext(
+        atoms=atoms,
+        info=info,
+        rotations=rot,
+        translations=trans,
+        centerings=centering_vectors(rot, trans),
+        rot_p=rot_p,
+        trans_p=trans_p,
+        s=s,
+        coset_rotations=rot[keep],
+        coset_translations=wrap(trans[keep]),
+        frame=frame,
         idealization=idealization,
     )
 
 
-def _prepare(parent: Any, origin_index: int | None, symprec: float) -> tuple[Atoms, int, _Context]:
+def prepare_parent(
+    parent: Any, origin_index: int | None, symprec: float
+) -> tuple[Atoms, int, ParentContext]:
     """Idealise to the group found at ``symprec``, put the origin atom at 0, analyse."""
     ideal = idealize_and_warn(parent, symprec)
     atoms = ideal.atoms
@@ -134,7 +148,8 @@ def _prepare(parent: Any, origin_index: int | None, symprec: float) -> tuple[Ato
     return shifted, int(origin_index), _context(shifted, symprec, ideal)
 
 
-def _star(ctx: _Context, k: NDArray) -> NDArray:
+def star_of(ctx: ParentContext, k: NDArray) -> NDArray:
+    """(n_arms, 3) the star of ``k`` under the parent's point group (reciprocal basis)."""
     arms: list[NDArray] = []
     for r in ctx.coset_rotations:
         kk = np.linalg.inv(r).T @ k
@@ -143,7 +158,7 @@ def _star(ctx: _Context, k: NDArray) -> NDArray:
     return np.array(arms)
 
 
-def _table_arm(ctx: _Context, star: NDArray) -> int | None:
+def _table_arm(ctx: ParentContext, star: NDArray) -> int | None:
     if ctx.frame is None:
         return None
     for i, a in enumerate(star):
@@ -152,20 +167,20 @@ def _table_arm(ctx: _Context, star: NDArray) -> int | None:
     return None
 
 
-def _canonical_star(ctx: _Context, k: NDArray) -> NDArray:
+def _canonical_star(ctx: ParentContext, k: NDArray) -> NDArray:
     """Star of k with the table arm (if any) first, expressed exactly as in the table."""
-    star = _star(ctx, np.asarray(k, dtype=float))
+    star = star_of(ctx, np.asarray(k, dtype=float))
     i = _table_arm(ctx, star)
     if i is None:
         return _tidy(ctx, star)
     name = ctx.frame.kpoint_name(star[i])
     k0 = ctx.frame.k_from_std(ctx.frame.table.kpoints[name][0])
-    star = _star(ctx, k0)
+    star = star_of(ctx, k0)
     star[1:] = _tidy(ctx, star[1:])
     return star
 
 
-def _tidy(ctx: _Context, arms: NDArray) -> NDArray:
+def _tidy(ctx: ParentContext, arms: NDArray) -> NDArray:
     """Components into (-1/2, 1/2] where that is an equivalent k (always for primitive cells)."""
     out = arms.copy()
     for n, a in enumerate(arms):
@@ -175,7 +190,8 @@ def _tidy(ctx: _Context, arms: NDArray) -> NDArray:
     return out
 
 
-def _irreps_from_context(ctx: _Context, k: NDArray) -> list[Irrep]:
+def irreps_from_context(ctx: ParentContext, k: NDArray) -> list[Irrep]:
+    """The labelled irreps of the parent at ``k`` (its star put in the tables' setting)."""
     star = _canonical_star(ctx, k)
     k0 = star[0]
     kp = ctx.s.T @ k0
@@ -193,9 +209,17 @@ def _irreps_from_context(ctx: _Context, k: NDArray) -> list[Irrep]:
             label = f"k({','.join(frac_str(x) for x in k0)})_{n + 1}"
         small = mats.shape[1]
         irr = Irrep(
-            label=label, standard_label=standard, k=k0, star=star, dim=small * len(star),
-            characters=chars, little_rotations=rot_g, little_translations=trans_g,
-            small_dim=small, kpoint_label=kname, matrices=mats,
+            label=label,
+            standard_label=standard,
+            k=k0,
+            star=star,
+            dim=small * len(star),
+            characters=chars,
+            little_rotations=rot_g,
+            little_translations=trans_g,
+            small_dim=small,
+            kpoint_label=kname,
+            matrices=mats,
         )
         ind = _herring(ctx, irr)
         out.append(_replace(irr, reality=ind, real_dim=irr.dim if ind == 1 else 2 * irr.dim))
@@ -211,7 +235,7 @@ def _replace(irr: Irrep, **kw) -> Irrep:
     return replace(irr, **kw)
 
 
-def _herring(ctx: _Context, irr: Irrep) -> int:
+def _herring(ctx: ParentContext, irr: Irrep) -> int:
     """Herring's test: sum over g with g k = -k of chi(g^2), divided by |G_k / T|."""
     total = 0.0j
     for r, t in zip(ctx.coset_rotations, ctx.coset_translations):
@@ -222,7 +246,9 @@ def _herring(ctx: _Context, irr: Irrep) -> int:
     return int(round(val))
 
 
-def irreps_at_k(parent: Any, k: Any, origin_index: int | None = None, symprec: float = 1e-3) -> list[Irrep]:
+def irreps_at_k(
+    parent: Any, k: Any, origin_index: int | None = None, symprec: float = 1e-3
+) -> list[Irrep]:
     """All irreps of the parent space group at the star of `k`.
 
     Parameters
@@ -242,12 +268,12 @@ def irreps_at_k(parent: Any, k: Any, origin_index: int | None = None, symprec: f
     list[Irrep]
         Ordered as in the Bilbao table when labels are standard.
     """
-    _, _, ctx = _prepare(parent, origin_index, symprec)
+    _, _, ctx = prepare_parent(parent, origin_index, symprec)
     k = np.asarray(k, dtype=float).reshape(3)
-    return _irreps_from_context(ctx, k)
+    return irreps_from_context(ctx, k)
 
 
-def _all_commensurate(ctx: _Context, p: NDArray) -> NDArray:
+def _all_commensurate(ctx: ParentContext, p: NDArray) -> NDArray:
     """All k with ``p @ k`` integer, modulo the reciprocal lattice of the primitive lattice.
 
     For a centred parent cell the reciprocal lattice of the primitive lattice is a
@@ -269,8 +295,10 @@ def _all_commensurate(ctx: _Context, p: NDArray) -> NDArray:
     return np.array(out)
 
 
-def kpoint_stars(ctx: _Context, p: NDArray) -> list[NDArray]:
-    """Commensurate k of supercell `p` grouped into stars; each star (n_arms, 3), canonical arm first."""
+def kpoint_stars(ctx: ParentContext, p: NDArray) -> list[NDArray]:
+    """Commensurate k of supercell `p` grouped into stars; each star (n_arms, 3), canonical arm
+    first.
+    """
     ks = _all_commensurate(ctx, p)
     used = np.zeros(len(ks), dtype=bool)
     stars = []
@@ -303,6 +331,6 @@ def commensurate_kpoints(parent: Any, supercell_matrix: Any) -> NDArray:
         (n_stars, 3) fractional, parent reciprocal basis; the table arm when the k-point
         is in the Bilbao tables.
     """
-    _, _, ctx = _prepare(parent, None, 1e-3)
+    _, _, ctx = prepare_parent(parent, None, 1e-3)
     p = supercell_matrix_3x3(supercell_matrix)
     return np.array([s[0] for s in kpoint_stars(ctx, p)])

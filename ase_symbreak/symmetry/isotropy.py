@@ -23,18 +23,26 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
+from .irreps import prepare_parent, star_of
 from .lattice import denominators
-from .irreps import _prepare, _star
 from .modes import DisplacementRepresentation, IrrepModes, displacement_modes
 from .spacegroup import analyze
 
-__all__ = ["IsotropySubgroup", "order_parameter_direction", "isotropy_subgroups", "fixed_subspace_classes"]
+__all__ = [
+    "IsotropySubgroup",
+    "order_parameter_direction",
+    "isotropy_subgroups",
+    "fixed_subspace_classes",
+]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-#: spglib tolerance (A) for the realising structures: they are exact distortions of the idealised parent.
+#: spglib tolerance (A) for the realising structures: they are exact distortions of the
+#: idealised parent.
 REALISE_SYMPREC = 1e-5
 #: Generic parameter values used to realise a subspace (no rational relations among them).
-_GENERIC = np.array([1.0, 0.7236, 0.5198, 0.3371, 0.2213, 0.1475, 0.1129, 0.0871, 0.0613, 0.0437, 0.0291, 0.0187])
+_GENERIC = np.array(
+    [1.0, 0.7236, 0.5198, 0.3371, 0.2213, 0.1475, 0.1129, 0.0871, 0.0613, 0.0437, 0.0291, 0.0187]
+)
 
 
 def _generic(n: int) -> NDArray:
@@ -279,10 +287,12 @@ def _parse_label_k(ctx, label: str) -> NDArray:
     if m:
         return np.array([float(Fraction(x)) for x in m.group(1).split(",")])
     if ctx.frame is None:
-        raise ValueError(f"no Bilbao table for space group {ctx.info.number}; use a 'k(..)_n' label")
+        raise ValueError(
+            f"no Bilbao table for space group {ctx.info.number}; use a 'k(..)_n' label"
+        )
     names = sorted(ctx.frame.table.kpoints, key=len, reverse=True)
     for name in names:
-        if label.startswith(name) and not label[len(name):len(name) + 1].isalpha():
+        if label.startswith(name) and not label[len(name) : len(name) + 1].isalpha():
             return ctx.frame.k_from_std(ctx.frame.table.kpoints[name][0])
     raise ValueError(
         f"irrep label {label!r} does not start with a k-point of space group {ctx.info.number} "
@@ -312,8 +322,10 @@ def _optical(modes: IrrepModes) -> IrrepModes:
     optical = basis - basis.mean(axis=2, keepdims=True)
     if np.abs(optical).max() < 1e-8:
         raise ValueError(
-            f"irrep {modes.irrep.label!r} has no optical displacement modes in this parent, only the rigid "
-            "translation, which breaks no symmetry: its isotropy subgroups cannot be realised by displacements"
+            f"irrep {modes.irrep.label!r} has no optical displacement modes in this parent, "
+            f"only the rigid "
+            "translation, which breaks no symmetry: "
+            "its isotropy subgroups cannot be realised by displacements"
         )
     if np.abs(optical - basis).max() < 1e-12:
         return modes
@@ -367,15 +379,17 @@ def isotropy_subgroups(
         raise ValueError("give at least one irrep label")
     if not amplitude > 1e3 * REALISE_SYMPREC:
         raise ValueError(f"amplitude {amplitude} A must be larger than {1e3 * REALISE_SYMPREC:g} A")
-    shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
+    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
     ks = [_parse_label_k(ctx, lab) for lab in labels]
     if supercell_matrix is None:
         n = [1, 1, 1]
         for k in ks:
-            for arm in _star(ctx, k):
+            for arm in star_of(ctx, k):
                 n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
         supercell_matrix = n
-    rep = displacement_modes(shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks))
+    rep = displacement_modes(
+        shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks)
+    )
     modes = [_optical(_find_modes(rep, lab)) for lab in labels]
     dims = [m.dim for m in modes]
     n_tot = sum(dims)
@@ -390,7 +404,9 @@ def isotropy_subgroups(
     _, first = np.unique(keys, axis=0, return_index=True)
     images = mats[np.sort(first)]
     classes = fixed_subspace_classes(images)
-    trivial = bool(np.allclose(images, 1.0))  # the identity irrep: its isotropy subgroup is the parent
+    trivial = bool(
+        np.allclose(images, 1.0)
+    )  # the identity irrep: its isotropy subgroup is the parent
 
     info_parent = analyze(shifted, symprec=REALISE_SYMPREC)
     vol_parent_prim = shifted.get_volume() / (len(shifted) / len(info_parent.primitive))
@@ -425,7 +441,8 @@ def isotropy_subgroups(
         if int(round(index)) == 1 and not trivial:
             raise RuntimeError(
                 f"isotropy subgroup of {'+'.join(labels)} {direction} came out as the parent group "
-                f"{child.symbol} ({child.number}): the realising distortion breaks no symmetry (a bug; "
+                f"{child.symbol} ({child.number}): "
+                f"the realising distortion breaks no symmetry (a bug; "
                 "please report it with the structure)"
             )
         t = child.transformation_matrix
@@ -435,11 +452,19 @@ def isotropy_subgroups(
         origin = -rep.supercell_matrix.T @ np.linalg.solve(t, child.origin_shift)
         out.append(
             IsotropySubgroup(
-                irreps=tuple(labels), direction=direction, vector=vec,
-                space_group_number=child.number, space_group_symbol=child.symbol,
-                supercell_matrix=m_child, origin_shift=origin, structure=structure,
-                index=int(round(index)), conventional=child.conventional, n_params=s,
-                stabilizer_order=int(stab_sub.sum()), subspace=basis,
+                irreps=tuple(labels),
+                direction=direction,
+                vector=vec,
+                space_group_number=child.number,
+                space_group_symbol=child.symbol,
+                supercell_matrix=m_child,
+                origin_shift=origin,
+                structure=structure,
+                index=int(round(index)),
+                conventional=child.conventional,
+                n_params=s,
+                stabilizer_order=int(stab_sub.sum()),
+                subspace=basis,
             )
         )
     out.sort(key=lambda h: (h.n_params, -h.space_group_number, h.direction))

@@ -67,7 +67,9 @@ def _exact(x: float, max_den: int = 12, tol: float = 1e-5) -> float:
 
 
 def _exact_magnitude(x: float, tol: float = 5e-5) -> float:
-    """Tables print |chi| to 5 decimals (1.41421, 1.99999, 1e-05): restore n, n sqrt(2), n sqrt(3)."""
+    """Tables print |chi| to 5 decimals (1.41421, 1.99999, 1e-05): restore n, n sqrt(2),
+    n sqrt(3).
+    """
     for unit in (1.0, np.sqrt(2.0), np.sqrt(3.0)):
         n = round(x / unit)
         if abs(n * unit - x) < tol:
@@ -169,7 +171,12 @@ class StandardFrame:
         return None
 
     def label(
-        self, k: NDArray, rotations: NDArray, translations: NDArray, characters: NDArray, tol: float = 1e-3
+        self,
+        k: NDArray,
+        rotations: NDArray,
+        translations: NDArray,
+        characters: NDArray,
+        tol: float = 1e-3,
     ) -> str | None:
         """Label of a small representation at `k` from its characters.
 
@@ -231,8 +238,12 @@ def _origin_candidates(p_spglib: NDArray, n: int = 24) -> NDArray:
 
 
 def standard_frame(
-    rotations: NDArray, translations: NDArray, number: int, transformation_matrix: NDArray,
-    origin_shift: NDArray, hall_number: int,
+    rotations: NDArray,
+    translations: NDArray,
+    number: int,
+    transformation_matrix: NDArray,
+    origin_shift: NDArray,
+    hall_number: int,
 ) -> StandardFrame | None:
     """Relate our operations to the table of space group `number`; None if impossible.
 

@@ -178,7 +178,9 @@ def frac_str(x: float, max_den: int = 48) -> str:
 
 def denominators(k: NDArray, max_den: int = 48) -> NDArray:
     """Denominators of the fractions closest to `k` (3,)."""
-    return np.array([Fraction(float(x)).limit_denominator(max_den).denominator for x in np.ravel(k)])
+    return np.array(
+        [Fraction(float(x)).limit_denominator(max_den).denominator for x in np.ravel(k)]
+    )
 
 
 def cartesian_rotations(rotations: NDArray, cell: NDArray) -> NDArray:
@@ -224,7 +226,8 @@ def supercell_matrix_3x3(supercell_matrix: ArrayLike) -> NDArray[np.int64]:
 
 def check_supercell_invariant(p: NDArray, rotations: NDArray, pointgroup: str = "") -> None:
     """Raise ``ValueError`` unless the supercell lattice ``p`` (rows, parent fractional) is
-    invariant under every rotation (fractional, parent basis)."""
+    invariant under every rotation (fractional, parent basis).
+    """
     pinv = np.linalg.inv(p)
     for r in rotations:
         # lattice vectors (rows of p) map to p @ r.T; they must be integer in p's basis

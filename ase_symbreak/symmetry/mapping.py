@@ -392,7 +392,8 @@ def _supercell_candidates(parent_cell, child_cell, n_cells: int, max_strain: flo
             if not _angle_ok(cart[i0], cart[i1], gram_c[0, 1], lengths[0], lengths[1], tol_pair):
                 continue
             ok2 = [
-                i2 for i2 in cand[2]
+                i2
+                for i2 in cand[2]
                 if _angle_ok(cart[i0], cart[i2], gram_c[0, 2], lengths[0], lengths[2], tol_pair)
                 and _angle_ok(cart[i1], cart[i2], gram_c[1, 2], lengths[1], lengths[2], tol_pair)
             ]

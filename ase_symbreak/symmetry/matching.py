@@ -89,7 +89,9 @@ def nearest_sites(fractional: ArrayLike, numbers: ArrayLike, reference: Atoms) -
     order = np.argsort(best_d2, axis=1, kind="stable")
     rows = np.arange(len(frac))
     index = order[:, 0]
-    second = np.sqrt(best_d2[rows, order[:, 1]]) if basis.shape[0] > 1 else np.full(len(frac), np.inf)
+    second = (
+        np.sqrt(best_d2[rows, order[:, 1]]) if basis.shape[0] > 1 else np.full(len(frac), np.inf)
+    )
     return SiteMatch(
         index=index.astype(np.int64),
         translation=best_n[rows, index],
@@ -113,7 +115,9 @@ def displacements_from(structure: Atoms, reference: Atoms, max_distance: float =
     try:
         match.check_one_to_one(len(reference))
     except ValueError:
-        raise ValueError("could not match the distorted structure to the parent supercell") from None
+        raise ValueError(
+            "could not match the distorted structure to the parent supercell"
+        ) from None
     if match.distance.max() > max_distance:
         raise ValueError(
             f"could not match the distorted structure to the parent supercell (an atom is "

@@ -28,14 +28,14 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
+from .idealize import Idealization
+from .irreps import Irrep, ParentContext, irreps_from_context, kpoint_stars, prepare_parent
 from .lattice import (
     atom_permutations,
     cartesian_rotations,
     is_reciprocal_vector,
     supercell_matrix_3x3,
 )
-from .idealize import Idealization
-from .irreps import Irrep, _Context, _irreps_from_context, _prepare, kpoint_stars
 
 __all__ = ["SupercellOperations", "IrrepModes", "DisplacementRepresentation", "displacement_modes"]
 
@@ -194,7 +194,11 @@ class DisplacementRepresentation:
 def _cells(p: NDArray) -> NDArray:
     corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ p
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    grid = np.array(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij")).reshape(3, -1).T
+    grid = (
+        np.array(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij"))
+        .reshape(3, -1)
+        .T
+    )
     xs = grid @ np.linalg.inv(p)
     keep = np.all((xs > -1e-9) & (xs < 1 - 1e-9), axis=1)
     cells = grid[keep]
@@ -205,7 +209,9 @@ def _cells(p: NDArray) -> NDArray:
     return cells
 
 
-def _build_supercell(ctx: _Context, p: NDArray, symprec: float = 1e-3) -> tuple[Atoms, NDArray, SupercellOperations]:
+def _build_supercell(
+    ctx: ParentContext, p: NDArray, symprec: float = 1e-3
+) -> tuple[Atoms, NDArray, SupercellOperations]:
     parent = ctx.atoms
     p_inv = np.linalg.inv(p)
     # supercell lattice must be invariant under the parent point group
@@ -223,15 +229,18 @@ def _build_supercell(ctx: _Context, p: NDArray, symprec: float = 1e-3) -> tuple[
     sc_frac = pos @ p_inv
     sc_frac -= np.floor(sc_frac + 1e-9)
     sc = Atoms(
-        numbers=np.tile(parent.numbers, len(cells)), cell=p @ np.asarray(parent.cell[:]),
-        scaled_positions=sc_frac, pbc=True,
+        numbers=np.tile(parent.numbers, len(cells)),
+        cell=p @ np.asarray(parent.cell[:]),
+        scaled_positions=sc_frac,
+        pbc=True,
     )
     n_ops = len(ctx.rotations)
     rot = np.repeat(ctx.rotations, len(cells), axis=0)
     trans = (ctx.translations[:, None, :] + cells[None, :, :]).reshape(-1, 3)
     rot_s = np.round(np.einsum("ij,njk,kl->nil", p_inv.T, rot, p.T)).astype(int)
     trans_s = trans @ p_inv
-    # the parent is idealised: images coincide to rounding; symprec (A) bounds the fractional tolerance
+    # the parent is idealised: images coincide to rounding; symprec (A) bounds the fractional
+    # tolerance
     tol = min(symprec, 1e-3) / float(np.max(sc.cell.lengths()))
     perms = atom_permutations(sc_frac, sc.numbers, rot_s, trans_s, tol=max(tol, 1e-8))
     cart = cartesian_rotations(rot, parent.cell[:])
@@ -255,7 +264,10 @@ def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) 
     """Real orthonormal basis (3N, d) of Bloch waves of the arms of star and -star."""
     pairs: list[NDArray] = []
     for k in star:
-        if not any(is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings) for q in pairs):
+        if not any(
+            is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings)
+            for q in pairs
+        ):
             pairs.append(k)
     eye = np.eye(3 * n_at)
     cols = []
@@ -272,9 +284,11 @@ def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) 
 
 
 def _block_matrices(ops: SupercellOperations, b: NDArray, chunk: int = 64) -> NDArray:
-    """``b^T Gamma(g) b`` for every operation, (G, d, d), without forming ``Gamma(g) b`` for all g at once.
+    """``b^T Gamma(g) b`` for every operation, (G, d, d), without forming ``Gamma(g) b`` for
+    all g at once.
 
-    ``Gamma(g) u`` puts ``R_g u_i`` on atom ``perm[g, i]``, so ``b^T Gamma(g) b = sum_i b_{perm[g,i]}^T R_g b_i``.
+    ``Gamma(g) u`` puts ``R_g u_i`` on atom ``perm[g, i]``, so
+    ``b^T Gamma(g) b = sum_i b_{perm[g,i]}^T R_g b_i``.
     """
     n3, d = b.shape
     b3 = b.reshape(n3 // 3, 3, d)
@@ -297,7 +311,10 @@ def _clusters(w: NDArray, tol: float) -> list[NDArray]:
 
 
 def _irreducible_pieces(
-    mats: NDArray, rng: np.random.Generator, pure: NDArray | None = None, cosets: NDArray | None = None
+    mats: NDArray,
+    rng: np.random.Generator,
+    pure: NDArray | None = None,
+    cosets: NDArray | None = None,
 ) -> tuple[list[NDArray], list[NDArray]]:
     """Split R^d into real-irreducible invariant subspaces of the orthogonal rep `mats` (G, d, d).
 
@@ -345,7 +362,9 @@ def _find_op(ops: SupercellOperations, p_inv: NDArray, r: NDArray, t: NDArray) -
     return int(np.flatnonzero(same)[0])
 
 
-def _identify(ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]) -> tuple[Irrep, NDArray, list[Irrep]]:
+def _identify(
+    ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]
+) -> tuple[Irrep, NDArray, list[Irrep]]:
     """Find the star and the irrep(s) of an irreducible piece from small-rep characters."""
     for star, irreps in cand:
         k0 = star[0]
@@ -355,7 +374,10 @@ def _identify(ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]) -> tu
         if q.shape[1] == 0:
             continue
         ref = irreps[0]
-        idx = [_find_op(ops, p_inv, r, t) for r, t in zip(ref.little_rotations, ref.little_translations)]
+        idx = [
+            _find_op(ops, p_inv, r, t)
+            for r, t in zip(ref.little_rotations, ref.little_translations)
+        ]
         chi = np.einsum("ia,gia->g", q.conj(), mats_w[idx] @ q)
         found = []
         for irr in irreps:
@@ -369,7 +391,11 @@ def _identify(ops, p_inv, mats_w, cand: list[tuple[NDArray, list[Irrep]]]) -> tu
 
 
 def _canonical_first_copy(
-    ops: SupercellOperations, mats_w: NDArray, star: NDArray, centerings: NDArray, frame: NDArray | None = None
+    ops: SupercellOperations,
+    mats_w: NDArray,
+    star: NDArray,
+    centerings: NDArray,
+    frame: NDArray | None = None,
 ) -> NDArray:
     """Orthogonal (d, d) change of basis: columns = canonical OP components in W-coordinates.
 
@@ -377,12 +403,17 @@ def _canonical_first_copy(
     (spglib's ``std_rotation_matrix``): components are chosen by how the operations act
     in that frame, so they do not depend on the orientation or setting of the cell given.
     """
-    standard = ops.cartesian if frame is None else np.einsum("ij,gjk,lk->gil", frame, ops.cartesian, frame)
+    standard = (
+        ops.cartesian if frame is None else np.einsum("ij,gjk,lk->gil", frame, ops.cartesian, frame)
+    )
     d = mats_w.shape[1]
     # group arms into {k, -k} pairs, real projectors
     pairs: list[NDArray] = []
     for k in star:
-        if any(is_reciprocal_vector(k + q, centerings) or is_reciprocal_vector(k - q, centerings) for q in pairs):
+        if any(
+            is_reciprocal_vector(k + q, centerings) or is_reciprocal_vector(k - q, centerings)
+            for q in pairs
+        ):
             continue
         pairs.append(k)
     spaces = []
@@ -405,7 +436,9 @@ def _canonical_first_copy(
     # skip pure-translation duplicates: one operation per (rotation, matrix) is enough
     proper_diag = [int(g) for g, dg, dt in zip(stab, is_diag, dets) if dg and dt > 0]
     proper_diag.sort(key=lambda g: tuple(-np.round(np.diag(standard[g])).astype(int)))
-    order = [int(g) for g, dg in zip(stab, is_diag) if dg] + [int(g) for g, dg in zip(stab, is_diag) if not dg]
+    order = [int(g) for g, dg in zip(stab, is_diag) if dg] + [
+        int(g) for g, dg in zip(stab, is_diag) if not dg
+    ]
     cart = standard
     parts = [np.eye(e1.shape[1])]
     for g in order:
@@ -459,7 +492,9 @@ def _canonical_first_copy(
             raise RuntimeError("could not transport an arm")
         out.append(moved_all[hit[0]])
     basis = np.hstack(out)
-    if basis.shape != (d, d) or not np.allclose(basis.T @ basis, np.eye(d), atol=1e-8):  # pragma: no cover
+    if basis.shape != (d, d) or not np.allclose(
+        basis.T @ basis, np.eye(d), atol=1e-8
+    ):  # pragma: no cover
         raise RuntimeError("canonical basis is not orthonormal")
     return basis
 
@@ -499,7 +534,7 @@ def displacement_modes(
     -------
     DisplacementRepresentation
     """
-    shifted, origin_index, ctx = _prepare(parent, origin_index, symprec)
+    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
     p = supercell_matrix_3x3(supercell_matrix)
     p_inv = np.linalg.inv(p)
     sc, cells, ops = _build_supercell(ctx, p, symprec)
@@ -513,11 +548,14 @@ def displacement_modes(
     if kpoints is not None:
         want = np.atleast_2d(np.asarray(kpoints, dtype=float))
         wanted = [
-            st for st in stars
+            st
+            for st in stars
             if any(is_reciprocal_vector(a - k, ctx.centerings) for a in st for k in want)
         ]
         if not wanted:
-            raise ValueError(f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}")
+            raise ValueError(
+                f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}"
+            )
 
     def is_wanted(star: NDArray) -> bool:
         return any(star is w for w in wanted)
@@ -538,12 +576,19 @@ def displacement_modes(
     # operation g = i * n_cells + c (parent op i, cell c): pure translations and one op per coset
     n_cells = len(cells)
     is_identity = np.all(ctx.rotations == np.eye(3, dtype=int), axis=(1, 2))
-    pure_translations = (np.flatnonzero(is_identity)[:, None] * n_cells + np.arange(n_cells)[None, :]).ravel()
-    coset_ops = np.array([i * n_cells for i in range(len(ctx.rotations))
-                          if not any(np.array_equal(ctx.rotations[i], ctx.rotations[j]) for j in range(i))])
+    pure_translations = (
+        np.flatnonzero(is_identity)[:, None] * n_cells + np.arange(n_cells)[None, :]
+    ).ravel()
+    coset_ops = np.array(
+        [
+            i * n_cells
+            for i in range(len(ctx.rotations))
+            if not any(np.array_equal(ctx.rotations[i], ctx.rotations[j]) for j in range(i))
+        ]
+    )
     result: list[IrrepModes] = []
     for b, star_list in blocks:
-        cand = [(s, _irreps_from_context(ctx, s[0])) for s in star_list]
+        cand = [(s, irreps_from_context(ctx, s[0])) for s in star_list]
         mats_b = _block_matrices(ops, b)
         pieces, chis = _irreducible_pieces(mats_b, rng, pure_translations, coset_ops)
         classes: list[list[int]] = []
@@ -564,7 +609,9 @@ def displacement_modes(
             d = w1.shape[1]
             if len(found) > 1 or irr.dim != d:
                 irr = replace(irr, label="".join(f.label for f in found), dim=d)
-            e = _canonical_first_copy(ops, mats_w, star, ctx.centerings, ctx.info.std_rotation_matrix)
+            e = _canonical_first_copy(
+                ops, mats_w, star, ctx.centerings, ctx.info.std_rotation_matrix
+            )
             w1c = w1 @ e
             d_mats = w1c.T @ mats_b @ w1c
             copies = [w1c]
@@ -583,8 +630,12 @@ def displacement_modes(
             moving = sorted({orbit_names[i % n_at] for i in np.flatnonzero(weight > 1e-10)})
             entries.append(
                 IrrepModes(
-                    irrep=irr, multiplicity=len(copies), basis=basis, matrices=d_mats,
-                    orbits=moving, characters=np.trace(d_mats, axis1=1, axis2=2),
+                    irrep=irr,
+                    multiplicity=len(copies),
+                    basis=basis,
+                    matrices=d_mats,
+                    orbits=moving,
+                    characters=np.trace(d_mats, axis1=1, axis2=2),
                     paired=tuple(f.label for f in found) if len(found) > 1 else (),
                 )
             )
@@ -595,6 +646,12 @@ def displacement_modes(
         entries.sort(key=lambda m: order.get(m.irrep.label, (len(order), 0)))
         result.extend(entries)
     return DisplacementRepresentation(
-        parent=shifted, origin_index=origin_index, supercell=sc, supercell_matrix=p,
-        cells=cells, operations=ops, irreps=result, idealization=ctx.idealization,
+        parent=shifted,
+        origin_index=origin_index,
+        supercell=sc,
+        supercell_matrix=p,
+        cells=cells,
+        operations=ops,
+        irreps=result,
+        idealization=ctx.idealization,
     )

@@ -87,9 +87,7 @@ class PointGroupIrrep:
 
 
 # --------------------------------------------------------------------------- operations
-def point_group_operations(
-    obj, symprec: float = 1e-3, lattice: NDArray | None = None
-) -> NDArray:
+def point_group_operations(obj, symprec: float = 1e-3, lattice: NDArray | None = None) -> NDArray:
     """Cartesian rotation matrices of a point group.
 
     Parameters
@@ -287,15 +285,18 @@ def _mulliken_labels(rotations: NDArray, characters: list[NDArray]) -> list[str]
             u_list = [ops[principal].axis]
     # C2' (perpendicular two-fold) and sigma_v / sigma_d (mirror containing the axis)
     perp_c2 = [
-        i for i, o in enumerate(ops)
+        i
+        for i, o in enumerate(ops)
         if o.det == 1 and o.order == 2 and any(_perpendicular(o.axis, u) for u in u_list)
     ]
     vert_m = [
-        i for i, o in enumerate(ops)
+        i
+        for i, o in enumerate(ops)
         if o.det == -1 and o.order == 2 and any(_perpendicular(o.axis, u) for u in u_list)
     ]
     horiz_m = [
-        i for i, o in enumerate(ops)
+        i
+        for i, o in enumerate(ops)
         if o.det == -1 and o.order == 2 and u_list and _parallel(o.axis, u_list[0])
     ]
     c2p = _pick(perp_c2, ops, [ex, ey])
@@ -397,7 +398,9 @@ def decompose_representation(
         _check_representation(rep, ir)
         m = np.real(np.vdot(ir.characters, chi)) / (len(chi) * ir.norm)
         if abs(m - round(m)) > 1e-6:
-            raise ValueError(f"non-integer multiplicity {m:.4f} of {ir.label}: not a representation")
+            raise ValueError(
+                f"non-integer multiplicity {m:.4f} of {ir.label}: not a representation"
+            )
         if round(m):
             out[ir.label] = int(round(m))
     return out
@@ -536,7 +539,8 @@ def invariant_tensor_basis(
     if isinstance(index_symmetries, str):
         if index_symmetries not in TENSOR_INDEX_SYMMETRIES:
             raise ValueError(
-                f"unknown tensor kind {index_symmetries!r}; known: {sorted(TENSOR_INDEX_SYMMETRIES)}"
+                f"unknown tensor kind {index_symmetries!r}; "
+                f"known: {sorted(TENSOR_INDEX_SYMMETRIES)}"
             )
         index_symmetries = TENSOR_INDEX_SYMMETRIES[index_symmetries]
     if rank < 0 or rank > 6:

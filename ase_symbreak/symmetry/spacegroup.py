@@ -17,12 +17,11 @@ from ase import Atoms
 from ase.geometry import get_distances
 from numpy.typing import NDArray
 
+from ase_symbreak.validation import check_atoms
+
 from .lattice import wrap
 
 __all__ = ["SpaceGroupInfo", "to_atoms", "analyze", "shift_origin", "default_origin_index"]
-
-#: Atoms closer than this (Angstrom) are reported as overlapping by :func:`to_atoms`.
-MIN_DISTANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def to_atoms(structure: Any) -> Atoms:
         For an unsupported type.
     ValueError
         Empty structure, non-finite cell or positions, singular cell, or atoms closer
-        than ``MIN_DISTANCE`` (the message names the atoms).
+        than :data:`ase_symbreak.validation.MIN_DISTANCE` (the message names the atoms).
     """
     if isinstance(structure, Atoms):
         atoms = structure.copy()
@@ -133,28 +132,8 @@ def to_atoms(structure: Any) -> Atoms:
                 f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}"
             )
     atoms.calc = None
-    if len(atoms) == 0:
-        raise ValueError("structure is empty (0 atoms)")
-    cell = np.asarray(atoms.cell[:], dtype=float)
-    pos = atoms.get_positions()
-    if not np.all(np.isfinite(cell)):
-        raise ValueError(f"cell has non-finite entries: {cell.tolist()}")
-    if not np.all(np.isfinite(pos)):
-        bad = np.argwhere(~np.all(np.isfinite(pos), axis=1)).ravel().tolist()
-        raise ValueError(f"positions of atoms {bad} are NaN or inf")
-    if abs(np.linalg.det(cell)) < 1e-6:
-        raise ValueError(f"cell is singular (volume {np.linalg.det(cell):.3g} A^3): {cell.tolist()}")
     atoms.pbc = True
-    if len(atoms) > 1:
-        _, dist = get_distances(pos, cell=cell, pbc=True)
-        np.fill_diagonal(dist, np.inf)
-        i, j = np.unravel_index(np.argmin(dist), dist.shape)
-        if dist[i, j] < MIN_DISTANCE:
-            raise ValueError(
-                f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) overlap: "
-                f"distance {dist[i, j]:.3g} A < {MIN_DISTANCE} A"
-            )
-    return atoms
+    return check_atoms(atoms)
 
 
 def _spglib_cell(atoms: Atoms) -> tuple:
@@ -166,7 +145,8 @@ def _cell_to_atoms(cell: tuple) -> Atoms:
     return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
 
 
-def _dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
+def spglib_dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
+    """spglib's symmetry dataset of ``atoms``; ``ValueError`` when spglib finds none."""
     try:
         ds = spglib.get_symmetry_dataset(
             _spglib_cell(atoms), symprec=symprec, angle_tolerance=angle_tolerance
@@ -194,10 +174,14 @@ def analyze(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.0
     SpaceGroupInfo
     """
     atoms = to_atoms(structure)
-    ds = _dataset(atoms, symprec, angle_tolerance)
+    ds = spglib_dataset(atoms, symprec, angle_tolerance)
     cell = _spglib_cell(atoms)
-    prim = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec, angle_tolerance=angle_tolerance)
-    conv = spglib.standardize_cell(cell, to_primitive=False, symprec=symprec, angle_tolerance=angle_tolerance)
+    prim = spglib.standardize_cell(
+        cell, to_primitive=True, symprec=symprec, angle_tolerance=angle_tolerance
+    )
+    conv = spglib.standardize_cell(
+        cell, to_primitive=False, symprec=symprec, angle_tolerance=angle_tolerance
+    )
     pg_order = len({r.tobytes() for r in np.asarray(ds.rotations)})
     return SpaceGroupInfo(
         number=int(ds.number),
@@ -255,7 +239,7 @@ def site_symmetry_orders(atoms: Atoms, info: SpaceGroupInfo, tol: float = 1e-3) 
     return np.array(out)
 
 
-def _perovskite_b_site(atoms: Atoms) -> int | None:
+def perovskite_b_site(atoms: Atoms) -> int | None:
     """Index of an octahedrally coordinated B cation of an ABX3 perovskite, or None."""
     syms = np.array(atoms.get_chemical_symbols())
     species, counts = np.unique(syms, return_counts=True)
@@ -310,11 +294,13 @@ def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
         Atom index in `atoms`.
     """
     atoms = to_atoms(atoms)
-    b = _perovskite_b_site(atoms)
+    b = perovskite_b_site(atoms)
     if b is not None:
         return b
     info = analyze(atoms, symprec=symprec)
-    orders = site_symmetry_orders(atoms, info, tol=max(symprec, 1e-5) / min(atoms.cell.lengths()) * 10)
+    orders = site_symmetry_orders(
+        atoms, info, tol=max(symprec, 1e-5) / min(atoms.cell.lengths()) * 10
+    )
     syms = atoms.get_chemical_symbols()
     count = {s: syms.count(s) for s in set(syms)}
     z = atoms.numbers

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import NDArray
 
 from ase_symbreak.graph import NeighborList, neighbor_list
@@ -68,11 +69,12 @@ def _voigt_to_matrix(stress: NDArray[np.float64]) -> NDArray[np.float64]:
         return s
     if s.shape != (6,):
         raise ValueError(f"stress must be (6,) Voigt or (3, 3), got {s.shape}")
-    xx, yy, zz, yz, xz, xy = s
-    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    return voigt_6_to_full_3x3_stress(s)
 
 
-def structure_from_atoms(atoms: Atoms, index: int = 0, hessian: NDArray[np.float64] | None = None) -> Structure:
+def structure_from_atoms(
+    atoms: Atoms, index: int = 0, hessian: NDArray[np.float64] | None = None
+) -> Structure:
     """Read the labels of ``atoms`` (from its calculator) and validate them.
 
     Raises
@@ -110,12 +112,17 @@ def structure_from_atoms(atoms: Atoms, index: int = 0, hessian: NDArray[np.float
     if hessian is None and HESSIAN_KEY in atoms.arrays:
         raw = np.shape(atoms.arrays[HESSIAN_KEY])
         if raw != (n, 9 * n):
-            raise DataError(f"{where} has a Hessian array of shape {raw}, expected ({n}, {9 * n}) (see store_hessian)")
+            raise DataError(
+                f"{where} has a Hessian array of shape {raw}, "
+                f"expected ({n}, {9 * n}) (see store_hessian)"
+            )
         hessian = stored_hessian(atoms)
     if hessian is not None:
         hessian = np.asarray(hessian, dtype=float)
         if hessian.shape != (3 * n, 3 * n):
-            raise DataError(f"{where} has a Hessian of shape {hessian.shape}, expected ({3 * n}, {3 * n})")
+            raise DataError(
+                f"{where} has a Hessian of shape {hessian.shape}, expected ({3 * n}, {3 * n})"
+            )
         if not np.all(np.isfinite(hessian)):
             raise DataError(f"{where} has a non-finite Hessian")
     return Structure(
@@ -130,7 +137,9 @@ def structure_from_atoms(atoms: Atoms, index: int = 0, hessian: NDArray[np.float
     )
 
 
-def load_structures(source: str | os.PathLike[str] | Iterable[Atoms], index: str = ":") -> list[Structure]:
+def load_structures(
+    source: str | os.PathLike[str] | Iterable[Atoms], index: str = ":"
+) -> list[Structure]:
     """Labelled structures from a file readable by :func:`ase.io.read` (extxyz, ASE db, ...)
     or from an iterable of ``Atoms`` with calculator results.
     """
@@ -150,7 +159,8 @@ def load_structures(source: str | os.PathLike[str] | Iterable[Atoms], index: str
 
 
 def hessian_from_phonopy(path: str | os.PathLike[str], natoms: int) -> NDArray[np.float64]:
-    """(3N, 3N) Hessian (eV/A^2) from a phonopy ``FORCE_CONSTANTS`` file of a supercell of ``natoms``.
+    """(3N, 3N) Hessian (eV/A^2) from a phonopy ``FORCE_CONSTANTS`` file of a supercell of
+    ``natoms``.
 
     The file must hold the full (N, N, 3, 3) force constants in the atom order of the
     structure it labels (phonopy's supercell order).
@@ -159,7 +169,10 @@ def hessian_from_phonopy(path: str | os.PathLike[str], natoms: int) -> NDArray[n
 
     fc = np.asarray(parse_FORCE_CONSTANTS(str(path)), dtype=float)
     if fc.shape != (natoms, natoms, 3, 3):
-        raise DataError(f"{path} holds force constants of shape {fc.shape}, expected full ({natoms}, {natoms}, 3, 3)")
+        raise DataError(
+            f"{path} holds force constants of shape {fc.shape}, "
+            f"expected full ({natoms}, {natoms}, 3, 3)"
+        )
     return fc.transpose(0, 2, 1, 3).reshape(3 * natoms, 3 * natoms)
 
 
@@ -196,15 +209,19 @@ class Batch:
     def num_structures(self) -> int:
         return len(self.structures)
 
-    def edge_vectors(self, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
+    def edge_vectors(
+        self, positions: torch.Tensor, strain: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(E, 3) edge vectors; ``strain`` (B, 3, 3) deforms each structure by ``1 + strain``."""
         cells = self.cells
         if strain is not None:
             deform = torch.eye(3, dtype=positions.dtype) + strain
             positions = torch.einsum("ni,nij->nj", positions, deform[self.atom_batch])
             cells = cells @ deform
-        return positions[self.edge_dst] - positions[self.edge_src] + torch.einsum(
-            "ei,eij->ej", self.shifts, cells[self.edge_batch]
+        return (
+            positions[self.edge_dst]
+            - positions[self.edge_src]
+            + torch.einsum("ei,eij->ej", self.shifts, cells[self.edge_batch])
         )
 
 
@@ -221,9 +238,21 @@ def _neighbors(structure: Structure, cutoff: float) -> NeighborList:
     return nl
 
 
-def collate(structures: Sequence[Structure], cutoff: float, dtype: torch.dtype = torch.float64) -> Batch:
+def collate(
+    structures: Sequence[Structure], cutoff: float, dtype: torch.dtype = torch.float64
+) -> Batch:
     """Concatenate structures into one :class:`Batch` (neighbour lists cached per structure)."""
-    numbers, positions, cells, src, dst, shifts, atom_batch, edge_batch, offsets = [], [], [], [], [], [], [], [], []
+    numbers, positions, cells, src, dst, shifts, atom_batch, edge_batch, offsets = (
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
     offset = 0
     for b, s in enumerate(structures):
         nl = _neighbors(s, cutoff)

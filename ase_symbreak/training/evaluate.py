@@ -11,23 +11,31 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import ArrayLike, NDArray
 
 from ase_symbreak.autodiff import energy_forces_stress, hessian_rows
+from ase_symbreak.codec import Record
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.training.data import Structure
 
-__all__ = ["Metrics", "evaluate", "model_phonon_frequencies", "reference_phonon_frequencies", "write_metrics"]
+__all__ = [
+    "Metrics",
+    "evaluate",
+    "model_phonon_frequencies",
+    "reference_phonon_frequencies",
+    "write_metrics",
+]
 
 
 @dataclass(frozen=True)
-class Metrics:
+class Metrics(Record):
     """Mean absolute errors over a set of structures (None where no labels exist)."""
 
     n_structures: int
@@ -40,11 +48,11 @@ class Metrics:
     phonon_model: list[list[float]] | None = None  # (n_q, n_bands) THz, imaginary negative
     phonon_reference: list[list[float]] | None = None  # (n_q, n_bands) THz
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def summary(self) -> str:
-        parts = [f"E {1000 * self.energy_mae:.3g} meV/atom", f"F {1000 * self.forces_mae:.3g} meV/A"]
+        parts = [
+            f"E {1000 * self.energy_mae:.3g} meV/atom",
+            f"F {1000 * self.forces_mae:.3g} meV/A",
+        ]
         if self.stress_mae is not None:
             parts.append(f"S {1000 * self.stress_mae:.3g} meV/A^3")
         if self.hessian_mae is not None:
@@ -55,7 +63,11 @@ class Metrics:
 
 
 def model_phonon_frequencies(
-    model: EnergyModel, unitcell: Atoms, supercell: ArrayLike, qpoints: ArrayLike, primitive_matrix: str = "P"
+    model: EnergyModel,
+    unitcell: Atoms,
+    supercell: ArrayLike,
+    qpoints: ArrayLike,
+    primitive_matrix: str = "P",
 ) -> NDArray[np.float64]:
     """(n_q, 3 n_atoms) frequencies (THz, imaginary negative) from the model's exact Hessian.
 
@@ -65,22 +77,34 @@ def model_phonon_frequencies(
     from ase_symbreak.calculator import SymBreakCalculator
     from ase_symbreak.phonons import phonopy_from_calculator
 
-    phonon = phonopy_from_calculator(unitcell, SymBreakCalculator(model, dtype="float64"), supercell,
-                                     primitive_matrix=primitive_matrix)
+    phonon = phonopy_from_calculator(
+        unitcell,
+        SymBreakCalculator(model, dtype="float64"),
+        supercell,
+        primitive_matrix=primitive_matrix,
+    )
     return np.array([phonon.get_frequencies(q) for q in np.atleast_2d(qpoints)])
 
 
 def reference_phonon_frequencies(
-    calc, unitcell: Atoms, supercell: ArrayLike, qpoints: ArrayLike, distance: float = 0.01,
+    calc,
+    unitcell: Atoms,
+    supercell: ArrayLike,
+    qpoints: ArrayLike,
+    distance: float = 0.01,
     primitive_matrix: str = "P",
 ) -> NDArray[np.float64]:
-    """(n_q, 3 n_atoms) reference frequencies (THz) from any ASE calculator by finite displacements."""
+    """(n_q, 3 n_atoms) reference frequencies (THz) from any ASE calculator by finite
+    displacements.
+    """
     from phonopy import Phonopy
 
     from ase_symbreak.phonons import from_phonopy_atoms, supercell_matrix_3x3, to_phonopy_atoms
 
     p = supercell_matrix_3x3(supercell)
-    phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix)
+    phonon = Phonopy(
+        to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix
+    )
     phonon.generate_displacements(distance=distance, is_plusminus=True)
     forces = []
     for cell in phonon.supercells_with_displacements:
@@ -116,8 +140,7 @@ def evaluate(
         e_err.append(abs(res.energy - s.energy) / len(s))
         f_err.append(np.abs(res.forces - s.forces).ravel())
         if s.stress is not None and res.stress is not None:
-            xx, yy, zz, yz, xz, xy = res.stress
-            pred = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+            pred = voigt_6_to_full_3x3_stress(res.stress)
             s_err.append(np.abs(pred - s.stress).ravel())
         if s.hessian is not None:
             h_err.append(np.abs(hessian_rows(model, atoms, dtype=dtype) - s.hessian).ravel())
@@ -132,7 +155,9 @@ def evaluate(
         else:
             raise ValueError("phonon_cell given without reference_frequencies or reference_calc")
         if ref.shape != model_freq.shape:
-            raise ValueError(f"reference frequencies have shape {ref.shape}, expected {model_freq.shape}")
+            raise ValueError(
+                f"reference frequencies have shape {ref.shape}, expected {model_freq.shape}"
+            )
         phonon_mae = float(np.mean(np.abs(np.sort(model_freq, axis=1) - np.sort(ref, axis=1))))
         qs, model_freq, ref_freq = q.tolist(), model_freq.tolist(), ref.tolist()
     return Metrics(

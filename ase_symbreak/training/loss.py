@@ -12,11 +12,12 @@ per batch, independent of structure size and batch size.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ase_symbreak.codec import Record
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.training.data import Batch
 
@@ -26,7 +27,7 @@ PROBES = ("rows", "hvp")
 
 
 @dataclass(frozen=True)
-class LossWeights:
+class LossWeights(Record):
     """Weights of the loss terms and the Hessian sampling.
 
     Attributes
@@ -56,9 +57,6 @@ class LossWeights:
         if self.hessian_probe not in PROBES:
             raise ValueError(f"hessian_probe must be one of {PROBES}, got {self.hessian_probe!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class Prediction:
@@ -82,20 +80,33 @@ class LossTerms:
     hessian: float
 
     def as_dict(self) -> dict[str, float]:
-        return {"total": float(self.total.detach()), "energy": self.energy, "forces": self.forces,
-                "stress": self.stress, "hessian": self.hessian}
+        return {
+            "total": float(self.total.detach()),
+            "energy": self.energy,
+            "forces": self.forces,
+            "stress": self.stress,
+            "hessian": self.hessian,
+        }
 
 
-def predict(model: EnergyModel, batch: Batch, stress: bool = False, create_graph: bool = True) -> Prediction:
+def predict(
+    model: EnergyModel, batch: Batch, stress: bool = False, create_graph: bool = True
+) -> Prediction:
     """Energies, forces (and stress) of every structure in ``batch`` by autograd."""
     positions = batch.positions.detach().clone().requires_grad_(True)
     inputs = [positions]
     strain = None
     if stress:
-        strain = torch.zeros((batch.num_structures, 3, 3), dtype=positions.dtype, requires_grad=True)
+        strain = torch.zeros(
+            (batch.num_structures, 3, 3), dtype=positions.dtype, requires_grad=True
+        )
         inputs.append(strain)
-    atomic = model(batch.numbers, batch.edge_src, batch.edge_dst, batch.edge_vectors(positions, strain))
-    energy = torch.zeros(batch.num_structures, dtype=atomic.dtype).index_add(0, batch.atom_batch, atomic)
+    atomic = model(
+        batch.numbers, batch.edge_src, batch.edge_dst, batch.edge_vectors(positions, strain)
+    )
+    energy = torch.zeros(batch.num_structures, dtype=atomic.dtype).index_add(
+        0, batch.atom_batch, atomic
+    )
     grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, allow_unused=True)
     gradient = grads[0] if grads[0] is not None else torch.zeros_like(positions)
     sigma = None
@@ -103,11 +114,17 @@ def predict(model: EnergyModel, batch: Batch, stress: bool = False, create_graph
         virial = grads[1] if grads[1] is not None else torch.zeros_like(strain)
         volume = torch.linalg.det(batch.cells).abs()
         sigma = 0.5 * (virial + virial.transpose(1, 2)) / volume[:, None, None]
-    return Prediction(energy=energy, forces=-gradient, stress=sigma, gradient=gradient, positions=positions)
+    return Prediction(
+        energy=energy, forces=-gradient, stress=sigma, gradient=gradient, positions=positions
+    )
 
 
-def hessian_probes(batch: Batch, k: int, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(k, N_tot, 3) probe vectors, one per structure per slice (unit length within each structure)."""
+def hessian_probes(
+    batch: Batch, k: int, kind: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(k, N_tot, 3) probe vectors, one per structure per slice (unit length within each
+    structure).
+    """
     n_tot = len(batch.numbers)
     dtype = batch.positions.dtype
     if kind == "rows":
@@ -117,9 +134,11 @@ def hessian_probes(batch: Batch, k: int, kind: str, generator: torch.Generator |
             probes[torch.arange(k), 3 * offset + rows] = 1.0
         return probes.reshape(k, n_tot, 3)
     probes = torch.randn((k, n_tot, 3), generator=generator, dtype=dtype)
-    norms = torch.zeros((k, batch.num_structures), dtype=dtype).index_add(
-        1, batch.atom_batch, probes.pow(2).sum(-1)
-    ).sqrt()
+    norms = (
+        torch.zeros((k, batch.num_structures), dtype=dtype)
+        .index_add(1, batch.atom_batch, probes.pow(2).sum(-1))
+        .sqrt()
+    )
     return probes / norms[:, batch.atom_batch, None]
 
 
@@ -153,17 +172,29 @@ def compute_loss(
     s_loss = zero
     if with_stress:
         mask = torch.tensor([s.stress is not None for s in structures])
-        ref = torch.tensor(np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures]),
-                           dtype=dtype)
+        ref = torch.tensor(
+            np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures]),
+            dtype=dtype,
+        )
         s_loss = ((pred.stress - ref)[mask] ** 2).mean()
 
     h_loss = zero
     if with_hessian:
         h_loss = _hessian_loss(pred, batch, weights, generator, probes, training)
 
-    total = weights.energy * e_loss + weights.forces * f_loss + weights.stress * s_loss + weights.hessian * h_loss
-    return LossTerms(total=total, energy=float(e_loss.detach()), forces=float(f_loss.detach()),
-                     stress=float(s_loss.detach()), hessian=float(h_loss.detach()))
+    total = (
+        weights.energy * e_loss
+        + weights.forces * f_loss
+        + weights.stress * s_loss
+        + weights.hessian * h_loss
+    )
+    return LossTerms(
+        total=total,
+        energy=float(e_loss.detach()),
+        forces=float(f_loss.detach()),
+        stress=float(s_loss.detach()),
+        hessian=float(h_loss.detach()),
+    )
 
 
 def _hessian_loss(
@@ -182,8 +213,14 @@ def _hessian_loss(
     errors = []
     for v in probes:
         if pred.gradient.requires_grad:
-            (hv,) = torch.autograd.grad(pred.gradient, pred.positions, v, create_graph=training, retain_graph=True,
-                                        allow_unused=True)
+            (hv,) = torch.autograd.grad(
+                pred.gradient,
+                pred.positions,
+                v,
+                create_graph=training,
+                retain_graph=True,
+                allow_unused=True,
+            )
             hv = torch.zeros_like(v) if hv is None else hv
         else:
             hv = torch.zeros_like(v)
@@ -192,6 +229,8 @@ def _hessian_loss(
             if s.hessian is None:
                 continue
             lo, n = batch.offsets[b], len(s)
-            ref[lo:lo + n] = (torch.as_tensor(s.hessian, dtype=dtype) @ v[lo:lo + n].reshape(-1)).reshape(n, 3)
+            ref[lo : lo + n] = (
+                torch.as_tensor(s.hessian, dtype=dtype) @ v[lo : lo + n].reshape(-1)
+            ).reshape(n, 3)
         errors.append(((hv - ref)[atom_mask]) ** 2)
     return torch.cat(errors).mean()

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from ase_symbreak.codec import Record
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
 from ase_symbreak.models.io import architecture, read_tagged_safetensors, save_model, stored_names
 from ase_symbreak.training.data import Structure, collate
@@ -62,7 +63,7 @@ class CheckpointError(ValueError):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Record):
     """Optimisation settings (all JSON-serialisable).
 
     Attributes
@@ -110,9 +111,6 @@ class TrainConfig:
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -141,7 +139,9 @@ def fit_energy_shifts(structures: Sequence[Structure], species: Sequence[int]) -
     for row, s in enumerate(structures):
         for z in s.numbers:
             if int(z) not in index:
-                raise ValueError(f"structure {row} contains element Z={int(z)} not in species {species}")
+                raise ValueError(
+                    f"structure {row} contains element Z={int(z)} not in species {species}"
+                )
             counts[row, index[int(z)]] += 1
     energies = np.array([s.energy for s in structures])
     shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
@@ -207,7 +207,10 @@ def save_checkpoint(
     """
     path = Path(path)
     model_state = model.state_dict()
-    tensors = {f"model/{name}": model_state[name].detach().cpu().contiguous().clone() for name in stored_names(model)}
+    tensors = {
+        f"model/{name}": model_state[name].detach().cpu().contiguous().clone()
+        for name in stored_names(model)
+    }
     opt = optimizer.state_dict()
     for idx, pstate in opt["state"].items():
         for key, value in pstate.items():
@@ -253,10 +256,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         or its tensors do not match the stored checksum (modified or truncated).
     """
     path = Path(path)
-    metadata, tensors = read_tagged_safetensors(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
-                                                "training checkpoint")
+    metadata, tensors = read_tagged_safetensors(
+        path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, "training checkpoint"
+    )
     if metadata.get("sha256") != _digest(tensors):
-        raise CheckpointError(f"{path} failed its checksum: the tensors were modified or the file is corrupt")
+        raise CheckpointError(
+            f"{path} failed its checksum: the tensors were modified or the file is corrupt"
+        )
     try:
         model_cls, config_cls = architecture(metadata["architecture"])
         config = config_cls.from_dict(json.loads(metadata["config"]))
@@ -277,7 +283,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             t = tensors[f"model/{name}"]
             if t.shape != model_state[name].shape:
                 expected = tuple(model_state[name].shape)
-                raise CheckpointError(f"{path}: tensor {name!r} has shape {tuple(t.shape)}, expected {expected}")
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} has shape {tuple(t.shape)}, expected {expected}"
+                )
             model_state[name].copy_(t)
     opt_state: dict[int, dict[str, torch.Tensor]] = {}
     for name, t in tensors.items():
@@ -301,21 +309,27 @@ def _make_optimizer(model: torch.nn.Module, config: TrainConfig):
             optimizer, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.lr_min
         )
     elif config.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr_min)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs, eta_min=config.lr_min
+        )
     else:
         scheduler = None
     return optimizer, scheduler
 
 
 def evaluate_loss(
-    model: E3nnPotential, structures: Sequence[Structure], weights: LossWeights, batch_size: int, seed: int
+    model: E3nnPotential,
+    structures: Sequence[Structure],
+    weights: LossWeights,
+    batch_size: int,
+    seed: int,
 ) -> dict[str, float]:
     """Mean loss terms over ``structures`` (Hessian probes drawn from a fixed ``seed``)."""
     generator = torch.Generator().manual_seed(seed)
     totals: dict[str, float] = {}
     count = 0
     for start in range(0, len(structures), batch_size):
-        chunk = structures[start:start + batch_size]
+        chunk = structures[start : start + batch_size]
         batch = collate(chunk, model.cutoff, model.dtype)
         terms = compute_loss(model, batch, weights, generator, training=False).as_dict()
         for key, value in terms.items():
@@ -353,7 +367,9 @@ def train(
     TrainResult; ``model`` ends with the weights of the **best** validation epoch.
     """
     if not train_set or not val_set:
-        raise ValueError(f"need non-empty training and validation sets, got {len(train_set)} and {len(val_set)}")
+        raise ValueError(
+            f"need non-empty training and validation sets, got {len(train_set)} and {len(val_set)}"
+        )
     dtype = config.torch_dtype
     if model.dtype != dtype:
         raise ValueError(
@@ -367,14 +383,22 @@ def train(
 
     optimizer, scheduler = _make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
-    state: dict[str, Any] = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best_val": math.inf,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+    }
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     if resume and ckpt_path is not None and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         if ckpt.model.config != model.config:
-            raise CheckpointError(f"{ckpt_path} was written for a different model config:\n"
-                                  f"  checkpoint {ckpt.model.config}\n  this run   {model.config}")
+            raise CheckpointError(
+                f"{ckpt_path} was written for a different model config:\n"
+                f"  checkpoint {ckpt.model.config}\n  this run   {model.config}"
+            )
         model.load_state_dict({k: v.to(dtype) for k, v in ckpt.model.state_dict().items()})
         optimizer.load_state_dict(ckpt.optimizer_state)
         if scheduler is not None and ckpt.scheduler_state is not None:
@@ -386,7 +410,10 @@ def train(
 
             best_state = load_model(out / BEST_NAME, dtype=dtype).state_dict()
         if log is not None:
-            log(f"resumed from {ckpt_path} after epoch {state['epoch']} (best val {state['best_val']:.4g})")
+            log(
+                f"resumed from {ckpt_path} after epoch {state['epoch']} "
+                f"(best val {state['best_val']:.4g})"
+            )
 
     stopped_early = False
     n_train = len(train_set)
@@ -399,7 +426,7 @@ def train(
         order = torch.randperm(n_train, generator=generator).tolist()
         train_totals, seen = 0.0, 0
         for start in range(0, n_train, config.batch_size):
-            chunk = [train_set[i] for i in order[start:start + config.batch_size]]
+            chunk = [train_set[i] for i in order[start : start + config.batch_size]]
             batch = collate(chunk, model.cutoff, dtype)
             optimizer.zero_grad(set_to_none=True)
             terms = compute_loss(model, batch, weights, generator)
@@ -422,8 +449,12 @@ def train(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state["bad_epochs"] += 1
-        record = {"epoch": epoch, "train": train_totals / seen, "lr": optimizer.param_groups[0]["lr"],
-                  **{f"val_{k}": v for k, v in val.items()}}
+        record = {
+            "epoch": epoch,
+            "train": train_totals / seen,
+            "lr": optimizer.param_groups[0]["lr"],
+            **{f"val_{k}": v for k, v in val.items()},
+        }
         state["history"].append(record)
         state["epoch"] = epoch
         if out is not None:
@@ -433,13 +464,20 @@ def train(
                 _atomic_save_model(model, out / LAST_NAME)
                 save_checkpoint(ckpt_path, model, optimizer, scheduler, generator, state)
         if log is not None and config.log_every and (epoch % config.log_every == 0 or epoch == 1):
-            log(f"epoch {epoch:4d}/{config.epochs}  train {record['train']:.4g}  val {val['total']:.4g} "
-                f"(E {val['energy']:.3g} F {val['forces']:.3g} S {val['stress']:.3g} H {val['hessian']:.3g})  "
-                f"lr {record['lr']:.2g}  {time.perf_counter() - t0:.1f} s")
+            log(
+                f"epoch {epoch:4d}/{config.epochs}  train {record['train']:.4g}  "
+                f"val {val['total']:.4g} "
+                f"(E {val['energy']:.3g} F {val['forces']:.3g} "
+                f"S {val['stress']:.3g} H {val['hessian']:.3g})  "
+                f"lr {record['lr']:.2g}  {time.perf_counter() - t0:.1f} s"
+            )
         if callback is not None:
             callback(epoch, record)
     if stopped_early and log is not None:
-        log(f"early stop after epoch {state['epoch']}: no improvement for {config.early_stopping} epochs")
+        log(
+            f"early stop after epoch {state['epoch']}: "
+            f"no improvement for {config.early_stopping} epochs"
+        )
     if out is not None and ckpt_path is not None:
         save_checkpoint(ckpt_path, model, optimizer, scheduler, generator, state)
         _atomic_save_model(model, out / LAST_NAME)

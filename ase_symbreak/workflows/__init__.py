@@ -1,7 +1,10 @@
-"""Distortion-search workflow: each step a function of ASE ``Atoms`` returning a serialisable result.
+"""Distortion-search workflow: each step a function of ASE ``Atoms`` returning a
+serialisable result.
 
 >>> from ase_symbreak.workflows import distortion_search, SearchSettings   # doctest: +SKIP
->>> result = distortion_search(atoms, settings=SearchSettings(supercell=(2, 2, 2)), out_dir="run")  # doctest: +SKIP
+>>> result = distortion_search(                                            # doctest: +SKIP
+...     atoms, settings=SearchSettings(supercell=(2, 2, 2)), out_dir="run"
+... )
 
 Many structures on a Dask cluster: :func:`screen` (extra ``[dask]``); the search as jobflow
 jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
@@ -64,7 +67,7 @@ __all__ = [
 ]
 
 
-_LAZY = {"screen": "screen", "ScreenResult": "screen", "ScreenEntry": "screen"}
+_LAZY = {"screen": "screening", "ScreenResult": "screening", "ScreenEntry": "screening"}
 
 
 def __getattr__(name: str):

@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ase_symbreak.codec import Record
+
 __all__ = ["CalculatorSpec", "calculator_for", "borrowed", "model_loads", "clear_cache"]
 
 
 @dataclass(frozen=True)
-class CalculatorSpec:
+class CalculatorSpec(Record):
     """What a worker needs to build the calculator.
 
     Attributes
@@ -47,7 +49,9 @@ class CalculatorSpec:
         """A new calculator (loads the model)."""
         from ase_symbreak.calculator import SymBreakCalculator
 
-        return SymBreakCalculator(model=self.model, dtype=self.dtype, hessian_dtype=self.hessian_dtype)
+        return SymBreakCalculator(
+            model=self.model, dtype=self.dtype, hessian_dtype=self.hessian_dtype
+        )
 
     def identity(self) -> dict:
         """The spec plus, for a model file, its size and modification time (part of resume keys)."""
@@ -57,17 +61,14 @@ class CalculatorSpec:
             d["file"] = [str(Path(self.model).resolve()), st.st_size, st.st_mtime_ns]
         return d
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CalculatorSpec:
-        return cls(**d)
-
     @classmethod
     def of(cls, spec: CalculatorSpec | str | os.PathLike | None) -> CalculatorSpec:
         """A spec from a spec, a model name/path/import path, or None."""
-        return spec if isinstance(spec, CalculatorSpec) else cls(model=None if spec is None else os.fspath(spec))
+        return (
+            spec
+            if isinstance(spec, CalculatorSpec)
+            else cls(model=None if spec is None else os.fspath(spec))
+        )
 
 
 _cache: dict[CalculatorSpec, object] = {}

@@ -91,8 +91,9 @@ def _relaxed(d: dict) -> RelaxResult | Atoms:
 
 # ----------------------------------------------------------------------------- the search
 @job
-def plan_job(atoms: dict, settings: dict | None = None, spec: dict | None = None,
-             out_dir: str | None = None) -> dict:
+def plan_job(
+    atoms: dict, settings: dict | None = None, spec: dict | None = None, out_dir: str | None = None
+) -> dict:
     """Steps 1-4 of the search (:func:`~ase_symbreak.workflows.search.plan_search`).
 
     Parameters
@@ -117,7 +118,9 @@ def plan_job(atoms: dict, settings: dict | None = None, spec: dict | None = None
 
 @job
 def child_job(plan: dict, index: int, spec: dict | None = None) -> dict:
-    """Relax and identify ``plan["chosen"][index]`` (:func:`~ase_symbreak.workflows.search.run_child`)."""
+    """Relax and identify ``plan["chosen"][index]``
+    (:func:`~ase_symbreak.workflows.search.run_child`).
+    """
     return run_child(SearchPlan.from_dict(plan), int(index), _calc(spec)).to_dict()
 
 
@@ -130,7 +133,9 @@ def finish_job(plan: dict, children: Sequence[dict]) -> dict:
     dict
         The content of ``search.json`` (:meth:`SearchResult.to_dict`).
     """
-    return finish_search(SearchPlan.from_dict(plan), [ChildResult.from_dict(c) for c in children]).to_dict()
+    return finish_search(
+        SearchPlan.from_dict(plan), [ChildResult.from_dict(c) for c in children]
+    ).to_dict()
 
 
 @job
@@ -161,7 +166,8 @@ def search_flow(
         High-symmetry parent.
     settings : SearchSettings or dict (None: defaults).
     model : CalculatorSpec, its dict, or a model name / file / import path (None: SevenNet-0).
-    out_dir : folder every job can reach for step JSONs, CIFs and ``search.json`` (None: nothing written).
+    out_dir : folder every job can reach for step JSONs, CIFs and ``search.json``
+        (None: nothing written).
     name : name of the flow.
 
     Returns
@@ -173,8 +179,12 @@ def search_flow(
     if not isinstance(atoms, Atoms):
         raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
     spec = _spec_dict(model)
-    plan = plan_job(atoms_to_dict(atoms), _settings_dict(settings), spec,
-                    None if out_dir is None else os.fspath(out_dir))
+    plan = plan_job(
+        atoms_to_dict(atoms),
+        _settings_dict(settings),
+        spec,
+        None if out_dir is None else os.fspath(out_dir),
+    )
     plan.name = "plan"
     children = children_job(plan.output, spec)
     children.name = "children"
@@ -210,24 +220,53 @@ def search_output(flow: Flow, responses: dict | None = None, store=None) -> dict
 
 # ----------------------------------------------------------------------------- single steps
 @job
-def relax_job(atoms: dict, spec: dict | None = None, fmax: float = 1e-3, relax_cell: bool = True,
-              keep_symmetry: bool = False, steps: int = 500, optimizer: str = "BFGS",
-              symprec: float = 1e-3) -> dict:
+def relax_job(
+    atoms: dict,
+    spec: dict | None = None,
+    fmax: float = 1e-3,
+    relax_cell: bool = True,
+    keep_symmetry: bool = False,
+    steps: int = 500,
+    optimizer: str = "BFGS",
+    symprec: float = 1e-3,
+) -> dict:
     """:func:`~ase_symbreak.workflows.steps.relax` of an atoms dict -> :meth:`RelaxResult.to_dict`.
 
     ``keep_symmetry=True`` (cell relaxed) is :func:`~ase_symbreak.workflows.steps.relax_child`;
     pass a candidate's ``"structure"``.
     """
-    return relax(atoms_from_dict(atoms), _calc(spec), fmax=fmax, relax_cell=relax_cell, keep_symmetry=keep_symmetry,
-                 steps=steps, optimizer=optimizer, symprec=symprec).to_dict()
+    return relax(
+        atoms_from_dict(atoms),
+        _calc(spec),
+        fmax=fmax,
+        relax_cell=relax_cell,
+        keep_symmetry=keep_symmetry,
+        steps=steps,
+        optimizer=optimizer,
+        symprec=symprec,
+    ).to_dict()
 
 
 @job
-def phonons_job(atoms: dict, spec: dict | None = None, supercell: Any = (2, 2, 2), origin_index: int | None = None,
-                symprec: float = 1e-3, keep_patterns_below_thz: float = 0.5) -> dict:
-    """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict -> :meth:`PhononModes.to_dict`."""
-    return phonons(atoms_from_dict(atoms), _calc(spec), supercell, origin_index=origin_index, symprec=symprec,
-                   keep_patterns_below_thz=keep_patterns_below_thz).to_dict()
+def phonons_job(
+    atoms: dict,
+    spec: dict | None = None,
+    supercell: Any = (2, 2, 2),
+    origin_index: int | None = None,
+    symprec: float = 1e-3,
+    keep_patterns_below_thz: float = 0.5,
+) -> dict:
+    """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict ->
+    :meth:`PhononModes.to_dict`.
+    """
+    return phonons(
+        atoms_from_dict(atoms),
+        _calc(spec),
+        supercell,
+        origin_index=origin_index,
+        symprec=symprec,
+        keep_patterns_below_thz=keep_patterns_below_thz,
+    ).to_dict()
 
 
 @job
@@ -237,10 +276,17 @@ def soft_modes_job(phonon_result: dict, threshold_thz: float = -0.1) -> dict:
 
 
 @job
-def condense_job(parent: dict, soft: dict, spec: dict | None = None,
-                 amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3), couple: bool = True, max_params: int = 2,
-                 min_gain_mev: float = 0.05,
-                 parent_energy: float | None = None, symprec: float = 1e-3) -> dict:
+def condense_job(
+    parent: dict,
+    soft: dict,
+    spec: dict | None = None,
+    amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+    couple: bool = True,
+    max_params: int = 2,
+    min_gain_mev: float = 0.05,
+    parent_energy: float | None = None,
+    symprec: float = 1e-3,
+) -> dict:
     """:func:`~ase_symbreak.workflows.steps.condense` -> :meth:`CondenseResult.to_dict`.
 
     ``parent`` is an atoms dict or a RelaxResult dict (its energy is then used when
@@ -249,20 +295,42 @@ def condense_job(parent: dict, soft: dict, spec: dict | None = None,
     p = _relaxed(parent)
     if isinstance(p, RelaxResult):
         p, parent_energy = p.atoms, p.energy if parent_energy is None else parent_energy
-    return condense(p, PhononModes.from_dict(soft), _calc(spec), amplitudes=amplitudes, couple=couple,
-                    max_params=max_params, min_gain_mev=min_gain_mev, parent_energy=parent_energy,
-                    symprec=symprec).to_dict()
+    return condense(
+        p,
+        PhononModes.from_dict(soft),
+        _calc(spec),
+        amplitudes=amplitudes,
+        couple=couple,
+        max_params=max_params,
+        min_gain_mev=min_gain_mev,
+        parent_energy=parent_energy,
+        symprec=symprec,
+    ).to_dict()
 
 
 @job
-def identify_job(child: dict, parent: dict, condensed: Sequence[str] = (), child_energy: float | None = None,
-                 parent_energy: float | None = None, origin_index: int | None = None, symprec: float = 1e-3,
-                 threshold: float = 2e-3) -> dict:
+def identify_job(
+    child: dict,
+    parent: dict,
+    condensed: Sequence[str] = (),
+    child_energy: float | None = None,
+    parent_energy: float | None = None,
+    origin_index: int | None = None,
+    symprec: float = 1e-3,
+    threshold: float = 2e-3,
+) -> dict:
     """:func:`~ase_symbreak.workflows.steps.identify` -> :meth:`Identification.to_dict`.
 
     ``child`` and ``parent`` are RelaxResult dicts, or atoms dicts with ``child_energy`` /
     ``parent_energy`` (eV, e.g. from a DFT job).
     """
-    return identify(_relaxed(child), _relaxed(parent), condensed=tuple(condensed), child_energy=child_energy,
-                    parent_energy=parent_energy, origin_index=origin_index, symprec=symprec,
-                    threshold=threshold).to_dict()
+    return identify(
+        _relaxed(child),
+        _relaxed(parent),
+        condensed=tuple(condensed),
+        child_energy=child_energy,
+        parent_energy=parent_energy,
+        origin_index=origin_index,
+        symprec=symprec,
+        threshold=threshold,
+    ).to_dict()

@@ -70,7 +70,9 @@ def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
     if unknown:
         raise RecipeError(f"unknown key(s) {unknown} in [structure] for builtin {kind!r}")
     try:
-        atoms = cubic_perovskite(a=float(spec.get("a", 3.9)), symbols=str(spec.get("symbols", "SrTiO3")))
+        atoms = cubic_perovskite(
+            a=float(spec.get("a", 3.9)), symbols=str(spec.get("symbols", "SrTiO3"))
+        )
     except Exception as err:
         raise RecipeError(f"bad builtin structure {spec}: {err}") from None
     return atoms, f"builtin {kind} {spec}"
@@ -89,7 +91,9 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"malformed TOML in {path}: {err}") from None
     unknown = sorted(set(data) - _SECTIONS)
     if unknown:
-        raise RecipeError(f"unknown section(s) or key(s) {unknown} in {path}; known: {sorted(_SECTIONS)}")
+        raise RecipeError(
+            f"unknown section(s) or key(s) {unknown} in {path}; known: {sorted(_SECTIONS)}"
+        )
     if "structure" not in data:
         raise RecipeError(f"{path} has no [structure] section")
     atoms, source = _structure(data["structure"], path.parent)
@@ -111,4 +115,11 @@ def load_recipe(path: str | Path) -> Recipe:
     if not isinstance(output, dict) or sorted(set(output) - {"dir"}):
         raise RecipeError("[output] accepts 'dir' only")
     out_dir = Path(output.get("dir", f"runs/{name}"))
-    return Recipe(name=name, structure=atoms, structure_source=source, model=model, settings=settings, out_dir=out_dir)
+    return Recipe(
+        name=name,
+        structure=atoms,
+        structure_source=source,
+        model=model,
+        settings=settings,
+        out_dir=out_dir,
+    )

@@ -47,12 +47,20 @@ from .steps import (
 from .storage import Checkpoints, fingerprint, model_fingerprint, write_atoms, write_json
 from .tree import FamilyTree, family_tree
 
-__all__ = ["SearchSettings", "SearchPlan", "ChildResult", "SearchResult", "distortion_search", "plan_search",
-           "run_child", "finish_search", "STEPS"]
+__all__ = [
+    "SearchSettings",
+    "SearchPlan",
+    "ChildResult",
+    "SearchResult",
+    "distortion_search",
+    "plan_search",
+    "run_child",
+    "finish_search",
+    "STEPS",
+]
 
 #: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
 STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
-
 
 
 @dataclass(frozen=True)
@@ -157,29 +165,37 @@ class ChildResult(Record):
     def summary(self) -> dict:
         """The entry of ``search.json``."""
         idn = self.identification
-        return encode({
-            "candidate_index": self.candidate_index,
-            "space_group_number": idn.space_group_number,
-            "space_group_symbol": idn.space_group_symbol,
-            "irreps": list(self.candidate.irreps),
-            "direction": self.candidate.direction,
-            "energy_gain_mev_per_fu": idn.energy_gain_mev_per_fu,
-            "scan_gain_mev_per_fu": self.candidate.energy_gain_mev_per_fu,
-            "candidate_space_group": f"{self.candidate.space_group_symbol} ({self.candidate.space_group_number})",
-            "amplitudes": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
-            "secondary": [{"irrep": ir["irrep"], "amplitude": ir["amplitude"]} for ir in idn.secondary],
-            "decomposition": list(idn.irreps),
-            "converged": self.relax.converged,
-            "n_steps": self.relax.n_steps,
-            "n_atoms": len(self.relax.atoms),
-            "cif": self.cif,
-            "decomposition_error": idn.error,
-        })
+        return encode(
+            {
+                "candidate_index": self.candidate_index,
+                "space_group_number": idn.space_group_number,
+                "space_group_symbol": idn.space_group_symbol,
+                "irreps": list(self.candidate.irreps),
+                "direction": self.candidate.direction,
+                "energy_gain_mev_per_fu": idn.energy_gain_mev_per_fu,
+                "scan_gain_mev_per_fu": self.candidate.energy_gain_mev_per_fu,
+                "candidate_space_group": (
+                    f"{self.candidate.space_group_symbol} ({self.candidate.space_group_number})"
+                ),
+                "amplitudes": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
+                "secondary": [
+                    {"irrep": ir["irrep"], "amplitude": ir["amplitude"]} for ir in idn.secondary
+                ],
+                "decomposition": list(idn.irreps),
+                "converged": self.relax.converged,
+                "n_steps": self.relax.n_steps,
+                "n_atoms": len(self.relax.atoms),
+                "cif": self.cif,
+                "decomposition_error": idn.error,
+            }
+        )
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Everything :func:`distortion_search` found; ``children`` ranked by energy gain, duplicates removed."""
+    """Everything :func:`distortion_search` found; ``children`` ranked by energy gain,
+    duplicates removed.
+    """
 
     settings: SearchSettings
     parent: RelaxResult = field(repr=False)
@@ -195,48 +211,67 @@ class SearchResult:
     def to_dict(self) -> dict:
         """The content of ``search.json``."""
         p = self.parent
-        return encode({
-            "parent": {
-                "formula": p.atoms.get_chemical_formula(), "space_group_number": p.space_group_number,
-                "space_group_symbol": p.space_group_symbol, "energy_per_fu": p.energy_per_fu,
-                "cell": np.asarray(p.atoms.cell[:]).tolist(), "converged": p.converged,
-            },
-            "settings": self.settings.to_dict(),
-            "soft_modes": [m.summary() for m in self.soft_modes.modes],
-            "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
-            "duplicates": [{**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates],
-            "rejected": list(self.condense.rejected),
-            "no_children_reason": self.no_children_reason(),
-            "tree": None if self.tree is None else self.tree.to_dict(),
-            "timings": self.timings,
-        })
+        return encode(
+            {
+                "parent": {
+                    "formula": p.atoms.get_chemical_formula(),
+                    "space_group_number": p.space_group_number,
+                    "space_group_symbol": p.space_group_symbol,
+                    "energy_per_fu": p.energy_per_fu,
+                    "cell": np.asarray(p.atoms.cell[:]).tolist(),
+                    "converged": p.converged,
+                },
+                "settings": self.settings.to_dict(),
+                "soft_modes": [m.summary() for m in self.soft_modes.modes],
+                "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
+                "duplicates": [
+                    {**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates
+                ],
+                "rejected": list(self.condense.rejected),
+                "no_children_reason": self.no_children_reason(),
+                "tree": None if self.tree is None else self.tree.to_dict(),
+                "timings": self.timings,
+            }
+        )
 
     def no_children_reason(self) -> str | None:
-        """Why the search found no child (None when it found some): soft modes, directions, scans."""
+        """Why the search found no child (None when it found some): soft modes, directions,
+        scans.
+        """
         if self.children:
             return None
         soft = self.soft_modes.modes
         if not soft:
-            return (f"no mode below {self.soft_modes.threshold_thz} THz at the q-points commensurate with the "
-                    f"{np.asarray(self.settings.supercell).tolist()} supercell: the parent is dynamically stable there")
+            return (
+                f"no mode below {self.soft_modes.threshold_thz} THz "
+                f"at the q-points commensurate with the "
+                f"{np.asarray(self.settings.supercell).tolist()} supercell: "
+                f"the parent is dynamically stable there"
+            )
         modes = ", ".join(f"{m.irrep} at {m.q_label} ({m.frequency_thz:.2f} THz)" for m in soft)
         rejected = self.condense.rejected
         if not rejected and not self.condense.candidates:
             return f"soft modes {modes}, but no order-parameter direction was condensed"
         reasons = "; ".join(
-            f"{'+'.join(r['irreps'])} {r.get('direction', '')} {r.get('space_group_symbol', '')}: {r['reason']}".strip()
+            f"{'+'.join(r['irreps'])} {r.get('direction', '')} "
+            f"{r.get('space_group_symbol', '')}: {r['reason']}".strip()
             for r in rejected[:8]
         )
         more = f" (and {len(rejected) - 8} more in 'rejected')" if len(rejected) > 8 else ""
         if self.condense.candidates:
-            return (f"soft modes {modes}; {len(self.condense.candidates)} candidate(s) lowered the energy in the scan "
-                    f"but none was kept after relaxation and de-duplication; rejected directions: {reasons}{more}")
+            return (
+                f"soft modes {modes}; {len(self.condense.candidates)} candidate(s) "
+                f"lowered the energy in the scan "
+                f"but none was kept after relaxation and de-duplication; "
+                f"rejected directions: {reasons}{more}"
+            )
         return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
 
 
 def _diverse_order(candidates) -> list[Candidate]:
     """Candidates round-robin over their irrep sets (best scan gain of each set first), so that
-    a limited number of children covers every soft irrep and coupling before second choices."""
+    a limited number of children covers every soft irrep and coupling before second choices.
+    """
     groups: dict[tuple, list[Candidate]] = {}
     for c in sorted(candidates, key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params)):
         groups.setdefault(c.irreps, []).append(c)
@@ -292,10 +327,17 @@ def _unrelaxed(atoms: Atoms, calc, settings: SearchSettings) -> RelaxResult:
     work = atoms.copy()
     work.calc = calc
     info = analyze(atoms, symprec=settings.symprec)
-    return RelaxResult(atoms=atoms.copy(), energy=float(work.get_potential_energy()), n_steps=0,
-                       converged=False, fmax=settings.parent_fmax,
-                       max_force=float(np.abs(work.get_forces()).max()), relax_cell=False,
-                       space_group_number=info.number, space_group_symbol=info.symbol)
+    return RelaxResult(
+        atoms=atoms.copy(),
+        energy=float(work.get_potential_energy()),
+        n_steps=0,
+        converged=False,
+        fmax=settings.parent_fmax,
+        max_force=float(np.abs(work.get_forces()).max()),
+        relax_cell=False,
+        space_group_number=info.number,
+        space_group_symbol=info.symbol,
+    )
 
 
 def plan_search(
@@ -325,48 +367,110 @@ def plan_search(
     def relax_parent(step_progress) -> RelaxResult:
         if not s.relax_parent:
             return _unrelaxed(atoms, calc, s)
-        return relax(atoms, calc, fmax=s.parent_fmax, relax_cell=True, keep_symmetry=True,
-                     steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec,
-                     progress=step_progress)
+        return relax(
+            atoms,
+            calc,
+            fmax=s.parent_fmax,
+            relax_cell=True,
+            keep_symmetry=True,
+            steps=s.max_steps,
+            optimizer=s.optimizer,
+            symprec=s.symprec,
+            progress=step_progress,
+        )
 
     def write_parent(parent: RelaxResult) -> None:
         if out is not None:
             write_atoms(out / "parent_relaxed.cif", parent.atoms)
 
-    key = fingerprint("parent", atoms_to_dict(atoms), model_fingerprint(calc), s.relax_parent,
-                      s.parent_fmax, s.max_steps, s.optimizer, s.symprec)
-    parent = run.run(STEPS[0], "01_parent", key, RelaxResult, relax_parent,
-                     total=s.max_steps if s.relax_parent else 1, on_computed=write_parent)
+    key = fingerprint(
+        "parent",
+        atoms_to_dict(atoms),
+        model_fingerprint(calc),
+        s.relax_parent,
+        s.parent_fmax,
+        s.max_steps,
+        s.optimizer,
+        s.symprec,
+    )
+    parent = run.run(
+        STEPS[0],
+        "01_parent",
+        key,
+        RelaxResult,
+        relax_parent,
+        total=s.max_steps if s.relax_parent else 1,
+        on_computed=write_parent,
+    )
     if stop_after == STEPS[0]:
         return None
 
     key = fingerprint("phonons", key, p, s.origin_index, s.symprec)
-    ph = run.run(STEPS[1], "02_phonons", key, PhononModes, lambda step_progress: phonons(
-        parent.atoms, calc, p, origin_index=s.origin_index, symprec=s.symprec,
-        plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
-        save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
-        progress=step_progress))
+    ph = run.run(
+        STEPS[1],
+        "02_phonons",
+        key,
+        PhononModes,
+        lambda step_progress: phonons(
+            parent.atoms,
+            calc,
+            p,
+            origin_index=s.origin_index,
+            symprec=s.symprec,
+            plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
+            save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
+            progress=step_progress,
+        ),
+    )
     if stop_after == STEPS[1]:
         return None
 
     key = fingerprint("soft", key, s.threshold_thz)
-    soft = run.run(STEPS[2], "03_soft_modes", key, PhononModes,
-                   lambda _: soft_modes(ph, s.threshold_thz), total=1)
+    soft = run.run(
+        STEPS[2],
+        "03_soft_modes",
+        key,
+        PhononModes,
+        lambda _: soft_modes(ph, s.threshold_thz),
+        total=1,
+    )
     if stop_after == STEPS[2]:
         return None
 
     key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
-    cond = run.run(STEPS[3], "04_condense", key, CondenseResult, lambda step_progress: condense(
-        parent.atoms, soft, calc, amplitudes=s.amplitudes, couple=s.couple,
-        max_params=s.max_params, min_gain_mev=s.min_gain_mev, parent_energy=parent.energy,
-        symprec=s.symprec, progress=step_progress))
+    cond = run.run(
+        STEPS[3],
+        "04_condense",
+        key,
+        CondenseResult,
+        lambda step_progress: condense(
+            parent.atoms,
+            soft,
+            calc,
+            amplitudes=s.amplitudes,
+            couple=s.couple,
+            max_params=s.max_params,
+            min_gain_mev=s.min_gain_mev,
+            parent_energy=parent.energy,
+            symprec=s.symprec,
+            progress=step_progress,
+        ),
+    )
     if stop_after == STEPS[3]:
         return None
     chosen = _diverse_order(cond.candidates)
     chosen = chosen if s.max_children is None else chosen[: s.max_children]
-    return SearchPlan(settings=s, parent=parent, phonons=ph, soft_modes=soft, condense=cond,
-                      chosen=tuple(chosen), key=key, timings=run.timings,
-                      out_dir=None if out is None else str(out))
+    return SearchPlan(
+        settings=s,
+        parent=parent,
+        phonons=ph,
+        soft_modes=soft,
+        condense=cond,
+        chosen=tuple(chosen),
+        key=key,
+        timings=run.timings,
+        out_dir=None if out is None else str(out),
+    )
 
 
 def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
@@ -379,32 +483,52 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     s = plan.settings
     cand = plan.chosen[index]
     ck = Checkpoints(plan.out_dir)
-    ckey = fingerprint("child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer, s.child_symprec)
+    ckey = fingerprint(
+        "child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer, s.child_symprec
+    )
     name = f"05_child_{index:02d}"
     loaded = ck.load(name, ckey)
     if loaded is not None:
         child = ChildResult.from_dict(loaded)
-        return dataclasses.replace(child, candidate=cand,
-                                   timings={"relax": 0.0, "identify": 0.0, "loaded": True})
+        return dataclasses.replace(
+            child, candidate=cand, timings={"relax": 0.0, "identify": 0.0, "loaded": True}
+        )
     calc = _default_calculator(calc)
     t0 = time.perf_counter()
-    rel = relax_child(cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec)
+    rel = relax_child(
+        cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec
+    )
     t1 = time.perf_counter()
-    idn = identify(rel, plan.parent, condensed=cand.irreps, origin_index=plan.soft_modes.origin_index,
-                   symprec=s.symprec, child_symprec=s.child_symprec)
+    idn = identify(
+        rel,
+        plan.parent,
+        condensed=cand.irreps,
+        origin_index=plan.soft_modes.origin_index,
+        symprec=s.symprec,
+        child_symprec=s.child_symprec,
+    )
     t2 = time.perf_counter()
     cif = None
     if plan.out_dir is not None:
         cif = f"child_{index:02d}_{_safe(idn.space_group_symbol)}.cif"
-        write_atoms(Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized)
-    child = ChildResult(candidate_index=index, candidate=cand, relax=rel, identification=idn, cif=cif,
-                        timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False})
+        write_atoms(
+            Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized
+        )
+    child = ChildResult(
+        candidate_index=index,
+        candidate=cand,
+        relax=rel,
+        identification=idn,
+        cif=cif,
+        timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False},
+    )
     ck.save(name, ckey, child.to_dict())
     return child
 
 
-def finish_search(plan: SearchPlan, children: Sequence[ChildResult],
-                  progress: SearchProgress | None = None) -> SearchResult:
+def finish_search(
+    plan: SearchPlan, children: Sequence[ChildResult], progress: SearchProgress | None = None
+) -> SearchResult:
     """Step 6: rank the relaxed children by energy gain, drop duplicates, build the family tree.
 
     Writes ``search.json`` into ``plan.out_dir``. ``children`` may come in any order.
@@ -413,20 +537,33 @@ def finish_search(plan: SearchPlan, children: Sequence[ChildResult],
     p = np.asarray(s.supercell, dtype=int)
     parent, soft = plan.parent, plan.soft_modes
     timings = {k: dict(v) for k, v in plan.timings.items()}
-    timings[STEPS[4]] = {"seconds": sum(c.timings.get("relax", 0.0) for c in children),
-                         "loaded": sum(bool(c.timings.get("loaded")) for c in children), "children": len(plan.chosen)}
+    timings[STEPS[4]] = {
+        "seconds": sum(c.timings.get("relax", 0.0) for c in children),
+        "loaded": sum(bool(c.timings.get("loaded")) for c in children),
+        "children": len(plan.chosen),
+    }
     timings[STEPS[5]] = {"seconds": sum(c.timings.get("identify", 0.0) for c in children)}
     t0 = time.perf_counter()
     _report(progress, STEPS[5], 0, 1)
-    ranked = sorted(children, key=lambda c: (-c.identification.energy_gain_mev_per_fu, c.candidate.n_params,
-                                             c.candidate_index))
+    ranked = sorted(
+        children,
+        key=lambda c: (
+            -c.identification.energy_gain_mev_per_fu,
+            c.candidate.n_params,
+            c.candidate_index,
+        ),
+    )
     unique: list[ChildResult] = []
     dups: list[ChildResult] = []
     for c in ranked:
         idn = c.identification
-        same = [u for u in unique if u.identification.space_group_number == idn.space_group_number
-                and abs(u.identification.energy_gain_mev_per_fu - idn.energy_gain_mev_per_fu)
-                <= max(0.05, 1e-3 * abs(idn.energy_gain_mev_per_fu))]
+        same = [
+            u
+            for u in unique
+            if u.identification.space_group_number == idn.space_group_number
+            and abs(u.identification.energy_gain_mev_per_fu - idn.energy_gain_mev_per_fu)
+            <= max(0.05, 1e-3 * abs(idn.energy_gain_mev_per_fu))
+        ]
         if same:
             dups.append(dataclasses.replace(c, duplicate_of=same[0].candidate_index))
         else:
@@ -435,30 +572,52 @@ def finish_search(plan: SearchPlan, children: Sequence[ChildResult],
     if unique:
         from ase_symbreak.symmetry import displacement_modes
 
-        ops = displacement_modes(parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec).operations
+        ops = displacement_modes(
+            parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec
+        ).operations
     if len(unique) > 1:
         # a lower-symmetry child that gains no more than one of its supergroups is that minimum
         pre = family_tree(ops, [c.candidate.pattern for c in unique], [""] * len(unique), root="")
         keep = []
         for i, c in enumerate(unique):
             gain = c.identification.energy_gain_mev_per_fu
-            sup = [j for j in pre.supergroups[i]
-                   if unique[j].identification.energy_gain_mev_per_fu >= gain - max(0.05, 0.01 * abs(gain))]
+            sup = [
+                j
+                for j in pre.supergroups[i]
+                if unique[j].identification.energy_gain_mev_per_fu
+                >= gain - max(0.05, 0.01 * abs(gain))
+            ]
             if sup:
                 dups.append(dataclasses.replace(c, duplicate_of=unique[sup[0]].candidate_index))
             else:
                 keep.append(c)
         unique = keep
     if unique:
-        labels = [f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
-                  f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
-                  f"{c.identification.energy_gain_mev_per_fu:.2f} meV/f.u." for c in unique]
-        tree = family_tree(ops, [c.candidate.pattern for c in unique], labels,
-                           root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent")
+        labels = [
+            f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
+            f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
+            f"{c.identification.energy_gain_mev_per_fu:.2f} meV/f.u."
+            for c in unique
+        ]
+        tree = family_tree(
+            ops,
+            [c.candidate.pattern for c in unique],
+            labels,
+            root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent",
+        )
     timings[STEPS[5]]["seconds"] += time.perf_counter() - t0
-    result = SearchResult(settings=s, parent=parent, phonons=plan.phonons, soft_modes=soft, condense=plan.condense,
-                          children=tuple(unique), duplicates=tuple(dups), tree=tree, timings=timings,
-                          out_dir=plan.out_dir)
+    result = SearchResult(
+        settings=s,
+        parent=parent,
+        phonons=plan.phonons,
+        soft_modes=soft,
+        condense=plan.condense,
+        children=tuple(unique),
+        duplicates=tuple(dups),
+        tree=tree,
+        timings=timings,
+        out_dir=plan.out_dir,
+    )
     if plan.out_dir is not None:
         write_json(Path(plan.out_dir) / "search.json", result.to_dict())
     _report(progress, STEPS[5], 1, 1)
@@ -477,13 +636,14 @@ def distortion_search(
 
     :func:`plan_search` (steps 1-4), :func:`run_child` for each chosen candidate (step 5),
     :func:`finish_search` (step 6), one after the other in this process; see
-    :func:`ase_symbreak.workflows.screen` for many structures on a Dask cluster.
+    :func:`ase_symbreak.workflows.screening` for many structures on a Dask cluster.
 
     Parameters
     ----------
     atoms : Atoms
         High-symmetry parent (not P1), 3-D periodic.
-    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator` (SevenNet-0).
+    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator`
+        (SevenNet-0).
     settings : SearchSettings
     out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
     progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.

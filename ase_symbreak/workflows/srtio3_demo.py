@@ -49,5 +49,10 @@ def run_search_demo(
     progress : ``progress(step, done, total)``, as for
         :func:`~ase_symbreak.workflows.search.distortion_search`.
     """
-    return distortion_search(cubic_perovskite(lattice), calc, settings or DEMO_SETTINGS,
-                             out_dir=out_dir, progress=progress)
+    return distortion_search(
+        cubic_perovskite(lattice),
+        calc,
+        settings or DEMO_SETTINGS,
+        out_dir=out_dir,
+        progress=progress,
+    )

@@ -1,6 +1,7 @@
 """Files of the workflow: atomic writes, fingerprints of inputs, one JSON checkpoint per step.
 
-Records become JSON through :mod:`ase_symbreak.codec`."""
+Records become JSON through :mod:`ase_symbreak.codec`.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +9,23 @@ import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
 from ase_symbreak.codec import encode
 
-__all__ = ["Checkpoints", "atomic_write", "write_text", "fingerprint", "model_fingerprint", "write_atoms", "write_json"]
+__all__ = [
+    "Checkpoints",
+    "atomic_write",
+    "write_text",
+    "fingerprint",
+    "model_fingerprint",
+    "write_atoms",
+    "write_json",
+]
 
 
 def _umask() -> int:
@@ -27,7 +36,8 @@ def _umask() -> int:
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(temporary_path)``, then move the file onto ``path`` (same folder, so
-    ``os.replace`` is atomic): a reader never sees a half-written file."""
+    ``os.replace`` is atomic): a reader never sees a half-written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -49,7 +59,9 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write JSON atomically (records and numpy values through :func:`~ase_symbreak.codec.encode`)."""
+    """Write JSON atomically (records and numpy values through
+    :func:`~ase_symbreak.codec.encode`).
+    """
     return write_text(path, json.dumps(encode(obj), indent=1))
 
 

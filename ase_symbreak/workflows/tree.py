@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ase_symbreak.codec import Record, encode
+
 __all__ = ["FamilyTree", "family_tree"]
 
 
 @dataclass(frozen=True)
-class FamilyTree:
+class FamilyTree(Record):
     """Children arranged under their smallest supergroup among the children (or the parent).
 
     Attributes
@@ -57,16 +59,8 @@ class FamilyTree:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {
-            "root": self.root, "labels": list(self.labels), "orders": [int(o) for o in self.orders],
-            "supergroups": [list(s) for s in self.supergroups],
-            "tree_parent": list(self.tree_parent), "text": self.text(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FamilyTree:
-        return cls(root=d["root"], labels=tuple(d["labels"]), orders=tuple(d["orders"]),
-                   supergroups=tuple(tuple(s) for s in d["supergroups"]), tree_parent=tuple(d["tree_parent"]))
+        """The record (:mod:`ase_symbreak.codec`) plus its drawing as ``"text"``."""
+        return {**encode(self), "text": self.text()}
 
 
 def _stabilizer(ops, u: NDArray, tol: float) -> NDArray:
@@ -74,7 +68,9 @@ def _stabilizer(ops, u: NDArray, tol: float) -> NDArray:
     return np.flatnonzero(np.abs(images - u[None]).max(axis=(1, 2)) < tol)
 
 
-def family_tree(ops, patterns: Sequence[NDArray], labels: Sequence[str], root: str, tol: float = 1e-6) -> FamilyTree:
+def family_tree(
+    ops, patterns: Sequence[NDArray], labels: Sequence[str], root: str, tol: float = 1e-6
+) -> FamilyTree:
     """Subgroup relations between children given by their supercell displacement patterns.
 
     Parameters
@@ -107,5 +103,10 @@ def family_tree(ops, patterns: Sequence[NDArray], labels: Sequence[str], root: s
         sup = [j for j in range(n) if contained[i, j] and orders[j] > orders[i]]
         supergroups.append(tuple(sup))
         tree_parent.append(min(sup, key=lambda j: (orders[j], j)) if sup else None)
-    return FamilyTree(root=root, labels=tuple(labels), orders=tuple(orders), supergroups=tuple(supergroups),
-                      tree_parent=tuple(tree_parent))
+    return FamilyTree(
+        root=root,
+        labels=tuple(labels),
+        orders=tuple(orders),
+        supergroups=tuple(supergroups),
+        tree_parent=tuple(tree_parent),
+    )

@@ -13,10 +13,18 @@ A_STO = 3.9
 def _perovskite(b_at_origin: bool) -> Atoms:
     a = A_STO
     if b_at_origin:  # Ti at 0, Sr at body centre, O on face centres of Ti
-        return Atoms("SrTiO3", cell=[a, a, a], pbc=True,
-                     scaled_positions=[[.5, .5, .5], [0, 0, 0], [.5, 0, 0], [0, .5, 0], [0, 0, .5]])
-    return Atoms("SrTiO3", cell=[a, a, a], pbc=True,
-                 scaled_positions=[[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [0, .5, .5], [.5, 0, .5]])
+        return Atoms(
+            "SrTiO3",
+            cell=[a, a, a],
+            pbc=True,
+            scaled_positions=[[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]],
+        )
+    return Atoms(
+        "SrTiO3",
+        cell=[a, a, a],
+        pbc=True,
+        scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0, 0.5, 0.5], [0.5, 0, 0.5]],
+    )
 
 
 @pytest.fixture
@@ -54,17 +62,31 @@ def nias_p63mmc() -> Atoms:
     """NiAs (194): Ni at 2a (0,0,0),(0,0,1/2); As at 2c (1/3,2/3,1/4),(2/3,1/3,3/4)."""
     a, c = 3.62, 5.03
     cell = [[a, 0, 0], [-a / 2, a * np.sqrt(3) / 2, 0], [0, 0, c]]
-    return Atoms("Ni2As2", cell=cell, pbc=True,
-                 scaled_positions=[[0, 0, 0], [0, 0, .5], [1 / 3, 2 / 3, .25], [2 / 3, 1 / 3, .75]])
+    return Atoms(
+        "Ni2As2",
+        cell=cell,
+        pbc=True,
+        scaled_positions=[[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]],
+    )
 
 
 @pytest.fixture
 def rutile_tio2_p42mnm() -> Atoms:
     """Rutile TiO2 (136), u = 0.305."""
     a, c, u = 4.594, 2.959, 0.305
-    return Atoms("Ti2O4", cell=[a, a, c], pbc=True,
-                 scaled_positions=[[0, 0, 0], [.5, .5, .5], [u, u, 0], [1 - u, 1 - u, 0],
-                                   [.5 + u, .5 - u, .5], [.5 - u, .5 + u, .5]])
+    return Atoms(
+        "Ti2O4",
+        cell=[a, a, c],
+        pbc=True,
+        scaled_positions=[
+            [0, 0, 0],
+            [0.5, 0.5, 0.5],
+            [u, u, 0],
+            [1 - u, 1 - u, 0],
+            [0.5 + u, 0.5 - u, 0.5],
+            [0.5 - u, 0.5 + u, 0.5],
+        ],
+    )
 
 
 @pytest.fixture

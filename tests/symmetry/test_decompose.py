@@ -158,7 +158,7 @@ def test_polar_displacement_is_gm4minus():
     assert gm[0].amplitude == pytest.approx(ap, abs=1e-6)
     # several GM4- copies (Ti, Sr, O modes): squares of copy amplitudes add up
     assert gm[0].multiplicity >= 3
-    assert np.sum(gm[0].copy_amplitudes**2) == pytest.approx(ap**2, abs=1e-12)
+    assert np.sum(gm[0].copy_amplitudes ** 2) == pytest.approx(ap**2, abs=1e-12)
     assert_single_axis(gm[0], ap)
     np.testing.assert_allclose(gm[0].k, 0, atol=1e-12)
 

@@ -6,7 +6,10 @@ import pytest
 from ase_symbreak.symmetry import analyze, commensurate_kpoints, irreps_at_k
 
 CASES = [
-    ("srtio3_ti_origin_pm3m", [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0, 0.5, 0), (0.25, 0, 0)]),
+    (
+        "srtio3_ti_origin_pm3m",
+        [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0, 0.5, 0), (0.25, 0, 0)],
+    ),
     ("nacl_rocksalt_fm3m", [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0, 0.5)]),
     ("rutile_tio2_p42mnm", [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0, 0, 0.5), (0, 0.5, 0)]),
     ("nias_p63mmc", [(0, 0, 0), (0, 0, 0.5), (0.5, 0, 0), (1 / 3, 1 / 3, 0)]),
@@ -37,7 +40,18 @@ def test_small_irreps_satisfy_group_theory(name, kpoints, request):
 
 def test_cubic_perovskite_standard_labels(srtio3_ti_origin_pm3m):
     r = irreps_at_k(srtio3_ti_origin_pm3m, (0.5, 0.5, 0.5))
-    assert [i.label for i in r] == ["R1+", "R1-", "R2+", "R2-", "R3+", "R3-", "R4+", "R4-", "R5+", "R5-"]
+    assert [i.label for i in r] == [
+        "R1+",
+        "R1-",
+        "R2+",
+        "R2-",
+        "R3+",
+        "R3-",
+        "R4+",
+        "R4-",
+        "R5+",
+        "R5-",
+    ]
     assert all(i.standard_label for i in r)
     m = irreps_at_k(srtio3_ti_origin_pm3m, (0, 0.5, 0.5))
     assert all(i.label.startswith("M") and i.dim in (3, 6) for i in m)
@@ -57,21 +71,35 @@ def test_labels_depend_on_origin(srtio3_ti_origin_pm3m):
     """An origin shift t multiplies characters by exp(-2 pi i k.t) for the same operation."""
     ti = irreps_at_k(srtio3_ti_origin_pm3m, (0.5, 0.5, 0.5), origin_index=1)
     sr = irreps_at_k(srtio3_ti_origin_pm3m, (0.5, 0.5, 0.5), origin_index=0)
-    # origin moves by t = (1/2,1/2,1/2): (R, t0) -> (R, t0 + t - R t); chi gains exp(-2 pi i k.(t - R t))
+    # origin moves by t = (1/2,1/2,1/2): (R, t0) -> (R, t0 + t - R t);
+    # chi gains exp(-2 pi i k.(t - R t))
     k = np.array([0.5, 0.5, 0.5])
     t = np.array([0.5, 0.5, 0.5])
     r4p = next(i for i in ti if i.label == "R4+")
-    shifted = np.array([
-        r4p.character(r, tr) * np.exp(-2j * np.pi * k @ (t - r @ t))
-        for r, tr in zip(r4p.little_rotations, r4p.little_translations)
-    ])
-    match = [i.label for i in sr if np.allclose([i.character(r, tr) for r, tr in zip(r4p.little_rotations, r4p.little_translations)], shifted)]
+    shifted = np.array(
+        [
+            r4p.character(r, tr) * np.exp(-2j * np.pi * k @ (t - r @ t))
+            for r, tr in zip(r4p.little_rotations, r4p.little_translations)
+        ]
+    )
+    match = [
+        i.label
+        for i in sr
+        if np.allclose(
+            [i.character(r, tr) for r, tr in zip(r4p.little_rotations, r4p.little_translations)],
+            shifted,
+        )
+    ]
     assert match == ["R5-"]
 
 
 @pytest.mark.parametrize(
     "name, sc, n_stars",
-    [("srtio3_ti_origin_pm3m", (2, 2, 2), 4), ("nacl_rocksalt_fm3m", (2, 2, 2), 3), ("rutile_tio2_p42mnm", (2, 2, 2), 6)],
+    [
+        ("srtio3_ti_origin_pm3m", (2, 2, 2), 4),
+        ("nacl_rocksalt_fm3m", (2, 2, 2), 3),
+        ("rutile_tio2_p42mnm", (2, 2, 2), 6),
+    ],
 )
 def test_commensurate_kpoints(name, sc, n_stars, request):
     atoms = request.getfixturevalue(name)

@@ -3,7 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ase_symbreak.symmetry import analyze, displacement_modes, isotropy_subgroups, order_parameter_direction
+from ase_symbreak.symmetry import (
+    analyze,
+    displacement_modes,
+    isotropy_subgroups,
+    order_parameter_direction,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +56,10 @@ def test_perovskite_isotropy_subgroups(srtio3_ti_origin_pm3m, label, expected):
         assert h.index * h.stabilizer_order == parent.n_ops * n_cells
         child = analyze(h.structure)
         # child point-group operations are parent operations (Cartesian)
-        pc = {tuple(np.round(r, 6).ravel()) for r in _cart(parent.rotations, srtio3_ti_origin_pm3m.cell[:])}
+        pc = {
+            tuple(np.round(r, 6).ravel())
+            for r in _cart(parent.rotations, srtio3_ti_origin_pm3m.cell[:])
+        }
         cc = {tuple(np.round(r, 6).ravel()) for r in _cart(child.rotations, h.structure.cell[:])}
         assert cc <= pc
         assert np.all(np.abs(h.supercell_matrix - np.round(h.supercell_matrix)) < 1e-6)
@@ -100,7 +108,10 @@ def test_rutile_gamma_one_dimensional_irreps_have_index_two(rutile_tio2_p42mnm):
 
 
 def test_fluorite_and_hexagonal_invariants(caf2_fluorite_fm3m, nias_p63mmc):
-    for atoms, label_prefix, k in [(caf2_fluorite_fm3m, "X", (0.5, 0, 0.5)), (nias_p63mmc, "GM", (0, 0, 0))]:
+    for atoms, label_prefix, k in [
+        (caf2_fluorite_fm3m, "X", (0.5, 0, 0.5)),
+        (nias_p63mmc, "GM", (0, 0, 0)),
+    ]:
         sc = (2, 2, 2) if label_prefix == "X" else (1, 1, 1)
         rep = displacement_modes(atoms, sc, kpoints=[k])
         parent = analyze(atoms)
@@ -129,22 +140,42 @@ def _pm3m_6e():
     """Pm-3m with Ti at 1a and O at 6e (x,0,0): it has GM3+ (Eg) displacement modes."""
     from ase.spacegroup import crystal
 
-    return crystal(["Ti", "O"], basis=[(0, 0, 0), (0.22, 0, 0)], spacegroup=221, cellpar=[4, 4, 4, 90, 90, 90])
+    return crystal(
+        ["Ti", "O"], basis=[(0, 0, 0), (0.22, 0, 0)], spacegroup=221, cellpar=[4, 4, 4, 90, 90, 90]
+    )
 
 
 def _p4mmm():
     from ase.spacegroup import crystal
 
-    return crystal(["Ti", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.3)], spacegroup=123, cellpar=[3.9, 3.9, 4.2, 90, 90, 90])
+    return crystal(
+        ["Ti", "O"],
+        basis=[(0, 0, 0), (0.5, 0.5, 0.3)],
+        spacegroup=123,
+        cellpar=[3.9, 3.9, 4.2, 90, 90, 90],
+    )
 
 
-# ISOTROPY (Stokes & Hatch) / Howard & Stokes (1998) listings: every isotropy subgroup with its direction
+# ISOTROPY (Stokes & Hatch) / Howard & Stokes (1998) listings: every isotropy subgroup with its
+# direction
 ISOTROPY_LISTINGS = {
-    ("perovskite", "R4+"): {("(a,0,0)", 140), ("(a,a,0)", 74), ("(a,a,a)", 167), ("(a,b,0)", 12), ("(a,a,b)", 15),
-                            ("(a,b,c)", 2)},
+    ("perovskite", "R4+"): {
+        ("(a,0,0)", 140),
+        ("(a,a,0)", 74),
+        ("(a,a,a)", 167),
+        ("(a,b,0)", 12),
+        ("(a,a,b)", 15),
+        ("(a,b,c)", 2),
+    },
     ("perovskite", "M3+"): {("(a,0,0)", 127), ("(a,a,0)", 139), ("(a,a,a)", 204), ("(a,b,c)", 71)},
-    ("perovskite", "GM4-"): {("(a,0,0)", 99), ("(a,a,0)", 38), ("(a,a,a)", 160), ("(a,b,0)", 6), ("(a,a,b)", 8),
-                             ("(a,b,c)", 1)},
+    ("perovskite", "GM4-"): {
+        ("(a,0,0)", 99),
+        ("(a,a,0)", 38),
+        ("(a,a,a)", 160),
+        ("(a,b,0)", 6),
+        ("(a,a,b)", 8),
+        ("(a,b,c)", 1),
+    },
     ("pm3m_6e", "GM3+"): {("(a,0)", 123), ("(a,b)", 47)},
     ("p4mmm", "GM5-"): {("(a,0)", 25), ("(a,a)", 38), ("(a,b)", 6)},
 }
@@ -157,7 +188,8 @@ def test_directions_follow_isotropy(parent, label, srtio3_ti_origin_pm3m):
 
 
 def _cells_of(atoms):
-    """The same crystal as primitive, conventional, rotated, axis-permuted and origin-shifted cells."""
+    """The same crystal as primitive, conventional, rotated, axis-permuted and origin-shifted
+    cells."""
     import spglib
     from ase import Atoms
 
@@ -190,8 +222,14 @@ def _wurtzite():
 
 
 PARENT_IRREPS = [
-    ("rocksalt", "GM4-"), ("rocksalt", "L2-"), ("fluorite", "GM5+"), ("zincblende", "GM4"), ("wurtzite", "GM5"),
-    ("wurtzite", "GM6"), ("nias", "GM5+"), ("nias", "GM6-"),
+    ("rocksalt", "GM4-"),
+    ("rocksalt", "L2-"),
+    ("fluorite", "GM5+"),
+    ("zincblende", "GM4"),
+    ("wurtzite", "GM5"),
+    ("wurtzite", "GM6"),
+    ("nias", "GM5+"),
+    ("nias", "GM6-"),
 ]
 
 
@@ -226,11 +264,17 @@ def test_rocksalt_polar_instability_gives_r3m_and_never_the_parent():
 
 
 def test_corundum_l1_three_arm_star(tmp_path):
-    """R-3c corundum, L1 (3 arms): the 18 isotropy subgroups of ISOTROPY's table, 146, 148, 155 among them."""
+    """R-3c corundum, L1 (3 arms): the 18 isotropy subgroups of ISOTROPY's table, 146, 148,
+    155 among them."""
     from ase.spacegroup import crystal
 
-    cor = crystal(["Al", "O"], basis=[(0, 0, 0.352), (0.306, 0, 0.25)], spacegroup=167,
-                  cellpar=[4.76, 4.76, 12.99, 90, 90, 120], primitive_cell=True)
+    cor = crystal(
+        ["Al", "O"],
+        basis=[(0, 0, 0.352), (0.306, 0, 0.25)],
+        spacegroup=167,
+        cellpar=[4.76, 4.76, 12.99, 90, 90, 120],
+        primitive_cell=True,
+    )
     subs = isotropy_subgroups(cor, "L1")
     assert len(subs) == 18
     numbers = {h.space_group_number for h in subs}

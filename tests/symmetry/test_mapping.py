@@ -80,7 +80,9 @@ def test_identity_setting_recovers_displacements():
     np.testing.assert_allclose(m.origin_shift, 0, atol=1e-10)
     assert sorted(m.site_index) == list(range(40))
     # reference + displacement reproduces the child modulo the child lattice
-    frac = np.linalg.solve(m.reference_cell.T, (m.reference_positions + m.displacements - child.positions).T).T
+    frac = np.linalg.solve(
+        m.reference_cell.T, (m.reference_positions + m.displacements - child.positions).T
+    ).T
     np.testing.assert_allclose(frac - np.round(frac), 0, atol=1e-10)
 
 
@@ -112,8 +114,12 @@ def test_root2_cell_in_its_own_frame():
     p = np.array([[1, 1, 0], [-1, 1, 0], [0, 0, 2]])
     child, u = tilted_child(p)
     rot = Rotation.from_euler("z", -45, degrees=True).as_matrix()
-    own = Atoms(child.numbers, scaled_positions=child.get_scaled_positions(),
-                cell=child.cell[:] @ rot.T, pbc=True)
+    own = Atoms(
+        child.numbers,
+        scaled_positions=child.get_scaled_positions(),
+        cell=child.cell[:] @ rot.T,
+        pbc=True,
+    )
     m = map_to_parent(srtio3_cubic_pm3m(), own)
     assert m.n_cells == 4
     assert smith_invariants(m.supercell_matrix) == (1, 2, 2)
@@ -132,8 +138,9 @@ def test_pymatgen_structure_input():
     from pymatgen.io.ase import AseAtomsAdaptor
 
     child, u = tilted_child(2 * np.eye(3))
-    m = map_to_parent(AseAtomsAdaptor.get_structure(srtio3_cubic_pm3m()),
-                      AseAtomsAdaptor.get_structure(child))
+    m = map_to_parent(
+        AseAtomsAdaptor.get_structure(srtio3_cubic_pm3m()), AseAtomsAdaptor.get_structure(child)
+    )
     assert m.amplitude == pytest.approx(np.sqrt(np.sum(u**2)), abs=1e-8)
 
 

@@ -83,7 +83,10 @@ def _tilt_pattern(sc, parent, phase):
 def test_octahedral_tilts_have_bilbao_labels(srtio3_ti_origin_pm3m, origin, r_label, m_label):
     """Antiphase tilts are R4+ (M3+ in phase) with Ti at the origin, R5- (M2+) with Sr."""
     rep = displacement_modes(srtio3_ti_origin_pm3m, (2, 2, 2), origin_index=origin)
-    for label, phase in [(r_label, lambda L: (-1) ** int(L.sum())), (m_label, lambda L: (-1) ** int(L[0] + L[1]))]:
+    for label, phase in [
+        (r_label, lambda L: (-1) ** int(L.sum())),
+        (m_label, lambda L: (-1) ** int(L[0] + L[1])),
+    ]:
         u = _tilt_pattern(rep.supercell, rep.parent, phase)
         m = rep[label]
         coef = np.einsum("mdna,na->md", m.basis, u)
@@ -101,8 +104,12 @@ def test_tilt_about_z_is_third_component(sto_222):
 
 @pytest.mark.parametrize(
     "name, sc",
-    [("nacl_rocksalt_fm3m", (2, 2, 2)), ("caf2_fluorite_fm3m", (2, 2, 2)), ("rutile_tio2_p42mnm", (1, 1, 2)),
-     ("nias_p63mmc", (1, 1, 2))],
+    [
+        ("nacl_rocksalt_fm3m", (2, 2, 2)),
+        ("caf2_fluorite_fm3m", (2, 2, 2)),
+        ("rutile_tio2_p42mnm", (1, 1, 2)),
+        ("nias_p63mmc", (1, 1, 2)),
+    ],
 )
 def test_other_parents(name, sc, request, rng):
     atoms = request.getfixturevalue(name)
@@ -112,11 +119,15 @@ def test_other_parents(name, sc, request, rng):
     assert sum(m.multiplicity * m.dim for m in rep.irreps) == 3 * len(rep.supercell)
 
 
-def test_centred_cell_equals_primitive_supercell(nacl_rocksalt_fm3m, nacl_rocksalt_conventional_fm3m):
+def test_centred_cell_equals_primitive_supercell(
+    nacl_rocksalt_fm3m, nacl_rocksalt_conventional_fm3m
+):
     """The conventional fcc cell is the primitive cell times [[-1,1,1],[1,-1,1],[1,1,-1]]."""
     conv = displacement_modes(nacl_rocksalt_conventional_fm3m)
     prim = displacement_modes(nacl_rocksalt_fm3m, [[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
-    assert {(m.label, m.multiplicity, m.dim) for m in conv.irreps} == {(m.label, m.multiplicity, m.dim) for m in prim.irreps}
+    assert {(m.label, m.multiplicity, m.dim) for m in conv.irreps} == {
+        (m.label, m.multiplicity, m.dim) for m in prim.irreps
+    }
     assert {m.label[:1] for m in prim.irreps} == {"G", "X"}
 
 

@@ -55,16 +55,17 @@ def _table(rotations):
     n = len(rotations)
     prod = np.einsum("iab,jbc->ijac", rotations, rotations)
     return np.array(
-        [[np.argmin(np.abs(rotations - prod[i, j]).sum(axis=(1, 2))) for j in range(n)] for i in range(n)]
+        [
+            [np.argmin(np.abs(rotations - prod[i, j]).sum(axis=(1, 2))) for j in range(n)]
+            for i in range(n)
+        ]
     )
 
 
 def test_oh_has_48_operations_and_mulliken_irreps(oh, oh_irreps):
     assert len(oh) == 48
     labels = sorted(ir.label for ir in oh_irreps)
-    assert labels == sorted(
-        ["A1g", "A2g", "Eg", "T1g", "T2g", "A1u", "A2u", "Eu", "T1u", "T2u"]
-    )
+    assert labels == sorted(["A1g", "A2g", "Eg", "T1g", "T2g", "A1u", "A2u", "Eu", "T1u", "T2u"])
     assert oh_irreps[0].label == "A1g"
 
 

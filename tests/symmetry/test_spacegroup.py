@@ -25,7 +25,9 @@ def test_space_group_numbers_and_operations_map_crystal(name, number, request):
     info = analyze(atoms)
     assert info.number == number
     # every operation maps sites onto sites of the same species modulo the lattice
-    perm = atom_permutations(atoms.get_scaled_positions(), atoms.numbers, info.rotations, info.translations)
+    perm = atom_permutations(
+        atoms.get_scaled_positions(), atoms.numbers, info.rotations, info.translations
+    )
     assert all(sorted(p) == list(range(len(atoms))) for p in perm)
     # point-group order times centring = number of operations in the cell given
     n_cell = len(atoms) / len(info.primitive)

@@ -35,20 +35,18 @@ def formula_units(atoms: Atoms, reference: Atoms | None = None) -> float:
 def check_parent(atoms: Atoms, symprec: float = 1e-3) -> SpaceGroupInfo:
     """Validate a parent structure for the search; return its :class:`SpaceGroupInfo`.
 
-    Raises ``ValueError`` for non-periodic cells and for P1 structures (nothing to break).
+    Raises ``ValueError`` for structures :func:`~ase_symbreak.validation.check_atoms` rejects,
+    non-periodic cells and P1 structures (nothing to break).
     """
     from ase_symbreak.symmetry import analyze
+    from ase_symbreak.validation import check_atoms
 
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise ValueError("the structure has no atoms")
-    if not np.all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6:
-        raise ValueError("the distortion search needs a 3-D periodic structure (pbc all True, non-zero cell volume)")
+    check_atoms(atoms, periodic=True, what="the parent")
     info = analyze(atoms, symprec=symprec)
     if info.number == 1:
         raise ValueError(
-            f"the structure has space group P1 (1) at symprec={symprec} A: there is no high-symmetry parent "
+            f"the structure has space group P1 (1) at symprec={symprec} A: "
+            f"there is no high-symmetry parent "
             "to search from (give the undistorted high-symmetry structure)"
         )
     return info
@@ -56,7 +54,8 @@ def check_parent(atoms: Atoms, symprec: float = 1e-3) -> SpaceGroupInfo:
 
 def single_threaded_blas():
     """One BLAS thread: the optimisers' and cell filters' 3x3..9x9 linear algebra is slowed
-    down 1000-fold by multi-threaded OpenBLAS on a loaded machine (measured: 22 ms per 6x6 solve)."""
+    down 1000-fold by multi-threaded OpenBLAS on a loaded machine (measured: 22 ms per 6x6 solve).
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional

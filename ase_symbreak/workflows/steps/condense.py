@@ -1,5 +1,6 @@
 """Condensation of soft modes: isotropy subgroups of each soft irrep (and pair), the
-distortion along each order-parameter direction, its amplitude scan -> :class:`CondenseResult`."""
+distortion along each order-parameter direction, its amplitude scan -> :class:`CondenseResult`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ase_symbreak.protocols import Calculator
 from ase_symbreak.codec import Record
 from ase_symbreak.phonons import PhononModes
+from ase_symbreak.protocols import Calculator
 from ase_symbreak.symmetry.childcell import child_primitive_cell
 from ase_symbreak.symmetry.matching import displacements_from
 
@@ -78,7 +79,8 @@ class CondenseResult(Record):
     """Result of :func:`condense`.
 
     ``candidates``: directions that lower the energy, largest scan gain first.
-    ``rejected``: the other directions, each ``{"irreps", "direction", "space_group_symbol", "reason"}``.
+    ``rejected``: the other directions, each
+    ``{"irreps", "direction", "space_group_symbol", "reason"}``.
     """
 
     parent_energy_per_fu: float  # eV
@@ -136,7 +138,11 @@ def condense(
     if max_params < 1:
         raise ValueError(f"max_params must be >= 1, got {max_params}")
     unit = soft.unitcell
-    if unit is None or len(parent) != len(unit) or not np.allclose(parent.cell[:], unit.cell[:], atol=1e-6):
+    if (
+        unit is None
+        or len(parent) != len(unit)
+        or not np.allclose(parent.cell[:], unit.cell[:], atol=1e-6)
+    ):
         raise ValueError("parent is not the unit cell the soft modes were computed for")
     if parent_energy is None:
         work = parent.copy()
@@ -156,17 +162,35 @@ def condense(
     rejected: list[dict] = []
     for labels in sets:
         try:
-            subs = isotropy_subgroups(parent, list(labels), origin_index=soft.origin_index, symprec=symprec,
-                                      supercell_matrix=p)
+            subs = isotropy_subgroups(
+                parent,
+                list(labels),
+                origin_index=soft.origin_index,
+                symprec=symprec,
+                supercell_matrix=p,
+            )
         except ValueError as err:
-            rejected.append({"irreps": list(labels), "direction": "", "space_group_symbol": "", "reason": str(err)})
+            rejected.append(
+                {
+                    "irreps": list(labels),
+                    "direction": "",
+                    "space_group_symbol": "",
+                    "reason": str(err),
+                }
+            )
             continue
         for sub in subs:
-            entry = {"irreps": list(labels), "direction": sub.direction, "space_group_symbol": sub.space_group_symbol}
+            entry = {
+                "irreps": list(labels),
+                "direction": sub.direction,
+                "space_group_symbol": sub.space_group_symbol,
+            }
             if len(labels) > 1 and not _blocks_nonzero(sub.direction):
                 continue  # a single-irrep subgroup, enumerated on its own
             if sub.n_params > max_params:
-                rejected.append({**entry, "reason": f"{sub.n_params} free parameters > max_params={max_params}"})
+                rejected.append(
+                    {**entry, "reason": f"{sub.n_params} free parameters > max_params={max_params}"}
+                )
                 continue
             jobs.append((labels, sub))
 
@@ -174,9 +198,15 @@ def condense(
     for done, (labels, sub) in enumerate(jobs):
         if progress is not None:
             progress(done, len(jobs))
-        entry = {"irreps": list(labels), "direction": sub.direction, "space_group_symbol": sub.space_group_symbol}
+        entry = {
+            "irreps": list(labels),
+            "direction": sub.direction,
+            "space_group_symbol": sub.space_group_symbol,
+        }
         u_iso = displacements_from(sub.structure, reference)
-        basis = np.concatenate([by_label[lab].displacements.reshape(-1, u_iso.size) for lab in labels])
+        basis = np.concatenate(
+            [by_label[lab].displacements.reshape(-1, u_iso.size) for lab in labels]
+        )
         q, _ = np.linalg.qr(basis.T)
         u_soft = (q @ (q.T @ u_iso.ravel())).reshape(u_iso.shape)
         projected = False
@@ -204,19 +234,34 @@ def condense(
         best = int(np.argmin(energies))
         gain = -float(energies[best])
         if gain <= min_gain_mev:
-            rejected.append({**entry, "reason": f"no energy lowering in the scan (best {-gain:.3f} meV/f.u.)"})
+            rejected.append(
+                {**entry, "reason": f"no energy lowering in the scan (best {-gain:.3f} meV/f.u.)"}
+            )
             continue
         structure = prim.copy()
         structure.positions += amps[best] * prim_pattern
         candidates.append(
             Candidate(
-                irreps=tuple(labels), direction=sub.direction, n_params=int(sub.n_params),
-                space_group_number=int(sub.space_group_number), space_group_symbol=str(sub.space_group_symbol),
-                index=int(sub.index), amplitudes=amps, energies_mev_per_fu=energies, best_amplitude=float(amps[best]),
-                energy_gain_mev_per_fu=gain, structure=structure, pattern=pattern, projected=projected,
+                irreps=tuple(labels),
+                direction=sub.direction,
+                n_params=int(sub.n_params),
+                space_group_number=int(sub.space_group_number),
+                space_group_symbol=str(sub.space_group_symbol),
+                index=int(sub.index),
+                amplitudes=amps,
+                energies_mev_per_fu=energies,
+                best_amplitude=float(amps[best]),
+                energy_gain_mev_per_fu=gain,
+                structure=structure,
+                pattern=pattern,
+                projected=projected,
             )
         )
     if progress is not None:
         progress(len(jobs), len(jobs))
     candidates.sort(key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params))
-    return CondenseResult(parent_energy_per_fu=float(e_parent_fu), candidates=tuple(candidates), rejected=tuple(rejected))
+    return CondenseResult(
+        parent_energy_per_fu=float(e_parent_fu),
+        candidates=tuple(candidates),
+        rejected=tuple(rejected),
+    )

@@ -1,5 +1,6 @@
 """Identification of a relaxed child: space group (at a looser tolerance, symmetrised),
-energy gain per formula unit and decomposition into the parent's irreps."""
+energy gain per formula unit and decomposition into the parent's irreps.
+"""
 
 from __future__ import annotations
 
@@ -130,13 +131,27 @@ def identify(
         amplitude = float(dec.amplitude)
         strain = np.asarray(dec.strain, dtype=float)
         for ir in dec.significant(threshold):
-            irreps.append({"irrep": ir.irrep, "amplitude": float(ir.amplitude), "direction": ir.direction,
-                           "role": "primary" if ir.irrep in condensed else "secondary"})
+            irreps.append(
+                {
+                    "irrep": ir.irrep,
+                    "amplitude": float(ir.amplitude),
+                    "direction": ir.direction,
+                    "role": "primary" if ir.irrep in condensed else "secondary",
+                }
+            )
     except (ValueError, RuntimeError) as err:
         error = str(err)
     return Identification(
-        space_group_number=number, space_group_symbol=symbol, energy_per_fu=float(e_child_fu),
-        energy_gain_mev_per_fu=float(gain), irreps=tuple(irreps), amplitude=amplitude, strain=strain, error=error,
-        relaxed_space_group_number=int(info.number), relaxed_space_group_symbol=str(info.symbol),
-        child_symprec=float(tol), symmetrized=symmetrized,
+        space_group_number=number,
+        space_group_symbol=symbol,
+        energy_per_fu=float(e_child_fu),
+        energy_gain_mev_per_fu=float(gain),
+        irreps=tuple(irreps),
+        amplitude=amplitude,
+        strain=strain,
+        error=error,
+        relaxed_space_group_number=int(info.number),
+        relaxed_space_group_symbol=str(info.symbol),
+        child_symprec=float(tol),
+        symmetrized=symmetrized,
     )

@@ -1,4 +1,6 @@
-"""Labelled phonons of the parent and its soft modes, as :class:`~ase_symbreak.phonons.PhononModes`."""
+"""Labelled phonons of the parent and its soft modes, as
+:class:`~ase_symbreak.phonons.PhononModes`.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +55,9 @@ def phonons(
     modes = labelled_modes(atoms, phonon, p, origin_index=origin_index, symprec=symprec)
     if plot is not None:
         try:
-            plot_band_structure(phonon, modes, plot, title=f"{atoms.get_chemical_formula()} phonons")
+            plot_band_structure(
+                phonon, modes, plot, title=f"{atoms.get_chemical_formula()} phonons"
+            )
         except Exception as err:  # a plot must never lose the computed modes
             warnings.warn(f"band-structure plot failed: {err}", stacklevel=2)
     if save_phonopy is not None:
@@ -63,7 +67,8 @@ def phonons(
 
 def check_supercell(atoms: Atoms, supercell_matrix: ArrayLike, symprec: float) -> None:
     """Raise ``ValueError`` unless the supercell lattice is invariant under the parent's
-    point group."""
+    point group.
+    """
     info = analyze(atoms, symprec=symprec)
     p = np.asarray(supercell_matrix_3x3(supercell_matrix))
     check_supercell_invariant(p, info.rotations, info.pointgroup)

@@ -1,5 +1,6 @@
 """Relaxations: :func:`relax` (ASE optimiser, cell filter, symmetry kept on request) and
-:func:`relax_child` (a candidate inside its subgroup), both giving a :class:`RelaxResult`."""
+:func:`relax_child` (a candidate inside its subgroup), both giving a :class:`RelaxResult`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from ase_symbreak.protocols import Calculator
 from ase_symbreak.codec import Record
+from ase_symbreak.protocols import Calculator
 
 from .common import Progress, formula_units, max_force, single_threaded_blas
 from .condense import Candidate
@@ -117,7 +118,9 @@ def relax(
     converged = False
     with single_threaded_blas(), warnings.catch_warnings():
         # FrechetCellFilter's scipy logm flags errors of ~1e-13 on near-identity cells: noise
-        warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
+        warnings.filterwarnings(
+            "ignore", message="logm result may be inaccurate", category=RuntimeWarning
+        )
         for converged in opt.irun(fmax=fmax, steps=int(steps)):
             if progress is not None:
                 progress(opt.nsteps, int(steps))
@@ -126,9 +129,16 @@ def relax(
     out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
     info = analyze(out, symprec=symprec)
     return RelaxResult(
-        atoms=out, energy=energy, n_steps=int(opt.nsteps), converged=bool(converged or largest <= fmax),
-        fmax=float(fmax), max_force=largest, relax_cell=bool(relax_cell), keep_symmetry=bool(keep_symmetry),
-        space_group_number=int(info.number), space_group_symbol=str(info.symbol),
+        atoms=out,
+        energy=energy,
+        n_steps=int(opt.nsteps),
+        converged=bool(converged or largest <= fmax),
+        fmax=float(fmax),
+        max_force=largest,
+        relax_cell=bool(relax_cell),
+        keep_symmetry=bool(keep_symmetry),
+        space_group_number=int(info.number),
+        space_group_symbol=str(info.symbol),
     )
 
 
@@ -141,7 +151,18 @@ def relax_child(
     symprec: float = 1e-3,
     progress: Progress | None = None,
 ) -> RelaxResult:
-    """Relax a candidate inside its subgroup: ``FixSymmetry`` at the child's symmetry, positions and cell."""
+    """Relax a candidate inside its subgroup: ``FixSymmetry`` at the child's symmetry, positions
+    and cell.
+    """
     atoms = candidate.structure if isinstance(candidate, Candidate) else candidate
-    return relax(atoms, calc, fmax=fmax, relax_cell=True, keep_symmetry=True, steps=steps, optimizer=optimizer,
-                 symprec=symprec, progress=progress)
+    return relax(
+        atoms,
+        calc,
+        fmax=fmax,
+        relax_cell=True,
+        keep_symmetry=True,
+        steps=steps,
+        optimizer=optimizer,
+        symprec=symprec,
+        progress=progress,
+    )

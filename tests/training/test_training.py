@@ -32,7 +32,13 @@ from ase_symbreak.training import (
 from ase_symbreak.training.evaluate import evaluate
 
 TINY = PotentialConfig(
-    species=(13, 29), cutoff=4.0, num_radial=6, lmax=1, hidden_mul=4, num_layers=1, radial_hidden=8,
+    species=(13, 29),
+    cutoff=4.0,
+    num_radial=6,
+    lmax=1,
+    hidden_mul=4,
+    num_layers=1,
+    radial_hidden=8,
     avg_num_neighbors=12.0,
 )
 
@@ -97,7 +103,9 @@ def test_bad_data_names_the_structure():
         load_structures(images)
     images = emt_images(3)
     images[0].calc.results["forces"] = np.zeros((3, 3))
-    with pytest.raises(DataError, match=r"structure 0 .* forces of shape \(3, 3\), expected \(4, 3\)"):
+    with pytest.raises(
+        DataError, match=r"structure 0 .* forces of shape \(3, 3\), expected \(4, 3\)"
+    ):
         load_structures(images)
     images = emt_images(2)
     images[1].arrays["hessian"] = np.zeros((4, 10))
@@ -116,7 +124,9 @@ def test_extxyz_round_trip_keeps_hessian_and_split_is_seeded(tmp_path):
     assert structures[3].hessian is not None and np.allclose(structures[3].hessian, hess + hess.T)
     assert structures[0].hessian is None and structures[0].stress.shape == (3, 3)
     a, b = split(structures, 0.4, seed=3), split(structures, 0.4, seed=3)
-    assert [s.energy for s in a[1]] == [s.energy for s in b[1]] and len(a[1]) == 2 and len(a[0]) == 3
+    assert (
+        [s.energy for s in a[1]] == [s.energy for s in b[1]] and len(a[1]) == 2 and len(a[0]) == 3
+    )
 
 
 def test_hessian_from_phonopy_force_constants(tmp_path):
@@ -133,7 +143,8 @@ def test_hessian_from_phonopy_force_constants(tmp_path):
 
 def test_energy_shifts_by_least_squares(emt_structures):
     structures = [
-        dataclasses.replace(s, energy=float(np.sum(np.where(s.numbers == 13, -3.0, -4.5)))) for s in emt_structures
+        dataclasses.replace(s, energy=float(np.sum(np.where(s.numbers == 13, -3.0, -4.5))))
+        for s in emt_structures
     ]
     assert np.allclose(fit_energy_shifts(structures, (13, 29)), (-3.0, -4.5))
 
@@ -147,7 +158,7 @@ def test_batched_prediction_equals_single(emt_structures):
         one = predict(model, collate([s], model.cutoff), stress=True, create_graph=False)
         lo = batch.offsets[b]
         assert torch.allclose(joint.energy[b], one.energy[0], atol=1e-10)
-        assert torch.allclose(joint.forces[lo:lo + len(s)], one.forces, atol=1e-10)
+        assert torch.allclose(joint.forces[lo : lo + len(s)], one.forces, atol=1e-10)
         assert torch.allclose(joint.stress[b], one.stress[0], atol=1e-10)
 
 
@@ -172,8 +183,12 @@ def test_hessian_loss_matches_finite_differences_and_reaches_weights(emt_structu
             moved = dataclasses.replace(batch, positions=batch.positions + sign * h * v)
             shifted.append(predict(model, moved, create_graph=False).gradient.detach())
         hv = (shifted[0] - shifted[1]) / (2 * h)
-        ref = torch.cat([torch.as_tensor(s.hessian) @ v[lo:lo + len(s)].reshape(-1)
-                         for s, lo in zip(structures, batch.offsets)]).reshape(-1, 3)
+        ref = torch.cat(
+            [
+                torch.as_tensor(s.hessian) @ v[lo : lo + len(s)].reshape(-1)
+                for s, lo in zip(structures, batch.offsets)
+            ]
+        ).reshape(-1, 3)
         expected.append((hv - ref) ** 2)
     fd_loss = float(torch.cat(expected).mean())
     assert terms.hessian == pytest.approx(fd_loss, rel=1e-6)
@@ -203,8 +218,14 @@ def test_training_lowers_validation_loss_and_force_error(emt_structures):
     train_set, val_set = split(emt_structures, 0.25, seed=0)
     model = initial_model(TINY, train_set, seed=0)
     before = evaluate(model, val_set)
-    result = train(model, train_set, val_set, TrainConfig(epochs=30, batch_size=4, lr=2e-2, log_every=0),
-                   LossWeights(energy=1.0, forces=10.0, stress=1.0), log=None)
+    result = train(
+        model,
+        train_set,
+        val_set,
+        TrainConfig(epochs=30, batch_size=4, lr=2e-2, log_every=0),
+        LossWeights(energy=1.0, forces=10.0, stress=1.0),
+        log=None,
+    )
     after = evaluate(model, val_set)
     assert result.best_val_loss < 0.3 * result.history[0]["val_total"]
     assert after.forces_mae < 0.5 * before.forces_mae
@@ -219,11 +240,27 @@ def _run(structures, tmp_path, epochs, resume=False, stop_after=None, hessian=0.
         if stop_after is not None and epoch == stop_after:
             raise KeyboardInterrupt
 
-    config = TrainConfig(epochs=epochs, batch_size=3, lr=1e-2, seed=7, log_every=0, scheduler="plateau", lr_patience=1)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=3,
+        lr=1e-2,
+        seed=7,
+        log_every=0,
+        scheduler="plateau",
+        lr_patience=1,
+    )
     weights = LossWeights(stress=1.0, hessian=hessian, hessian_samples=2)
-    return model, train(model, train_set, val_set, config, weights, out_dir=tmp_path, resume=resume, callback=stop,
-                        log=None)
-
+    return model, train(
+        model,
+        train_set,
+        val_set,
+        config,
+        weights,
+        out_dir=tmp_path,
+        resume=resume,
+        callback=stop,
+        log=None,
+    )
 
 
 def test_killed_run_resumes_identically(tmp_path, emt_structures):
@@ -251,7 +288,9 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, emt_structures):
     last = load_model(tmp_path / "model_last.safetensors")
     for a, b in zip(last.state_dict().values(), ckpt.model.state_dict().values()):
         assert torch.equal(a, b)
-    assert ckpt.optimizer_state["state"] and all("exp_avg" in s for s in ckpt.optimizer_state["state"].values())
+    assert ckpt.optimizer_state["state"] and all(
+        "exp_avg" in s for s in ckpt.optimizer_state["state"].values()
+    )
     assert not list(tmp_path.glob(".*.tmp*"))
 
     # resaving gives identical tensors
@@ -281,8 +320,15 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, emt_structures):
         load_checkpoint(tmp_path / "junk.safetensors")
     other = initial_model(dataclasses.replace(TINY, hidden_mul=2), emt_structures[:6], seed=0)
     with pytest.raises(CheckpointError, match="different model config"):
-        train(other, emt_structures[:6], emt_structures[6:8], TrainConfig(epochs=3, log_every=0), out_dir=tmp_path,
-              resume=True, log=None)
+        train(
+            other,
+            emt_structures[:6],
+            emt_structures[6:8],
+            TrainConfig(epochs=3, log_every=0),
+            out_dir=tmp_path,
+            resume=True,
+            log=None,
+        )
 
 
 def test_cli_trains_a_model_the_calculator_loads(tmp_path):
@@ -295,7 +341,8 @@ def test_cli_trains_a_model_the_calculator_loads(tmp_path):
     ase.io.write(tmp_path / "data.extxyz", emt_images(8, seed=2))
     (tmp_path / "run.toml").write_text(
         'out_dir = "out"\n[data]\npath = "data.extxyz"\nval_fraction = 0.25\n'
-        "[model]\ncutoff = 4.0\nnum_radial = 4\nlmax = 1\nhidden_mul = 2\nnum_layers = 1\nradial_hidden = 4\n"
+        "[model]\ncutoff = 4.0\nnum_radial = 4\nlmax = 1\nhidden_mul = 2\nnum_layers = 1\n"
+        "radial_hidden = 4\n"
         "[loss]\nforces = 10.0\n[train]\nepochs = 3\nlog_every = 1\n"
     )
     res = CliRunner().invoke(app, ["train", str(tmp_path / "run.toml")])

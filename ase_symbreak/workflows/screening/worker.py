@@ -1,7 +1,7 @@
 """What runs on the Dask workers: the model preloaded once per worker, and the screen's tasks.
 
 The task functions are module-level so that workers import them by name
-(``ase_symbreak.workflows.screen.worker``); tasks carry structures and a small
+(``ase_symbreak.workflows.screening.worker``); tasks carry structures and a small
 :class:`~ase_symbreak.workflows.calcspec.CalculatorSpec`, never a model.
 """
 
@@ -57,8 +57,9 @@ def _set_torch_threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def plan_task(atoms: Atoms, settings: SearchSettings, spec: CalculatorSpec,
-              out_dir: str) -> SearchPlan:
+def plan_task(
+    atoms: Atoms, settings: SearchSettings, spec: CalculatorSpec, out_dir: str
+) -> SearchPlan:
     """Steps 1-4 of one structure's search (:func:`~ase_symbreak.workflows.search.plan_search`)."""
     with borrowed(spec) as calc:
         plan = plan_search(atoms, calc, settings, out_dir=out_dir)

@@ -13,13 +13,20 @@ from typing import Any
 
 from ase_symbreak.errors import first_line
 
-from ..storage import write_json
 from ..calcspec import CalculatorSpec
 from ..search import SearchPlan, SearchSettings
+from ..storage import write_json
 from .cluster import open_client, worker_count
 from .inputs import StructureInput, Structures, check_input, read_structures
-from .results import ScreenEntry, ScreenResult, done_entry, failed_entry, load_entry, screen_key
-from .results import write_summary
+from .results import (
+    ScreenEntry,
+    ScreenResult,
+    done_entry,
+    failed_entry,
+    load_entry,
+    screen_key,
+    write_summary,
+)
 from .worker import ModelPreload, child_task, finish_task, plan_task, worker_loads
 
 __all__ = ["ScreenProgress", "screen"]
@@ -63,8 +70,15 @@ class _ScreenRun:
     ``on_end(job, entry)`` is called once per structure, done or failed.
     """
 
-    def __init__(self, client, settings: SearchSettings, spec: CalculatorSpec, out: Path,
-                 retries: int, on_end: Callable[[_Job, ScreenEntry], None]) -> None:
+    def __init__(
+        self,
+        client,
+        settings: SearchSettings,
+        spec: CalculatorSpec,
+        out: Path,
+        retries: int,
+        on_end: Callable[[_Job, ScreenEntry], None],
+    ) -> None:
         from distributed import as_completed
 
         self.client, self.settings, self.spec = client, settings, spec
@@ -89,22 +103,32 @@ class _ScreenRun:
         # children and finish before new structures: a structure once started ends soon (its row
         # appears, its results are complete on disk) instead of every structure at the very end
         if kind == "plan":
-            fut = self.client.submit(plan_task, job.input.atoms, self.settings, self.spec,
-                                     str(self.out / job.input.name), key=name, pure=False,
-                                     priority=0)
+            fut = self.client.submit(
+                plan_task,
+                job.input.atoms,
+                self.settings,
+                self.spec,
+                str(self.out / job.input.name),
+                key=name,
+                pure=False,
+                priority=0,
+            )
         elif kind == "child":
-            fut = self.client.submit(child_task, job.plan, index, self.spec, key=name, pure=False,
-                                     priority=1)
+            fut = self.client.submit(
+                child_task, job.plan, index, self.spec, key=name, pure=False, priority=1
+            )
             job.children[index] = fut
         else:
-            fut = self.client.submit(finish_task, job.plan, *job.children.values(), key=name,
-                                     pure=False, priority=2)
+            fut = self.client.submit(
+                finish_task, job.plan, *job.children.values(), key=name, pure=False, priority=2
+            )
         self.tasks[fut] = (job, kind, index)
         self.pending.add(fut)
         return fut
 
     def wait(self, report: Callable[[], Any]) -> None:
-        """Handle every task as it ends, until no structure has any left; ``report()`` after each.
+        """Handle every task as it ends, until no structure has any left; ``report()`` after
+        each.
         """
         for fut in self.pending:
             if fut in self.tasks:  # not cancelled with its structure
@@ -123,8 +147,12 @@ class _ScreenRun:
                     job.plan = new
                 return
             where = "" if kind != "child" else f"child {index}: "
-            self._end(job, failed_entry(job.input, where + _error_text(exc), job.tries,
-                                        time.perf_counter() - job.t0))
+            self._end(
+                job,
+                failed_entry(
+                    job.input, where + _error_text(exc), job.tries, time.perf_counter() - job.t0
+                ),
+            )
         elif kind == "plan":
             plan: SearchPlan = fut.result()
             self.children_total += len(plan.chosen)
@@ -166,12 +194,12 @@ def screen(
     Parameters
     ----------
     structures : a mapping name -> Atoms, a list of Atoms and/or structure files, or folders
-        (see :func:`~ase_symbreak.workflows.screen.read_structures`).
+        (see :func:`~ase_symbreak.workflows.screening.read_structures`).
     settings : :class:`SearchSettings` of every search (default: its defaults).
     model : :class:`CalculatorSpec`, or a model name/file/import path (None: SevenNet-0).
     out_dir : one folder per structure, plus ``summary.csv`` and ``summary.json``.
     client : a :class:`distributed.Client` (a running scheduler, a jobqueue cluster); None
-        starts a :func:`~ase_symbreak.workflows.screen.local_client` with ``n_workers``
+        starts a :func:`~ase_symbreak.workflows.screening.local_client` with ``n_workers``
         workers and closes it at the end.
     retries : further tries of a task that failed for a reason other than its input.
     progress : ``progress(structures_done, structures_total, children_done, children_total)``.
@@ -228,8 +256,9 @@ def screen(
     write_summary(out, ordered(), meta)
     report()
     if not todo:
-        return ScreenResult(entries=tuple(ordered()), out_dir=str(out),
-                            seconds=time.perf_counter() - start)
+        return ScreenResult(
+            entries=tuple(ordered()), out_dir=str(out), seconds=time.perf_counter() - start
+        )
 
     with contextlib.ExitStack() as stack:
         if client is None:  # a local cluster for this screen only
@@ -238,15 +267,26 @@ def screen(
         try:
             client.register_plugin(ModelPreload(spec, torch_threads))
         except Exception as err:  # the workers could not build the calculator
-            raise ValueError(f"cannot load model {spec.model or 'SevenNet-0'} on the workers: "
-                             f"{_error_text(err)}") from err
-        run = _ScreenRun(client, settings, spec, out, retries,
-                         on_end=lambda job, entry: record(job.input, job.key, entry))
+            raise ValueError(
+                f"cannot load model {spec.model or 'SevenNet-0'} on the workers: {_error_text(err)}"
+            ) from err
+        run = _ScreenRun(
+            client,
+            settings,
+            spec,
+            out,
+            retries,
+            on_end=lambda job, entry: record(job.input, job.key, entry),
+        )
         for inp, key in todo:
             run.start(inp, key)
         run.wait(report)
         loads = client.run(worker_loads)
         n_workers_used = worker_count(client)
-    return ScreenResult(entries=tuple(ordered()), out_dir=str(out),
-                        seconds=time.perf_counter() - start, n_workers=n_workers_used,
-                        model_loads=loads)
+    return ScreenResult(
+        entries=tuple(ordered()),
+        out_dir=str(out),
+        seconds=time.perf_counter() - start,
+        n_workers=n_workers_used,
+        model_loads=loads,
+    )

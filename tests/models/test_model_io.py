@@ -14,7 +14,10 @@ def test_relaxed_potential_round_trips_with_its_theta(tmp_path):
     from ase_symbreak.models.relaxed_potential import RelaxedPotential, RelaxedPotentialConfig
 
     torch.manual_seed(1)
-    model = RelaxedPotential(RelaxedPotentialConfig(species=(8, 22, 38), cutoff=4.0, hidden_mul=4, num_layers=2), dtype=torch.float64)
+    model = RelaxedPotential(
+        RelaxedPotentialConfig(species=(8, 22, 38), cutoff=4.0, hidden_mul=4, num_layers=2),
+        dtype=torch.float64,
+    )
     with torch.no_grad():  # break the symmetry so theta's non-scalar part must survive the trip
         for name, parameter in model.named_parameters():
             if "theta" in name:

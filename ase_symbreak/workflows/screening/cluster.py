@@ -10,12 +10,23 @@ from typing import Any
 
 from ase_symbreak.errors import first_line
 
-__all__ = ["jobqueue_cluster", "load_jobqueue_config", "local_client", "open_client",
-           "worker_count"]
+__all__ = [
+    "jobqueue_cluster",
+    "load_jobqueue_config",
+    "local_client",
+    "open_client",
+    "worker_count",
+]
 
-_JOBQUEUE_SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
-                     "lsf": "LSFCluster", "oar": "OARCluster", "moab": "MoabCluster",
-                     "htcondor": "HTCondorCluster"}
+_JOBQUEUE_SYSTEMS = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "oar": "OARCluster",
+    "moab": "MoabCluster",
+    "htcondor": "HTCondorCluster",
+}
 _JOBQUEUE_KEYS = {"system", "jobs", "adapt", "torch_threads", "cluster"}
 
 
@@ -27,8 +38,9 @@ def local_client(n_workers: int | None = None):
     from distributed import Client, LocalCluster
 
     n = max(1, int(n_workers or os.cpu_count() or 1))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, host="127.0.0.1")
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    )
     return Client(cluster, set_as_default=False)
 
 
@@ -57,18 +69,27 @@ def load_jobqueue_config(config: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: unknown key(s) {unknown}; known: {known}")
     system = str(data.get("system", "")).lower()
     if system not in _JOBQUEUE_SYSTEMS:
-        raise ValueError(f"{path}: 'system' must be one of {sorted(_JOBQUEUE_SYSTEMS)}, "
-                         f"got {data.get('system')!r}")
+        raise ValueError(
+            f"{path}: 'system' must be one of {sorted(_JOBQUEUE_SYSTEMS)}, "
+            f"got {data.get('system')!r}"
+        )
     if not isinstance(data.get("cluster") or {}, dict):
-        raise ValueError(f"{path}: 'cluster' must be a mapping of {_JOBQUEUE_SYSTEMS[system]} "
-                         "arguments")
+        raise ValueError(
+            f"{path}: 'cluster' must be a mapping of {_JOBQUEUE_SYSTEMS[system]} arguments"
+        )
     if "jobs" in data and "adapt" in data:
         raise ValueError(f"{path}: give 'jobs' or 'adapt', not both")
     if data.get("adapt") is not None and not isinstance(data["adapt"], dict):
-        raise ValueError(f"{path}: 'adapt' must be a mapping such as "
-                         "{minimum_jobs: 1, maximum_jobs: 8}")
-    return {"system": system, "jobs": int(data.get("jobs", 1)), "adapt": data.get("adapt"),
-            "torch_threads": data.get("torch_threads"), "cluster": dict(data.get("cluster") or {})}
+        raise ValueError(
+            f"{path}: 'adapt' must be a mapping such as {{minimum_jobs: 1, maximum_jobs: 8}}"
+        )
+    return {
+        "system": system,
+        "jobs": int(data.get("jobs", 1)),
+        "adapt": data.get("adapt"),
+        "torch_threads": data.get("torch_threads"),
+        "cluster": dict(data.get("cluster") or {}),
+    }
 
 
 def jobqueue_cluster(config: str | os.PathLike):
@@ -83,8 +104,11 @@ def jobqueue_cluster(config: str | os.PathLike):
 
 
 @contextlib.contextmanager
-def open_client(scheduler: str | None = None, workers: int | None = None,
-                jobqueue: str | os.PathLike | None = None) -> Iterator[tuple[Any, int | None]]:
+def open_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    jobqueue: str | os.PathLike | None = None,
+) -> Iterator[tuple[Any, int | None]]:
     """``with open_client(...) as (client, torch_threads):`` the cluster of the CLI's options.
 
     ``scheduler``: address of a running scheduler (its workers are left as they are);

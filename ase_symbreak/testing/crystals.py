@@ -4,6 +4,9 @@ Each crystal is the primitive cell of a random pyxtal structure of two species (
 on Wyckoff positions with free parameters, accepted only when spglib finds exactly the
 requested space group at symprec 1e-5 (pyxtal's special positions often have more
 symmetry). ``crystal(number)`` is deterministic for a given pyxtal version.
+
+pyxtal is a dev dependency (``pip install ase-symbreak[dev]``, pinned): it is imported only
+when a crystal is built, so this module imports without it.
 """
 
 from __future__ import annotations
@@ -17,15 +20,44 @@ from ase import Atoms
 
 #: The 32 crystallographic point groups (spglib symbols), with one space group each.
 POINT_GROUP_REPRESENTATIVES = {
-    "1": 1, "-1": 2, "2": 3, "m": 6, "2/m": 10, "222": 16, "mm2": 25, "mmm": 47,
-    "4": 75, "-4": 81, "4/m": 83, "422": 89, "4mm": 99, "-42m": 111, "4/mmm": 123,
-    "3": 143, "-3": 147, "32": 149, "3m": 156, "-3m": 162, "6": 168, "-6": 174, "6/m": 175,
-    "622": 177, "6mm": 183, "-6m2": 187, "6/mmm": 191, "23": 195, "m-3": 200, "432": 207,
-    "-43m": 215, "m-3m": 221,
+    "1": 1,
+    "-1": 2,
+    "2": 3,
+    "m": 6,
+    "2/m": 10,
+    "222": 16,
+    "mm2": 25,
+    "mmm": 47,
+    "4": 75,
+    "-4": 81,
+    "4/m": 83,
+    "422": 89,
+    "4mm": 99,
+    "-42m": 111,
+    "4/mmm": 123,
+    "3": 143,
+    "-3": 147,
+    "32": 149,
+    "3m": 156,
+    "-3m": 162,
+    "6": 168,
+    "-6": 174,
+    "6/m": 175,
+    "622": 177,
+    "6mm": 183,
+    "-6m2": 187,
+    "6/mmm": 191,
+    "23": 195,
+    "m-3": 200,
+    "432": 207,
+    "-43m": 215,
+    "m-3m": 221,
 }
 
 
-def _candidates(number: int, max_atoms: int, single: bool) -> list[tuple[float, list[str], list[int]]]:
+def _candidates(
+    number: int, max_atoms: int, single: bool
+) -> list[tuple[float, list[str], list[int]]]:
     from pyxtal.symmetry import Group
 
     group = Group(number)
@@ -37,7 +69,9 @@ def _candidates(number: int, max_atoms: int, single: bool) -> list[tuple[float, 
     else:
         trials += [
             ((m1 + m2) / n_centring, ["Si", "O"], [m1, m2])
-            for m1 in mults for m2 in mults if (m1 + m2) / n_centring <= max_atoms
+            for m1 in mults
+            for m2 in mults
+            if (m1 + m2) / n_centring <= max_atoms
         ]
     trials.sort(key=lambda t: (t[0], len(t[1])))
     return [t for t in trials if t[0] >= 2][:40]
@@ -62,7 +96,9 @@ def _search(number: int, max_atoms: int, single: bool) -> Atoms | None:
             ds = spglib.get_symmetry_dataset(cell, symprec=1e-5)
             if ds is None or ds.number != number:
                 continue
-            lat, frac, nums = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=1e-5)
+            lat, frac, nums = spglib.standardize_cell(
+                cell, to_primitive=True, no_idealize=True, symprec=1e-5
+            )
             if len(nums) <= max_atoms:
                 return Atoms(numbers=nums, cell=lat, scaled_positions=frac, pbc=True)
     return None

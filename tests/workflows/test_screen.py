@@ -1,4 +1,5 @@
-"""High-throughput screen on a Dask LocalCluster, with the planted-tilt toy (tests/toy_models.py).
+"""High-throughput screen on a Dask LocalCluster, with the planted-tilt toy
+(:mod:`ase_symbreak.testing.toy_models`, which the workers import by name).
 
 The toy's searches take about a second each, so these tests exercise the orchestration:
 same results as one search after another, the model loaded once per worker, retries of
@@ -10,20 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # spawned Dask workers inherit sys.path
-
-from toy_models import PlantedTiltModel  # noqa: E402
-
-from ase_symbreak.calculator import SymBreakCalculator  # noqa: E402
-from ase_symbreak.workflows import SearchSettings, distortion_search  # noqa: E402
-from ase_symbreak.workflows.calcspec import CalculatorSpec  # noqa: E402
-from ase_symbreak.workflows.screen import (  # noqa: E402
+from ase_symbreak.calculator import SymBreakCalculator
+from ase_symbreak.testing.toy_models import PlantedTiltModel
+from ase_symbreak.workflows import SearchSettings, distortion_search
+from ase_symbreak.workflows.calcspec import CalculatorSpec
+from ase_symbreak.workflows.screening import (
     SUMMARY_COLUMNS,
     load_jobqueue_config,
     open_client,
@@ -34,14 +31,21 @@ from ase_symbreak.workflows.screen import (  # noqa: E402
 pytest.importorskip("distributed")
 
 FCC = ((0, 1, 1), (1, 0, 1), (1, 1, 0))
-TOY = CalculatorSpec(model="toy_models:PlantedTiltModel", dtype="float64")
-FLAKY = CalculatorSpec(model="toy_models:FlakyTiltModel", dtype="float64")
-ROOT = Path(__file__).parent.parent
+# spawned Dask workers import the toys from the installed package, by these import paths
+TOY = CalculatorSpec(model="ase_symbreak.testing.toy_models:PlantedTiltModel", dtype="float64")
+FLAKY = CalculatorSpec(model="ase_symbreak.testing.toy_models:FlakyTiltModel", dtype="float64")
+ROOT = Path(__file__).parents[2]
 
 
 def _settings(**kw) -> SearchSettings:
-    base = dict(supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False,
-                max_children=3)
+    base = dict(
+        supercell=FCC,
+        child_fmax=2e-4,
+        parent_fmax=1e-4,
+        amplitudes=(0.1, 0.2, 0.3),
+        plot=False,
+        max_children=3,
+    )
     return SearchSettings(**{**base, **kw})
 
 
@@ -66,16 +70,25 @@ def client():
 def serial_results(tmp_path_factory):
     calc = SymBreakCalculator(model=PlantedTiltModel(), dtype="float64")
     out = tmp_path_factory.mktemp("serial")
-    return {name: distortion_search(atoms, calc, _settings(), out_dir=out / name)
-            for name, atoms in _structures().items()}
+    return {
+        name: distortion_search(atoms, calc, _settings(), out_dir=out / name)
+        for name, atoms in _structures().items()
+    }
 
 
 @pytest.fixture(scope="module")
 def first_screen(client, tmp_path_factory):
     out = tmp_path_factory.mktemp("screen")
     calls = []
-    result = screen(_structures(), _settings(), TOY, out_dir=out, client=client, torch_threads=1,
-                    progress=lambda *a: calls.append(a))
+    result = screen(
+        _structures(),
+        _settings(),
+        TOY,
+        out_dir=out,
+        client=client,
+        torch_threads=1,
+        progress=lambda *a: calls.append(a),
+    )
     return result, out, calls
 
 
@@ -91,17 +104,27 @@ def test_screen_matches_searches_one_by_one(first_screen, serial_results):
         entry = result[name]
         expected = serial.to_dict()
         got = result.search(name)
-        assert [m["irrep"] for m in got["soft_modes"]] == [m["irrep"] for m in expected["soft_modes"]] == ["R4+"]
+        assert (
+            [m["irrep"] for m in got["soft_modes"]]
+            == [m["irrep"] for m in expected["soft_modes"]]
+            == ["R4+"]
+        )
         assert [s for s, _ in _children(got)] == [s for s, _ in _children(expected)]
-        np.testing.assert_allclose([g for _, g in _children(got)], [g for _, g in _children(expected)], atol=1e-6)
+        np.testing.assert_allclose(
+            [g for _, g in _children(got)], [g for _, g in _children(expected)], atol=1e-6
+        )
         best = serial.children[0].identification
-        assert entry.best_child_space_group == f"{best.space_group_symbol} ({best.space_group_number})"
+        assert (
+            entry.best_child_space_group == f"{best.space_group_symbol} ({best.space_group_number})"
+        )
         assert entry.energy_gain_mev_per_fu == pytest.approx(best.energy_gain_mev_per_fu, abs=1e-6)
         assert entry.unstable_irreps == ("R4+",) and entry.parent_space_group == "Pm-3m (221)"
         assert entry.formula == "SrTiO3" and entry.attempts == 1
     # the planted minimum: R-3c gains 3 well depths per formula unit
     assert result["plain"].best_child_space_group == "R-3c (167)"
-    assert result["plain"].energy_gain_mev_per_fu == pytest.approx(3000 * PlantedTiltModel().well_depth, abs=0.02)
+    assert result["plain"].energy_gain_mev_per_fu == pytest.approx(
+        3000 * PlantedTiltModel().well_depth, abs=0.02
+    )
 
 
 def test_model_loaded_once_per_worker(first_screen):
@@ -120,7 +143,9 @@ def test_summary_files_and_progress(first_screen):
     assert all(r["status"] == "done" and r["unstable_irreps"] == "R4+" for r in rows)
     data = json.loads((out / "summary.json").read_text())
     assert data["model"]["model"] == TOY.model and data["settings"]["max_children"] == 3
-    assert [r["best_child_space_group"] for r in data["structures"]] == [e.best_child_space_group for e in result.entries]
+    assert [r["best_child_space_group"] for r in data["structures"]] == [
+        e.best_child_space_group for e in result.entries
+    ]
     assert calls[-1][:2] == (3, 3) and calls[-1][2] == calls[-1][3] > 0
     done = [c[0] for c in calls]
     assert done == sorted(done)  # monotone progress
@@ -134,7 +159,9 @@ def test_rerun_skips_finished_structures(first_screen, client):
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if p.name != "summary.json"}
     again = screen(_structures(), _settings(), TOY, out_dir=out, client=client)
     assert all(e.loaded and e.attempts == 0 for e in again.entries)
-    assert [e.energy_gain_mev_per_fu for e in again.entries] == [e.energy_gain_mev_per_fu for e in result.entries]
+    assert [e.energy_gain_mev_per_fu for e in again.entries] == [
+        e.energy_gain_mev_per_fu for e in result.entries
+    ]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rewritten
 
 
@@ -166,11 +193,17 @@ def test_bad_structures_fail_alone(client, tmp_path):
     assert by_name["barium"].attempts == 1  # an error of the input is not retried
     rows = {r["name"]: r for r in csv.DictReader(open(tmp_path / "out" / "summary.csv"))}
     assert rows["good"]["status"] == "done"
-    assert all(rows[n]["status"] == "failed" and rows[n]["error"] for n in ("barium", "broken", "overlap", "rattled"))
+    assert all(
+        rows[n]["status"] == "failed" and rows[n]["error"]
+        for n in ("barium", "broken", "overlap", "rattled")
+    )
 
 
 def test_model_the_workers_cannot_load(client, tmp_path):
-    with pytest.raises(ValueError, match="cannot load model no_such_model on the workers: ValueError: unknown model"):
+    with pytest.raises(
+        ValueError,
+        match="cannot load model no_such_model on the workers: ValueError: unknown model",
+    ):
         screen(_structures(), _settings(), "no_such_model", out_dir=tmp_path, client=client)
 
 
@@ -185,7 +218,9 @@ def test_failing_task_is_retried_then_reported(client, tmp_path, monkeypatch):
     client.run(lambda: __import__("os").environ.__setitem__("SYMBREAK_FLAKY_FILE", str(counter)))
     try:
         counter.write_text("1")  # fails once, then passes
-        result = screen(inputs, _settings(), FLAKY, out_dir=tmp_path / "once", client=client, retries=2)
+        result = screen(
+            inputs, _settings(), FLAKY, out_dir=tmp_path / "once", client=client, retries=2
+        )
         assert result["flaky"].ok and result["flaky"].attempts == 2
         assert result["flaky"].best_child_space_group == "R-3c (167)"
 
@@ -195,7 +230,9 @@ def test_failing_task_is_retried_then_reported(client, tmp_path, monkeypatch):
         assert result["plain"].ok
         assert not result["flaky"].ok and result["flaky"].attempts == 2
         assert result["flaky"].error == "RuntimeError: injected failure"
-        assert json.loads((out / "flaky" / "screen.json").read_text())["entry"]["status"] == "failed"
+        assert (
+            json.loads((out / "flaky" / "screen.json").read_text())["entry"]["status"] == "failed"
+        )
 
         counter.write_text("0")  # the cause is gone: a rerun completes the failed one only
         stamp = (out / "plain" / "screen.json").stat().st_mtime_ns
@@ -219,12 +256,17 @@ def test_killed_screen_resumes(client, tmp_path, first_screen):
     assert len(finished) == 1
     stamp = (out / finished[0] / "screen.json").stat().st_mtime_ns
     result = screen(_structures(), _settings(), TOY, out_dir=out, client=client)
-    assert result[finished[0]].loaded and (out / finished[0] / "screen.json").stat().st_mtime_ns == stamp
+    assert (
+        result[finished[0]].loaded
+        and (out / finished[0] / "screen.json").stat().st_mtime_ns == stamp
+    )
     assert not result.failed
     reference = first_screen[0]
     for e in result.entries:
         assert e.best_child_space_group == reference[e.name].best_child_space_group
-        assert e.energy_gain_mev_per_fu == pytest.approx(reference[e.name].energy_gain_mev_per_fu, abs=1e-6)
+        assert e.energy_gain_mev_per_fu == pytest.approx(
+            reference[e.name].energy_gain_mev_per_fu, abs=1e-6
+        )
 
 
 # ------------------------------------------------------------------ inputs, configs, CLI
@@ -246,7 +288,7 @@ def test_read_structures_names(tmp_path):
 
 def test_example_jobqueue_config_builds_a_slurm_job_script():
     pytest.importorskip("dask_jobqueue")
-    from ase_symbreak.workflows.screen import jobqueue_cluster
+    from ase_symbreak.workflows.screening import jobqueue_cluster
 
     path = ROOT / "workflows" / "jobqueue_slurm.yaml"
     cfg = load_jobqueue_config(path)
@@ -256,15 +298,22 @@ def test_example_jobqueue_config_builds_a_slurm_job_script():
         script = cluster.job_script()
     finally:
         cluster.close()
-    assert "#SBATCH" in script and "--nthreads 1" in script and "dask_worker" in script.replace("-", "_")
+    assert (
+        "#SBATCH" in script
+        and "--nthreads 1" in script
+        and "dask_worker" in script.replace("-", "_")
+    )
 
 
-@pytest.mark.parametrize("text, match", [
-    ("system: cobalt\n", "must be one of"),
-    ("system: slurm\nworkers: 3\n", "unknown key"),
-    ("system: slurm\njobs: 2\nadapt: {maximum_jobs: 3}\n", "not both"),
-    ("system: [slurm\n", "malformed YAML"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("system: cobalt\n", "must be one of"),
+        ("system: slurm\nworkers: 3\n", "unknown key"),
+        ("system: slurm\njobs: 2\nadapt: {maximum_jobs: 3}\n", "not both"),
+        ("system: [slurm\n", "malformed YAML"),
+    ],
+)
 def test_bad_jobqueue_config(tmp_path, text, match):
     path = tmp_path / "q.yaml"
     path.write_text(text)
@@ -284,19 +333,46 @@ def test_cli_screen(tmp_path):
     (folder / "broken.cif").write_text("garbage\n")
     out = tmp_path / "out"
     settings = tmp_path / "settings.toml"
-    settings.write_text("[search]\nsupercell = [[0, 1, 1], [1, 0, 1], [1, 1, 0]]\nplot = false\nmax_children = 4\n")
-    res = CliRunner().invoke(app, ["screen", str(folder), "--out", str(out), "--workers", "1", "--model",
-                                   TOY.model, "--settings", str(settings), "--max-children", "2", "--fmax", "1e-3"])
+    settings.write_text(
+        "[search]\nsupercell = [[0, 1, 1], [1, 0, 1], [1, 1, 0]]\nplot = false\nmax_children = 4\n"
+    )
+    res = CliRunner().invoke(
+        app,
+        [
+            "screen",
+            str(folder),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--model",
+            TOY.model,
+            "--settings",
+            str(settings),
+            "--max-children",
+            "2",
+            "--fmax",
+            "1e-3",
+        ],
+    )
     assert res.exit_code == 1, res.output  # one structure failed
     assert "1 of 2 failed" in res.output
     rows = {r["name"]: r for r in csv.DictReader(open(out / "summary.csv"))}
-    assert rows["good"]["status"] == "done" and rows["good"]["best_child_space_group"] == "R-3c (167)"
+    assert (
+        rows["good"]["status"] == "done" and rows["good"]["best_child_space_group"] == "R-3c (167)"
+    )
     saved = json.loads((out / "summary.json").read_text())["settings"]
-    assert saved["max_children"] == 2 and saved["child_fmax"] == 1e-3 and saved["supercell"][0] == [0, 1, 1]
+    assert (
+        saved["max_children"] == 2
+        and saved["child_fmax"] == 1e-3
+        and saved["supercell"][0] == [0, 1, 1]
+    )
     assert rows["broken"]["status"] == "failed" and "cannot read" in rows["broken"]["error"]
     res = CliRunner().invoke(app, ["screen", str(tmp_path / "nothing"), "--out", str(out)])
     assert res.exit_code == 2 and "no such file" in res.output
-    res = CliRunner().invoke(app, ["screen", str(folder), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    res = CliRunner().invoke(
+        app, ["screen", str(folder), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]
+    )
     assert res.exit_code == 2 and "at most one" in res.output
 
 
@@ -309,10 +385,33 @@ def test_cli_screen_on_a_running_scheduler(client, tmp_path):
 
     write(tmp_path / "sto.cif", PlantedTiltModel().cubic())
     settings = tmp_path / "settings.toml"
-    settings.write_text("[search]\nsupercell = [[0, 1, 1], [1, 0, 1], [1, 1, 0]]\nplot = false\nmax_children = 1\n")
-    res = CliRunner().invoke(app, ["screen", str(tmp_path / "sto.cif"), "--out", str(tmp_path / "out"),
-                                   "--scheduler", client.scheduler.address, "--model", TOY.model,
-                                   "--settings", str(settings)])
+    settings.write_text(
+        "[search]\nsupercell = [[0, 1, 1], [1, 0, 1], [1, 1, 0]]\nplot = false\nmax_children = 1\n"
+    )
+    res = CliRunner().invoke(
+        app,
+        [
+            "screen",
+            str(tmp_path / "sto.cif"),
+            "--out",
+            str(tmp_path / "out"),
+            "--scheduler",
+            client.scheduler.address,
+            "--model",
+            TOY.model,
+            "--settings",
+            str(settings),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "on 2 workers" in res.output
     assert client.submit(sum, [1, 2]).result() == 3  # the cluster is still there
+
+
+def test_workflows_screen_is_the_function_not_a_module():
+    import types
+
+    import ase_symbreak.workflows.screening  # noqa: F401  (a subpackage must not shadow it)
+    from ase_symbreak.workflows import screen
+
+    assert callable(screen) and not isinstance(screen, types.ModuleType)

@@ -17,8 +17,18 @@ from ..search import SearchSettings
 __all__ = ["STRUCTURE_SUFFIXES", "StructureInput", "Structures", "check_input", "read_structures"]
 
 #: File endings read from a folder (plus files named POSCAR*/CONTCAR*).
-STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".xyz", ".extxyz", ".traj", ".json", ".pdb",
-                      ".xsf", ".in")
+STRUCTURE_SUFFIXES = (
+    ".cif",
+    ".vasp",
+    ".poscar",
+    ".xyz",
+    ".extxyz",
+    ".traj",
+    ".json",
+    ".pdb",
+    ".xsf",
+    ".in",
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +41,9 @@ class StructureInput:
     error: str = ""
 
 
-Structures = (Mapping[str, Atoms] | Iterable["Atoms | StructureInput | str | os.PathLike"]
-              | str | os.PathLike)
+Structures = (
+    Mapping[str, Atoms] | Iterable["Atoms | StructureInput | str | os.PathLike"] | str | os.PathLike
+)
 
 
 def _safe_name(name: str) -> str:
@@ -47,9 +58,14 @@ def _read_one(path: Path) -> tuple[Atoms | None, str]:
 
 
 def _is_structure_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and (
-        path.suffix.lower() in STRUCTURE_SUFFIXES
-        or path.name.upper().startswith(("POSCAR", "CONTCAR")))
+    return (
+        path.is_file()
+        and not path.name.startswith(".")
+        and (
+            path.suffix.lower() in STRUCTURE_SUFFIXES
+            or path.name.upper().startswith(("POSCAR", "CONTCAR"))
+        )
+    )
 
 
 def _files(path: Path) -> list[Path]:
@@ -103,12 +119,9 @@ def check_input(atoms: Atoms, settings: SearchSettings) -> str:
     """'' for a usable parent, else the reason (checked before any task is sent)."""
     import numpy as np
 
-    from ase_symbreak.validation import check_atoms
-
     from ..steps import check_parent, check_supercell
 
     try:
-        check_atoms(atoms)
         check_parent(atoms, settings.symprec)
         check_supercell(atoms, np.asarray(settings.supercell, dtype=int), settings.symprec)
     except (ValueError, TypeError) as err:

@@ -15,10 +15,18 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ase_symbreak.graph import edge_vectors, neighbor_list
-from ase_symbreak.models import E3nnPotential, ModelFileError, PotentialConfig, load_model, save_model
+from ase_symbreak.models import (
+    E3nnPotential,
+    ModelFileError,
+    PotentialConfig,
+    load_model,
+    save_model,
+)
 
 SPECIES = (8, 22, 38)
-SMALL = PotentialConfig(species=SPECIES, cutoff=3.5, num_radial=6, hidden_mul=4, radial_hidden=8, avg_num_neighbors=8.0)
+SMALL = PotentialConfig(
+    species=SPECIES, cutoff=3.5, num_radial=6, hidden_mul=4, radial_hidden=8, avg_num_neighbors=8.0
+)
 
 
 @pytest.fixture
@@ -30,7 +38,9 @@ def rng() -> np.random.Generator:
 def model() -> E3nnPotential:
     """Small float64 model with 4 layers, so that odd-parity features are used (read-only)."""
     torch.manual_seed(0)
-    config = PotentialConfig(**{**SMALL.to_dict(), "num_layers": 4, "energy_shifts": [-1.0, -2.0, -3.0]})
+    config = PotentialConfig(
+        **{**SMALL.to_dict(), "num_layers": 4, "energy_shifts": [-1.0, -2.0, -3.0]}
+    )
     return E3nnPotential(config, dtype=torch.float64)
 
 
@@ -54,8 +64,13 @@ def _mic(d: np.ndarray, cell: np.ndarray) -> float:
 
 def random_cluster(rng: np.random.Generator, n: int = 6) -> Atoms:
     """Non-periodic cluster: jittered points of a 2 A grid."""
-    grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float)[:n] * 2.0
-    return Atoms(numbers=rng.choice(SPECIES, n), positions=grid + rng.uniform(-0.2, 0.2, size=(n, 3)))
+    grid = (
+        np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float)[:n]
+        * 2.0
+    )
+    return Atoms(
+        numbers=rng.choice(SPECIES, n), positions=grid + rng.uniform(-0.2, 0.2, size=(n, 3))
+    )
 
 
 @pytest.fixture(params=["periodic", "cluster"])
@@ -68,18 +83,29 @@ def graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float64):
     positions = torch.tensor(atoms.positions, dtype=dtype)
     cell = torch.tensor(atoms.cell.array, dtype=dtype)
     vec = edge_vectors(positions, cell, nl)
-    return torch.tensor(atoms.numbers), torch.as_tensor(nl.edge_src), torch.as_tensor(nl.edge_dst), vec
+    return (
+        torch.tensor(atoms.numbers),
+        torch.as_tensor(nl.edge_src),
+        torch.as_tensor(nl.edge_dst),
+        vec,
+    )
 
 
 # --- invariance ------------------------------------------------------------------
 
 
-def test_energies_invariant_under_rotation_and_inversion(model: E3nnPotential, atoms: Atoms) -> None:
+def test_energies_invariant_under_rotation_and_inversion(
+    model: E3nnPotential, atoms: Atoms
+) -> None:
     numbers, src, dst, vec = graph(atoms, model.cutoff)
     assert len(src) > 0
     energies = model(numbers, src, dst, vec)
     assert energies.shape == (len(atoms),) and energies.dtype == torch.float64
-    for matrix in (o3.rand_matrix(dtype=torch.float64), -o3.rand_matrix(dtype=torch.float64), -torch.eye(3)):
+    for matrix in (
+        o3.rand_matrix(dtype=torch.float64),
+        -o3.rand_matrix(dtype=torch.float64),
+        -torch.eye(3),
+    ):
         rotated = model(numbers, src, dst, vec @ matrix.to(vec).T)
         torch.testing.assert_close(rotated, energies, atol=1e-12, rtol=1e-12)
 
@@ -94,7 +120,9 @@ def test_mirror_image_has_same_energy(model: E3nnPotential, rng: np.random.Gener
     torch.testing.assert_close(e_mirror, e, atol=1e-11, rtol=1e-12)
 
 
-def test_energies_follow_atom_permutation(model: E3nnPotential, atoms: Atoms, rng: np.random.Generator) -> None:
+def test_energies_follow_atom_permutation(
+    model: E3nnPotential, atoms: Atoms, rng: np.random.Generator
+) -> None:
     perm = rng.permutation(len(atoms))
     energies = model(*graph(atoms, model.cutoff))
     permuted = model(*graph(atoms[perm], model.cutoff))
@@ -106,7 +134,9 @@ def test_translation_and_lattice_images(model: E3nnPotential, rng: np.random.Gen
     moved = atoms.copy()
     moved.translate([0.3, -1.1, 0.7])
     moved.wrap()
-    torch.testing.assert_close(model(*graph(moved, model.cutoff)), model(*graph(atoms, model.cutoff)))
+    torch.testing.assert_close(
+        model(*graph(moved, model.cutoff)), model(*graph(atoms, model.cutoff))
+    )
 
 
 # --- smoothness and derivatives --------------------------------------------------
@@ -119,7 +149,9 @@ def _dimer_energy_derivatives(model: E3nnPotential, r: float) -> tuple[float, fl
     vec = torch.stack([rr * direction, -rr * direction])
     numbers = torch.tensor([8, 22])
     energy = model(numbers, torch.tensor([0, 1]), torch.tensor([1, 0]), vec).sum()
-    isolated = model(numbers, torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), vec[:0]).sum()
+    isolated = model(
+        numbers, torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), vec[:0]
+    ).sum()
     (d1,) = torch.autograd.grad(energy, rr, create_graph=True)
     (d2,) = torch.autograd.grad(d1, rr)
     return float((energy - isolated).detach()), float(d1.detach()), float(d2)
@@ -139,12 +171,19 @@ def test_energy_and_two_derivatives_vanish_at_cutoff(model: E3nnPotential) -> No
     assert _dimer_energy_derivatives(model, rc + 1e-3) == (0.0, 0.0, 0.0)
 
 
-def test_second_derivative_wrt_edge_vectors_is_finite_and_symmetric(model: E3nnPotential, rng: np.random.Generator) -> None:
+def test_second_derivative_wrt_edge_vectors_is_finite_and_symmetric(
+    model: E3nnPotential, rng: np.random.Generator
+) -> None:
     numbers, src, dst, vec = graph(random_cluster(rng, n=3), model.cutoff)
     vec = vec.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(model(numbers, src, dst, vec).sum(), vec, create_graph=True)
     flat = grad.reshape(-1)
-    hessian = torch.stack([torch.autograd.grad(flat[i], vec, retain_graph=True)[0].reshape(-1) for i in range(len(flat))])
+    hessian = torch.stack(
+        [
+            torch.autograd.grad(flat[i], vec, retain_graph=True)[0].reshape(-1)
+            for i in range(len(flat))
+        ]
+    )
     assert torch.isfinite(hessian).all() and hessian.abs().max() > 1e-6
     torch.testing.assert_close(hessian, hessian.T, atol=1e-10, rtol=1e-10)
     # and it is the derivative of the gradient (central differences along a random direction)
@@ -156,21 +195,34 @@ def test_second_derivative_wrt_edge_vectors_is_finite_and_symmetric(model: E3nnP
         return torch.autograd.grad(model(numbers, src, dst, v).sum(), v)[0].reshape(-1)
 
     finite_difference = (gradient(vec + h * direction) - gradient(vec - h * direction)) / (2 * h)
-    torch.testing.assert_close(hessian @ direction.reshape(-1), finite_difference, atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(
+        hessian @ direction.reshape(-1), finite_difference, atol=1e-7, rtol=1e-6
+    )
 
 
-def test_position_hessian_is_symmetric_and_obeys_acoustic_sum_rule(model: E3nnPotential, rng: np.random.Generator) -> None:
+def test_position_hessian_is_symmetric_and_obeys_acoustic_sum_rule(
+    model: E3nnPotential, rng: np.random.Generator
+) -> None:
     atoms = random_periodic_cell(rng, n=3)
     nl = neighbor_list(atoms, model.cutoff)
     positions = torch.tensor(atoms.positions, requires_grad=True)
     cell = torch.tensor(atoms.cell.array)
-    numbers, src, dst = torch.tensor(atoms.numbers), torch.as_tensor(nl.edge_src), torch.as_tensor(nl.edge_dst)
+    numbers, src, dst = (
+        torch.tensor(atoms.numbers),
+        torch.as_tensor(nl.edge_src),
+        torch.as_tensor(nl.edge_dst),
+    )
     energy = model(numbers, src, dst, edge_vectors(positions, cell, nl)).sum()
     (forces,) = torch.autograd.grad(-energy, positions, create_graph=True)
-    rows = [torch.autograd.grad(-f, positions, retain_graph=True)[0].reshape(-1) for f in forces.reshape(-1)]
+    rows = [
+        torch.autograd.grad(-f, positions, retain_graph=True)[0].reshape(-1)
+        for f in forces.reshape(-1)
+    ]
     hessian = torch.stack(rows)
     torch.testing.assert_close(hessian, hessian.T, atol=1e-10, rtol=1e-10)
-    torch.testing.assert_close(hessian.reshape(9, 3, 3).sum(1), torch.zeros(9, 3, dtype=torch.float64), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        hessian.reshape(9, 3, 3).sum(1), torch.zeros(9, 3, dtype=torch.float64), atol=1e-10, rtol=0
+    )
 
 
 # --- dtypes and configuration ---------------------------------------------------
@@ -191,7 +243,13 @@ def test_float32_and_float64_agree(model: E3nnPotential, rng: np.random.Generato
 def test_default_config_and_unknown_species(rng: np.random.Generator) -> None:
     torch.manual_seed(1)
     config = PotentialConfig(species=SPECIES)
-    assert (config.cutoff, config.num_radial, config.lmax, config.hidden_mul, config.num_layers) == (4.5, 8, 2, 16, 3)
+    assert (
+        config.cutoff,
+        config.num_radial,
+        config.lmax,
+        config.hidden_mul,
+        config.num_layers,
+    ) == (4.5, 8, 2, 16, 3)
     assert config.irreps_hidden == o3.Irreps("16x0e+16x0o+16x1e+16x1o+16x2e+16x2o")
     model = E3nnPotential(config)
     assert model.species == frozenset(SPECIES) and model.cutoff == 4.5
@@ -255,7 +313,9 @@ def _write_pickle_bomb(path: Path, marker: Path) -> None:
     path.write_bytes(pickle.dumps({"weights": Bomb()}))
 
 
-def test_bad_files_raise_model_file_error(model: E3nnPotential, tmp_path: Path, rng: np.random.Generator) -> None:
+def test_bad_files_raise_model_file_error(
+    model: E3nnPotential, tmp_path: Path, rng: np.random.Generator
+) -> None:
     random_bytes = tmp_path / "random.safetensors"
     random_bytes.write_bytes(rng.bytes(4096))
     torch_file = tmp_path / "model.pt"
@@ -271,7 +331,9 @@ def test_bad_files_raise_model_file_error(model: E3nnPotential, tmp_path: Path, 
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     missing = tmp_path / "missing.safetensors"
-    save_file({k: v for k, v in tensors.items() if k != "readout.weight"}, str(missing), metadata=meta)
+    save_file(
+        {k: v for k, v in tensors.items() if k != "readout.weight"}, str(missing), metadata=meta
+    )
     future = tmp_path / "future.safetensors"
     save_file(tensors, str(future), metadata={**meta, "version": "99"})
     bad_config = tmp_path / "bad_config.safetensors"

@@ -1,16 +1,40 @@
 """Physics checks reused by every model test: equivariance, finite differences, sum rules.
 
-Each ``assert_*`` raises ``AssertionError`` with the size of the violation. Run them in
-float64 (``SymBreakCalculator(..., dtype="float64")``).
+Each ``assert_*`` raises ``AssertionError`` with the size of the violation. The checks take
+any ASE calculator, or an :class:`~ase_symbreak.models.base.EnergyModel`, which they wrap in a
+float64 :class:`~ase_symbreak.calculator.SymBreakCalculator`; run calculators in float64
+(``SymBreakCalculator(..., dtype="float64")``). :func:`pair_force_constants` is an exact
+reference for symmetry labelling that needs no model (and no torch).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Union
+
 import numpy as np
 from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import NDArray
 
-from ase_symbreak.calculator import SymBreakCalculator
+from ase_symbreak.protocols import Calculator
+
+if TYPE_CHECKING:
+    from ase_symbreak.models.base import EnergyModel
+
+#: What the checks accept: an ASE calculator or a model (wrapped in a float64 calculator).
+CalculatorOrModel = Union[Calculator, "EnergyModel"]
+
+
+def as_calculator(calc: CalculatorOrModel) -> Calculator:
+    """``calc`` itself when it is an ASE calculator, else a float64 ``SymBreakCalculator`` of it."""
+    if isinstance(calc, Calculator):
+        return calc
+    from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.models.base import EnergyModel
+
+    if not isinstance(calc, EnergyModel):
+        raise TypeError(f"expected an ASE calculator or an EnergyModel, got {type(calc).__name__}")
+    return SymBreakCalculator(calc, dtype="float64")
 
 
 def random_rotation(rng: np.random.Generator, improper: bool = False) -> NDArray[np.float64]:
@@ -22,7 +46,9 @@ def random_rotation(rng: np.random.Generator, improper: bool = False) -> NDArray
     return -q if improper else q
 
 
-def transformed(atoms: Atoms, rotation: NDArray[np.float64], translation: NDArray[np.float64] | None = None) -> Atoms:
+def transformed(
+    atoms: Atoms, rotation: NDArray[np.float64], translation: NDArray[np.float64] | None = None
+) -> Atoms:
     """Copy of ``atoms`` with positions and cell rotated by ``rotation`` (and translated)."""
     out = atoms.copy()
     out.calc = None
@@ -31,13 +57,8 @@ def transformed(atoms: Atoms, rotation: NDArray[np.float64], translation: NDArra
     return out
 
 
-def _stress_tensor(voigt: NDArray[np.float64]) -> NDArray[np.float64]:
-    xx, yy, zz, yz, xz, xy = voigt
-    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-
-
 def assert_equivariant(
-    calc: SymBreakCalculator,
+    calc: CalculatorOrModel,
     atoms: Atoms,
     rotation: NDArray[np.float64],
     atol_energy: float = 1e-8,
@@ -45,7 +66,14 @@ def assert_equivariant(
     atol_hessian: float = 1e-6,
     hessian: bool = True,
 ) -> None:
-    """E invariant, F -> F R^T, stress -> R S R^T, Hessian -> (1 x R) H (1 x R)^T."""
+    """E invariant, F -> F R^T, stress -> R S R^T, Hessian -> (1 x R) H (1 x R)^T.
+
+    The stress is checked for 3-D periodic ``atoms``, the Hessian when ``hessian`` (the
+    calculator must then have ``get_hessian``, as ``SymBreakCalculator`` has).
+    """
+    calc = as_calculator(calc)
+    if hessian and not callable(getattr(calc, "get_hessian", None)):
+        raise TypeError(f"{type(calc).__name__} has no get_hessian; pass hessian=False")
     moved = transformed(atoms, rotation)
     e0, f0 = calc.get_potential_energy(atoms), calc.get_forces(atoms)
     e1, f1 = calc.get_potential_energy(moved), calc.get_forces(moved)
@@ -53,7 +81,8 @@ def assert_equivariant(
     err = np.abs(f1 - f0 @ rotation.T).max()
     assert err < atol_forces, f"forces not equivariant: {err:.3e} eV/A"
     if np.all(atoms.pbc):
-        s0, s1 = _stress_tensor(calc.get_stress(atoms)), _stress_tensor(calc.get_stress(moved))
+        s0 = voigt_6_to_full_3x3_stress(calc.get_stress(atoms))
+        s1 = voigt_6_to_full_3x3_stress(calc.get_stress(moved))
         err = np.abs(s1 - rotation @ s0 @ rotation.T).max()
         assert err < atol_forces, f"stress not equivariant: {err:.3e} eV/A^3"
     if hessian:
@@ -63,12 +92,16 @@ def assert_equivariant(
         assert err < atol_hessian, f"Hessian not equivariant: {err:.3e} eV/A^2"
 
 
-def assert_translation_invariant(calc: SymBreakCalculator, atoms: Atoms, shift: NDArray[np.float64], atol: float = 1e-8) -> None:
+def assert_translation_invariant(
+    calc: CalculatorOrModel, atoms: Atoms, shift: NDArray[np.float64], atol: float = 1e-8
+) -> None:
     """A rigid translation changes neither energy nor forces."""
+    calc = as_calculator(calc)
     moved = transformed(atoms, np.eye(3), np.asarray(shift, dtype=float))
     de = abs(calc.get_potential_energy(moved) - calc.get_potential_energy(atoms))
     df = np.abs(calc.get_forces(moved) - calc.get_forces(atoms)).max()
-    assert de < atol and df < 10 * atol, f"not translation invariant: dE={de:.3e} eV, dF={df:.3e} eV/A"
+    message = f"not translation invariant: dE={de:.3e} eV, dF={df:.3e} eV/A"
+    assert de < atol and df < 10 * atol, message
 
 
 def assert_hessian_sum_rules(hessian: NDArray[np.float64], atol: float = 1e-8) -> None:
@@ -80,8 +113,9 @@ def assert_hessian_sum_rules(hessian: NDArray[np.float64], atol: float = 1e-8) -
     assert asr < atol, f"acoustic sum rule violated: {asr:.3e} eV/A^2"
 
 
-def numerical_forces(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) -> NDArray[np.float64]:
+def numerical_forces(calc: CalculatorOrModel, atoms: Atoms, h: float = 1e-4) -> NDArray[np.float64]:
     """-dE/dx by central differences (N, 3)."""
+    calc = as_calculator(calc)
     work = atoms.copy()
     out = np.zeros((len(atoms), 3))
     for i in range(len(atoms)):
@@ -95,8 +129,11 @@ def numerical_forces(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) ->
     return out
 
 
-def numerical_hessian(calc: SymBreakCalculator, atoms: Atoms, h: float = 1e-4) -> NDArray[np.float64]:
+def numerical_hessian(
+    calc: CalculatorOrModel, atoms: Atoms, h: float = 1e-4
+) -> NDArray[np.float64]:
     """d(-F)/dx by central differences of the forces (3N, 3N)."""
+    calc = as_calculator(calc)
     work = atoms.copy()
     n = len(atoms)
     out = np.zeros((3 * n, 3 * n))

@@ -1,6 +1,6 @@
 """Distortion-search workflow on a toy perovskite with a planted octahedral-tilt instability.
 
-The toy (tests/toy_models.py) has stiff B-X bonds and X-X edges and a double well
+The toy (ase_symbreak/testing/toy_models.py) has stiff B-X bonds and X-X edges and a double well
 ``W(c) = -A c + B c^2`` in the buckling of every B-X-B linkage, so its minima are known
 exactly: I4/mcm (a0a0c-) gains ``2 A^2/(4B)`` per formula unit, R-3c (a-a-a-) ``3 A^2/(4B)``.
 The FCC supercell [[0,1,1],[1,0,1],[1,1,0]] holds only Gamma and R, so R4+ is the only
@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from toy_models import PlantedPolarRocksaltModel, PlantedTiltModel, rigid_tilt_i4mcm  # noqa: E402
-
-from ase_symbreak.calculator import SymBreakCalculator  # noqa: E402
-from ase_symbreak.workflows import (  # noqa: E402
+from ase_symbreak.calculator import SymBreakCalculator
+from ase_symbreak.testing.toy_models import (
+    PlantedPolarRocksaltModel,
+    PlantedTiltModel,
+    rigid_tilt_i4mcm,
+)
+from ase_symbreak.workflows import (
     SearchSettings,
     condense,
     distortion_search,
@@ -60,7 +60,9 @@ def toy_calc(toy):
 
 
 def _settings(**kw):
-    base = dict(supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False)
+    base = dict(
+        supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False
+    )
     return SearchSettings(**{**base, **kw})
 
 
@@ -97,8 +99,14 @@ def test_steps_find_r4plus_and_i4mcm(toy, toy_calc):
     assert soft.irreps == ["R4+"]
     assert soft.modes[0].degeneracy == 3 and soft.modes[0].frequency_thz < -1.0
     json.dumps(soft.to_dict())
-    cond = condense(parent.atoms, soft, toy_calc, amplitudes=(0.1, 0.2, 0.3), couple=False,
-                    parent_energy=parent.energy)
+    cond = condense(
+        parent.atoms,
+        soft,
+        toy_calc,
+        amplitudes=(0.1, 0.2, 0.3),
+        couple=False,
+        parent_energy=parent.energy,
+    )
     by_symbol = {c.space_group_symbol: c for c in cond.candidates}
     assert {"I4/mcm", "Imma", "R-3c"} <= set(by_symbol)
     assert by_symbol["I4/mcm"].direction == "(a,0,0)"
@@ -115,7 +123,10 @@ def test_steps_find_r4plus_and_i4mcm(toy, toy_calc):
 def test_search_ranks_planted_children(toy, toy_search):
     result, out = toy_search
     assert [m.irrep for m in result.soft_modes.modes] == ["R4+"]
-    gains = {c.identification.space_group_symbol: c.identification.energy_gain_mev_per_fu for c in result.children}
+    gains = {
+        c.identification.space_group_symbol: c.identification.energy_gain_mev_per_fu
+        for c in result.children
+    }
     depth = 1000 * toy.well_depth  # meV per buckled X atom
     assert gains["I4/mcm"] == pytest.approx(2 * depth, abs=0.02)  # 2 of 3 X buckle
     assert gains["R-3c"] == pytest.approx(3 * depth, abs=0.02)  # all 3 X buckle
@@ -154,7 +165,10 @@ def test_search_json_schema(toy_search):
 def test_restart_recomputes_nothing_finished(toy, tmp_path):
     calc = CountingCalculator(model=toy, dtype="float64")
     settings = _settings(max_children=2)
-    assert distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path, stop_after="phonons") is None
+    assert (
+        distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path, stop_after="phonons")
+        is None
+    )
     assert calc.fc_calls == 1
     assert not (tmp_path / "03_soft_modes.json").exists()
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("0*.json")}
@@ -167,7 +181,9 @@ def test_restart_recomputes_nothing_finished(toy, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path, progress=kill)
     assert calc.fc_calls == 1  # the Hessian was loaded, not recomputed
-    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("0*.json") if p.name in stamps} == stamps
+    assert {
+        p.name: p.stat().st_mtime_ns for p in tmp_path.glob("0*.json") if p.name in stamps
+    } == stamps
     assert (tmp_path / "05_child_00.json").exists() and not (tmp_path / "05_child_01.json").exists()
 
     toy.calls = 0
@@ -180,12 +196,18 @@ def test_restart_recomputes_nothing_finished(toy, tmp_path):
     toy.calls = 0
     again = distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path)
     assert toy.calls == 0 and calc.fc_calls == 1  # everything loaded
-    assert [c.identification.energy_gain_mev_per_fu for c in again.children] == \
-        [c.identification.energy_gain_mev_per_fu for c in first.children]
+    assert [c.identification.energy_gain_mev_per_fu for c in again.children] == [
+        c.identification.energy_gain_mev_per_fu for c in first.children
+    ]
 
     # changed inputs recompute the affected steps only
-    distortion_search(toy.cubic(), calc, _settings(max_children=2, threshold_thz=-0.2), out_dir=tmp_path,
-                      stop_after="soft modes")
+    distortion_search(
+        toy.cubic(),
+        calc,
+        _settings(max_children=2, threshold_thz=-0.2),
+        out_dir=tmp_path,
+        stop_after="soft modes",
+    )
     assert calc.fc_calls == 1
 
 
@@ -199,8 +221,12 @@ def test_p1_structure_is_rejected(toy, toy_calc):
 
 @pytest.mark.parametrize(
     "supercell, match",
-    [((2, 1.5, 2), "integer"), ((2, 0, 2), "singular"), ((2, 1, 1), "not compatible"),
-     (((1, 1, 0), (0, 1, 0)), "3x3")],
+    [
+        ((2, 1.5, 2), "integer"),
+        ((2, 0, 2), "singular"),
+        ((2, 1, 1), "not compatible"),
+        (((1, 1, 0), (0, 1, 0)), "3x3"),
+    ],
 )
 def test_bad_supercell(toy, toy_calc, supercell, match):
     with pytest.raises(ValueError, match=match):
@@ -221,13 +247,19 @@ def test_plan_children_finish_equal_the_search(toy, toy_calc, toy_search):
     assert plan is not None and len(plan.chosen) == len(result.children) + len(result.duplicates)
     from ase_symbreak.workflows.search import SearchPlan
 
-    again = SearchPlan.from_dict(json.loads(json.dumps(plan.to_dict())))  # JSON round trip, as jobflow does
+    again = SearchPlan.from_dict(
+        json.loads(json.dumps(plan.to_dict()))
+    )  # JSON round trip, as jobflow does
     children = [run_child(again, i, toy_calc) for i in reversed(range(len(plan.chosen)))]
     mine = finish_search(again, children)
-    assert [c.identification.space_group_symbol for c in mine.children] == \
-        [c.identification.space_group_symbol for c in result.children]
-    np.testing.assert_allclose([c.identification.energy_gain_mev_per_fu for c in mine.children],
-                               [c.identification.energy_gain_mev_per_fu for c in result.children], atol=1e-8)
+    assert [c.identification.space_group_symbol for c in mine.children] == [
+        c.identification.space_group_symbol for c in result.children
+    ]
+    np.testing.assert_allclose(
+        [c.identification.energy_gain_mev_per_fu for c in mine.children],
+        [c.identification.energy_gain_mev_per_fu for c in result.children],
+        atol=1e-8,
+    )
 
 
 def test_unknown_setting_is_named():
@@ -288,7 +320,7 @@ def test_cli_p1_structure(cli_app, tmp_path, toy):
 def test_shipped_recipes_parse():
     from ase_symbreak.workflows.recipe import load_recipe
 
-    root = Path(__file__).parent.parent / "workflows"
+    root = Path(__file__).parents[2] / "workflows"
     recipes = sorted(root.glob("*.toml"))
     assert len(recipes) >= 2
     for path in recipes:
@@ -307,14 +339,22 @@ def test_srtio3_demo_finds_tilts(tmp_path):
     result = run_search_demo(out_dir=tmp_path)
     assert "R4+" in [m.irrep for m in result.soft_modes.modes]
     tilts = [c for c in result.children if c.candidate.irreps == ("R4+",)]
-    assert tilts and {c.identification.space_group_symbol for c in tilts} <= {"I4/mcm", "Imma", "R-3c", "C2/m", "C2/c"}
+    assert tilts and {c.identification.space_group_symbol for c in tilts} <= {
+        "I4/mcm",
+        "Imma",
+        "R-3c",
+        "C2/m",
+        "C2/c",
+    }
     assert all(c.identification.energy_gain_mev_per_fu > 0 for c in result.children)
     assert os.path.exists(tmp_path / "search.json")
 
 
-# ------------------------------------------------------------------ identification tolerance, empty searches
+# ------------------------------------------------------------------ identification tolerance,
+# empty searches
 def test_child_is_identified_at_the_relaxation_tolerance(toy):
-    """A child 3 mA away from I4/mcm (noise a relaxation to fmax leaves) is reported and written as I4/mcm."""
+    """A child 3 mA away from I4/mcm (noise a relaxation to fmax leaves) is reported and written
+    as I4/mcm."""
     import spglib
 
     from ase_symbreak.symmetry import isotropy_subgroups
@@ -327,7 +367,11 @@ def test_child_is_identified_at_the_relaxation_tolerance(toy):
     idn = identify(child, parent, condensed=("R4+",), child_energy=-1.0, parent_energy=0.0)
     assert idn.space_group_symbol == "I4/mcm" and idn.child_symprec == 1e-2
     assert idn.relaxed_space_group_number < 140  # at symprec 1e-3 the rattled child is lower
-    cell = (idn.symmetrized.cell[:], idn.symmetrized.get_scaled_positions(), idn.symmetrized.numbers)
+    cell = (
+        idn.symmetrized.cell[:],
+        idn.symmetrized.get_scaled_positions(),
+        idn.symmetrized.numbers,
+    )
     assert spglib.get_symmetry_dataset(cell, symprec=1e-8).number == 140
     tight = identify(child, parent, child_energy=-1.0, parent_energy=0.0, child_symprec=None)
     assert tight.space_group_number == idn.relaxed_space_group_number
@@ -340,7 +384,9 @@ def test_search_without_children_says_why(toy, toy_calc, tmp_path):
 
     from ase_symbreak.cli._tables import children_table
 
-    result = distortion_search(toy.cubic(), toy_calc, _settings(min_gain_mev=1e6, couple=False), out_dir=tmp_path)
+    result = distortion_search(
+        toy.cubic(), toy_calc, _settings(min_gain_mev=1e6, couple=False), out_dir=tmp_path
+    )
     assert result.children == ()
     reason = result.no_children_reason()
     assert "R4+" in reason and "no energy lowering" in reason
@@ -366,11 +412,19 @@ def test_rocksalt_polar_instability_condenses_to_r3m():
     parent.calc = calc
     assert abs(parent.get_potential_energy()) < 1e-12 and np.abs(parent.get_forces()).max() < 1e-12
     assert_hessian_sum_rules(calc.get_hessian(parent), atol=1e-8)
-    result = distortion_search(toy.rocksalt(), calc, SearchSettings(supercell=(1, 1, 1), couple=False, plot=False,
-                                                                      amplitudes=(0.05, 0.1, 0.15, 0.2)))
+    result = distortion_search(
+        toy.rocksalt(),
+        calc,
+        SearchSettings(
+            supercell=(1, 1, 1), couple=False, plot=False, amplitudes=(0.05, 0.1, 0.15, 0.2)
+        ),
+    )
     assert [m.irrep for m in result.soft_modes.modes] == ["GM4-"]
     top = result.children[0].identification
     assert top.space_group_symbol == "R3m" and result.children[0].candidate.direction == "(a,a,a)"
-    gains = {c.identification.space_group_number: c.identification.energy_gain_mev_per_fu for c in result.children}
+    gains = {
+        c.identification.space_group_number: c.identification.energy_gain_mev_per_fu
+        for c in result.children
+    }
     assert gains[160] > max(g for n, g in gains.items() if n != 160) > 0
     assert 225 not in gains

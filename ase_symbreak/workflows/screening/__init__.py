@@ -33,6 +33,18 @@ from .results import SUMMARY_COLUMNS, ScreenEntry, ScreenResult
 from .run import ScreenProgress, screen
 from .worker import ModelPreload
 
-__all__ = ["screen", "ScreenEntry", "ScreenResult", "ModelPreload", "read_structures",
-           "local_client", "open_client", "jobqueue_cluster", "load_jobqueue_config",
-           "StructureInput", "SUMMARY_COLUMNS", "STRUCTURE_SUFFIXES", "ScreenProgress"]
+__all__ = [
+    "screen",
+    "ScreenEntry",
+    "ScreenResult",
+    "ModelPreload",
+    "read_structures",
+    "local_client",
+    "open_client",
+    "jobqueue_cluster",
+    "load_jobqueue_config",
+    "StructureInput",
+    "SUMMARY_COLUMNS",
+    "STRUCTURE_SUFFIXES",
+    "ScreenProgress",
+]

@@ -1,7 +1,7 @@
 """Labelled phonons on every space group: frequencies equal phonopy's, characters match the tables.
 
 Force constants come from :func:`ase_symbreak.testing.pair_force_constants` (exact, full
-space-group symmetry, no torch) on the small crystals of :mod:`tests.crystals`. The
+space-group symmetry, no torch) on the small crystals of :mod:`ase_symbreak.testing.crystals`. The
 default run covers the 32 point groups and a symmorphic and non-symmorphic spread of every
 lattice system at 2x2x2 plus a 3x3x3 case; ``-m slow`` sweeps all space groups.
 """
@@ -23,14 +23,57 @@ from ase_symbreak.phonons import (
     to_phonopy_atoms,
 )
 from ase_symbreak.symmetry import displacement_modes
-from ase_symbreak.symmetry.irreps import _prepare
+from ase_symbreak.symmetry.irreps import prepare_parent
 from ase_symbreak.testing import pair_force_constants
-from tests.crystals import POINT_GROUP_REPRESENTATIVES, crystal
+from ase_symbreak.testing.crystals import POINT_GROUP_REPRESENTATIVES, crystal
 
 # complex irreps (C4, S4, C3, C6, C3h, T, Th ...), centred cells, screw axes, glides
-EXTRA_GROUPS = [4, 7, 9, 14, 19, 33, 38, 43, 62, 70, 74, 80, 82, 84, 86, 88, 92, 122, 136, 141, 142,
-                144, 146, 148, 152, 157, 159, 161, 167, 169, 173, 176, 182, 186, 194, 198, 199, 205,
-                206, 212, 220, 225, 227, 229]
+EXTRA_GROUPS = [
+    4,
+    7,
+    9,
+    14,
+    19,
+    33,
+    38,
+    43,
+    62,
+    70,
+    74,
+    80,
+    82,
+    84,
+    86,
+    88,
+    92,
+    122,
+    136,
+    141,
+    142,
+    144,
+    146,
+    148,
+    152,
+    157,
+    159,
+    161,
+    167,
+    169,
+    173,
+    176,
+    182,
+    186,
+    194,
+    198,
+    199,
+    205,
+    206,
+    212,
+    220,
+    225,
+    227,
+    229,
+]
 DEFAULT_GROUPS = sorted(set(POINT_GROUP_REPRESENTATIVES.values()) | set(EXTRA_GROUPS))
 SLOW_GROUPS = [n for n in range(1, 231) if n not in DEFAULT_GROUPS]
 THZ_TOL = 1e-6
@@ -43,7 +86,11 @@ def _phonopy(atoms, supercell) -> Phonopy:
 
 
 def _phonopy_frequencies(ph: Phonopy, star) -> np.ndarray:
-    return np.sort(np.concatenate([np.asarray(ph.run_qpoints([np.asarray(k, float)]).frequencies[0]) for k in star]))
+    return np.sort(
+        np.concatenate(
+            [np.asarray(ph.run_qpoints([np.asarray(k, float)]).frequencies[0]) for k in star]
+        )
+    )
 
 
 def _table_characters(frame, k, label: str, rotations, translations) -> np.ndarray:
@@ -63,7 +110,7 @@ def _table_characters(frame, k, label: str, rotations, translations) -> np.ndarr
 
 def _check_characters(atoms, rep) -> int:
     """Characters of every labelled block on its table arm equal the tabulated ones."""
-    _, _, ctx = _prepare(atoms, rep.origin_index, 1e-3)
+    _, _, ctx = prepare_parent(atoms, rep.origin_index, 1e-3)
     ops = rep.operations
     pure = np.flatnonzero(np.all(ops.rotations == np.eye(3, dtype=int), axis=(1, 2)))
     p_inv = np.linalg.inv(rep.supercell_matrix)
@@ -73,14 +120,18 @@ def _check_characters(atoms, rep) -> int:
         if not irr.standard_label:
             continue
         k = irr.k
-        proj = np.einsum("g,gij->ij", np.exp(2j * np.pi * ops.translations[pure] @ k), im.matrices[pure]) / len(pure)
+        proj = np.einsum(
+            "g,gij->ij", np.exp(2j * np.pi * ops.translations[pure] @ k), im.matrices[pure]
+        ) / len(pure)
         ours = []
         for r, t in zip(irr.little_rotations, irr.little_translations):
             same = np.all(ops.rotations == r, axis=(1, 2))
             d = (ops.translations - t) @ p_inv
             g = int(np.flatnonzero(same & np.all(np.abs(d - np.round(d)) < 1e-6, axis=1))[0])
             ours.append(np.trace(proj @ im.matrices[g]))
-        ref = _table_characters(ctx.frame, k, irr.label, irr.little_rotations, irr.little_translations)
+        ref = _table_characters(
+            ctx.frame, k, irr.label, irr.little_rotations, irr.little_translations
+        )
         np.testing.assert_allclose(np.array(ours), ref, atol=1e-6, err_msg=irr.label)
         checked += 1
     return checked
@@ -104,7 +155,9 @@ def _check_against_phonopy(atoms, supercell) -> PhononModes:
         arms = star_and_inverse(sets[0].star)  # a real mode at k is also one at -k
         theirs = _phonopy_frequencies(ph, arms)
         assert len(ours) == len(theirs) == 3 * len(atoms) * len(arms), sets[0].q_label
-        np.testing.assert_allclose(ours, theirs, atol=THZ_TOL, err_msg=f"{sets[0].q_label} {[m.irrep for m in sets]}")
+        np.testing.assert_allclose(
+            ours, theirs, atol=THZ_TOL, err_msg=f"{sets[0].q_label} {[m.irrep for m in sets]}"
+        )
     # acoustic sum rule: the rigid translations are zero modes at Gamma (a pair potential with a
     # short cutoff may leave extra floppy modes in molecular crystals)
     zero = [m for m in modes.modes if m.is_gamma and abs(m.frequency_thz) < 1e-5]
@@ -153,7 +206,9 @@ def test_every_point_group_has_a_crystal():
     for pg, number in POINT_GROUP_REPRESENTATIVES.items():
         atoms = crystal(number)
         assert atoms is not None, number
-        ds = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=1e-5)
+        ds = spglib.get_symmetry_dataset(
+            (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=1e-5
+        )
         assert ds.number == number and ds.pointgroup == pg
 
 
@@ -167,10 +222,11 @@ def test_complex_pair_at_gamma_of_p4bar_is_labelled_and_paired():
 
 
 def test_labelled_modes_of_a_nearly_symmetric_cell():
-    """A cubic perovskite written with 1e-5 noise: same labels as the ideal cell, frequencies close."""
+    """A cubic perovskite written with 1e-5 noise: same labels as the ideal cell, frequencies
+    close."""
     from ase_symbreak.structures import cubic_perovskite
     from ase_symbreak.symmetry.idealize import SymmetryToleranceWarning
-    from tests.crystals import perturbed
+    from ase_symbreak.testing.crystals import perturbed
 
     ideal = cubic_perovskite(3.9)
     noisy = perturbed(ideal, 1e-5, 1e-4, seed=2)
@@ -178,8 +234,12 @@ def test_labelled_modes_of_a_nearly_symmetric_cell():
     with pytest.warns(SymmetryToleranceWarning, match="Pm-3m"):
         got = labelled_modes(noisy, _phonopy(noisy, (2, 2, 2)), (2, 2, 2))
     key = lambda m: (m.q_label, m.irrep, round(m.frequency_thz, 2))  # noqa: E731
-    assert [(m.q_label, m.irrep, m.degeneracy) for m in sorted(got.modes, key=key)] == \
-        [(m.q_label, m.irrep, m.degeneracy) for m in sorted(ref.modes, key=key)]
-    np.testing.assert_allclose(sorted(m.frequency_thz for m in got.modes), sorted(m.frequency_thz for m in ref.modes),
-                               atol=5e-3)
+    assert [(m.q_label, m.irrep, m.degeneracy) for m in sorted(got.modes, key=key)] == [
+        (m.q_label, m.irrep, m.degeneracy) for m in sorted(ref.modes, key=key)
+    ]
+    np.testing.assert_allclose(
+        sorted(m.frequency_thz for m in got.modes),
+        sorted(m.frequency_thz for m in ref.modes),
+        atol=5e-3,
+    )
     assert got.symmetry_residual < 1e-3  # the noisy force constants are symmetric to O(noise)

@@ -44,7 +44,9 @@ def random_graph(rng: np.random.Generator, num_nodes: int = 6, num_edges: int = 
     dst = torch.as_tensor((src.numpy() + rng.integers(1, num_nodes, num_edges)) % num_nodes)
     direction = rng.normal(size=(num_edges, 3))
     length = rng.uniform(0.8, 0.95 * CUTOFF, size=(num_edges, 1))
-    vec = torch.as_tensor(direction / np.linalg.norm(direction, axis=1, keepdims=True) * length, dtype=DTYPE)
+    vec = torch.as_tensor(
+        direction / np.linalg.norm(direction, axis=1, keepdims=True) * length, dtype=DTYPE
+    )
     return src, dst, vec
 
 
@@ -145,15 +147,27 @@ def test_uvu_instructions_only_reach_wanted_irreps() -> None:
 
 def test_convolution_is_equivariant_under_rotation_and_inversion(rng: np.random.Generator) -> None:
     conv = EquivariantConvolution(
-        IRREPS_NODE, IRREPS_SH, "4x0e+2x0o+3x1o+2x1e+2x2e+2x2o", num_radial=6, radial_hidden=8, avg_num_neighbors=3.0
+        IRREPS_NODE,
+        IRREPS_SH,
+        "4x0e+2x0o+3x1o+2x1e+2x2e+2x2o",
+        num_radial=6,
+        radial_hidden=8,
+        avg_num_neighbors=3.0,
     ).to(DTYPE)
     assert conv.irreps_in == IRREPS_NODE
     assert_block_equivariant(conv, rng)
 
 
-def test_interaction_block_is_equivariant_under_rotation_and_inversion(rng: np.random.Generator) -> None:
+def test_interaction_block_is_equivariant_under_rotation_and_inversion(
+    rng: np.random.Generator,
+) -> None:
     block = InteractionBlock(
-        IRREPS_NODE, IRREPS_SH, "4x0e+4x0o+4x1o+4x1e+2x2e+2x2o", num_radial=6, radial_hidden=8, avg_num_neighbors=3.0
+        IRREPS_NODE,
+        IRREPS_SH,
+        "4x0e+4x0o+4x1o+4x1e+2x2e+2x2o",
+        num_radial=6,
+        radial_hidden=8,
+        avg_num_neighbors=3.0,
     ).to(DTYPE)
     # both parities survive the gate
     assert {ir.p for _, ir in block.irreps_out} == {1, -1}
@@ -168,10 +182,24 @@ def test_interaction_block_drops_unreachable_irreps() -> None:
 class _DoubledFilterConvolution(EquivariantConvolution):
     """A subclass that appends a second (scaled) copy of the harmonics to the filter."""
 
-    def __init__(self, irreps_node_in, irreps_edge_attr, irreps_out, num_radial, radial_hidden, avg_num_neighbors):
+    def __init__(
+        self,
+        irreps_node_in,
+        irreps_edge_attr,
+        irreps_out,
+        num_radial,
+        radial_hidden,
+        avg_num_neighbors,
+    ):
         edge = o3.Irreps(irreps_edge_attr)
         super().__init__(
-            irreps_node_in, edge, irreps_out, num_radial, radial_hidden, avg_num_neighbors, irreps_filter=edge + edge
+            irreps_node_in,
+            edge,
+            irreps_out,
+            num_radial,
+            radial_hidden,
+            avg_num_neighbors,
+            irreps_filter=edge + edge,
         )
         self.scale = torch.nn.Parameter(torch.tensor(0.5))
 
@@ -181,14 +209,21 @@ class _DoubledFilterConvolution(EquivariantConvolution):
 
 def test_convolution_subclass_can_extend_the_filter(rng: np.random.Generator) -> None:
     block = InteractionBlock(
-        IRREPS_NODE, IRREPS_SH, "4x0e+2x1o+2x1e", num_radial=6, radial_hidden=8, convolution_cls=_DoubledFilterConvolution
+        IRREPS_NODE,
+        IRREPS_SH,
+        "4x0e+2x1o+2x1e",
+        num_radial=6,
+        radial_hidden=8,
+        convolution_cls=_DoubledFilterConvolution,
     ).to(DTYPE)
     assert block.conv.irreps_filter == IRREPS_SH + IRREPS_SH
     assert_block_equivariant(block, rng)
 
 
 def test_convolution_supports_double_backward(rng: np.random.Generator) -> None:
-    conv = EquivariantConvolution("1x0e+1x1o", IRREPS_SH, "1x0e+1x1o+1x1e", num_radial=3, radial_hidden=3).to(DTYPE)
+    conv = EquivariantConvolution(
+        "1x0e+1x1o", IRREPS_SH, "1x0e+1x1o+1x1e", num_radial=3, radial_hidden=3
+    ).to(DTYPE)
     radial = RadialEmbedding(CUTOFF, 3)
     src, dst, vec = random_graph(rng, num_nodes=3, num_edges=3)
     x = torch.as_tensor(rng.normal(size=(3, conv.irreps_in.dim)), dtype=DTYPE)
@@ -202,7 +237,9 @@ def test_convolution_supports_double_backward(rng: np.random.Generator) -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_blocks_follow_module_dtype(dtype: torch.dtype, rng: np.random.Generator) -> None:
-    block = InteractionBlock(IRREPS_NODE, IRREPS_SH, "4x0e+2x1o", num_radial=6, radial_hidden=8).to(dtype)
+    block = InteractionBlock(IRREPS_NODE, IRREPS_SH, "4x0e+2x1o", num_radial=6, radial_hidden=8).to(
+        dtype
+    )
     radial = RadialEmbedding(CUTOFF, 6)
     src, dst, vec = random_graph(rng)
     x = torch.as_tensor(rng.normal(size=(6, IRREPS_NODE.dim)), dtype=dtype)

@@ -105,16 +105,25 @@ class PlantedTiltModel(EnergyModel):
         # X-X edges: both directions present, half each
         xx = (zs == self.x_site) & (zd == self.x_site)
         rx = r[xx]
-        e_edge = 0.25 * self.k_edge * (rx - math.sqrt(2.0) * self.d0) ** 2 * _switch(rx, self.cutoff - 0.15, self.cutoff)
+        e_edge = (
+            0.25
+            * self.k_edge
+            * (rx - math.sqrt(2.0) * self.d0) ** 2
+            * _switch(rx, self.cutoff - 0.15, self.cutoff)
+        )
         energies = energies.index_add(0, edge_src[xx], e_edge)
         # buckling of each X: all pairs of its B-X edges
         idx = torch.nonzero(bx).flatten()
         if idx.numel() > 1:
             s = edge_src[idx]
-            same = (s[:, None] == s[None, :]) & torch.triu(torch.ones(len(idx), len(idx), dtype=torch.bool), 1)
+            same = (s[:, None] == s[None, :]) & torch.triu(
+                torch.ones(len(idx), len(idx), dtype=torch.bool), 1
+            )
             i, j = torch.nonzero(same, as_tuple=True)
             v1, v2 = edge_vec[idx[i]], edge_vec[idx[j]]
-            cos = (v1 * v2).sum(dim=1) / (torch.linalg.norm(v1, dim=1) * torch.linalg.norm(v2, dim=1))
+            cos = (v1 * v2).sum(dim=1) / (
+                torch.linalg.norm(v1, dim=1) * torch.linalg.norm(v2, dim=1)
+            )
             c = 1.0 + cos
             well = -self.well_a * c + self.well_b * c**2
             energies = energies.index_add(0, s[i], well)
@@ -145,7 +154,13 @@ def rigid_tilt_i4mcm(model: PlantedTiltModel, phi: float) -> Atoms:
             for k in range(2):
                 sign = (-1) ** (i + j + k)
                 b = np.array([i * ap, j * ap, k * c])
-                rot = np.array([[math.cos(sign * phi), -math.sin(sign * phi), 0], [math.sin(sign * phi), math.cos(sign * phi), 0], [0, 0, 1]])
+                rot = np.array(
+                    [
+                        [math.cos(sign * phi), -math.sin(sign * phi), 0],
+                        [math.sin(sign * phi), math.cos(sign * phi), 0],
+                        [0, 0, 1],
+                    ]
+                )
                 symbols.append(sym_b)
                 pos.append(b)
                 symbols += [sym_a]
@@ -195,9 +210,18 @@ class PlantedPolarRocksaltModel(EnergyModel):
     ``p = -6 u`` and bond energy ``k_bond |u|^2``).
     """
 
-    def __init__(self, cation: int = 50, anion: int = 52, d0: float = 3.15, k_bond: float = 5.0,
-                 k_second: float = 2.0, well_a: float = 0.3, well_b: float = 0.1, anisotropy: float = 0.05,
-                 cutoff: float = 4.9) -> None:
+    def __init__(
+        self,
+        cation: int = 50,
+        anion: int = 52,
+        d0: float = 3.15,
+        k_bond: float = 5.0,
+        k_second: float = 2.0,
+        well_a: float = 0.3,
+        well_b: float = 0.1,
+        anisotropy: float = 0.05,
+        cutoff: float = 4.9,
+    ) -> None:
         super().__init__()
         self.cation, self.anion = int(cation), int(anion)
         self.d0, self.k_bond, self.k_second = float(d0), float(k_bond), float(k_second)
@@ -220,22 +244,37 @@ class PlantedPolarRocksaltModel(EnergyModel):
             return energies
         r = torch.linalg.norm(edge_vec, dim=1)
         zs, zd = numbers[edge_src], numbers[edge_dst]
-        near = _switch(r, 0.5 * (1 + math.sqrt(2.0)) * self.d0 - 0.2, 0.5 * (1 + math.sqrt(2.0)) * self.d0 + 0.2)
+        near = _switch(
+            r,
+            0.5 * (1 + math.sqrt(2.0)) * self.d0 - 0.2,
+            0.5 * (1 + math.sqrt(2.0)) * self.d0 + 0.2,
+        )
         far = _switch(r, self.cutoff - 0.3, self.cutoff)
         # A-X bonds, energy on the cation (each bond once)
         ax = (zs == self.cation) & (zd == self.anion)
-        energies = energies.index_add(0, edge_src[ax], 0.5 * self.k_bond * (r[ax] - self.d0) ** 2 * near[ax])
+        energies = energies.index_add(
+            0, edge_src[ax], 0.5 * self.k_bond * (r[ax] - self.d0) ** 2 * near[ax]
+        )
         # second neighbours (same species), both directions present: half each
         same = zs == zd
-        e2 = 0.25 * self.k_second * (r[same] - math.sqrt(2.0) * self.d0) ** 2 * (1 - near[same]) * far[same]
+        e2 = (
+            0.25
+            * self.k_second
+            * (r[same] - math.sqrt(2.0) * self.d0) ** 2
+            * (1 - near[same])
+            * far[same]
+        )
         energies = energies.index_add(0, edge_src[same], e2)
         # the polar double well of each cation
         vec = edge_vec[ax] * near[ax, None]
-        p = torch.zeros((n, 3), dtype=edge_vec.dtype, device=edge_vec.device).index_add(0, edge_src[ax], vec)
+        p = torch.zeros((n, 3), dtype=edge_vec.dtype, device=edge_vec.device).index_add(
+            0, edge_src[ax], vec
+        )
         p2 = (p * p).sum(dim=1)
         well = -self.well_a * p2 + self.well_b * p2**2
         proj = (p[edge_src[ax]] * edge_vec[ax]).sum(dim=1) / r[ax]
         aniso = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device).index_add(
-            0, edge_src[ax], self.anisotropy * proj**4 * near[ax])
+            0, edge_src[ax], self.anisotropy * proj**4 * near[ax]
+        )
         is_cation = (numbers == self.cation).to(edge_vec.dtype)
         return energies + (well + aniso) * is_cation

@@ -12,18 +12,36 @@ from ase import Atoms
 
 from ase_symbreak.codec import Record, atoms_to_dict, encode
 
-from ..storage import fingerprint, write_json, write_text
 from ..calcspec import CalculatorSpec
 from ..search import SearchResult, SearchSettings
+from ..storage import fingerprint, write_json, write_text
 from .inputs import StructureInput
 
-__all__ = ["SUMMARY_COLUMNS", "ScreenEntry", "ScreenResult", "done_entry", "failed_entry",
-           "load_entry", "screen_key", "write_summary"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "ScreenEntry",
+    "ScreenResult",
+    "done_entry",
+    "failed_entry",
+    "load_entry",
+    "screen_key",
+    "write_summary",
+]
 
 #: Columns of ``summary.csv`` (and keys of each row of ``summary.json``).
-SUMMARY_COLUMNS = ("name", "formula", "parent_space_group", "unstable_irreps",
-                   "best_child_space_group", "energy_gain_mev_per_fu", "n_children", "status",
-                   "attempts", "error", "source")
+SUMMARY_COLUMNS = (
+    "name",
+    "formula",
+    "parent_space_group",
+    "unstable_irreps",
+    "best_child_space_group",
+    "energy_gain_mev_per_fu",
+    "n_children",
+    "status",
+    "attempts",
+    "error",
+    "source",
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +89,9 @@ class ScreenEntry(Record):
         return encode(d)
 
 
-
 @dataclass(frozen=True)
 class ScreenResult:
-    """What :func:`~ase_symbreak.workflows.screen.screen` did: entries in input order."""
+    """What :func:`~ase_symbreak.workflows.screening.screen` did: entries in input order."""
 
     entries: tuple[ScreenEntry, ...]
     out_dir: str
@@ -109,24 +126,32 @@ def _space_group(symbol: str, number: int) -> str:
     return f"{symbol} ({number})"
 
 
-def done_entry(inp: StructureInput, result: SearchResult, attempts: int,
-               seconds: float) -> ScreenEntry:
+def done_entry(
+    inp: StructureInput, result: SearchResult, attempts: int, seconds: float
+) -> ScreenEntry:
     """The entry of a finished search."""
     p = result.parent
     best = result.children[0].identification if result.children else None
     return ScreenEntry(
-        name=inp.name, source=inp.source, status="done", formula=_formula(p.atoms),
+        name=inp.name,
+        source=inp.source,
+        status="done",
+        formula=_formula(p.atoms),
         parent_space_group=_space_group(p.space_group_symbol, p.space_group_number),
         unstable_irreps=tuple(dict.fromkeys(m.irrep for m in result.soft_modes.modes)),
         best_child_space_group=""
-        if best is None else _space_group(best.space_group_symbol, best.space_group_number),
+        if best is None
+        else _space_group(best.space_group_symbol, best.space_group_number),
         energy_gain_mev_per_fu=0.0 if best is None else float(best.energy_gain_mev_per_fu),
-        n_children=len(result.children), attempts=attempts, seconds=seconds,
+        n_children=len(result.children),
+        attempts=attempts,
+        seconds=seconds,
     )
 
 
-def failed_entry(inp: StructureInput, error: str, attempts: int,
-                 seconds: float = 0.0) -> ScreenEntry:
+def failed_entry(
+    inp: StructureInput, error: str, attempts: int, seconds: float = 0.0
+) -> ScreenEntry:
     """The entry of a structure that failed; formula and space group of the input when known."""
     formula, sg = "", ""
     if inp.atoms is not None:
@@ -138,8 +163,16 @@ def failed_entry(inp: StructureInput, error: str, attempts: int,
             sg = _space_group(info.symbol, info.number)
         except Exception:  # a structure spglib cannot read
             pass
-    return ScreenEntry(name=inp.name, source=inp.source, status="failed", formula=formula,
-                       parent_space_group=sg, attempts=attempts, error=error, seconds=seconds)
+    return ScreenEntry(
+        name=inp.name,
+        source=inp.source,
+        status="failed",
+        formula=formula,
+        parent_space_group=sg,
+        attempts=attempts,
+        error=error,
+        seconds=seconds,
+    )
 
 
 def write_summary(out: Path, entries: list[ScreenEntry], meta: dict) -> None:
@@ -167,7 +200,8 @@ def load_entry(path: Path, key: str) -> ScreenEntry | None:
     if data.get("key") != key or data.get("entry", {}).get("status") != "done":
         return None
     try:
-        return ScreenEntry.from_dict({**data["entry"], "loaded": True, "attempts": 0,
-                                      "seconds": 0.0})
+        return ScreenEntry.from_dict(
+            {**data["entry"], "loaded": True, "attempts": 0, "seconds": 0.0}
+        )
     except (TypeError, KeyError):
         return None

@@ -5,19 +5,15 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 jobflow = pytest.importorskip("jobflow")
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from toy_models import PlantedTiltModel  # noqa: E402
-
-from ase_symbreak.workflows import SearchSettings, distortion_search  # noqa: E402
 from ase_symbreak.codec import atoms_to_dict  # noqa: E402
+from ase_symbreak.testing.toy_models import PlantedTiltModel  # noqa: E402
+from ase_symbreak.workflows import SearchSettings, distortion_search  # noqa: E402
 from ase_symbreak.workflows.calcspec import CalculatorSpec, calculator_for  # noqa: E402
 from ase_symbreak.workflows.flows import (  # noqa: E402
     condense_job,
@@ -33,11 +29,13 @@ from ase_symbreak.workflows.flows import (  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:cd is deprecated:FutureWarning")
 
 FCC = ((0, 1, 1), (1, 0, 1), (1, 1, 0))
-SPEC = CalculatorSpec(model="toy_models:PlantedTiltModel", dtype="float64")
+SPEC = CalculatorSpec(model="ase_symbreak.testing.toy_models:PlantedTiltModel", dtype="float64")
 
 
 def _settings(**kw):
-    base = dict(supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False)
+    base = dict(
+        supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False
+    )
     return SearchSettings(**{**base, **kw})
 
 
@@ -81,13 +79,26 @@ def _close(a, b, path="", tol=1e-8):
 def test_search_flow_matches_distortion_search(flow_run, direct):
     flow, responses = flow_run
     out = search_output(flow, responses)
-    assert [c["space_group_symbol"] for c in out["children"]] == [c["space_group_symbol"] for c in direct["children"]]
+    assert [c["space_group_symbol"] for c in out["children"]] == [
+        c["space_group_symbol"] for c in direct["children"]
+    ]
     assert {c["space_group_symbol"] for c in out["children"]} >= {"R-3c", "I4/mcm", "Imma"}
-    np.testing.assert_allclose([c["energy_gain_mev_per_fu"] for c in out["children"]],
-                               [c["energy_gain_mev_per_fu"] for c in direct["children"]], rtol=0, atol=1e-8)
-    assert [m["irrep"] for m in out["soft_modes"]] == [m["irrep"] for m in direct["soft_modes"]] == ["R4+"]
+    np.testing.assert_allclose(
+        [c["energy_gain_mev_per_fu"] for c in out["children"]],
+        [c["energy_gain_mev_per_fu"] for c in direct["children"]],
+        rtol=0,
+        atol=1e-8,
+    )
+    assert (
+        [m["irrep"] for m in out["soft_modes"]]
+        == [m["irrep"] for m in direct["soft_modes"]]
+        == ["R4+"]
+    )
     # everything else too, timings aside
-    _close({k: v for k, v in direct.items() if k != "timings"}, {k: v for k, v in out.items() if k != "timings"})
+    _close(
+        {k: v for k, v in direct.items() if k != "timings"},
+        {k: v for k, v in out.items() if k != "timings"},
+    )
     # one child job per chosen candidate, then finish; plan + children + store = 3 more
     n_children = len(out["children"]) + len(out["duplicates"])
     assert len(responses) == n_children + 3
@@ -152,6 +163,8 @@ def test_step_jobs_compose(toy):
     assert out[rel.uuid]["converged"] and out[rel.uuid]["space_group_symbol"] == "Pm-3m"
     assert [m["irrep"] for m in out[soft.uuid]["modes"]] == ["R4+"]
     assert out[soft.uuid]["modes"][0]["frequency_thz"] < -1.0
-    assert {"I4/mcm", "Imma", "R-3c"} <= {c["space_group_symbol"] for c in out[cond.uuid]["candidates"]}
+    assert {"I4/mcm", "Imma", "R-3c"} <= {
+        c["space_group_symbol"] for c in out[cond.uuid]["candidates"]
+    }
     assert out[same.uuid]["space_group_symbol"] == "Pm-3m"
     assert out[same.uuid]["energy_gain_mev_per_fu"] == pytest.approx(0.0, abs=1e-9)

@@ -25,7 +25,7 @@ from ase_symbreak.phonons import (
 )
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import displacement_modes, irreps_at_k
-from tests.conftest import own_model
+from ase_symbreak.testing import small_e3nn_potential
 
 A = 3.9
 SUPERCELL = (2, 2, 2)
@@ -40,7 +40,7 @@ def srtio3_cubic_pm3m():
 
 @pytest.fixture(scope="module")
 def calc() -> SymBreakCalculator:
-    return SymBreakCalculator(own_model(), dtype="float64")
+    return SymBreakCalculator(small_e3nn_potential(), dtype="float64")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,9 @@ def test_labels_add_up_to_displacement_representation(modes, rep):
         assert m.irrep in allowed, (m.q_label, m.irrep, allowed)
         assert m.degeneracy % len(m.star) == 0
         assert m.displacements.shape == (m.degeneracy, N_SC, 3)
-        np.testing.assert_allclose(np.linalg.norm(m.displacements.reshape(m.degeneracy, -1), axis=1), 1.0)
+        np.testing.assert_allclose(
+            np.linalg.norm(m.displacements.reshape(m.degeneracy, -1), axis=1), 1.0
+        )
 
 
 def test_labelled_frequencies_equal_phonopy(modes, phonon):
@@ -159,7 +161,8 @@ def test_labelled_frequencies_equal_phonopy(modes, phonon):
 
 
 def test_eigenvectors_are_phonopys(modes, phonon):
-    """Each eigenvector column is an eigenvector of phonopy's D(q) at its arm, eigenvalue omega^2."""
+    """Each eigenvector column is an eigenvector of phonopy's D(q) at its arm, eigenvalue
+    omega^2."""
     factor = phonon.unit_conversion_factor
     for m in modes.modes:
         assert m.eigenvectors.shape == (3 * N_PRIM, m.degeneracy)
@@ -178,7 +181,9 @@ def test_displacements_are_supercell_normal_modes(modes, phonon, rep):
     from ase_symbreak.phonons.labelling import _map_to_phonopy
 
     perm = _map_to_phonopy(rep, srtio3_cubic_pm3m(), phonon)
-    fc = phonon.force_constants[np.ix_(perm, perm)].transpose(0, 2, 1, 3).reshape(3 * N_SC, 3 * N_SC)
+    fc = (
+        phonon.force_constants[np.ix_(perm, perm)].transpose(0, 2, 1, 3).reshape(3 * N_SC, 3 * N_SC)
+    )
     sqrt_m = np.repeat(np.sqrt(rep.supercell.get_masses()), 3)
     dyn = fc / np.outer(sqrt_m, sqrt_m)
     factor = phonon.unit_conversion_factor
@@ -212,7 +217,8 @@ def test_ir_raman_at_gamma(modes):
 
 
 def test_raman_active_irrep_from_characters():
-    """A Raman-active, IR-silent case: GM3+ (Eg) and GM1+ (A1g) of Oh via the same character rule."""
+    """A Raman-active, IR-silent case: GM3+ (Eg) and GM1+ (A1g) of Oh via the same character
+    rule."""
     from ase_symbreak.phonons.labelling import _optical_activity
 
     irreps = {ir.label: ir for ir in irreps_at_k(srtio3_cubic_pm3m(), [0, 0, 0])}
@@ -229,8 +235,9 @@ def test_origin_at_a_site_changes_labels(phonon, modes):
     a_site = labelled_modes(srtio3_cubic_pm3m(), phonon, SUPERCELL, origin_index=0)
     assert a_site.origin_index == 0 and b_site.origin_index == 1
     # atol: sqrt() turns rounding noise of the zero acoustic eigenvalue into ~1e-8 THz
-    np.testing.assert_allclose([m.frequency_thz for m in a_site.modes], [m.frequency_thz for m in b_site.modes],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        [m.frequency_thz for m in a_site.modes], [m.frequency_thz for m in b_site.modes], atol=1e-6
+    )
     b_labels = {m.irrep for m in b_site.at("R")}
     a_labels = {m.irrep for m in a_site.at("R")}
     assert "R4+" in b_labels and "R5-" in a_labels
@@ -249,8 +256,17 @@ def test_record_round_trip_and_table(modes):
     assert all((m.displacements is None) == (m.frequency_thz >= 0.0) for m in light.modes)
     d = json.loads(json.dumps(modes.summary()))
     assert len(d["modes"]) == len(modes.modes)
-    assert set(d["modes"][0]) == {"q", "q_label", "irrep", "frequency_thz", "degeneracy", "ir_active", "raman_active",
-                                  "reality", "paired_irreps"}
+    assert set(d["modes"][0]) == {
+        "q",
+        "q_label",
+        "irrep",
+        "frequency_thz",
+        "degeneracy",
+        "ir_active",
+        "raman_active",
+        "reality",
+        "paired_irreps",
+    }
     assert modes.unstable(threshold_thz=-1e9) == []
     assert all(m.frequency_thz < -0.1 for m in modes.unstable())
     from rich.console import Console
@@ -322,17 +338,30 @@ def app():
 def test_cli_json_with_own_model(app, tmp_path):
     from ase_symbreak.models import save_model
 
-    model_path = save_model(own_model(), tmp_path / "own.safetensors")
+    model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
     poscar = tmp_path / "POSCAR"
     write(poscar, srtio3_cubic_pm3m(), format="vasp")
     result = CliRunner().invoke(
-        app, ["phonons", str(poscar), "--supercell", "1", "1", "1", "--model", str(model_path), "--json"]
+        app,
+        [
+            "phonons",
+            str(poscar),
+            "--supercell",
+            "1",
+            "1",
+            "1",
+            "--model",
+            str(model_path),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert sum(m["degeneracy"] for m in data["modes"]) == 3 * N_PRIM  # Gamma only
     assert data["origin_index"] == 1
-    table = CliRunner().invoke(app, ["phonons", str(poscar), "--supercell", "1", "1", "1", "--model", str(model_path)])
+    table = CliRunner().invoke(
+        app, ["phonons", str(poscar), "--supercell", "1", "1", "1", "--model", str(model_path)]
+    )
     assert table.exit_code == 0, table.output
     assert "GM4-" in table.stdout and "GM5-" in table.stdout
 
@@ -352,14 +381,17 @@ def test_cli_bad_supercell_and_model(app, tmp_path):
     write(poscar, srtio3_cubic_pm3m(), format="vasp")
     result = CliRunner().invoke(app, ["phonons", str(poscar), "--supercell", "0", "2", "2"])
     assert result.exit_code == 2 and "positive" in result.output
-    result = CliRunner().invoke(app, ["phonons", str(poscar), "--model", str(tmp_path / "missing.safetensors")])
+    result = CliRunner().invoke(
+        app, ["phonons", str(poscar), "--model", str(tmp_path / "missing.safetensors")]
+    )
     assert result.exit_code == 2 and "cannot load model" in result.output
 
 
 # ------------------------------------------------------------------ SevenNet-0
 @pytest.mark.slow
 def test_sevennet_srtio3_soft_modes():
-    """SevenNet-0, a = 3.9 A, 2x2x2: R4+ (triple, ~2.5i THz) and M3+ (~1.4i THz) unstable, Gamma stable."""
+    """SevenNet-0, a = 3.9 A, 2x2x2: R4+ (triple, ~2.5i THz) and M3+ (~1.4i THz) unstable,
+    Gamma stable."""
     calc = SymBreakCalculator()
     parent = srtio3_cubic_pm3m()
     phonon = phonopy_from_calculator(parent, calc, SUPERCELL)

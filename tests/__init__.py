@@ -1,0 +1,1 @@
+"""Tests of ase_symbreak, laid out like the package."""

@@ -1,0 +1,1 @@
+"""Tests of ase_symbreak.orderparams."""
