@@ -11,7 +11,18 @@ import torch
 from ase_symbreak.models.base import EnergyModel
 
 DEFAULT_MODEL = "7net-0"
-_SEVENNET_NAMES = {"7net-0", "sevennet-0", "sevennet_0", "7net-0_11july2024", "7net-0_22may2024"}
+#: Pretrained models of the ``sevenn`` wheel by name (case-insensitive): ``(sevenn name,
+#: modality)``. SevenNet-MF-0 without a suffix uses its r2SCAN fidelity.
+PRETRAINED: dict[str, tuple[str, str | None]] = {
+    **{n: ("7net-0", None) for n in ("7net-0", "sevennet-0", "sevennet_0")},
+    **{n: (n, None) for n in ("7net-0_11july2024", "7net-0_22may2024")},
+    **{n: ("7net-l3i5", None) for n in ("7net-l3i5", "sevennet-l3i5", "sevennet_l3i5")},
+    **{n: ("7net-mf-0", "R2SCAN") for n in ("7net-mf-0", "sevennet-mf-0", "7net-mf-0-r2scan")},
+    "sevennet-mf-0-r2scan": ("7net-mf-0", "R2SCAN"),
+    "7net-mf-0-pbe": ("7net-mf-0", "PBE"),
+    "sevennet-mf-0-pbe": ("7net-mf-0", "PBE"),
+}
+_SEVENNET_NAMES = set(PRETRAINED)
 
 
 def load(
@@ -40,10 +51,8 @@ def load(
 
         if spec.endswith(".pth") and not os.path.isfile(spec):
             raise FileNotFoundError(f"no such model file: {spec}")
-        return SevenNetModel(
-            spec if spec.lower() not in _SEVENNET_NAMES else DEFAULT_MODEL,
-            dtype=dtype or torch.float32,
-        )
+        name, modality = PRETRAINED.get(spec.lower(), (spec, None))
+        return SevenNetModel(name, dtype=dtype or torch.float32, modality=modality)
     if os.path.isfile(spec):
         from ase_symbreak.models.io import load_model
 

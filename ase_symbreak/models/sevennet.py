@@ -215,8 +215,11 @@ class SevenNetModel(EnergyModel):
 
     Parameters
     ----------
-    name : a pretrained name known to ``sevenn`` (default ``"7net-0"``) or a checkpoint path
+    name : a pretrained name known to ``sevenn`` (default ``"7net-0"``; also ``"7net-l3i5"``,
+        ``"7net-mf-0"``) or a checkpoint path
     dtype : ``torch.float32`` (the checkpoint's precision) or ``torch.float64``
+    modality : the fidelity of a multi-fidelity model (SevenNet-MF-0: ``"R2SCAN"`` or
+        ``"PBE"``); None: the checkpoint's default. Ignored for single-fidelity models.
     optimize : rewrite e3nn's generated tensor-product code for fast (double) backward
         (:func:`optimize_for_hessians`; exact, same values); ``False`` keeps it as built.
     """
@@ -226,6 +229,7 @@ class SevenNetModel(EnergyModel):
         name: str = DEFAULT_PRETRAINED,
         dtype: torch.dtype = torch.float32,
         optimize: bool = True,
+        modality: str | None = None,
     ):
         super().__init__()
         import sevenn._keys as KEY
@@ -259,6 +263,16 @@ class SevenNetModel(EnergyModel):
                 dtype,
             ),
         )
+        modalities = list(config.get("_modal_map") or {}) if config.get("use_modality") else []
+        if modalities:
+            modality = modality or str(config.get("default_modal") or modalities[0])
+            match = {m.lower(): m for m in modalities}.get(modality.lower())
+            if match is None:
+                raise ValueError(f"unknown modality {modality!r} of {name}; it has {modalities}")
+            network.prepare_modal_deploy(match)
+            modality = match
+        else:
+            modality = None
         network.key_grad = None  # we own the autograd graph
         network.to(dtype).eval()
         for parameter in network.parameters():
@@ -273,13 +287,17 @@ class SevenNetModel(EnergyModel):
         self.name = name
         self.dtype = dtype
         self.optimize = optimize
+        self.modality = modality
+        self.modalities = tuple(modalities)
 
     def with_dtype(self, dtype: torch.dtype) -> SevenNetModel:
         """The same checkpoint rebuilt in ``dtype`` (casting alone misses e3nn constants)."""
         return (
             self
             if dtype == self.dtype
-            else SevenNetModel(self.name, dtype=dtype, optimize=self.optimize)
+            else SevenNetModel(
+                self.name, dtype=dtype, optimize=self.optimize, modality=self.modality
+            )
         )
 
     def forward(
