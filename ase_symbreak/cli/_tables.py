@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "children_table",
+    "descent_table",
     "decompose_table",
     "fractions",
     "irreps_table",
@@ -172,6 +173,55 @@ def children_table(result: SearchResult) -> Table:
     reason = result.no_children_reason()
     if reason is not None:
         table.caption = f"no children: {reason}"
+    return table
+
+
+def descent_table(result: SearchResult) -> Table:
+    """Every structure of the descent: dynamically stable ones first, lowest energy first;
+    the predicted ground state (the first row when there is one) is marked.
+    """
+    from ase_symbreak.workflows.tree import ranked_nodes
+
+    p = result.parent
+    title = (
+        f"structures below {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
+        f"{p.space_group_symbol} ({p.space_group_number}): stable first, then by energy"
+    )
+    table = _with_columns(
+        title,
+        (
+            ("#", "right"),
+            "space group",
+            ("depth", "right"),
+            "condensed",
+            "from",
+            ("gain (meV/f.u.)", "right"),
+            "stable",
+            "softest mode",
+            ("atoms", "right"),
+        ),
+    )
+    for n in ranked_nodes(result.nodes):
+        soft = n.softest_mode
+        soft_text = "-" if soft is None else f"{soft['irrep']} {soft['frequency_thz']:.2f} THz"
+        stable = {True: "yes", False: "[red]no[/red]", None: "-"}[n.dynamically_stable]
+        if n.dynamically_stable is not True and n.status not in ("searched", "stable"):
+            stable += f" ({n.status})"
+        if n.index == result.ground_state:
+            stable = "[bold]yes: ground state[/bold]"
+        parents = ",".join(f"#{i}" for i in (n.parent, *n.other_parents))
+        table.add_row(
+            str(n.index),
+            f"{n.space_group_symbol} ({n.space_group_number})",
+            str(n.depth),
+            n.via,
+            parents,
+            f"{n.energy_gain_mev_per_fu:.2f}",
+            stable,
+            soft_text,
+            "-" if n.atoms is None else str(len(n.atoms)),
+        )
+    table.caption = result.ground_state_note()
     return table
 
 

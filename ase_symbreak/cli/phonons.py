@@ -56,9 +56,18 @@ def phonons_command(
     ] = None,
 ) -> None:
     """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian)."""
+    import dataclasses
+
+    import numpy as np
     from rich.console import Console
 
-    from ase_symbreak.phonons import labelled_modes, phonopy_from_calculator, plot_band_structure
+    from ase_symbreak.phonons import (
+        check_dispersion,
+        labelled_modes,
+        phonopy_from_calculator,
+        plot_band_structure,
+    )
+    from ase_symbreak.workflows.storage import model_description
 
     from ._tables import phonon_modes_table
 
@@ -73,12 +82,14 @@ def phonons_command(
         with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:
             phonon = phonopy_from_calculator(atoms, calc, supercell, progress=progress)
         modes = labelled_modes(atoms, phonon, supercell, origin_index=origin)
+    if abs(round(np.prod(supercell))) > 1:  # the dispersion between the supercell's q points
+        modes = dataclasses.replace(modes, dispersion=check_dispersion(phonon, np.diag(supercell)))
     if plot is not None:
         plot_band_structure(
             phonon, modes, plot, title=f"{atoms.get_chemical_formula()} ({structure.name})"
         )
     if as_json:
-        echo_json(modes.summary())
+        echo_json({**modes.summary(), "model": model_description(calc)})
         return
     console = Console()
     origin_atom = f"{modes.origin_index} ({atoms[modes.origin_index].symbol})"
@@ -97,5 +108,8 @@ def phonons_command(
                 f"{m.q_label} {m.irrep} ({abs(m.frequency_thz):.2f}i THz)" for m in unstable
             )
         )
+    off_grid = None if modes.dispersion is None else modes.dispersion.warning()
+    if off_grid is not None:
+        console.print(off_grid, highlight=False, markup=False)
     if plot is not None:
         console.print(f"band structure written to {plot}")

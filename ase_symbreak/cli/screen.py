@@ -82,7 +82,12 @@ def screen_command(
         float | None, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")
     ] = None,
     max_children: Annotated[
-        int | None, typer.Option(help="Relax at most this many candidates per structure.")
+        int | None,
+        typer.Option(help="Relax at most this many coupled-pair candidates per structure."),
+    ] = None,
+    max_depth: Annotated[
+        int | None,
+        typer.Option(help="Descent depth per structure (0: one level; default 3)."),
     ] = None,
     fmax: Annotated[
         float | None, typer.Option(help="Force criterion of the child relaxations, eV/A.")
@@ -121,6 +126,7 @@ failures fail alone.
         "supercell": supercell,
         "threshold_thz": threshold,
         "max_children": max_children,
+        "max_depth": max_depth,
         "child_fmax": fmax,
     }
     search_settings = _screen_settings(settings, options)

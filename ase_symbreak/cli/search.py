@@ -26,7 +26,7 @@ def print_search(
     result: SearchResult, console: Console | None = None, seconds: float | None = None
 ) -> None:
     """Parent, soft modes, ranked children, the family tree and the timings."""
-    from ._tables import children_table, soft_modes_table
+    from ._tables import children_table, descent_table, soft_modes_table
 
     console = console or Console()
     p = result.parent
@@ -39,9 +39,13 @@ def print_search(
         console.print("no soft modes: the parent is dynamically stable at this supercell")
         return
     console.print(soft_modes_table(result))
-    console.print(children_table(result))
-    if result.tree is not None:
-        console.print(result.tree.text(), highlight=False)
+    if result.nodes:
+        console.print(descent_table(result))
+        console.print(result.to_dict()["descent_tree"], highlight=False)
+    else:
+        console.print(children_table(result))
+        if result.tree is not None:
+            console.print(result.tree.text(), highlight=False)
     if seconds is not None:
         steps = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in result.timings.items())
         console.print(f"total {seconds:.1f} s ({steps})", highlight=False)
@@ -67,7 +71,7 @@ def search_and_print(
 
 
 def _search(atoms, model: str | None, settings, out_dir: Path) -> None:
-    from ase_symbreak.workflows.search import distortion_search
+    from ase_symbreak.workflows.descent import distortion_search
     from ase_symbreak.workflows.steps import check_parent
 
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
@@ -95,7 +99,19 @@ def search_command(
     threshold: Annotated[
         float, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")
     ] = -0.1,
-    max_children: Annotated[int, typer.Option(help="Relax at most this many candidates.")] = 8,
+    max_children: Annotated[
+        int | None,
+        typer.Option(
+            help="Relax at most this many coupled-pair candidates (single irreps: always all)."
+        ),
+    ] = None,
+    max_depth: Annotated[
+        int,
+        typer.Option(
+            help="Descent: search unstable children again, down to this many condensations "
+            "(0: one level, children not checked)."
+        ),
+    ] = 3,
     fmax: Annotated[
         float, typer.Option(help="Force criterion of the child relaxations, eV/A.")
     ] = 5e-3,
@@ -114,6 +130,7 @@ with a family tree.
             supercell=supercell,
             threshold_thz=threshold,
             max_children=max_children,
+            max_depth=max_depth,
             child_fmax=fmax,
             couple=not no_couple,
         )

@@ -9,6 +9,9 @@
 - :class:`PhononModes` / :class:`ModeSet` (:mod:`.records`): the one serialisable record
   of labelled modes (frequency THz, irrep, degeneracy, eigenvectors, IR/Raman activity),
   used as it is by the distortion search.
+- :func:`check_dispersion` (:mod:`.dispersion`): the dispersion interpolated from the
+  supercell force constants, checked on a dense mesh and the band path for unstable minima
+  at q the supercell misses (:class:`DispersionCheck`, with supercells that would hold them).
 - :func:`plot_band_structure` (:mod:`.plot`).
 
 Supercell matrices follow the symmetry core: supercell lattice (rows) =
@@ -18,6 +21,13 @@ usual diagonal ``(n1, n2, n3)``).
 
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 
+from .dispersion import (
+    DispersionCheck,
+    OffGridInstability,
+    OffGridInstabilityWarning,
+    capturing_supercell,
+    check_dispersion,
+)
 from .labelling import labelled_modes, star_and_inverse
 from .phonopy_interface import (
     from_phonopy_atoms,
@@ -29,8 +39,13 @@ from .plot import plot_band_structure
 from .records import ModeSet, PhononModes
 
 __all__ = [
+    "DispersionCheck",
     "ModeSet",
+    "OffGridInstability",
+    "OffGridInstabilityWarning",
     "PhononModes",
+    "capturing_supercell",
+    "check_dispersion",
     "from_phonopy_atoms",
     "labelled_modes",
     "phonopy_from_calculator",

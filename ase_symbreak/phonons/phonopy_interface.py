@@ -64,7 +64,7 @@ def phonopy_from_calculator(
     supercell_matrix: ArrayLike = (2, 2, 2),
     symmetrize: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    primitive_matrix: ArrayLike | str | None = None,
+    primitive_matrix: ArrayLike | str | None = "auto",
     symprec: float = 1e-5,
 ):
     """A :class:`phonopy.Phonopy` object with force constants from the exact Hessian.
@@ -87,7 +87,8 @@ def phonopy_from_calculator(
         parity-equivariant and its cubic-perovskite Hessian has symmetry-forbidden
         elements of about 2e-3 eV/A^2.
     progress : ``progress(done, total)``, called by the calculator after each Hessian row.
-    primitive_matrix : phonopy's ``primitive_matrix`` (default: the unit cell is primitive).
+    primitive_matrix : phonopy's ``primitive_matrix`` (default ``"auto"``: phonopy's primitive
+        cell of ``unitcell``, a reorientation when ``unitcell`` is primitive).
     symprec : spglib tolerance (Angstrom) for phonopy.
 
     Returns

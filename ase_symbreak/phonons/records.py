@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
 
+from .dispersion import DispersionCheck
+
 __all__ = ["ModeSet", "PhononModes", "format_q"]
 
 
@@ -130,6 +132,10 @@ class PhononModes(Record):
     threshold_thz : float or None
         Set when the record holds the soft modes only (:meth:`soft`): the frequency (THz)
         below which modes count as unstable.
+    dispersion : DispersionCheck or None
+        The check of the interpolated dispersion beyond the supercell
+        (:func:`~ase_symbreak.phonons.check_dispersion`): unstable minima at q the modes
+        do not cover. Kept by :meth:`soft` and :meth:`keep_patterns`.
     """
 
     modes: tuple[ModeSet, ...]
@@ -139,6 +145,7 @@ class PhononModes(Record):
     symmetry_residual: float = 0.0
     unitcell: Atoms | None = field(repr=False, default=None)
     threshold_thz: float | None = None
+    dispersion: DispersionCheck | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modes", tuple(self.modes))
@@ -200,13 +207,18 @@ class PhononModes(Record):
         return dataclasses.replace(self, modes=modes)
 
     def summary(self) -> dict:
-        """JSON-ready dict: supercell matrix, origin, residual and the modes' summaries."""
-        return {
+        """JSON-ready dict: supercell matrix, origin, residual and the modes' summaries (and
+        the dispersion check's, when there is one).
+        """
+        out = {
             "supercell_matrix": np.asarray(self.supercell_matrix).tolist(),
             "origin_index": int(self.origin_index),
             "symmetry_residual": float(self.symmetry_residual),
             "modes": [m.summary() for m in self.modes],
         }
+        if self.dispersion is not None:
+            out["dispersion"] = self.dispersion.summary()
+        return out
 
 
 def format_q(q) -> str:

@@ -11,16 +11,17 @@ jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
 """
 
 from .calcspec import CalculatorSpec
+from .descent import descend, distortion_search
 from .search import (
     STEPS,
     ChildResult,
     SearchPlan,
     SearchResult,
     SearchSettings,
-    distortion_search,
     finish_search,
     plan_search,
     run_child,
+    search_one_level,
 )
 from .steps import (
     Candidate,
@@ -35,7 +36,7 @@ from .steps import (
     relax_child,
     soft_modes,
 )
-from .tree import FamilyTree, family_tree
+from .tree import FamilyTree, Node, family_tree
 
 __all__ = [
     "relax",
@@ -45,6 +46,9 @@ __all__ = [
     "relax_child",
     "identify",
     "distortion_search",
+    "descend",
+    "search_one_level",
+    "Node",
     "plan_search",
     "run_child",
     "finish_search",

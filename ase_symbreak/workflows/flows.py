@@ -10,7 +10,8 @@ call the functions of :mod:`.search` and :mod:`.steps`; no logic lives here.
 :func:`search_flow`   the whole search: :func:`plan_job`, then :func:`children_job`
 :func:`plan_job`      relax parent, phonons, soft modes, condense -> plan dict
 :func:`children_job`  replaces itself by one :func:`child_job` per chosen candidate and
-                      :func:`finish_job` (its output becomes ``search.json``)
+                      :func:`finish_job` (rank, then the descent; its output becomes
+                      ``search.json``)
 :func:`relax_job` ... single steps: relax, phonons, soft modes, condense, identify
 ====================  ==================================================================
 
@@ -39,6 +40,7 @@ from ase_symbreak.codec import atoms_from_dict, atoms_to_dict
 from ase_symbreak.phonons import PhononModes
 
 from .calcspec import CalculatorSpec, calculator_for
+from .descent import descend
 from .search import ChildResult, SearchPlan, SearchSettings, finish_search, plan_search, run_child
 from .steps import (
     RelaxResult,
@@ -125,17 +127,21 @@ def child_job(plan: dict, index: int, spec: dict | None = None) -> dict:
 
 
 @job
-def finish_job(plan: dict, children: Sequence[dict]) -> dict:
-    """Rank, deduplicate, family tree (:func:`~ase_symbreak.workflows.search.finish_search`).
+def finish_job(plan: dict, children: Sequence[dict], spec: dict | None = None) -> dict:
+    """Rank, deduplicate, family tree (:func:`~ase_symbreak.workflows.search.finish_search`),
+    then the descent to dynamic stability (:func:`~ase_symbreak.workflows.descent.descend`,
+    in this job) when the plan's ``settings.max_depth`` is above 0.
 
     Returns
     -------
     dict
         The content of ``search.json`` (:meth:`SearchResult.to_dict`).
     """
-    return finish_search(
-        SearchPlan.from_dict(plan), [ChildResult.from_dict(c) for c in children]
-    ).to_dict()
+    p = SearchPlan.from_dict(plan)
+    result = finish_search(p, [ChildResult.from_dict(c) for c in children])
+    if p.settings.max_depth > 0:
+        result = descend(result, _calc(spec))
+    return result.to_dict()
 
 
 @job
@@ -147,7 +153,7 @@ def children_job(plan: dict, spec: dict | None = None) -> Response:
     children = [child_job(plan, i, spec) for i in range(len(plan["chosen"]))]
     for i, c in enumerate(children):
         c.name = f"child {i:02d}"
-    finish = finish_job(plan, [c.output for c in children])
+    finish = finish_job(plan, [c.output for c in children], spec)
     return Response(replace=Flow([*children, finish], output=finish.output, name="children"))
 
 

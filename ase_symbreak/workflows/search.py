@@ -44,15 +44,23 @@ from .steps import (
     relax_child,
     soft_modes,
 )
-from .storage import Checkpoints, fingerprint, model_fingerprint, write_atoms, write_json
-from .tree import FamilyTree, family_tree
+from .storage import (
+    Checkpoints,
+    fingerprint,
+    model_description,
+    model_fingerprint,
+    write_atoms,
+    write_json,
+)
+from .tree import FamilyTree, Node, family_tree, node_tree_text, ranked_nodes
 
 __all__ = [
     "SearchSettings",
     "SearchPlan",
     "ChildResult",
     "SearchResult",
-    "distortion_search",
+    "search_one_level",
+    "choose_candidates",
     "plan_search",
     "run_child",
     "finish_search",
@@ -89,7 +97,9 @@ class SearchSettings:
     max_params : int
         Skip order-parameter directions with more free parameters.
     max_children : int or None
-        Relax only this many candidates (largest scan gain first); None: all.
+        Count budget for candidates of coupled irrep pairs: every single-irrep candidate whose
+        scan lowers the energy is relaxed, then at most this many more (largest scan gain
+        first); the ones left out are listed in ``skipped`` with the reason. None: all.
     min_gain_mev : float
         A candidate must lower the energy in the scan by more (meV per formula unit).
     symprec : float
@@ -102,6 +112,18 @@ class SearchSettings:
         Parent atom at the origin for irrep labels (default: B site of a perovskite).
     plot : bool
         Write the phonon band structure plot.
+    max_depth : int
+        Descent to dynamic stability (:mod:`.descent`): every relaxed child gets its own
+        labelled phonons and an unstable child is searched again, down to this many
+        condensations from the parent (children at the limit are checked, not searched).
+        0: one level, children not checked.
+    child_supercell : 3 ints, 3x3 ints or None
+        Phonon supercell of the children (of their primitive cells); None: the parent's
+        ``supercell`` written in each child's cell, so that every child's phonons see the
+        q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
+    time_budget_s : float or None
+        Stop the descent (not the parent's search) once this many seconds have passed;
+        the nodes left unchecked say so. None: no limit.
     """
 
     supercell: tuple = (2, 2, 2)
@@ -114,18 +136,30 @@ class SearchSettings:
     amplitudes: tuple = (0.05, 0.1, 0.2, 0.3)
     couple: bool = True
     max_params: int = 2
-    max_children: int | None = 8
+    max_children: int | None = None
     min_gain_mev: float = 0.05
     symprec: float = 1e-3
     origin_index: int | None = None
     plot: bool = True
     child_symprec: float = 1e-2
+    max_depth: int = 3
+    child_supercell: tuple | None = None
+    time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         from ase_symbreak.phonons import supercell_matrix_3x3
 
         sc = supercell_matrix_3x3(self.supercell)
         object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
+        if self.child_supercell is not None:
+            sc = supercell_matrix_3x3(self.child_supercell)
+            object.__setattr__(
+                self, "child_supercell", tuple(tuple(int(x) for x in row) for row in sc)
+            )
+        if int(self.max_depth) != self.max_depth or self.max_depth < 0:
+            raise ValueError(f"max_depth must be an integer >= 0, got {self.max_depth}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive or None, got {self.time_budget_s}")
         object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
         if self.threshold_thz > 0:
             raise ValueError(f"threshold_thz must be <= 0, got {self.threshold_thz}")
@@ -207,10 +241,41 @@ class SearchResult:
     tree: FamilyTree | None = None
     timings: dict = field(default_factory=dict)
     out_dir: str | None = None
+    skipped: tuple[dict, ...] = ()
+    model: dict = field(default_factory=dict)
+    nodes: tuple[Node, ...] = ()
+    ground_state: int | None = None
+
+    @property
+    def predicted_ground_state(self) -> Node | None:
+        """The lowest-energy dynamically stable node of the descent (None: none found)."""
+        return None if self.ground_state is None else self.nodes[self.ground_state]
+
+    def node_of(self, child: ChildResult) -> Node | None:
+        """The descent node of one of :attr:`children` (None before the descent)."""
+        if not self.nodes:
+            return None
+        k = [c.candidate_index for c in self.children].index(child.candidate_index)
+        return self.nodes[self.nodes[0].children[k]]
+
+    def _child_entry(self, rank: int, child: ChildResult) -> dict:
+        entry = {"rank": rank, **child.summary()}
+        node = self.node_of(child)
+        if node is not None:
+            entry.update(
+                node=node.index,
+                depth=node.depth,
+                parent_node=0,
+                dynamically_stable=node.dynamically_stable,
+                softest_mode=node.softest_mode,
+                status=node.status,
+            )
+        return entry
 
     def to_dict(self) -> dict:
         """The content of ``search.json``."""
         p = self.parent
+        gs = self.predicted_ground_state
         return encode(
             {
                 "parent": {
@@ -221,17 +286,44 @@ class SearchResult:
                     "cell": np.asarray(p.atoms.cell[:]).tolist(),
                     "converged": p.converged,
                 },
+                "model": dict(self.model),
                 "settings": self.settings.to_dict(),
                 "soft_modes": [m.summary() for m in self.soft_modes.modes],
-                "children": [{"rank": r + 1, **c.summary()} for r, c in enumerate(self.children)],
+                "children": [self._child_entry(r + 1, c) for r, c in enumerate(self.children)],
                 "duplicates": [
                     {**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates
                 ],
                 "rejected": list(self.condense.rejected),
+                "skipped": list(self.skipped),
                 "no_children_reason": self.no_children_reason(),
                 "tree": None if self.tree is None else self.tree.to_dict(),
+                "ground_state": None if gs is None else gs.summary(),
+                "ground_state_note": self.ground_state_note(),
+                "ranked": [n.index for n in ranked_nodes(self.nodes)] if self.nodes else [],
+                "nodes": [n.summary() for n in self.nodes],
+                "descent_tree": node_tree_text(self.nodes) if self.nodes else None,
                 "timings": self.timings,
             }
+        )
+
+    def ground_state_note(self) -> str | None:
+        """One line on the predicted ground state (None before the descent)."""
+        if not self.nodes:
+            return None
+        gs = self.predicted_ground_state
+        depth = self.settings.max_depth
+        if gs is None:
+            low = min(self.nodes, key=lambda n: n.energy_per_fu)
+            return (
+                f"no dynamically stable structure found within depth {depth}; "
+                f"lowest energy: #{low.index} {low.label} ({low.status})"
+            )
+        if gs.index == 0:
+            return f"the parent {gs.label} is dynamically stable"
+        return (
+            f"predicted ground state: #{gs.index} {gs.label}, "
+            f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
+            f"{gs.depth} condensation(s)"
         )
 
     def no_children_reason(self) -> str | None:
@@ -268,18 +360,33 @@ class SearchResult:
         return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
 
 
-def _diverse_order(candidates) -> list[Candidate]:
-    """Candidates round-robin over their irrep sets (best scan gain of each set first), so that
-    a limited number of children covers every soft irrep and coupling before second choices.
+def choose_candidates(
+    candidates: Sequence[Candidate], max_children: int | None = None
+) -> tuple[list[Candidate], list[dict]]:
+    """The candidates to relax and the ones left out (``{"candidate", "reason", ...}``).
+
+    Every single-irrep candidate is chosen (largest scan gain first); candidates of coupled
+    irrep pairs follow, at most ``max_children`` of them (None: all), largest gain first.
     """
-    groups: dict[tuple, list[Candidate]] = {}
-    for c in sorted(candidates, key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params)):
-        groups.setdefault(c.irreps, []).append(c)
-    out: list[Candidate] = []
-    while any(groups.values()):
-        layer = [g.pop(0) for g in groups.values() if g]
-        out += sorted(layer, key=lambda c: -c.energy_gain_mev_per_fu)
-    return out
+    order = sorted(candidates, key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params))
+    singles = [c for c in order if len(c.irreps) == 1]
+    pairs = [c for c in order if len(c.irreps) > 1]
+    keep = pairs if max_children is None else pairs[: max(int(max_children), 0)]
+    skipped = [
+        {
+            "candidate": c.name,
+            "irreps": list(c.irreps),
+            "direction": c.direction,
+            "space_group_symbol": c.space_group_symbol,
+            "scan_gain_mev_per_fu": c.energy_gain_mev_per_fu,
+            "reason": (
+                f"count budget: max_children={max_children} coupled-pair candidates "
+                f"(single-irrep candidates are always relaxed)"
+            ),
+        }
+        for c in pairs[len(keep) :]
+    ]
+    return singles + keep, skipped
 
 
 def _safe(name: str) -> str:
@@ -302,6 +409,8 @@ class SearchPlan(Record):
     soft_modes: PhononModes = field(repr=False)
     condense: CondenseResult = field(repr=False)
     chosen: tuple[Candidate, ...] = field(repr=False)
+    skipped: tuple[dict, ...] = ()
+    model: dict = field(default_factory=dict)
     key: str = ""
     timings: dict = field(default_factory=dict)
     out_dir: str | None = None
@@ -347,12 +456,14 @@ def plan_search(
     out_dir: str | Path | None = None,
     progress: SearchProgress | None = None,
     stop_after: str | None = None,
+    condense_modes: bool = True,
 ) -> SearchPlan | None:
     """Steps 1-4 of :func:`distortion_search` and the choice of candidates to relax.
 
     Arguments as for :func:`distortion_search` (``stop_after``: None is returned after one of
     the first four steps; a later step returns the plan). Each step is loaded from ``out_dir``
-    when its JSON has the same inputs.
+    when its JSON has the same inputs. ``condense_modes=False``: the soft modes are found but
+    not condensed (a plan with no candidates: a stability check).
     """
     s = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
@@ -436,6 +547,19 @@ def plan_search(
     )
     if stop_after == STEPS[2]:
         return None
+    if not condense_modes:
+        return SearchPlan(
+            settings=s,
+            parent=parent,
+            phonons=ph,
+            soft_modes=soft,
+            condense=CondenseResult(parent_energy_per_fu=parent.energy_per_fu, candidates=()),
+            chosen=(),
+            model=model_description(calc),
+            key=key,
+            timings=run.timings,
+            out_dir=None if out is None else str(out),
+        )
 
     key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
     cond = run.run(
@@ -458,8 +582,7 @@ def plan_search(
     )
     if stop_after == STEPS[3]:
         return None
-    chosen = _diverse_order(cond.candidates)
-    chosen = chosen if s.max_children is None else chosen[: s.max_children]
+    chosen, skipped = choose_candidates(cond.candidates, s.max_children)
     return SearchPlan(
         settings=s,
         parent=parent,
@@ -467,6 +590,8 @@ def plan_search(
         soft_modes=soft,
         condense=cond,
         chosen=tuple(chosen),
+        skipped=tuple(skipped),
+        model=model_description(calc),
         key=key,
         timings=run.timings,
         out_dir=None if out is None else str(out),
@@ -617,6 +742,8 @@ def finish_search(
         tree=tree,
         timings=timings,
         out_dir=plan.out_dir,
+        skipped=plan.skipped,
+        model=dict(plan.model),
     )
     if plan.out_dir is not None:
         write_json(Path(plan.out_dir) / "search.json", result.to_dict())
@@ -624,7 +751,7 @@ def finish_search(
     return result
 
 
-def distortion_search(
+def search_one_level(
     atoms: Atoms,
     calc=None,
     settings: SearchSettings | None = None,
@@ -632,26 +759,11 @@ def distortion_search(
     progress: SearchProgress | None = None,
     stop_after: str | None = None,
 ) -> SearchResult | None:
-    """Find the lower-symmetry children of a high-symmetry structure.
+    """The children of one structure: :func:`plan_search` (steps 1-4), :func:`run_child` for
+    each chosen candidate (step 5), :func:`finish_search` (step 6), in this process.
 
-    :func:`plan_search` (steps 1-4), :func:`run_child` for each chosen candidate (step 5),
-    :func:`finish_search` (step 6), one after the other in this process; see
-    :func:`ase_symbreak.workflows.screening` for many structures on a Dask cluster.
-
-    Parameters
-    ----------
-    atoms : Atoms
-        High-symmetry parent (not P1), 3-D periodic.
-    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator`
-        (SevenNet-0).
-    settings : SearchSettings
-    out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
-    progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
-    stop_after : a name in :data:`STEPS`: stop after that step (returns None).
-
-    Returns
-    -------
-    SearchResult, or None when stopped early.
+    Arguments as for :func:`~ase_symbreak.workflows.descent.distortion_search`, which adds
+    the descent below the children.
     """
     calc = _default_calculator(calc)
     plan = plan_search(atoms, calc, settings, out_dir, progress, stop_after)

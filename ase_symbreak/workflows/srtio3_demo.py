@@ -2,9 +2,11 @@
 
 Settings chosen to finish in a few minutes on 2 CPU cores: 2x2x2 phonon supercell (Gamma,
 X, M, R), three scan amplitudes (Ap 0.05, 0.1, 0.2 A), loose force criteria (0.01 eV/A for
-the parent, 0.02 eV/A for children) and at most 6 children relaxed (the best candidate of
-each irrep set first, then second choices). ``ase-symbreak demo`` runs it and prints the
-result.
+the parent, 0.02 eV/A for children), every single-irrep child and the two best coupled
+pairs relaxed, and one level of the descent: each child's phonons in the parent's 2x2x2
+supercell say whether it is dynamically stable (``max_depth=1``: unstable children are
+marked, not searched further). ``ase-symbreak demo`` runs
+it and prints the result.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 from ase_symbreak.structures import cubic_perovskite
 
-from .search import SearchProgress, SearchResult, SearchSettings, distortion_search
+from .descent import distortion_search
+from .search import SearchProgress, SearchResult, SearchSettings
 
 __all__ = ["DEMO_SETTINGS", "run_search_demo"]
 
@@ -27,7 +30,8 @@ DEMO_SETTINGS = SearchSettings(
     amplitudes=(0.05, 0.1, 0.2),
     couple=True,
     max_params=2,
-    max_children=6,
+    max_children=2,
+    max_depth=1,
 )
 
 
@@ -47,7 +51,7 @@ def run_search_demo(
     out_dir : where the step JSONs, CIFs and plots go (None: nothing written).
     settings : default :data:`DEMO_SETTINGS`.
     progress : ``progress(step, done, total)``, as for
-        :func:`~ase_symbreak.workflows.search.distortion_search`.
+        :func:`~ase_symbreak.workflows.descent.distortion_search`.
     """
     return distortion_search(
         cubic_perovskite(lattice),

@@ -112,6 +112,24 @@ def model_fingerprint(calc) -> str:
     return fingerprint(parts)
 
 
+def model_description(calc) -> dict:
+    """What a result records about the model: class, name, modality (multi-fidelity models),
+    dtype; ``{"calculator": <class>}`` for a calculator without a model.
+    """
+    model = getattr(calc, "model", None)
+    if model is None:
+        return {"calculator": type(calc).__name__}
+    out: dict[str, Any] = {"model": type(model).__name__}
+    for key in ("name", "modality"):
+        value = getattr(model, key, None)
+        if isinstance(value, str):
+            out[key] = value
+    dtype = getattr(calc, "dtype", None)
+    if dtype is not None:
+        out["dtype"] = str(dtype).replace("torch.", "")
+    return out
+
+
 class Checkpoints:
     """One JSON per step in ``out_dir``: ``{"key": ..., "result": ...}``.
 

@@ -1,4 +1,5 @@
-"""Group-subgroup family tree of the children found by a distortion search.
+"""Group-subgroup family tree of the children found by a distortion search, and the nodes of
+the descent below it (:class:`Node`, built by :mod:`.descent`).
 
 Each child is represented by its condensed displacement pattern in the parent supercell;
 its group is the stabiliser of that pattern among the parent's supercell operations
@@ -10,14 +11,15 @@ by every operation fixing ``u_i``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
 
-__all__ = ["FamilyTree", "family_tree"]
+__all__ = ["FamilyTree", "family_tree", "Node", "ground_state", "ranked_nodes", "node_tree_text"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,120 @@ def family_tree(
         supergroups=tuple(supergroups),
         tree_parent=tuple(tree_parent),
     )
+
+
+@dataclass(frozen=True)
+class Node(Record):
+    """One structure of the descent; node 0 is the parent.
+
+    Attributes
+    ----------
+    index, depth : int
+        Position in the list and number of condensations from the parent.
+    parent : int or None
+        Node it was first condensed from (None for the parent).
+    via : str
+        What was condensed from ``parent``, e.g. 'R4+ (a,0,0)'.
+    space_group_number, space_group_symbol
+        Of the node relaxed in its own group.
+    energy_per_fu : float
+        eV per formula unit.
+    energy_gain_mev_per_fu : float
+        Parent minus node energy, meV per formula unit (positive: lower than the parent).
+    dynamically_stable : bool or None
+        No mode below the threshold at the node's commensurate q points and none off them
+        in the interpolated dispersion; None when not checked (``status`` says why).
+    softest_mode : dict or None
+        ``{"irrep", "q_label", "q", "frequency_thz"}`` of the lowest labelled mode.
+    phonon_supercell : tuple or None
+        3x3 supercell matrix of the node's phonons.
+    status : str
+        'stable', 'searched' (unstable, its soft modes condensed), 'depth limit'
+        (unstable, not searched), 'time budget' (not checked) or 'failed: <reason>'.
+    other_parents : tuple[int, ...]
+        Further nodes whose search also led here (merged).
+    children : tuple[int, ...]
+        Nodes found by this node's search (including merged ones).
+    skipped : tuple[dict, ...]
+        Candidates of this node's search that were not relaxed or not kept, with reasons.
+    off_grid : dict or None
+        Instabilities of the interpolated dispersion away from the supercell's q points.
+    folder, cif : str or None
+        The node's search folder and structure file, relative to the search's ``out_dir``.
+    atoms : Atoms
+        The node's structure (primitive cell, relaxed in its group).
+    """
+
+    index: int
+    depth: int
+    parent: int | None
+    via: str
+    space_group_number: int
+    space_group_symbol: str
+    energy_per_fu: float
+    energy_gain_mev_per_fu: float
+    dynamically_stable: bool | None
+    softest_mode: dict | None
+    phonon_supercell: tuple | None
+    status: str
+    other_parents: tuple[int, ...] = ()
+    children: tuple[int, ...] = ()
+    skipped: tuple[dict, ...] = ()
+    off_grid: dict | None = None
+    folder: str | None = None
+    cif: str | None = None
+    atoms: Atoms | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.space_group_symbol} ({self.space_group_number})"
+
+    def summary(self) -> dict:
+        """The entry of ``search.json`` (the structure as its CIF file name)."""
+        d = encode(self)
+        d.pop("atoms", None)
+        d["n_atoms"] = None if self.atoms is None else len(self.atoms)
+        return d
+
+
+def ground_state(nodes: Sequence[Node]) -> int | None:
+    """Index of the lowest-energy dynamically stable node (None: no stable node)."""
+    stable = [n for n in nodes if n.dynamically_stable]
+    if not stable:
+        return None
+    return min(stable, key=lambda n: (n.energy_per_fu, n.depth, n.index)).index
+
+
+def ranked_nodes(nodes: Sequence[Node]) -> list[Node]:
+    """Nodes below the parent: dynamically stable ones first, then by energy (lowest first)."""
+    return sorted(
+        nodes[1:],
+        key=lambda n: (n.dynamically_stable is not True, n.energy_per_fu, n.depth, n.index),
+    )
+
+
+def node_tree_text(nodes: Sequence[Node]) -> str:
+    """The descent drawn as a tree (merged nodes appear once, under their first parent)."""
+
+    def line(n: Node) -> str:
+        state = {True: "stable", False: "unstable", None: n.status}[n.dynamically_stable]
+        soft = n.softest_mode
+        if n.dynamically_stable is False and soft is not None:
+            state += f" ({soft['irrep']} {soft['frequency_thz']:.2f} THz)"
+        more = (
+            f", also from {', '.join(f'#{p}' for p in n.other_parents)}" if n.other_parents else ""
+        )
+        gain = f"{n.energy_gain_mev_per_fu:.2f} meV/f.u."
+        return f"#{n.index} {n.label} {n.via}  {gain}  {state}{more}"
+
+    root = nodes[0]
+    lines = [f"#0 {root.label} parent  {'stable' if root.dynamically_stable else 'unstable'}"]
+
+    def walk(parent: int, depth: int) -> None:
+        for n in nodes:
+            if n.parent == parent:
+                lines.append("  " * depth + "└─ " + line(n))
+                walk(n.index, depth + 1)
+
+    walk(0, 1)
+    return "\n".join(lines)

@@ -72,3 +72,31 @@ def test_unknown_modality_is_named():
 
     with pytest.raises(ValueError, match="unknown modality 'HSE'.*R2SCAN"):
         SevenNetModel("7net-mf-0", modality="HSE")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SevenNet-0",
+        pytest.param("SevenNet-l3i5", marks=pytest.mark.slow),
+        pytest.param("7net-mf-0", marks=pytest.mark.slow),
+        pytest.param("7net-mf-0-pbe", marks=pytest.mark.slow),
+    ],
+)
+def test_named_model_forces_and_hessian_are_derivatives(name):
+    """float64: forces are -dE/dx and exact Hessian rows are -dF/dx, by central differences."""
+    atoms = _rattled()
+    atoms.calc = SymBreakCalculator(model=name, dtype="float64")
+    forces = atoms.get_forces()
+    hessian = atoms.calc.get_hessian(atoms)
+    h = 1e-4
+    for atom, axis in [(0, 0), (1, 2), (3, 1)]:
+        row = 3 * atom + axis
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[atom, axis] += h
+        minus.positions[atom, axis] -= h
+        plus.calc = minus.calc = atoms.calc
+        e_p, f_p = plus.get_potential_energy(), plus.get_forces()
+        e_m, f_m = minus.get_potential_energy(), minus.get_forces()
+        assert -(e_p - e_m) / (2 * h) == pytest.approx(forces[atom, axis], abs=1e-5)
+        np.testing.assert_allclose(hessian[row], -(f_p - f_m).ravel() / (2 * h), atol=1e-4)

@@ -34,7 +34,12 @@ SPEC = CalculatorSpec(model="ase_symbreak.testing.toy_models:PlantedTiltModel", 
 
 def _settings(**kw):
     base = dict(
-        supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False
+        supercell=FCC,
+        child_fmax=2e-4,
+        parent_fmax=1e-4,
+        amplitudes=(0.1, 0.2, 0.3),
+        plot=False,
+        child_supercell=(1, 1, 1),
     )
     return SearchSettings(**{**base, **kw})
 
@@ -130,11 +135,14 @@ def test_search_flow_output_in_store(toy, tmp_path):
     from maggma.stores import MemoryStore
 
     store = JobStore(MemoryStore())
-    flow = search_flow(toy.cubic(), _settings(max_children=1, couple=False), SPEC, out_dir=tmp_path)
+    flow = search_flow(
+        toy.cubic(), _settings(max_children=1, couple=False, max_depth=0), SPEC, out_dir=tmp_path
+    )
     jobflow.run_locally(flow, log=False, store=store, create_folders=False, ensure_success=True)
     out = search_output(flow, store=store)
     assert out == flow.output.resolve(store)
-    assert len(out["children"]) == 1 and out["children"][0]["space_group_symbol"] == "R-3c"
+    # max_children budgets coupled pairs only: every single-irrep R4+ child is relaxed
+    assert [c["space_group_symbol"] for c in out["children"]] == ["R-3c", "Imma", "I4/mcm"]
     assert json.loads((tmp_path / "search.json").read_text()) == out
     for name in ("01_parent", "02_phonons", "03_soft_modes", "04_condense", "05_child_00"):
         assert (tmp_path / f"{name}.json").exists()

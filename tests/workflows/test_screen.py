@@ -45,6 +45,7 @@ def _settings(**kw) -> SearchSettings:
         amplitudes=(0.1, 0.2, 0.3),
         plot=False,
         max_children=3,
+        max_depth=0,
     )
     return SearchSettings(**{**base, **kw})
 

@@ -60,8 +60,14 @@ def toy_calc(toy):
 
 
 def _settings(**kw):
+    """The one-level search (the descent below it: test_descent.py)."""
     base = dict(
-        supercell=FCC, child_fmax=2e-4, parent_fmax=1e-4, amplitudes=(0.1, 0.2, 0.3), plot=False
+        supercell=FCC,
+        child_fmax=2e-4,
+        parent_fmax=1e-4,
+        amplitudes=(0.1, 0.2, 0.3),
+        plot=False,
+        max_depth=0,
     )
     return SearchSettings(**{**base, **kw})
 
@@ -123,6 +129,7 @@ def test_steps_find_r4plus_and_i4mcm(toy, toy_calc):
 def test_search_ranks_planted_children(toy, toy_search):
     result, out = toy_search
     assert [m.irrep for m in result.soft_modes.modes] == ["R4+"]
+    assert result.nodes == () and result.ground_state_note() is None  # max_depth=0: no descent
     gains = {
         c.identification.space_group_symbol: c.identification.energy_gain_mev_per_fu
         for c in result.children
@@ -416,7 +423,11 @@ def test_rocksalt_polar_instability_condenses_to_r3m():
         toy.rocksalt(),
         calc,
         SearchSettings(
-            supercell=(1, 1, 1), couple=False, plot=False, amplitudes=(0.05, 0.1, 0.15, 0.2)
+            supercell=(1, 1, 1),
+            couple=False,
+            plot=False,
+            amplitudes=(0.05, 0.1, 0.15, 0.2),
+            max_depth=0,
         ),
     )
     assert [m.irrep for m in result.soft_modes.modes] == ["GM4-"]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from ase import Atoms
 from numpy.typing import ArrayLike
 
 from ase_symbreak.phonons import (
+    OffGridInstabilityWarning,
     PhononModes,
+    check_dispersion,
     labelled_modes,
     phonopy_from_calculator,
     plot_band_structure,
@@ -36,6 +39,7 @@ def phonons(
     plot: str | Path | None = None,
     save_phonopy: str | Path | None = None,
     progress: Progress | None = None,
+    check_off_grid: bool = True,
 ) -> PhononModes:
     """Labelled phonon modes of ``atoms`` (:func:`ase_symbreak.phonons.labelled_modes`).
 
@@ -48,11 +52,27 @@ def phonons(
     plot : path of a band-structure plot to write (optional).
     save_phonopy : path of a ``phonopy_params.yaml`` to write (optional).
     progress : ``progress(done, total)`` over the exact Hessian rows.
+    check_off_grid : bool
+        Check the dispersion interpolated from the supercell force constants on a dense mesh
+        and the band path (:func:`ase_symbreak.phonons.check_dispersion`, below -0.1 THz),
+        attach it as ``dispersion`` and warn (``OffGridInstabilityWarning``) when it is
+        unstable at q the supercell does not contain. Not done for a 1x1x1 supercell (its
+        force constants hold Gamma only).
     """
     p = supercell_matrix_3x3(supercell)
     check_supercell(atoms, p, symprec)
     phonon = phonopy_from_calculator(atoms, calc, p, progress=progress)
     modes = labelled_modes(atoms, phonon, p, origin_index=origin_index, symprec=symprec)
+    if check_off_grid and abs(round(np.linalg.det(p))) > 1:  # a 1x1x1 cell knows Gamma only
+        try:
+            dispersion = check_dispersion(phonon, p)
+        except Exception as err:  # an optional check must never lose the computed modes
+            warnings.warn(f"off-grid dispersion check failed: {err}", stacklevel=2)
+        else:
+            modes = dataclasses.replace(modes, dispersion=dispersion)
+            message = dispersion.warning()
+            if message is not None:
+                warnings.warn(message, OffGridInstabilityWarning, stacklevel=2)
     if plot is not None:
         try:
             plot_band_structure(
