@@ -114,7 +114,10 @@ def search_command(
     ] = 3,
     fmax: Annotated[
         float, typer.Option(help="Force criterion of the child relaxations, eV/A.")
-    ] = 5e-3,
+    ] = 1e-3,
+    optimizer: Annotated[
+        str, typer.Option(help="Relaxations: newton (default), BFGS, FIRE, LBFGS, BFGSLineSearch.")
+    ] = "newton",
     no_couple: Annotated[
         bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
     ] = False,
@@ -132,6 +135,7 @@ with a family tree.
             max_children=max_children,
             max_depth=max_depth,
             child_fmax=fmax,
+            optimizer=optimizer,
             couple=not no_couple,
         )
     _search(atoms, model, settings, out)

@@ -8,6 +8,7 @@ Use it as usual: band structure, DOS, thermal properties, ``phonon.save(...)``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -100,12 +101,16 @@ def phonopy_from_calculator(
 
     unitcell = check_unitcell(unitcell)
     p = supercell_matrix_3x3(supercell_matrix)
-    phonon = Phonopy(
-        to_phonopy_atoms(unitcell),
-        supercell_matrix=p.T,
-        primitive_matrix=primitive_matrix,
-        symprec=symprec,
-    )
+    with warnings.catch_warnings():
+        # "auto" is our explicit choice (a reorientation for a primitive unit cell); phonopy 4
+        # warns whenever it resolves to a non-identity matrix
+        warnings.filterwarnings("ignore", message="primitive_matrix defaulted")
+        phonon = Phonopy(
+            to_phonopy_atoms(unitcell),
+            supercell_matrix=p.T,
+            primitive_matrix=primitive_matrix,
+            symprec=symprec,
+        )
     supercell = from_phonopy_atoms(phonon.supercell)
     fc = calc.get_force_constants(
         supercell, symmetry_reduced=True, progress=progress, method="orbits"

@@ -4,8 +4,11 @@ After :func:`~ase_symbreak.workflows.search.search_one_level` has relaxed the pa
 children, every child becomes a :class:`Node`: its own labelled phonons (Gamma and the q
 points of a supercell of the child) say whether it is dynamically stable; an unstable node
 is searched again (its soft modes condensed, its children relaxed), down to
-``SearchSettings.max_depth`` condensations from the parent. A structure reached along two
-paths (same space group, pymatgen's ``StructureMatcher``) is one node with several parents.
+``SearchSettings.max_depth`` condensations from the parent. Nodes are checked lowest energy
+first, so that a time budget (``SearchSettings.time_budget_s``, counted from the start of
+the search) is spent where the ground state is likeliest; nodes it leaves unchecked say so.
+A structure reached along two paths (same space group, pymatgen's ``StructureMatcher``) is
+one node with several parents.
 The predicted ground state is the lowest-energy stable node.
 
 Each node's search lives in ``out_dir/descent/node_NN_<group>/`` (the files of a search),
@@ -17,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import deque
+import warnings
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ase_symbreak.phonons import PhononModes
+from ase_symbreak.phonons import OffGridInstabilityWarning, PhononModes
 
 from .runner import SearchProgress
 from .search import (
@@ -163,12 +166,15 @@ class _Descent:
         self.root_lattice = np.asarray(self.s.supercell) @ result.parent.atoms.cell[:]
         self.nodes: list[dict] = []
         self.structures: list[Atoms] = []
-        self.queue: deque[int] = deque()
+        self.queue: list[int] = []  # pending nodes, evaluated lowest energy first
+        self.node_seconds: list[float] = []  # wall time of each node computed here
+        spent = sum(float(t.get("seconds", 0.0)) for t in result.timings.values())
+        self.start -= spent  # the time budget counts the parent's search too
 
     # -- nodes -----------------------------------------------------------------------
     def add_root(self) -> None:
         r = self.result
-        stable = not r.soft_modes.modes and _off_grid(r.phonons) is None
+        stable = not r.soft_modes.modes
         self.nodes.append(
             dict(
                 index=0,
@@ -233,8 +239,10 @@ class _Descent:
         self.queue.append(index)
         return index
 
-    def add_children(self, parent: int, sub: SearchResult) -> None:
+    def add_children(self, parent: int, sub: SearchResult) -> list[int | None]:
+        """Nodes of the children of ``sub`` (None for one skipped), in their order."""
         node = self.nodes[parent]
+        mapped: list[int | None] = []
         for c in sub.children:
             idn = c.identification
             if (
@@ -251,8 +259,10 @@ class _Descent:
                         ),
                     }
                 )
+                mapped.append(None)
                 continue
             i = self.add_child(c, parent)
+            mapped.append(i)
             if i not in node["children"]:
                 node["children"].append(i)
         for c in sub.duplicates:
@@ -262,12 +272,19 @@ class _Descent:
                     "reason": f"same minimum as candidate {c.duplicate_of} of this search",
                 }
             )
+        return mapped
 
     # -- the search of one node ------------------------------------------------------
     def evaluate(self, index: int) -> None:
         node, atoms, s = self.nodes[index], self.structures[index], self.s
-        if s.time_budget_s is not None and time.perf_counter() - self.start > s.time_budget_s:
-            node["status"] = f"time budget: not checked (time_budget_s={s.time_budget_s})"
+        elapsed = time.perf_counter() - self.start
+        typical = float(np.median(self.node_seconds)) if self.node_seconds else 0.0
+        if s.time_budget_s is not None and elapsed + typical > s.time_budget_s:
+            node["status"] = (
+                f"time budget: not checked (time_budget_s={s.time_budget_s:g}: {elapsed:.0f} s "
+                f"spent, a node takes about {typical:.0f} s; nodes are checked lowest energy "
+                "first)"
+            )
             return
         folder = f"descent/node_{index:02d}_{_safe(node['space_group_symbol'])}"
         node["folder"] = folder
@@ -286,7 +303,9 @@ class _Descent:
         search_more = node["depth"] < s.max_depth
         out = None if self.out is None else self.out / folder
         try:
-            plan = plan_search(atoms, self.calc, sub_settings, out, condense_modes=search_more)
+            with warnings.catch_warnings():  # recorded in the node's off_grid, not shouted
+                warnings.simplefilter("ignore", OffGridInstabilityWarning)
+                plan = plan_search(atoms, self.calc, sub_settings, out, condense_modes=search_more)
             children = [run_child(plan, i, self.calc) for i in range(len(plan.chosen))]
             sub = finish_search(plan, children)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
@@ -306,9 +325,9 @@ class _Descent:
             node["cif"] = f"{folder}/parent_relaxed.cif"
         self.structures[index] = plan.parent.atoms
         on_grid_stable = not plan.soft_modes.modes
-        node["dynamically_stable"] = on_grid_stable and node["off_grid"] is None
+        node["dynamically_stable"] = on_grid_stable
         if on_grid_stable:
-            node["status"] = "stable" if node["off_grid"] is None else "unstable off grid"
+            node["status"] = "stable"
         elif search_more:
             node["status"] = "searched"
             self.add_children(index, sub)
@@ -317,12 +336,20 @@ class _Descent:
 
     def run(self) -> list[Node]:
         self.add_root()
-        self.add_children(0, self.result)
+        self.child_nodes = self.add_children(0, self.result)
         done = 0
         while self.queue:
             if self.progress is not None:
                 self.progress(DESCENT_STEP, done, done + len(self.queue))
-            self.evaluate(self.queue.popleft())
+            best = min(
+                self.queue,
+                key=lambda i: (self.nodes[i]["energy_per_fu"], self.nodes[i]["depth"], i),
+            )
+            self.queue.remove(best)
+            t0 = time.perf_counter()
+            self.evaluate(best)
+            if self.nodes[best]["dynamically_stable"] is not None:
+                self.node_seconds.append(time.perf_counter() - t0)
             done += 1
         if self.progress is not None:
             self.progress(DESCENT_STEP, done, done)
@@ -356,14 +383,19 @@ def descend(
     """
     calc = _default_calculator(calc)
     start = time.perf_counter()
-    nodes = _Descent(result, calc, progress).run()
+    descent = _Descent(result, calc, progress)
+    nodes = descent.run()
     timings = dict(result.timings)
     timings[DESCENT_STEP] = {
         "seconds": time.perf_counter() - start,
         "nodes": len(nodes) - 1,
     }
     out = dataclasses.replace(
-        result, nodes=tuple(nodes), ground_state=ground_state(nodes), timings=timings
+        result,
+        nodes=tuple(nodes),
+        child_nodes=tuple(descent.child_nodes),
+        ground_state=ground_state(nodes),
+        timings=timings,
     )
     if result.out_dir is not None:
         write_json(Path(result.out_dir) / "search.json", out.to_dict())

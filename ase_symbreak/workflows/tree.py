@@ -133,8 +133,11 @@ class Node(Record):
     energy_gain_mev_per_fu : float
         Parent minus node energy, meV per formula unit (positive: lower than the parent).
     dynamically_stable : bool or None
-        No mode below the threshold at the node's commensurate q points and none off them
-        in the interpolated dispersion; None when not checked (``status`` says why).
+        No mode below the threshold at the q points of the node's phonon supercell (exact
+        Hessian, labelled); None when not checked (``status`` says why). Instabilities that
+        only the interpolated dispersion shows between those q points are in ``off_grid``:
+        a hint to confirm with the supercell it names, not a verdict (Fourier interpolation
+        from a small supercell can make them up).
     softest_mode : dict or None
         ``{"irrep", "q_label", "q", "frequency_thz"}`` of the lowest labelled mode.
     phonon_supercell : tuple or None
@@ -149,7 +152,8 @@ class Node(Record):
     skipped : tuple[dict, ...]
         Candidates of this node's search that were not relaxed or not kept, with reasons.
     off_grid : dict or None
-        Instabilities of the interpolated dispersion away from the supercell's q points.
+        Instabilities of the interpolated dispersion away from the supercell's q points
+        (:meth:`~ase_symbreak.phonons.DispersionCheck.summary`), None when there are none.
     folder, cif : str or None
         The node's search folder and structure file, relative to the search's ``out_dir``.
     atoms : Atoms

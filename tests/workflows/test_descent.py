@@ -260,3 +260,14 @@ def test_cli_search_prints_the_ground_state_first(tmp_path):
     assert table.index("R3m") < table.index("ground") < table.index("Imm2") < table.index("I4mm")
     data = json.loads((tmp_path / "out" / "search.json").read_text())
     assert data["ground_state"]["space_group_number"] == 160
+
+
+def test_time_budget_is_reported_not_silent(toy):
+    """A spent budget leaves nodes unchecked, says so, and names no ground state."""
+    result = distortion_search(toy.cubic(), _calc(toy), _tilt_settings(time_budget_s=1e-6))
+    assert len(result.children) >= 3  # the parent's search always finishes
+    below = result.nodes[1:]
+    assert below and all(n.dynamically_stable is None for n in below)
+    assert all(n.status.startswith("time budget") for n in below)
+    assert result.ground_state is None
+    assert "no dynamically stable structure" in result.ground_state_note()
