@@ -279,13 +279,15 @@ class _Descent:
         node, atoms, s = self.nodes[index], self.structures[index], self.s
         elapsed = time.perf_counter() - self.start
         typical = float(np.median(self.node_seconds)) if self.node_seconds else 0.0
-        if s.time_budget_s is not None and elapsed + typical > s.time_budget_s:
-            node["status"] = (
-                f"time budget: not checked (time_budget_s={s.time_budget_s:g}: {elapsed:.0f} s "
-                f"spent, a node takes about {typical:.0f} s; nodes are checked lowest energy "
-                "first)"
-            )
-            return
+        # the lowest-energy child is always checked; then a node runs when it fits the budget
+        if self.node_seconds and s.time_budget_s is not None:
+            if elapsed + typical > s.time_budget_s:
+                node["status"] = (
+                    f"time budget: not checked (time_budget_s={s.time_budget_s:g}: "
+                    f"{elapsed:.0f} s spent, a node takes about {typical:.0f} s; nodes are "
+                    "checked lowest energy first)"
+                )
+                return
         folder = f"descent/node_{index:02d}_{_safe(node['space_group_symbol'])}"
         node["folder"] = folder
         sc = s.child_supercell

@@ -125,9 +125,10 @@ class SearchSettings:
         q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
     time_budget_s : float or None
         Seconds for the whole search, counted from its start: the parent's search always
-        finishes; the descent checks nodes lowest energy first and leaves the rest unchecked
-        (``status`` says so, ``dynamically_stable`` None) once the next node would take the
-        search past the budget (a node is expected to take the median time of those before).
+        finishes and its lowest-energy child is always checked; the descent checks nodes
+        lowest energy first and leaves the rest unchecked (``status`` says so,
+        ``dynamically_stable`` None) once the next node would take the search past the
+        budget (a node is expected to take the median time of those before).
         Default 300 s; None: no limit.
     """
 

@@ -37,6 +37,8 @@ SUMMARY_COLUMNS = (
     "best_child_space_group",
     "energy_gain_mev_per_fu",
     "n_children",
+    "ground_state",
+    "ground_state_gain_mev_per_fu",
     "status",
     "attempts",
     "error",
@@ -58,6 +60,9 @@ class ScreenEntry(Record):
     best_child_space_group : 'Pnma (62)' of the child with the largest energy gain, '' if none.
     energy_gain_mev_per_fu : that child's gain (meV per formula unit), 0.0 if none.
     n_children : unique relaxed children.
+    ground_state : 'R3c (161)', the lowest-energy dynamically stable structure of the descent
+        ('' without a descent or when none was found; the parent's group when it is stable).
+    ground_state_gain_mev_per_fu : its energy below the parent, meV per formula unit.
     attempts : tries this run (0 when loaded from an earlier run).
     error : 'Type: message' of the last failure, '' when done.
     loaded : True when taken from an earlier run's ``screen.json``.
@@ -73,6 +78,8 @@ class ScreenEntry(Record):
     best_child_space_group: str = ""
     energy_gain_mev_per_fu: float = 0.0
     n_children: int = 0
+    ground_state: str = ""
+    ground_state_gain_mev_per_fu: float = 0.0
     attempts: int = 0
     error: str = ""
     loaded: bool = False
@@ -132,6 +139,7 @@ def done_entry(
     """The entry of a finished search."""
     p = result.parent
     best = result.children[0].identification if result.children else None
+    gs = result.predicted_ground_state
     return ScreenEntry(
         name=inp.name,
         source=inp.source,
@@ -144,6 +152,8 @@ def done_entry(
         else _space_group(best.space_group_symbol, best.space_group_number),
         energy_gain_mev_per_fu=0.0 if best is None else float(best.energy_gain_mev_per_fu),
         n_children=len(result.children),
+        ground_state="" if gs is None else gs.label,
+        ground_state_gain_mev_per_fu=0.0 if gs is None else float(gs.energy_gain_mev_per_fu),
         attempts=attempts,
         seconds=seconds,
     )
