@@ -38,3 +38,19 @@ def own_calc() -> SymBreakCalculator:
 def calc64(request, own_calc, sevennet_calc64) -> SymBreakCalculator:
     """Both models, float64."""
     return {"own": own_calc, "sevennet": sevennet_calc64}[request.param]
+
+
+#: (test, calculator, structure) combinations too slow for the default run; the same check on
+#: SevenNet-0 runs there on a smaller cell (tests/models/test_sevennet_models.py).
+SLOW_COMBINATIONS = {("test_hessian_matches_finite_differences", "sevennet", "triclinic_periodic")}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the :data:`SLOW_COMBINATIONS` of parametrised fixtures ``slow``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        key = (item.originalname, callspec.params.get("calc64"), callspec.params.get("structure"))
+        if key in SLOW_COMBINATIONS:
+            item.add_marker(pytest.mark.slow)
