@@ -40,7 +40,7 @@ from .search import (
     run_child,
     search_one_level,
 )
-from .storage import write_json
+from .storage import safe_filename, write_json
 from .tree import Node, ground_state
 
 __all__ = [
@@ -107,9 +107,7 @@ def same_structure(a: Atoms, b: Atoms, ltol: float = 0.02, stol: float = 0.05) -
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    if sorted(a.get_chemical_formula(empirical=True)) != sorted(
-        b.get_chemical_formula(empirical=True)
-    ):
+    if a.get_chemical_formula(empirical=True) != b.get_chemical_formula(empirical=True):
         return False
     matcher = StructureMatcher(ltol=ltol, stol=stol, angle_tol=1.0, scale=False)
     return bool(matcher.fit(AseAtomsAdaptor.get_structure(a), AseAtomsAdaptor.get_structure(b)))
@@ -288,7 +286,7 @@ class _Descent:
                     "checked lowest energy first)"
                 )
                 return
-        folder = f"descent/node_{index:02d}_{_safe(node['space_group_symbol'])}"
+        folder = f"descent/node_{index:02d}_{safe_filename(node['space_group_symbol'])}"
         node["folder"] = folder
         sc = s.child_supercell
         if sc is None:
@@ -367,12 +365,6 @@ class _Descent:
             )
             for i, n in enumerate(self.nodes)
         ]
-
-
-def _safe(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def descend(

@@ -16,7 +16,6 @@ Files in ``out_dir``::
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from .storage import (
     fingerprint,
     model_description,
     model_fingerprint,
+    safe_filename,
     write_atoms,
     write_json,
 )
@@ -409,10 +409,6 @@ def choose_candidates(
     return singles + keep, skipped
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
 @dataclass(frozen=True)
 class SearchPlan(Record):
     """The search after its parent stages (relax, phonons, soft modes, condense).
@@ -655,7 +651,7 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     t2 = time.perf_counter()
     cif = None
     if plan.out_dir is not None:
-        cif = f"child_{index:02d}_{_safe(idn.space_group_symbol)}.cif"
+        cif = f"child_{index:02d}_{safe_filename(idn.space_group_symbol)}.cif"
         write_atoms(
             Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized
         )

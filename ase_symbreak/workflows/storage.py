@@ -112,6 +112,15 @@ def model_fingerprint(calc) -> str:
     return fingerprint(parts)
 
 
+def safe_filename(name: str) -> str:
+    """``name`` with every run of characters other than letters, digits, ``_.-`` as ``_``
+    (space-group symbols in file and folder names: 'I4/mcm' -> 'I4_mcm').
+    """
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
 def model_description(calc) -> dict:
     """What a result records about the model: class, name, modality (multi-fidelity models),
     dtype; ``{"calculator": <class>}`` for a calculator without a model.
