@@ -112,6 +112,13 @@ def search_command(
             "(0: one level, children not checked)."
         ),
     ] = 3,
+    time_budget: Annotated[
+        float,
+        typer.Option(
+            help="Seconds for the whole search; the descent leaves nodes unchecked (and says "
+            "so) past it. 0: no limit."
+        ),
+    ] = 240.0,
     fmax: Annotated[
         float, typer.Option(help="Force criterion of the child relaxations, eV/A.")
     ] = 1e-3,
@@ -134,6 +141,7 @@ with a family tree.
             threshold_thz=threshold,
             max_children=max_children,
             max_depth=max_depth,
+            time_budget_s=time_budget if time_budget != 0 else None,
             child_fmax=fmax,
             optimizer=optimizer,
             couple=not no_couple,

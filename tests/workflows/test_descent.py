@@ -249,6 +249,8 @@ def test_cli_search_prints_the_ground_state_first(tmp_path):
             "--no-couple",
             "--max-depth",
             "1",
+            "--time-budget",
+            "0",
             "--out",
             str(tmp_path / "out"),
         ],
@@ -260,6 +262,7 @@ def test_cli_search_prints_the_ground_state_first(tmp_path):
     assert table.index("R3m") < table.index("ground") < table.index("Imm2") < table.index("I4mm")
     data = json.loads((tmp_path / "out" / "search.json").read_text())
     assert data["ground_state"]["space_group_number"] == 160
+    assert data["settings"]["time_budget_s"] is None  # --time-budget 0: no limit
 
 
 def test_time_budget_is_reported_not_silent(toy):
