@@ -44,21 +44,29 @@ class EnergyForcesStress:
     )  # (6,) eV/A^3, Voigt xx yy zz yz xz xy; None if not 3-D periodic
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model without)."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def _graph_inputs(
     model: EnergyModel, atoms: Atoms, dtype: torch.dtype
 ) -> tuple[NeighborList, torch.Tensor, torch.Tensor, torch.Tensor]:
     nl = neighbor_list(atoms, model.cutoff)
-    numbers = torch.as_tensor(atoms.numbers, dtype=torch.int64)
-    positions = torch.tensor(atoms.positions, dtype=dtype)
-    cell = torch.tensor(atoms.cell.array, dtype=dtype)
+    device = model_device(model)
+    numbers = torch.as_tensor(atoms.numbers, dtype=torch.int64, device=device)
+    positions = torch.tensor(atoms.positions, dtype=dtype, device=device)
+    cell = torch.tensor(atoms.cell.array, dtype=dtype, device=device)
     return nl, numbers, positions, cell
 
 
 def _atomic_energies(
     model: EnergyModel, numbers: torch.Tensor, nl: NeighborList, edge_vec: torch.Tensor
 ) -> torch.Tensor:
-    src = torch.as_tensor(nl.edge_src)
-    dst = torch.as_tensor(nl.edge_dst)
+    src = torch.as_tensor(nl.edge_src, device=edge_vec.device)
+    dst = torch.as_tensor(nl.edge_dst, device=edge_vec.device)
     return model(numbers, src, dst, edge_vec)
 
 
@@ -69,7 +77,11 @@ def energy_forces_stress(
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
     positions.requires_grad_(True)
     with_stress = stress and bool(np.all(atoms.pbc))
-    strain = torch.zeros((3, 3), dtype=dtype, requires_grad=True) if with_stress else None
+    strain = (
+        torch.zeros((3, 3), dtype=dtype, device=positions.device, requires_grad=True)
+        if with_stress
+        else None
+    )
     edge_vec = edge_vectors(positions, cell, nl, strain)
     energies = _atomic_energies(model, numbers, nl, edge_vec)
     energy = energies.sum()
@@ -179,8 +191,8 @@ def hessian_vector_products(
         raise ValueError(f"vectors must be (K, {n}, 3) or (K, {3 * n}), got {array.shape}")
     if method not in HVP_METHODS:
         raise ValueError(f"method must be one of {HVP_METHODS}, got {method!r}")
-    us = torch.tensor(array.reshape(-1, n, 3), dtype=dtype)
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
+    us = torch.tensor(array.reshape(-1, n, 3), dtype=dtype, device=positions.device)
     out = []
     if method == "double_backward":
         positions.requires_grad_(True)

@@ -57,12 +57,19 @@ class SymBreakCalculator(Calculator):
         ``None`` keeps the model's own (float32 for SevenNet-0).
     hessian_dtype : precision of Hessians and force constants (default ``"float64"``).
     symprec : spglib tolerance (Angstrom) used by ``get_force_constants(symmetry_reduced=True)``.
+    device : torch device of the model, ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"``;
+        results come back as numpy arrays on the host either way.
 
     The Hessian is stored in ``results["hessian"]`` as (3N, 3N) in eV/A^2, row ``3*i+alpha``.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "hessian"]
-    default_parameters = {"dtype": None, "hessian_dtype": "float64", "symprec": 1e-5}
+    default_parameters = {
+        "dtype": None,
+        "hessian_dtype": "float64",
+        "symprec": 1e-5,
+        "device": "cpu",
+    }
 
     def __init__(
         self,
@@ -70,12 +77,20 @@ class SymBreakCalculator(Calculator):
         dtype: str | None = None,
         hessian_dtype: str = "float64",
         symprec: float = 1e-5,
+        device: str | torch.device = "cpu",
         **kwargs,
     ) -> None:
-        super().__init__(dtype=dtype, hessian_dtype=hessian_dtype, symprec=symprec, **kwargs)
+        self.device = _to_device(device)
+        super().__init__(
+            dtype=dtype,
+            hessian_dtype=hessian_dtype,
+            symprec=symprec,
+            device=str(self.device),
+            **kwargs,
+        )
         self.dtype = _to_dtype(dtype)
         self.hessian_dtype = _to_dtype(hessian_dtype)
-        self.model = registry.load(model, self.dtype)
+        self.model = registry.load(model, self.dtype).to(self.device)
         self.model.eval()
         self._hessian_model: EnergyModel | None = None
 
@@ -110,7 +125,7 @@ class SymBreakCalculator(Calculator):
     def hessian_model(self) -> EnergyModel:
         """The model in ``hessian_dtype`` (built on first use)."""
         if self._hessian_model is None:
-            self._hessian_model = registry.load(self.model, self.hessian_dtype)
+            self._hessian_model = registry.load(self.model, self.hessian_dtype).to(self.device)
             self._hessian_model.eval()
         return self._hessian_model
 
@@ -202,6 +217,25 @@ class SymBreakCalculator(Calculator):
             names = [chemical_symbols[z] for z in unknown]
             known = ", ".join(chemical_symbols[z] for z in sorted(self.model.species or []))
             raise ValueError(f"the model does not know element(s) {names}; it knows: {known}")
+
+
+def _to_device(value: str | torch.device) -> torch.device:
+    """A torch device, checked: CUDA only where torch sees a GPU."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}") from err
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {value!r} asked for, but torch sees no CUDA GPU (torch "
+                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'})"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {value!r}: torch sees {torch.cuda.device_count()} GPU(s)")
+    return device
 
 
 def _native_dtype(model: torch.nn.Module) -> torch.dtype:

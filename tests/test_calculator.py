@@ -204,3 +204,39 @@ def test_own_model_save_load_into_calculator(tmp_path):
     e_direct = SymBreakCalculator(model, dtype="float64").get_potential_energy(atoms)
     e_loaded = SymBreakCalculator(str(path), dtype="float64").get_potential_energy(atoms)
     assert abs(e_direct - e_loaded) < 1e-10
+
+
+@pytest.mark.parametrize("device", ["tpu", "not a device"])
+def test_unknown_device_is_rejected(device):
+    from ase_symbreak.calculator import SymBreakCalculator
+
+    with pytest.raises(ValueError, match="device must be"):
+        SymBreakCalculator(model=_toy_model_path(), device=device)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_says_so():
+    from ase_symbreak.calculator import SymBreakCalculator
+
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        SymBreakCalculator(model=_toy_model_path(), device="cuda")
+
+
+def _toy_model_path() -> str:
+    return "ase_symbreak.testing.toy_models:PlantedPolarRocksaltModel"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_cpu_forces_and_hessian(sevennet_calc64):
+    """Runs only where torch sees a GPU (never needed by the default suite)."""
+    from ase_symbreak.calculator import SymBreakCalculator
+
+    atoms = cubic_perovskite(3.9)
+    atoms.rattle(0.03, seed=1)
+    gpu = SymBreakCalculator(dtype="float64", device="cuda")
+    np.testing.assert_allclose(
+        gpu.get_forces(atoms), sevennet_calc64.get_forces(atoms), rtol=0, atol=1e-8
+    )
+    np.testing.assert_allclose(
+        gpu.get_hessian(atoms, [0]), sevennet_calc64.get_hessian(atoms, [0]), rtol=0, atol=1e-8
+    )

@@ -18,11 +18,16 @@ class EnergyModel(torch.nn.Module, ABC):
 
     Subclasses set ``cutoff`` (Angstrom) and ``species`` (atomic numbers the model
     knows, ``None`` for all) and implement :meth:`forward`; those that hold constants
-    computed at construction override :meth:`with_dtype`.
+    computed at construction override :meth:`with_dtype`. Message-passing models set
+    ``num_interactions`` (layers that pass messages along edges): an atom's energy then
+    depends only on atoms within that many edges, so force constants vanish between atoms
+    more than ``2 * num_interactions`` edges apart (used by Hessian colouring); ``None``
+    means unknown.
     """
 
     cutoff: float
     species: frozenset[int] | None = None
+    num_interactions: int | None = None
 
     @abstractmethod
     def forward(

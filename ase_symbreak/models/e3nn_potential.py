@@ -175,6 +175,7 @@ class E3nnPotential(EnergyModel):
     def _build(self, config: PotentialConfig) -> None:
         self.config = config
         self.cutoff = float(config.cutoff)
+        self.num_interactions = int(config.num_layers)
         self.species = frozenset(config.species)
 
         self.embedding = SpeciesEmbedding(config.species)
