@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -73,14 +73,21 @@ def read_structure(path: Path) -> Atoms:
         return read(path)
 
 
-def load_calculator(model: str | None) -> SymBreakCalculator:
-    """The calculator of ``--model`` (None: SevenNet-0); exit 2 when it cannot be loaded."""
+def load_calculator(model: str | None, device: str = "cpu") -> SymBreakCalculator:
+    """The calculator of ``--model`` (None: SevenNet-0) on ``--device``; exit 2 when it cannot
+    be loaded (unknown model, no GPU for ``cuda``).
+    """
     from ase_symbreak.calculator import SymBreakCalculator
 
     try:
-        return SymBreakCalculator(model=model)
+        return SymBreakCalculator(model=model, device=device)
     except Exception as exc:  # missing file, wrong format, ModelFileError, ...
-        fail(f"cannot load model {model}: {first_line(exc)}", code=BAD_INPUT)
+        fail(f"cannot load model {model or 'SevenNet-0'}: {first_line(exc)}", code=BAD_INPUT)
+
+
+DeviceOption = Annotated[
+    str, typer.Option(help="Torch device of the model: cpu (default), cuda or cuda:N.")
+]
 
 
 def echo_json(obj: Any) -> None:

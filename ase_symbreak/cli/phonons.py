@@ -18,6 +18,7 @@ import typer
 from ._common import (
     BAD_INPUT,
     REJECTED,
+    DeviceOption,
     echo_json,
     exit_on,
     fail,
@@ -54,6 +55,7 @@ def phonons_command(
         Path | None,
         typer.Option(help="Also plot the band structure with irrep labels (.png or .pdf)."),
     ] = None,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian)."""
     import dataclasses
@@ -76,7 +78,7 @@ def phonons_command(
         fail(
             f"--supercell entries must be positive integers, got {list(supercell)}", code=BAD_INPUT
         )
-    calc = load_calculator(model)
+    calc = load_calculator(model, device)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
         with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:

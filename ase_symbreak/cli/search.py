@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from ._common import BAD_INPUT, REJECTED, exit_on, load_calculator, progress_bars, read_structure
+from ._common import (
+    BAD_INPUT,
+    REJECTED,
+    DeviceOption,
+    exit_on,
+    load_calculator,
+    progress_bars,
+    read_structure,
+)
 
 if TYPE_CHECKING:
     from ase_symbreak.workflows.search import SearchProgress, SearchResult
@@ -54,7 +62,9 @@ def print_search(
 
 
 def search_and_print(
-    search: Callable[[Any, SearchProgress], SearchResult], model: str | None
+    search: Callable[[Any, SearchProgress], SearchResult],
+    model: str | None,
+    device: str = "cpu",
 ) -> None:
     """Load the model, run ``search(calc, progress)`` under progress bars, print the result.
 
@@ -62,7 +72,7 @@ def search_and_print(
     """
     import time
 
-    calc = load_calculator(model)
+    calc = load_calculator(model, device)
     console = Console()
     start = time.perf_counter()
     with exit_on(ValueError, code=REJECTED), progress_bars(console) as progress:
@@ -70,7 +80,7 @@ def search_and_print(
     print_search(result, console, seconds=time.perf_counter() - start)
 
 
-def _search(atoms, model: str | None, settings, out_dir: Path) -> None:
+def _search(atoms, model: str | None, settings, out_dir: Path, device: str = "cpu") -> None:
     from ase_symbreak.workflows.descent import distortion_search
     from ase_symbreak.workflows.steps import check_parent
 
@@ -80,7 +90,7 @@ def _search(atoms, model: str | None, settings, out_dir: Path) -> None:
     def search(calc, progress):
         return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)
 
-    search_and_print(search, model)
+    search_and_print(search, model, device)
 
 
 def search_command(
@@ -128,6 +138,7 @@ def search_command(
     no_couple: Annotated[
         bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
     ] = False,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
 with a family tree.
@@ -146,7 +157,7 @@ with a family tree.
             optimizer=optimizer,
             couple=not no_couple,
         )
-    _search(atoms, model, settings, out)
+    _search(atoms, model, settings, out, device)
 
 
 def run_command(
