@@ -16,6 +16,17 @@ ratio FD/exact (> 1: exact is faster) and the largest |fc difference| (eV/A^2). 
 
     .venv/bin/python benchmarks/hessian_vs_fd.py [--dtypes float32,float64] [--threads 1]
         [--skip-p1]
+
+Larger or lower-symmetry cells (``--structure FILE --supercell 2 2 2``): the structure's
+supercell by the exact symmetry-reduced path (``--method``, default ``orbits``) or by
+phonopy's displacements (``--only fd``), one way per process, each printing its time, its
+number of HVPs or displaced cells, and the process's peak memory (run both ways, compare
+the force constants from ``--save``)::
+
+    .venv/bin/python benchmarks/hessian_vs_fd.py --structure child_Pnma.cif \
+        --supercell 2 2 2 --only exact --save fc_exact.npy
+    .venv/bin/python benchmarks/hessian_vs_fd.py --structure child_Pnma.cif \
+        --supercell 2 2 2 --only fd --save fc_fd.npy
 """
 
 from __future__ import annotations
@@ -109,9 +120,48 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     return lines
 
 
+def run_structure(args) -> None:
+    """One way (exact or FD) on the supercell of ``args.structure``; time and peak memory."""
+    import resource
+
+    from ase.io import read
+
+    atoms = read(args.structure).repeat(tuple(args.supercell))
+    dtype = args.dtypes.split(",")[0]
+    calc = SymBreakCalculator(dtype=dtype, hessian_dtype=dtype)
+    start = time.perf_counter()
+    if args.only == "fd":
+        fc, count = finite_displacement_fc(calc, atoms)
+        what = f"FD ({count} displaced cells)"
+    else:
+        calls = []
+        fc = calc.get_force_constants(
+            atoms,
+            symmetry_reduced=True,
+            method=args.method,
+            progress=lambda done, total: calls.append(total),
+        )
+        what = f"exact {args.method} ({calls[-1] if calls else 0} HVPs/rows)"
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    if args.save:
+        np.save(args.save, fc)
+    print(
+        f"[{dtype}] {args.structure} x {args.supercell} ({len(atoms)} atoms): {what} "
+        f"{seconds:.1f} s, peak memory of the process {peak:.2f} GB "
+        f"(load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--structure", default=None, help="a structure file (see above)")
+    parser.add_argument("--supercell", type=int, nargs=3, default=(2, 2, 2))
+    parser.add_argument("--only", choices=("exact", "fd"), default="exact")
+    parser.add_argument("--method", choices=("orbits", "directions", "rows"), default="orbits")
+    parser.add_argument("--save", default=None, help="save the force constants (.npy)")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -125,6 +175,9 @@ def main() -> None:
         f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    if args.structure:
+        run_structure(args)
+        return
     for dtype in args.dtypes.split(","):
         run(dtype.strip(), args.skip_p1)
 
