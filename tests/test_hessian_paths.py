@@ -132,3 +132,31 @@ def test_unknown_method_rejected(small_model) -> None:
         calc.get_force_constants(cubic_perovskite(), symmetry_reduced=True, method="bogus")
     with pytest.raises(ValueError):
         hessian_vector_products(small_model, cubic_perovskite(), np.zeros((1, 4, 3)))
+
+
+def test_batched_products_equal_one_at_a_time(small_model) -> None:
+    """``batch_size`` (is_grads_batched, the GPU path) changes no value; bad sizes refused."""
+    atoms = rattled(cubic_perovskite().repeat((2, 1, 1)))
+    u = np.random.default_rng(2).standard_normal((5, len(atoms), 3))
+    one = hessian_vector_products(small_model, atoms, u, torch.float64)
+    for batch in (2, 5, 8):
+        np.testing.assert_allclose(
+            hessian_vector_products(small_model, atoms, u, torch.float64, batch_size=batch),
+            one,
+            rtol=0,
+            atol=1e-12,
+        )
+    full = hessian_rows(small_model, atoms, None, torch.float64)
+    np.testing.assert_allclose(
+        hessian_rows(small_model, atoms, [4, 1], torch.float64, batch_size=4),
+        full[[12, 13, 14, 3, 4, 5]],
+        rtol=0,
+        atol=1e-12,
+    )
+    calc = SymBreakCalculator(small_model, hvp_batch_size=7)
+    np.testing.assert_allclose(calc.get_hessian(atoms), full, rtol=0, atol=1e-12)
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            hessian_vector_products(small_model, atoms, u, torch.float64, batch_size=bad)
+        with pytest.raises(ValueError, match="hvp_batch_size"):
+            SymBreakCalculator(small_model, hvp_batch_size=bad)

@@ -74,6 +74,8 @@ def test_edge_chunks_give_the_plain_energy_forces_stress_and_hessian(models):
     for method in autodiff.HVP_METHODS:  # forward mode falls back to the plain graph
         hu = autodiff.hessian_vector_products(chunked, atoms, u, method=method)
         np.testing.assert_allclose(hu, ref, rtol=0, atol=1e-10)
+    batched = autodiff.hessian_vector_products(chunked, atoms, u, batch_size=2)
+    np.testing.assert_allclose(batched, ref, rtol=0, atol=1e-10)
 
 
 _MEMORY_SCRIPT = textwrap.dedent(
