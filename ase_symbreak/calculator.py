@@ -32,6 +32,7 @@ from ase_symbreak.forceconstants import (
 )
 from ase_symbreak.models import registry
 from ase_symbreak.models.base import EnergyModel
+from ase_symbreak.sparse_hessian import ColouredHessian, coloured_hessian
 from ase_symbreak.validation import check_atoms
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -232,6 +233,29 @@ class SymBreakCalculator(Calculator):
         n = len(atoms)
         per_atom = rows.reshape(len(sym.independent_atoms), 3, n, 3).transpose(0, 2, 1, 3)
         return complete_force_constants(dict(zip(sym.independent_atoms.tolist(), per_atom)), sym)
+
+    def get_coloured_hessian(
+        self,
+        atoms: Atoms | None = None,
+        radius: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ColouredHessian:
+        """The Hessian from coloured Hessian-vector products (:mod:`ase_symbreak.sparse_hessian`).
+
+        ``radius=None``: exact, from the model's message-passing depth (falls back to plain
+        rows where the cell is within its receptive field); a radius in Angstrom: force
+        constants assumed zero beyond it. The result says which (``assumption``).
+        """
+        atoms = self._current(atoms)
+        self._check(atoms)
+        return coloured_hessian(
+            self.hessian_model,
+            atoms,
+            self.hessian_dtype,
+            radius=radius,
+            progress=progress,
+            batch_size=self._batch(atoms),
+        )
 
     # -- helpers --------------------------------------------------------------------
     def _batch(self, atoms: Atoms) -> int:
