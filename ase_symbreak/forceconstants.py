@@ -14,6 +14,8 @@ import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
+from ase_symbreak.validation import check_symprec
+
 
 def hessian_to_force_constants(hessian: NDArray[np.float64]) -> NDArray[np.float64]:
     """(3N, 3N) Hessian -> (N, N, 3, 3) force constants."""
@@ -42,6 +44,7 @@ class SymmetryMap:
 def symmetry_map(atoms: Atoms, symprec: float = 1e-5) -> SymmetryMap:
     """Operations of the structure (spglib) with the permutation of atoms each induces."""
     cell = (atoms.cell.array, atoms.get_scaled_positions(wrap=True), atoms.numbers)
+    check_symprec(symprec)
     dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     if dataset is None:
         raise ValueError(

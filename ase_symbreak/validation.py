@@ -82,3 +82,18 @@ def _check_overlap(atoms: Atoms, min_distance: float) -> None:
             f"overlapping atoms: atom {a} ({atoms.get_chemical_symbols()[a]}) is {d[k]:.3f} A from "
             f"{what}; the minimum allowed distance is {min_distance} A"
         )
+
+
+def check_symprec(symprec: float, name: str = "symprec") -> float:
+    """``symprec`` as a float; ``ValueError`` unless it is a finite positive length (Angstrom).
+
+    spglib crashes the interpreter (segmentation fault) on negative or NaN tolerances, so
+    every path into spglib checks first.
+    """
+    try:
+        value = float(symprec)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive length in Angstrom, got {symprec!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive length in Angstrom, got {symprec!r}")
+    return value

@@ -11,6 +11,8 @@ from .matching import nearest_sites
 
 __all__ = ["child_primitive_cell"]
 
+from ase_symbreak.validation import check_symprec
+
 
 def child_primitive_cell(
     parent: Atoms,
@@ -48,6 +50,7 @@ def child_primitive_cell(
     distorted = supercell.copy()
     distorted.positions += amplitude * pattern
     cell = (distorted.cell[:], distorted.get_scaled_positions(), distorted.numbers)
+    check_symprec(symprec)
     ds = spglib.get_symmetry(cell, symprec=symprec)
     eye = np.eye(3, dtype=int)
     trans = [t for r, t in zip(ds["rotations"], ds["translations"]) if np.array_equal(r, eye)]

@@ -37,6 +37,8 @@ from .spacegroup import default_origin_index, shift_origin, to_atoms
 
 __all__ = ["IrrepAmplitude", "ModeDecomposition", "decompose", "strain_by_irrep"]
 
+from ase_symbreak.validation import check_symprec
+
 
 @dataclass(frozen=True)
 class IrrepAmplitude:
@@ -342,6 +344,7 @@ def _primitive_volume_ratio(parent: Atoms, child: Atoms, symprec: float) -> floa
 
     def n_primitive(atoms: Atoms) -> int:
         cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+        check_symprec(symprec)
         prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=symprec)
         return len(atoms) if prim is None else len(prim[2])
 

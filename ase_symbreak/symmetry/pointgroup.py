@@ -27,6 +27,8 @@ from spgrep.rep.enumerate import enumerate_unitary_irreps_from_regular_represent
 from spgrep.rep.irreps import frobenius_schur_indicator
 from spgrep.rep.pir import get_physically_irrep
 
+from ase_symbreak.validation import check_symprec
+
 __all__ = [
     "TENSOR_INDEX_SYMMETRIES",
     "PointGroupIrrep",
@@ -108,6 +110,7 @@ def point_group_operations(obj, symprec: float = 1e-3, lattice: NDArray | None =
     """
     if hasattr(obj, "get_scaled_positions") or hasattr(obj, "frac_coords"):
         cell, scaled, numbers = _cell_tuple(obj)
+        check_symprec(symprec)
         dataset = spglib.get_symmetry_dataset((cell, scaled, numbers), symprec=symprec)
         if dataset is None:
             raise ValueError(f"spglib found no symmetry for the structure (symprec={symprec})")

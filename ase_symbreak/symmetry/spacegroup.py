@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.geometry import get_distances
 from numpy.typing import NDArray
 
-from ase_symbreak.validation import check_atoms
+from ase_symbreak.validation import check_atoms, check_symprec
 
 from .lattice import wrap
 
@@ -147,6 +147,7 @@ def _cell_to_atoms(cell: tuple) -> Atoms:
 
 def spglib_dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
     """spglib's symmetry dataset of ``atoms``; ``ValueError`` when spglib finds none."""
+    check_symprec(symprec)
     try:
         ds = spglib.get_symmetry_dataset(
             _spglib_cell(atoms), symprec=symprec, angle_tolerance=angle_tolerance

@@ -16,6 +16,7 @@ Files in ``out_dir``::
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,12 +173,18 @@ class SearchSettings:
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ValueError(f"time_budget_s must be positive or None, got {self.time_budget_s}")
         object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
-        if self.threshold_thz > 0:
-            raise ValueError(f"threshold_thz must be <= 0, got {self.threshold_thz}")
+        if not (math.isfinite(self.threshold_thz) and self.threshold_thz <= 0):
+            raise ValueError(
+                f"threshold_thz must be a finite number <= 0, got {self.threshold_thz}"
+            )
         for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not self.amplitudes or min(self.amplitudes) <= 0:
+        if (
+            not self.amplitudes
+            or not all(math.isfinite(a) for a in self.amplitudes)
+            or min(self.amplitudes) <= 0
+        ):
             raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
         if self.max_children is not None and self.max_children < 0:
             raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
