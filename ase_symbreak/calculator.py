@@ -30,9 +30,9 @@ from ase_symbreak.forceconstants import (
     phonopy_displacements,
     symmetry_map,
 )
+from ase_symbreak.hessian_colouring import ColouredHessian, coloured_hessian
 from ase_symbreak.models import registry
 from ase_symbreak.models.base import EnergyModel
-from ase_symbreak.sparse_hessian import ColouredHessian, coloured_hessian
 from ase_symbreak.validation import check_atoms
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -240,7 +240,7 @@ class SymBreakCalculator(Calculator):
         radius: float | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> ColouredHessian:
-        """The Hessian from coloured Hessian-vector products (:mod:`ase_symbreak.sparse_hessian`).
+        """The Hessian by coloured Hessian-vector products (:mod:`~ase_symbreak.hessian_colouring`).
 
         ``radius=None``: exact, from the model's message-passing depth (falls back to plain
         rows where the cell is within its receptive field); a radius in Angstrom: force
