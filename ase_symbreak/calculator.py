@@ -113,7 +113,7 @@ class SymBreakCalculator(Calculator):
     ) -> None:
         Calculator.calculate(self, atoms, properties, system_changes)
         atoms = self.atoms
-        self._check(atoms)
+        self.check_structure(atoms)
         if "hessian" in properties:
             self.results["hessian"] = hessian_rows(
                 self.hessian_model, atoms, None, self.hessian_dtype, batch_size=self._batch(atoms)
@@ -150,7 +150,7 @@ class SymBreakCalculator(Calculator):
         if atom_indices is None:
             return self.get_property("hessian", atoms)
         atoms = self._current(atoms)
-        self._check(atoms)
+        self.check_structure(atoms)
         return hessian_rows(
             self.hessian_model,
             atoms,
@@ -186,7 +186,7 @@ class SymBreakCalculator(Calculator):
             (:func:`force_constants_from_orbit_products`).
         """
         atoms = self._current(atoms)
-        self._check(atoms)
+        self.check_structure(atoms)
         if method not in ("rows", "directions", "orbits"):
             raise ValueError(f"method must be 'rows', 'directions' or 'orbits', got {method!r}")
         if not symmetry_reduced:
@@ -247,7 +247,7 @@ class SymBreakCalculator(Calculator):
         constants assumed zero beyond it. The result says which (``assumption``).
         """
         atoms = self._current(atoms)
-        self._check(atoms)
+        self.check_structure(atoms)
         return coloured_hessian(
             self.hessian_model,
             atoms,
@@ -270,7 +270,10 @@ class SymBreakCalculator(Calculator):
             return self.atoms
         return atoms
 
-    def _check(self, atoms: Atoms) -> None:
+    def check_structure(self, atoms: Atoms) -> None:
+        """``ValueError`` for input the model cannot take: non-finite or overlapping atoms,
+        a bad cell, elements the model was not trained on.
+        """
         check_atoms(atoms)
         unknown = self.model.unknown_species(atoms.numbers.tolist())
         if unknown:

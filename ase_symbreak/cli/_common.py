@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -83,6 +84,32 @@ def load_calculator(model: str | None, device: str = "cpu") -> SymBreakCalculato
         return SymBreakCalculator(model=model, device=device)
     except Exception as exc:  # missing file, wrong format, ModelFileError, ...
         fail(f"cannot load model {model or 'SevenNet-0'}: {first_line(exc)}", code=BAD_INPUT)
+
+
+def writable_folder(path: Path, option: str) -> Path:
+    """Exit 2, saying why, unless ``path`` is (or could be created as) a writable folder.
+
+    Nothing is left behind: a missing folder is created to try and removed again.
+    """
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: is a file, not a folder", code=BAD_INPUT)
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        fail(f"{option} {path}: {existing} is a file, not a folder", code=BAD_INPUT)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: {existing} is not writable", code=BAD_INPUT)
+    if not path.exists():  # try it (permissions alone do not tell, e.g. as root or in /proc)
+        try:
+            path.mkdir(parents=True)
+        except OSError as err:
+            fail(f"{option} {path}: cannot create it ({err.strerror or err})", code=BAD_INPUT)
+        created = path.absolute()
+        while created != existing:  # leave nothing behind
+            created.rmdir()
+            created = created.parent
+    return path
 
 
 DeviceOption = Annotated[

@@ -78,6 +78,17 @@ def phonons_command(
         fail(
             f"--supercell entries must be positive integers, got {list(supercell)}", code=BAD_INPUT
         )
+    if plot is not None:
+        import matplotlib.pyplot as plt
+
+        formats = plt.gcf().canvas.get_supported_filetypes()
+        plt.close()
+        if plot.suffix.lstrip(".").lower() not in formats:
+            fail(
+                f"--plot {plot}: unknown image format {plot.suffix or '(none)'}; "
+                f"use one of {', '.join('.' + f for f in sorted(formats))}",
+                code=BAD_INPUT,
+            )
     calc = load_calculator(model, device)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):

@@ -22,6 +22,7 @@ from ._common import (
     load_calculator,
     progress_bars,
     read_structure,
+    writable_folder,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def _search(atoms, model: str | None, settings, out_dir: Path, device: str = "cp
 
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
         check_parent(atoms, settings.symprec)
+    writable_folder(out_dir, "--out")
 
     def search(calc, progress):
         return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)

@@ -22,6 +22,10 @@ _ORIGIN_HELP = "Parent atom index put at the origin (default: B site of a perovs
 _JSON_HELP = "Print JSON instead of a table."
 
 
+#: largest supercell (atoms) the irreps command analyses; memory grows as its square
+MAX_SUPERCELL_ATOMS = 1000
+
+
 def irreps_command(
     structure: Annotated[Path, typer.Argument(help="Parent structure file (any ase.io format).")],
     supercell: Annotated[
@@ -42,6 +46,13 @@ def irreps_command(
     atoms = read_structure(structure)
     if any(n < 1 for n in supercell):
         fail(f"--supercell entries must be positive, got {list(supercell)}", code=BAD_INPUT)
+    n_super = len(atoms) * supercell[0] * supercell[1] * supercell[2]
+    if n_super > MAX_SUPERCELL_ATOMS:
+        fail(
+            f"--supercell {' '.join(map(str, supercell))} gives {n_super} atoms; the mode "
+            f"analysis handles up to {MAX_SUPERCELL_ATOMS} (320 atoms take about a minute)",
+            code=BAD_INPUT,
+        )
     with exit_on(ValueError, code=REJECTED):
         rep = displacement_modes(atoms, supercell, origin_index=origin, symprec=symprec)
     rows = [

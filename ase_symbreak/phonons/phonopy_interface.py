@@ -17,7 +17,7 @@ from ase import Atoms
 from numpy.typing import ArrayLike, NDArray
 
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
-from ase_symbreak.validation import check_atoms
+from ase_symbreak.validation import check_atoms, check_symprec
 
 __all__ = [
     "check_unitcell",
@@ -100,6 +100,10 @@ def phonopy_from_calculator(
     from phonopy import Phonopy
 
     unitcell = check_unitcell(unitcell)
+    check = getattr(calc, "check_structure", None)
+    if check is not None:  # unknown elements fail here, not inside phonopy
+        check(unitcell)
+    check_symprec(symprec)
     p = supercell_matrix_3x3(supercell_matrix)
     with warnings.catch_warnings():
         # "auto" is our explicit choice (a reorientation for a primitive unit cell); phonopy 4
