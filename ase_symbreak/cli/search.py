@@ -169,10 +169,18 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: the recipe's [output] dir).")
     ] = None,
+    allow_import: Annotated[
+        bool,
+        typer.Option(
+            "--allow-import",
+            help="Let the recipe name its model by import path (package.module:Class): "
+            "that imports and runs code.",
+        ),
+    ] = False,
 ) -> None:
     """Run a distortion-search recipe (TOML): structure, model, supercell, thresholds, steps."""
     from ase_symbreak.workflows.recipe import RecipeError, load_recipe
 
     with exit_on(RecipeError, code=BAD_INPUT):
-        r = load_recipe(recipe)
+        r = load_recipe(recipe, allow_import=allow_import)
     _search(r.structure, r.model, r.settings, out or r.out_dir)

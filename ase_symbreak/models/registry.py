@@ -32,10 +32,10 @@ def load(
 
     ``model`` is ``None`` (the embedded default, SevenNet-0), a SevenNet pretrained name,
     a path to a model saved by :func:`ase_symbreak.models.save_model` (``.safetensors``)
-    or to a sevenn checkpoint (``.pth``), an import path ``'package.module:factory'`` whose
-    factory (class or function, called without arguments) returns an ``EnergyModel``
-    (a picklable, JSON-able way to name any model for Dask workers and jobflow jobs),
-    or an ``EnergyModel`` instance.
+    or to a sevenn checkpoint (``.pth``), an import path ``'package.module:ClassName'`` of an
+    ``EnergyModel`` subclass (instantiated without arguments; nothing else is called: a
+    picklable, JSON-able way to name any model for Dask workers and jobflow jobs), or an
+    ``EnergyModel`` instance.
     """
     if model is None:
         model = DEFAULT_MODEL
@@ -71,9 +71,7 @@ _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def _from_import_path(spec: str) -> EnergyModel:
-    """``'package.module:factory'``: import the module and call ``factory()`` (a class or
-    function).
-    """
+    """``'package.module:ClassName'``: import the module and instantiate the EnergyModel class."""
     module_name, attr = spec.split(":")
     try:
         target = importlib.import_module(module_name)
@@ -83,12 +81,15 @@ def _from_import_path(spec: str) -> EnergyModel:
         if not hasattr(target, part):
             raise ValueError(f"model {spec!r}: {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
-    model = target() if callable(target) and not isinstance(target, torch.nn.Module) else target
-    if not isinstance(model, EnergyModel):
+    if isinstance(target, EnergyModel):
+        return target
+    if not (isinstance(target, type) and issubclass(target, EnergyModel)):
+        # nothing but an EnergyModel class is ever called: a model name must not run code
         raise TypeError(
-            f"model {spec!r} gave a {type(model).__name__}, not an ase_symbreak EnergyModel"
+            f"model {spec!r} names a {type(target).__name__}, not an ase_symbreak EnergyModel "
+            "class (only EnergyModel subclasses are instantiated from import paths)"
         )
-    return model
+    return target()
 
 
 def with_dtype(model: EnergyModel, dtype: torch.dtype) -> EnergyModel:

@@ -78,8 +78,13 @@ def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
     return atoms, f"builtin {kind} {spec}"
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Parse and validate a recipe; raises :class:`RecipeError` with a one-line message."""
+def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
+    """Parse and validate a recipe; raises :class:`RecipeError` with a one-line message.
+
+    A recipe is data that people share: a ``[model] name`` that is an import path
+    (``package.module:ClassName``, which imports and runs code) is refused unless
+    ``allow_import`` (CLI ``run --allow-import``).
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -101,6 +106,13 @@ def load_recipe(path: str | Path) -> Recipe:
     if not isinstance(model_spec, dict) or sorted(set(model_spec) - {"name", "file"}):
         raise RecipeError("[model] accepts 'name' or 'file' only")
     model = model_spec.get("name")
+    if model is not None and not isinstance(model, str):
+        raise RecipeError(f"[model] name must be a string, got {model!r}")
+    if model is not None and ":" in model and not allow_import:
+        raise RecipeError(
+            f"[model] name {model!r} is an import path, which runs code; a recipe may name "
+            "it only when you allow it (ase-symbreak run --allow-import)"
+        )
     if "file" in model_spec:
         model = str((path.parent / str(model_spec["file"])).resolve())
     search = data.get("search", {})

@@ -439,3 +439,30 @@ def test_rocksalt_polar_instability_condenses_to_r3m():
     }
     assert gains[160] > max(g for n, g in gains.items() if n != 160) > 0
     assert 225 not in gains
+
+
+def test_recipes_do_not_run_code_unless_allowed(cli_app, tmp_path):
+    """A shared recipe naming its model by import path is refused unless --allow-import;
+    import paths name EnergyModel classes only, so 'os:getcwd' is never called."""
+    from ase_symbreak.models import registry
+    from ase_symbreak.workflows.recipe import RecipeError, load_recipe
+
+    recipe = tmp_path / "code.toml"
+    recipe.write_text('[structure]\nbuiltin = "cubic_perovskite"\n[model]\nname = "os:getcwd"\n')
+    with pytest.raises(RecipeError, match="allow-import"):
+        load_recipe(recipe)
+    res = _invoke(cli_app, ["run", str(recipe), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "import path" in res.output
+    assert load_recipe(recipe, allow_import=True).model == "os:getcwd"
+    with pytest.raises(TypeError, match="EnergyModel class"):
+        registry.load("os:getcwd")
+    toy = tmp_path / "toy.toml"
+    toy.write_text(
+        '[structure]\nbuiltin = "cubic_perovskite"\n[model]\n'
+        'name = "ase_symbreak.testing.toy_models:PlantedTiltModel"\n'
+    )
+    assert registry.load(load_recipe(toy, allow_import=True).model) is not None
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[structure]\nbuiltin = "cubic_perovskite"\n[model]\nname = 1\n')
+    with pytest.raises(RecipeError, match="must be a string"):
+        load_recipe(wrong)
