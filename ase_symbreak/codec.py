@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import types
 import typing
 from pathlib import Path
@@ -136,11 +137,13 @@ def decode(cls: type[T], data: dict, strict: bool = False) -> T:
                 f"known: {sorted(f.name for f in fields)}"
             )
     hints = typing.get_type_hints(cls)
-    kwargs = {
-        f.name: _decode_value(hints[f.name], data[f.name])
-        for f in fields
-        if f.name in data and f.metadata.get("saved", True)
-    }
+    kwargs = {}
+    for f in fields:
+        if f.name in data and f.metadata.get("saved", True):
+            try:
+                kwargs[f.name] = _decode_value(hints[f.name], data[f.name])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{cls.__name__}.{f.name}: {err}") from None
     return cls(**kwargs)
 
 
@@ -178,8 +181,28 @@ def _decode_value(hint: Any, value: Any) -> Any:
             return {k: _decode_value(args[1], v) for k, v in value.items()}
         return dict(value)
     if hint in (int, float, bool, str):
-        return hint(value)
+        return _scalar(hint, value)
     return value
+
+
+def _scalar(hint: type, value: Any) -> Any:
+    """``value`` as ``hint`` where it is of that kind; no coercion of strings or booleans
+    (``bool("no")`` is True, ``int("2")`` hides a typo).
+    """
+    is_bool = isinstance(value, (bool, np.bool_))
+    if hint is bool and is_bool:
+        return bool(value)
+    if hint is str and isinstance(value, str):
+        return value
+    if hint is float and isinstance(value, numbers.Real) and not is_bool:
+        return float(value)
+    if hint is int and not is_bool:
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise ValueError(f"expected {kinds[hint]}, got {value!r}")
 
 
 def _fits(hint: Any, value: Any) -> bool:

@@ -74,16 +74,42 @@ def read_structure(path: Path) -> Atoms:
         return read(path)
 
 
-def load_calculator(model: str | None, device: str = "cpu") -> SymBreakCalculator:
+def check_model_name(model: str | None, allow_code: bool) -> None:
+    """Exit 2 when ``--model`` is an import path and ``--allow-code-models`` was not given."""
+    from ase_symbreak.models.registry import is_import_path
+
+    if is_import_path(model) and not allow_code:
+        fail(
+            f"--model {model} is an import path, which imports and runs code; "
+            "pass --allow-code-models to use it",
+            code=BAD_INPUT,
+        )
+
+
+def load_calculator(
+    model: str | None, device: str = "cpu", allow_code: bool = False
+) -> SymBreakCalculator:
     """The calculator of ``--model`` (None: SevenNet-0) on ``--device``; exit 2 when it cannot
-    be loaded (unknown model, no GPU for ``cuda``).
+    be loaded (unknown model, no GPU for ``cuda``, an import path without
+    ``--allow-code-models``).
     """
     from ase_symbreak.calculator import SymBreakCalculator
 
+    check_model_name(model, allow_code)
     try:
         return SymBreakCalculator(model=model, device=device)
     except Exception as exc:  # missing file, wrong format, ModelFileError, ...
         fail(f"cannot load model {model or 'SevenNet-0'}: {first_line(exc)}", code=BAD_INPUT)
+
+
+AllowCodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code-models",
+        help="Allow --model (or a recipe's model) to be an import path package.module:Class "
+        "(that imports and runs code).",
+    ),
+]
 
 
 def writable_folder(path: Path, option: str) -> Path:

@@ -18,6 +18,7 @@ import typer
 from ._common import (
     BAD_INPUT,
     REJECTED,
+    AllowCodeOption,
     DeviceOption,
     echo_json,
     exit_on,
@@ -56,6 +57,7 @@ def phonons_command(
         typer.Option(help="Also plot the band structure with irrep labels (.png or .pdf)."),
     ] = None,
     device: DeviceOption = "cpu",
+    allow_code_models: AllowCodeOption = False,
 ) -> None:
     """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian)."""
     import dataclasses
@@ -89,7 +91,7 @@ def phonons_command(
                 f"use one of {', '.join('.' + f for f in sorted(formats))}",
                 code=BAD_INPUT,
             )
-    calc = load_calculator(model, device)
+    calc = load_calculator(model, device, allow_code_models)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
         with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:

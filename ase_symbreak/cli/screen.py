@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import BAD_INPUT, exit_on, fail, screen_bars
+from ._common import BAD_INPUT, AllowCodeOption, check_model_name, exit_on, fail, screen_bars
 
 if TYPE_CHECKING:
     from ase_symbreak.workflows.search import SearchSettings
@@ -69,8 +69,12 @@ def screen_command(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Model: name, file or 'module:factory' (default: SevenNet-0)."),
+        typer.Option(
+            help="Model: name, file or 'module:Class' (with --allow-code-models; "
+            "default: SevenNet-0)."
+        ),
     ] = None,
+    allow_code_models: AllowCodeOption = False,
     settings: Annotated[
         Path | None,
         typer.Option(help="TOML whose search table (as in recipes) holds SearchSettings fields."),
@@ -130,6 +134,7 @@ failures fail alone.
         "child_fmax": fmax,
     }
     search_settings = _screen_settings(settings, options)
+    check_model_name(model, allow_code_models)
     with exit_on(FileNotFoundError, ValueError, code=BAD_INPUT):
         structures = read_structures(inputs)
         if jobqueue is not None:

@@ -17,7 +17,9 @@ from rich.console import Console
 from ._common import (
     BAD_INPUT,
     REJECTED,
+    AllowCodeOption,
     DeviceOption,
+    check_model_name,
     exit_on,
     load_calculator,
     progress_bars,
@@ -66,6 +68,7 @@ def search_and_print(
     search: Callable[[Any, SearchProgress], SearchResult],
     model: str | None,
     device: str = "cpu",
+    allow_code: bool = False,
 ) -> None:
     """Load the model, run ``search(calc, progress)`` under progress bars, print the result.
 
@@ -73,7 +76,7 @@ def search_and_print(
     """
     import time
 
-    calc = load_calculator(model, device)
+    calc = load_calculator(model, device, allow_code)
     console = Console()
     start = time.perf_counter()
     with exit_on(ValueError, code=REJECTED), progress_bars(console) as progress:
@@ -81,18 +84,26 @@ def search_and_print(
     print_search(result, console, seconds=time.perf_counter() - start)
 
 
-def _search(atoms, model: str | None, settings, out_dir: Path, device: str = "cpu") -> None:
+def _search(
+    atoms,
+    model: str | None,
+    settings,
+    out_dir: Path,
+    device: str = "cpu",
+    allow_code: bool = False,
+) -> None:
     from ase_symbreak.workflows.descent import distortion_search
     from ase_symbreak.workflows.steps import check_parent
 
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
         check_parent(atoms, settings.symprec)
     writable_folder(out_dir, "--out")
+    check_model_name(model, allow_code)
 
     def search(calc, progress):
         return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)
 
-    search_and_print(search, model, device)
+    search_and_print(search, model, device, allow_code)
 
 
 def search_command(
@@ -141,6 +152,7 @@ def search_command(
         bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
     ] = False,
     device: DeviceOption = "cpu",
+    allow_code_models: AllowCodeOption = False,
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
 with a family tree.
@@ -159,7 +171,7 @@ with a family tree.
             optimizer=optimizer,
             couple=not no_couple,
         )
-    _search(atoms, model, settings, out, device)
+    _search(atoms, model, settings, out, device, allow_code_models)
 
 
 def run_command(
@@ -169,18 +181,11 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: the recipe's [output] dir).")
     ] = None,
-    allow_import: Annotated[
-        bool,
-        typer.Option(
-            "--allow-import",
-            help="Let the recipe name its model by import path (package.module:Class): "
-            "that imports and runs code.",
-        ),
-    ] = False,
+    allow_code_models: AllowCodeOption = False,
 ) -> None:
     """Run a distortion-search recipe (TOML): structure, model, supercell, thresholds, steps."""
     from ase_symbreak.workflows.recipe import RecipeError, load_recipe
 
     with exit_on(RecipeError, code=BAD_INPUT):
-        r = load_recipe(recipe, allow_import=allow_import)
-    _search(r.structure, r.model, r.settings, out or r.out_dir)
+        r = load_recipe(recipe, allow_import=allow_code_models)
+    _search(r.structure, r.model, r.settings, out or r.out_dir, allow_code=allow_code_models)

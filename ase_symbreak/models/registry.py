@@ -70,6 +70,20 @@ def load(
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
+def is_import_path(model: object) -> bool:
+    """Whether ``model`` names a model by import path (``package.module:ClassName``), which
+    imports and runs code, rather than by a pretrained name or a file.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return False
+    spec = os.fspath(model)
+    return (
+        spec.lower() not in _SEVENNET_NAMES
+        and not os.path.isfile(spec)
+        and bool(_IMPORT_PATH.match(spec))
+    )
+
+
 def _from_import_path(spec: str) -> EnergyModel:
     """``'package.module:ClassName'``: import the module and instantiate the EnergyModel class."""
     module_name, attr = spec.split(":")

@@ -83,7 +83,7 @@ def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
 
     A recipe is data that people share: a ``[model] name`` that is an import path
     (``package.module:ClassName``, which imports and runs code) is refused unless
-    ``allow_import`` (CLI ``run --allow-import``).
+    ``allow_import`` (CLI ``run --allow-code-models``).
     """
     path = Path(path)
     try:
@@ -111,7 +111,7 @@ def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
     if model is not None and ":" in model and not allow_import:
         raise RecipeError(
             f"[model] name {model!r} is an import path, which runs code; a recipe may name "
-            "it only when you allow it (ase-symbreak run --allow-import)"
+            "it only when you allow it (ase-symbreak run --allow-code-models)"
         )
     if "file" in model_spec:
         model = str((path.parent / str(model_spec["file"])).resolve())

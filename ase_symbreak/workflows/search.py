@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ class SearchSettings:
     def __post_init__(self) -> None:
         from ase_symbreak.phonons import supercell_matrix_3x3
 
+        _check_field_types(self)
         sc = supercell_matrix_3x3(self.supercell)
         object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
         if self.child_supercell is not None:
@@ -196,6 +198,39 @@ class SearchSettings:
     def from_dict(cls, d: dict) -> SearchSettings:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
         return decode(cls, d, strict=True)
+
+
+_SCALAR_TYPES = {
+    "bool": (bool, np.bool_),
+    "int": (numbers.Integral,),
+    "float": (numbers.Real,),
+    "str": (str,),
+}
+
+
+def _check_field_types(settings: object) -> None:
+    """``ValueError`` naming the field when a scalar setting has the wrong type.
+
+    Recipes are TOML: ``relax_parent = "no"`` would be truthy and ``max_params = "two"``
+    would loop; booleans are not numbers here, nor numbers booleans.
+    """
+    import dataclasses
+
+    for f in dataclasses.fields(settings):
+        kind, _, optional = str(f.type).partition(" | ")
+        if kind not in _SCALAR_TYPES:
+            continue
+        value = getattr(settings, f.name)
+        if value is None and optional == "None":
+            continue
+        allowed = _SCALAR_TYPES[kind]
+        if not isinstance(value, allowed) or (
+            kind != "bool" and isinstance(value, (bool, np.bool_))
+        ):
+            expected = {"float": "a number", "int": "an integer", "bool": "true or false"}.get(
+                kind, "a string"
+            )
+            raise ValueError(f"{f.name} must be {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)

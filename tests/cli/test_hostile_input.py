@@ -65,3 +65,15 @@ def test_bad_symprec_or_threshold(srtio3, tmp_path, command):
     res = _run(args)
     assert res.exit_code in (1, 2)
     assert "positive length" in res.output or "finite number" in res.output
+
+
+@pytest.mark.parametrize("command", ["phonons", "search", "screen"])
+def test_import_path_models_need_allow_code_models(srtio3, tmp_path, command):
+    """An import path runs code: refused on every command unless asked for."""
+    args = [command, srtio3, "--model", "os:getcwd"]
+    if command != "phonons":
+        args += ["--out", tmp_path / "out"]
+    res = _run(args)
+    assert res.exit_code == 2 and "--allow-code-models" in res.output
+    res = _run([*args, "--allow-code-models"])
+    assert res.exit_code != 0 and "EnergyModel class" in res.output

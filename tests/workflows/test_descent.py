@@ -251,6 +251,7 @@ def test_cli_search_prints_the_ground_state_first(tmp_path):
             "1",
             "--time-budget",
             "0",
+            "--allow-code-models",
             "--out",
             str(tmp_path / "out"),
         ],
@@ -286,3 +287,24 @@ def test_screen_entry_names_the_ground_state(toy, tilt_descent):
     assert entry.ground_state == "R-3c (167)"
     assert entry.ground_state_gain_mev_per_fu == pytest.approx(3000 * toy.well_depth, abs=0.05)
     assert entry.row()["ground_state"] == "R-3c (167)"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"relax_parent": "no"},
+        {"max_params": "two"},
+        {"couple": 1},
+        {"max_depth": True},
+        {"child_fmax": "0.01"},
+        {"max_children": 2.5},
+    ],
+)
+def test_settings_of_the_wrong_type_are_refused(bad):
+    """TOML recipes give strings and numbers as written: "no" must not be read as true."""
+    from ase_symbreak.workflows.search import SearchSettings
+
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SearchSettings(**bad)
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SearchSettings.from_dict(bad)

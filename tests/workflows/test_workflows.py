@@ -449,7 +449,7 @@ def test_recipes_do_not_run_code_unless_allowed(cli_app, tmp_path):
 
     recipe = tmp_path / "code.toml"
     recipe.write_text('[structure]\nbuiltin = "cubic_perovskite"\n[model]\nname = "os:getcwd"\n')
-    with pytest.raises(RecipeError, match="allow-import"):
+    with pytest.raises(RecipeError, match="allow-code-models"):
         load_recipe(recipe)
     res = _invoke(cli_app, ["run", str(recipe), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "import path" in res.output
