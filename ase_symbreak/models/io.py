@@ -109,6 +109,26 @@ def save_model(model: E3nnPotential, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+#: the largest architecture a model file may ask for (checked before anything is built: a
+#: crafted config with a million layers would otherwise hang the loader)
+MAX_CONFIG = {
+    "num_layers": 32,
+    "hidden_mul": 1024,
+    "num_radial": 128,
+    "radial_hidden": 4096,
+    "cutoff": 30.0,
+}
+
+
+def _check_bounds(path: Path, config: object) -> None:
+    for name, limit in MAX_CONFIG.items():
+        value = getattr(config, name, None)
+        if value is not None and not value <= limit:
+            raise ModelFileError(
+                f"{path}: config {name} = {value!r} exceeds what a model file may ask for ({limit})"
+            )
+
+
 def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64) -> E3nnPotential:
     """Read a model written by :func:`save_model`, in ``dtype`` (float32 or float64).
 
@@ -117,8 +137,9 @@ def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64)
     FileNotFoundError
         If ``path`` does not exist.
     ModelFileError
-        If the file is not a safetensors file, not of this format or version, or its
-        config or tensors do not match the architecture.
+        If the file is not a safetensors file, not of this format or version, its config
+        asks for more than :data:`MAX_CONFIG`, a weight is NaN or infinite, or its config
+        or tensors do not match the architecture.
     """
     path = Path(path)
     metadata, tensors = read_tagged_safetensors(path, FORMAT, VERSION, ModelFileError, "model")
@@ -127,6 +148,10 @@ def load_model(path: str | os.PathLike[str], dtype: torch.dtype = torch.float64)
         config = config_cls.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} has a missing or invalid config: {exc}") from exc
+    _check_bounds(path, config)
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite weights")
 
     model = model_cls(config, dtype=dtype)
     expected = set(stored_names(model))
