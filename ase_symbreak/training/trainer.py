@@ -34,7 +34,13 @@ from safetensors.torch import save_file
 
 from ase_symbreak.codec import Record
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
-from ase_symbreak.models.io import architecture, read_tagged_safetensors, save_model, stored_names
+from ase_symbreak.models.io import (
+    MAX_CONFIG,
+    architecture,
+    read_tagged_safetensors,
+    save_model,
+    stored_names,
+)
 from ase_symbreak.training.data import Structure, collate
 from ase_symbreak.training.loss import LossWeights, compute_loss
 
@@ -50,7 +56,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "ase-symbreak/train-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the checksum covers the metadata too
 CHECKPOINT_NAME = "checkpoint.safetensors"
 BEST_NAME = "model_best.safetensors"
 LAST_NAME = "model_last.safetensors"
@@ -182,8 +188,14 @@ def _atomic_save_model(model: E3nnPotential, path: Path) -> Path:
     return path
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """SHA-256 over the tensors (names, dtypes, shapes, bytes) and every metadata entry but
+    the checksum itself, so an edited ``state`` or ``config`` fails as a modified tensor does.
+    """
     h = hashlib.sha256()
+    for key in sorted(metadata or {}):
+        if key != "sha256":
+            h.update(f"{key}={metadata[key]}\n".encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(name.encode())
@@ -227,8 +239,8 @@ def save_checkpoint(
         "param_groups": json.dumps(opt["param_groups"]),
         "scheduler": json.dumps(scheduler.state_dict() if scheduler is not None else None),
         "state": json.dumps(state),
-        "sha256": _digest(tensors),
     }
+    metadata["sha256"] = _digest(tensors, metadata)
     _atomic_save(tensors, metadata, path)
     return path
 
@@ -253,15 +265,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         If there is no file.
     CheckpointError
         If the file is not a safetensors file, not a training checkpoint of this version,
-        or its tensors do not match the stored checksum (modified or truncated).
+        or its tensors or metadata do not match the stored checksum (modified or
+        truncated), or its config asks for more than a model file may.
     """
     path = Path(path)
     metadata, tensors = read_tagged_safetensors(
         path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, "training checkpoint"
     )
-    if metadata.get("sha256") != _digest(tensors):
+    if metadata.get("sha256") != _digest(tensors, metadata):
         raise CheckpointError(
-            f"{path} failed its checksum: the tensors were modified or the file is corrupt"
+            f"{path} failed its checksum: its tensors or metadata were modified, or the file "
+            "is corrupt"
         )
     try:
         model_cls, config_cls = architecture(metadata["architecture"])
@@ -272,6 +286,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         state = json.loads(metadata["state"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} has missing or invalid metadata: {exc}") from exc
+    for name, limit in MAX_CONFIG.items():  # before anything is built
+        value = getattr(config, name, None)
+        if value is not None and not value <= limit:
+            raise CheckpointError(f"{path}: config {name} = {value!r} exceeds {limit}")
     model = model_cls(config, dtype=dtype)
     names = stored_names(model)
     missing = sorted(f"model/{n}" for n in names if f"model/{n}" not in tensors)

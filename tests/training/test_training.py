@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -312,6 +313,19 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, emt_structures):
     (tmp_path / "tampered.safetensors").write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="checksum"):
         load_checkpoint(tmp_path / "tampered.safetensors")
+    # an edited state (metadata, not tensors) fails the checksum too
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    state = json.loads(metadata["state"])
+    state["best_val_loss"] = -1.0
+    metadata["state"] = json.dumps(state)
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata=metadata)
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_checkpoint(tmp_path / "edited.safetensors")
     save_model(model, tmp_path / "plain_model.safetensors")
     with pytest.raises(CheckpointError, match="not an ase-symbreak training checkpoint"):
         load_checkpoint(tmp_path / "plain_model.safetensors")
