@@ -9,8 +9,11 @@ this package imports typer or rich.
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
+
+from . import _common
 
 __all__ = ["COMMANDS", "app", "main"]
 
@@ -29,15 +32,26 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 app = typer.Typer(
-    help="Symmetry-aware machine learning for ASE.", no_args_is_help=True, add_completion=False
+    help="Symmetry-aware machine learning for ASE.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the full traceback of an error instead of its one-line message."
+        ),
+    ] = False,
+) -> None:
     """ase-symbreak: equivariant calculators with exact Hessians, labelled irreps, distortion
     search.
     """
+    _common.set_debug(debug)
 
 
 def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
@@ -49,8 +63,18 @@ def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
 _register(app, COMMANDS)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The console script: ``app`` with every unexpected error as a one-line message (exit
+    :data:`~._common.INTERNAL`), or its traceback under ``--debug``.
+    """
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as err:
+        if _common.debug_enabled():
+            raise
+        _common.report_unexpected(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

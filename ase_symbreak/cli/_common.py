@@ -3,7 +3,8 @@
 Exit codes: :data:`BAD_INPUT` (2) for input files that cannot be read or are malformed, bad
 options and a model that cannot be loaded; :data:`REJECTED` (1) for input the analysis
 rejects (a :class:`ValueError` of the library, e.g. a P1 parent). Errors are one line on
-stderr, ``error: MESSAGE``, never a traceback.
+stderr, ``error: MESSAGE``, never a traceback; any other error is :data:`INTERNAL` (3) with
+one line too. ``ase-symbreak --debug COMMAND`` shows tracebacks instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAD_INPUT",
+    "INTERNAL",
     "REJECTED",
     "echo_json",
     "exit_on",
@@ -44,6 +46,32 @@ __all__ = [
 REJECTED = 1
 #: Unreadable or malformed input files, bad options, a model that cannot be loaded.
 BAD_INPUT = 2
+#: An error that is not one of the above: a bug to report (traceback with ``--debug``).
+INTERNAL = 3
+
+_DEBUG = False
+
+
+def set_debug(enabled: bool) -> None:
+    """``--debug``: errors show their traceback instead of one line."""
+    global _DEBUG
+    _DEBUG = bool(enabled)
+
+
+def debug_enabled() -> bool:
+    """Whether ``--debug`` was given."""
+    return _DEBUG
+
+
+def report_unexpected(err: BaseException) -> NoReturn:
+    """One line for an error nobody anticipated, pointing to ``--debug``; exits 3."""
+    Console(stderr=True).print(
+        f"[red]error:[/red] unexpected {type(err).__name__}: {escape(first_line(err))} "
+        "(run again with --debug for the traceback, and please report it)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise SystemExit(INTERNAL)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -63,6 +91,8 @@ def exit_on(*errors: type[BaseException], code: int, prefix: str = "") -> Iterat
     try:
         yield
     except errors as err:
+        if _DEBUG:
+            raise
         fail(prefix + str(err), code)
 
 

@@ -21,6 +21,7 @@ from ._common import (
     DeviceOption,
     check_model_name,
     exit_on,
+    fail,
     load_calculator,
     progress_bars,
     read_structure,
@@ -79,9 +80,27 @@ def search_and_print(
     calc = load_calculator(model, device, allow_code)
     console = Console()
     start = time.perf_counter()
-    with exit_on(ValueError, code=REJECTED), progress_bars(console) as progress:
+    from ase_symbreak.workflows.storage import FolderLocked
+
+    with (
+        exit_on(FolderLocked, code=BAD_INPUT),
+        exit_on(ValueError, code=REJECTED),
+        progress_bars(console) as progress,
+    ):
         result = search(calc, progress)
     print_search(result, console, seconds=time.perf_counter() - start)
+
+
+def check_unlocked(out_dir: Path) -> None:
+    """Exit 2 before any work when another run holds ``out_dir``'s lock."""
+    from ase_symbreak.workflows.storage import LOCK_NAME, lock_holder
+
+    if out_dir.is_dir() and (holder := lock_holder(out_dir)) is not None:
+        fail(
+            f"{out_dir} is in use by another run ({holder}); wait for it to finish, or delete "
+            f"{out_dir / LOCK_NAME} if no run is using the folder",
+            code=BAD_INPUT,
+        )
 
 
 def _search(
@@ -98,6 +117,7 @@ def _search(
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
         check_parent(atoms, settings.symprec)
     writable_folder(out_dir, "--out")
+    check_unlocked(out_dir)
     check_model_name(model, allow_code)
 
     def search(calc, progress):

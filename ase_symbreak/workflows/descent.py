@@ -40,7 +40,7 @@ from .search import (
     run_child,
     search_one_level,
 )
-from .storage import safe_filename, write_json
+from .storage import folder_lock, safe_filename, write_json
 from .tree import Node, ground_state
 
 __all__ = [
@@ -423,13 +423,18 @@ def distortion_search(
     progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
     stop_after : a name in :data:`STEPS`: stop after that step (returns None).
 
+    ``out_dir`` is locked while the search runs (:func:`~.storage.folder_lock`): a second
+    search on the same folder raises :class:`~.storage.FolderLocked`. Step files are checked
+    on reuse; damaged ones are reported and recomputed (:class:`~.storage.Checkpoints`).
+
     Returns
     -------
     SearchResult, or None when stopped early. ``result.nodes`` holds the descent (parent
     first) and ``result.predicted_ground_state`` its lowest-energy stable structure.
     """
     calc = _default_calculator(calc)
-    result = search_one_level(atoms, calc, settings, out_dir, progress, stop_after)
-    if result is None or result.settings.max_depth == 0:
-        return result
-    return descend(result, calc, progress)
+    with folder_lock(out_dir):
+        result = search_one_level(atoms, calc, settings, out_dir, progress, stop_after)
+        if result is None or result.settings.max_depth == 0:
+            return result
+        return descend(result, calc, progress)

@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ase_symbreak.errors import first_line
+
 from .storage import Checkpoints
 
-__all__ = ["SearchProgress", "StepRunner"]
+__all__ = ["SearchProgress", "StepRunner", "load_record"]
 
 #: ``progress(step, done, total)`` callback of a multi-step workflow.
 SearchProgress = Callable[[str, int, "int | None"], None]
@@ -22,13 +24,16 @@ class StepRunner:
     Each :meth:`run` loads the step's record from ``checkpoints`` when its JSON has the same
     key (the fingerprint of the step's inputs), otherwise computes and saves it; it reports
     ``progress(step, 0, total)`` before and ``progress(step, 1, 1)`` after, and records
-    ``timings[step] = {"seconds", "loaded"}``.
+    ``timings[step] = {"seconds", "loaded"}`` (and ``"damaged": why`` when the step's file was
+    damaged and recomputed). :attr:`hashes` holds each step's content hash: a later step puts
+    it in its key, so that it is recomputed when an earlier result changed.
     """
 
     def __init__(self, checkpoints: Checkpoints, progress: SearchProgress | None = None) -> None:
         self.checkpoints = checkpoints
         self.progress = progress
         self.timings: dict[str, dict[str, Any]] = {}
+        self.hashes: dict[str, str] = {}
 
     def report(self, step: str, done: int, total: int | None) -> None:
         """Forward one progress report."""
@@ -56,14 +61,35 @@ class StepRunner:
         """
         self.report(step, 0, total)
         start = time.perf_counter()
-        loaded = self.checkpoints.load(name, key)
-        if loaded is not None:
-            result = record.from_dict(loaded)
+        result = load_record(self.checkpoints, name, key, record)
+        loaded = result is not None
+        if result is not None:
+            result, self.hashes[step] = result
         else:
             result = compute(self.step_progress(step))
-            self.checkpoints.save(name, key, result.to_dict())
+            self.hashes[step] = self.checkpoints.save(name, key, result.to_dict())
             if on_computed is not None:
                 on_computed(result)
-        self.timings[step] = {"seconds": time.perf_counter() - start, "loaded": loaded is not None}
+        timing: dict[str, Any] = {"seconds": time.perf_counter() - start, "loaded": loaded}
+        if f"{name}.json" in self.checkpoints.damaged:
+            timing["damaged"] = self.checkpoints.damaged[f"{name}.json"]
+        self.timings[step] = timing
         self.report(step, 1, 1)
         return result
+
+
+def load_record(
+    checkpoints: Checkpoints, name: str, key: str, record: type[R]
+) -> tuple[R, str] | None:
+    """``(record, content hash)`` of step ``name`` from ``checkpoints``, or None (no file, other
+    inputs, or damaged: a file whose result ``record.from_dict`` cannot read is reported as
+    damaged like one that fails its hash).
+    """
+    stored = checkpoints.load(name, key)
+    if stored is None:
+        return None
+    try:
+        return record.from_dict(stored.result), stored.content_hash  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        checkpoints.mark_damaged(name, f"its result has the wrong shape: {first_line(err)}")
+        return None

@@ -30,7 +30,7 @@ from ase_symbreak.codec import Record, atoms_to_dict, decode, encode
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
 
-from .runner import SearchProgress, StepRunner
+from .runner import SearchProgress, StepRunner, load_record
 from .steps import (
     Candidate,
     CondenseResult,
@@ -575,7 +575,7 @@ def plan_search(
     if stop_after == STEPS[0]:
         return None
 
-    key = fingerprint("phonons", key, p, s.origin_index, s.symprec)
+    key = fingerprint("phonons", key, run.hashes[STEPS[0]], p, s.origin_index, s.symprec)
     ph = run.run(
         STEPS[1],
         "02_phonons",
@@ -595,7 +595,7 @@ def plan_search(
     if stop_after == STEPS[1]:
         return None
 
-    key = fingerprint("soft", key, s.threshold_thz)
+    key = fingerprint("soft", key, run.hashes[STEPS[1]], s.threshold_thz)
     soft = run.run(
         STEPS[2],
         "03_soft_modes",
@@ -620,7 +620,16 @@ def plan_search(
             out_dir=None if out is None else str(out),
         )
 
-    key = fingerprint("condense", key, s.amplitudes, s.couple, s.max_params, s.min_gain_mev)
+    key = fingerprint(
+        "condense",
+        key,
+        run.hashes[STEPS[0]],
+        run.hashes[STEPS[2]],
+        s.amplitudes,
+        s.couple,
+        s.max_params,
+        s.min_gain_mev,
+    )
     cond = run.run(
         STEPS[3],
         "04_condense",
@@ -651,7 +660,7 @@ def plan_search(
         chosen=tuple(chosen),
         skipped=tuple(skipped),
         model=model_description(calc),
-        key=key,
+        key=fingerprint("plan", key, run.hashes[STEPS[3]]),
         timings=run.timings,
         out_dir=None if out is None else str(out),
     )
@@ -671,9 +680,9 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         "child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer, s.child_symprec
     )
     name = f"05_child_{index:02d}"
-    loaded = ck.load(name, ckey)
+    loaded = load_record(ck, name, ckey, ChildResult)
     if loaded is not None:
-        child = ChildResult.from_dict(loaded)
+        child = loaded[0]
         return dataclasses.replace(
             child, candidate=cand, timings={"relax": 0.0, "identify": 0.0, "loaded": True}
         )

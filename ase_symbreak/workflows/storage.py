@@ -5,11 +5,16 @@ Records become JSON through :mod:`ase_symbreak.codec`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
+import socket
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,14 @@ from ase import Atoms
 from ase_symbreak.codec import encode
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "Checkpoints",
+    "DamagedCheckpoint",
+    "FolderLocked",
+    "StoredStep",
+    "content_hash",
+    "folder_lock",
+    "lock_holder",
     "atomic_write",
     "write_text",
     "fingerprint",
@@ -139,35 +151,202 @@ def model_description(calc) -> dict:
     return out
 
 
-class Checkpoints:
-    """One JSON per step in ``out_dir``: ``{"key": ..., "result": ...}``.
+#: Version of the step files: ``{"format", "key", "content_hash", "result"}``.
+CHECKPOINT_FORMAT = 2
 
-    A step whose file exists with the same key (hash of its inputs) is loaded instead of
-    recomputed; a different key means the inputs changed and the step runs again.
-    ``out_dir=None`` keeps nothing.
+log = logging.getLogger(__name__)
+
+
+def content_hash(result: Any) -> str:
+    """Hash of a step's result as it is written to JSON (:func:`~ase_symbreak.codec.encode`,
+    sorted keys): the same for a result and for that result read back from its file.
+    """
+    text = json.dumps(encode(result), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class DamagedCheckpoint(ValueError):
+    """A step file that cannot be trusted: unreadable, the wrong shape, or edited."""
+
+
+@dataclass(frozen=True)
+class StoredStep:
+    """A step read back from its file: the result (JSON) and its verified content hash."""
+
+    result: dict
+    content_hash: str
+
+
+class Checkpoints:
+    """One JSON per step in ``out_dir``:
+    ``{"format": 2, "key": ..., "content_hash": ..., "result": ...}``.
+
+    ``key`` is the fingerprint of the step's inputs, which include the content hashes of the
+    steps it was computed from, so recomputing a step that then differs invalidates every later
+    step. A file with the same key is loaded instead of recomputed. A file that does not parse,
+    has the wrong shape or whose result does not match its ``content_hash`` is *damaged*:
+    reported (a warning on the ``ase_symbreak.workflows.storage`` logger, and in
+    :attr:`damaged`) and recomputed, never used. ``out_dir=None`` keeps nothing.
     """
 
     def __init__(self, out_dir: str | os.PathLike | None) -> None:
         self.out_dir = None if out_dir is None else Path(out_dir)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+        #: ``{file name: why}`` of the damaged files met so far.
+        self.damaged: dict[str, str] = {}
 
     def path(self, name: str) -> Path | None:
         return None if self.out_dir is None else self.out_dir / f"{name}.json"
 
-    def load(self, name: str, key: str) -> dict | None:
+    def read(self, name: str) -> dict | None:
+        """The verified contents of step ``name``'s file; None when there is no file.
+
+        Raises :class:`DamagedCheckpoint` saying why the file cannot be used.
+        """
         path = self.path(name)
         if path is None or not path.exists():
             return None
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if data.get("key") != key:
-            return None
-        return data.get("result")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DamagedCheckpoint(f"it does not parse ({type(err).__name__})") from None
+        if not isinstance(data, dict):
+            raise DamagedCheckpoint(f"it holds a JSON {type(data).__name__}, not an object")
+        missing = [k for k in ("key", "content_hash", "result") if k not in data]
+        if missing:
+            raise DamagedCheckpoint(f"it lacks {', '.join(map(repr, missing))}")
+        if data.get("format") != CHECKPOINT_FORMAT:
+            raise DamagedCheckpoint(f"format {data.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        if not isinstance(data["result"], dict):
+            raise DamagedCheckpoint("its result is not an object")
+        if content_hash(data["result"]) != data["content_hash"]:
+            raise DamagedCheckpoint("its content does not match its hash (edited or corrupted)")
+        return data
 
-    def save(self, name: str, key: str, result: Any) -> None:
+    def mark_damaged(self, name: str, why: str) -> None:
+        """Record and report that step ``name``'s file is damaged and will be recomputed."""
+        file = f"{name}.json"
+        self.damaged[file] = why
+        log.warning("%s is damaged (%s), recomputing", file, why)
+
+    def load(self, name: str, key: str) -> StoredStep | None:
+        """Step ``name`` when its file holds a trustworthy result for inputs ``key``.
+
+        None when there is no file, when it was computed from other inputs, or when it is
+        damaged (then reported, see :meth:`mark_damaged`).
+        """
+        try:
+            data = self.read(name)
+        except DamagedCheckpoint as err:
+            self.mark_damaged(name, str(err))
+            return None
+        if data is None or data["key"] != key:
+            return None
+        return StoredStep(result=data["result"], content_hash=data["content_hash"])
+
+    def save(self, name: str, key: str, result: Any) -> str:
+        """Write step ``name`` atomically; returns its content hash (the hash is returned
+        even without a folder, so that later keys can depend on it).
+        """
+        result = encode(result)
+        digest = content_hash(result)
         path = self.path(name)
         if path is not None:
-            write_json(path, {"key": key, "result": result})
+            write_json(
+                path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "key": key,
+                    "content_hash": digest,
+                    "result": result,
+                },
+            )
+        return digest
+
+
+#: Name of the lock file of a result folder.
+LOCK_NAME = ".ase-symbreak.lock"
+
+
+class FolderLocked(RuntimeError):
+    """Another run is using the result folder."""
+
+
+_held: dict[Path, int] = {}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def lock_holder(out_dir: str | os.PathLike) -> str | None:
+    """Who holds ``out_dir``'s lock (``"process PID on HOST"``), or None when it is free.
+
+    A lock of a process of this machine that no longer exists is stale: it is removed (with a
+    warning) and None returned. An unreadable lock file counts as held.
+    """
+    path = Path(out_dir) / LOCK_NAME
+    if not path.exists():
+        return None
+    try:
+        holder = json.loads(path.read_text())
+        pid, host = int(holder["pid"]), str(holder["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a lock file that cannot be read"
+    if host == socket.gethostname() and not _pid_alive(pid):
+        log.warning("removing the stale lock of process %d in %s", pid, Path(out_dir))
+        path.unlink(missing_ok=True)
+        return None
+    return f"process {pid} on {host}"
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir: str | os.PathLike | None) -> Iterator[None]:
+    """Hold ``out_dir``'s lock file for the duration of a run.
+
+    A second run on the same folder (another process, on this or another machine sharing the
+    folder) raises :class:`FolderLocked` naming the holder; a lock left by a process of this
+    machine that no longer exists is stale and is taken over (with a warning). The same
+    process may enter the lock again (nested workflows). ``None`` locks nothing.
+    """
+    if out_dir is None:
+        yield
+        return
+    folder = Path(out_dir).resolve()
+    if _held.get(folder):
+        _held[folder] += 1
+        try:
+            yield
+        finally:
+            _held[folder] -= 1
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = lock_holder(folder)
+            if holder is None:  # stale: its process is gone
+                continue
+            raise FolderLocked(
+                f"{folder} is in use by another run ({holder}); wait for it to finish, or "
+                f"delete {path} if no run is using the folder"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    _held[folder] = 1
+    try:
+        yield
+    finally:
+        _held.pop(folder, None)
+        path.unlink(missing_ok=True)

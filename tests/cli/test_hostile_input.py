@@ -77,3 +77,46 @@ def test_import_path_models_need_allow_code_models(srtio3, tmp_path, command):
     assert res.exit_code == 2 and "--allow-code-models" in res.output
     res = _run([*args, "--allow-code-models"])
     assert res.exit_code != 0 and "EnergyModel class" in res.output
+
+
+def test_search_on_a_folder_in_use_is_refused_before_any_work(srtio3, tmp_path):
+    import json
+    import os
+    import socket
+
+    from ase_symbreak.workflows.storage import LOCK_NAME
+
+    lock = {"pid": os.getppid(), "host": socket.gethostname(), "started": 0.0}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(lock))
+    res = _run(["search", srtio3, "--out", tmp_path])
+    assert res.exit_code == 2 and "in use by another run" in res.output
+    assert f"process {os.getppid()}" in res.output
+    assert not (tmp_path / "01_parent.json").exists()
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("boom\nsecond line")
+
+
+def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(srtio3, monkeypatch, capsys):
+    """The console script (``main``) turns any error nobody anticipated into one line and exit
+    code 3; ``--debug`` lets the traceback through, as it does for the anticipated ones."""
+    import ase_symbreak.symmetry as symmetry
+    from ase_symbreak.cli import main
+
+    monkeypatch.setattr(symmetry, "displacement_modes", _boom)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["irreps", str(srtio3)])
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert "unexpected RuntimeError: boom" in err and "--debug" in err
+    assert "second line" not in err and "Traceback" not in err
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", "irreps", str(srtio3)])
+
+
+def test_debug_shows_the_traceback_of_a_rejected_input(srtio3):
+    res = CliRunner().invoke(app, ["irreps", str(srtio3), "--symprec", "-1"])
+    assert res.exit_code == 2 or res.exit_code == 1
+    res = CliRunner().invoke(app, ["--debug", "irreps", str(srtio3), "--symprec", "-1"])
+    assert isinstance(res.exception, ValueError)
