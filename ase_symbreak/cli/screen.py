@@ -135,6 +135,11 @@ failures fail alone.
     }
     search_settings = _screen_settings(settings, options)
     check_model_name(model, allow_code_models)
+    from ase_symbreak.workflows.storage import FolderLocked
+
+    from .search import check_unlocked
+
+    check_unlocked(out)
     with exit_on(FileNotFoundError, ValueError, code=BAD_INPUT):
         structures = read_structures(inputs)
         if jobqueue is not None:
@@ -149,7 +154,10 @@ failures fail alone.
             client, torch_threads = stack.enter_context(open_client(scheduler, workers, jobqueue))
         console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
         # a model the workers cannot load, no structures
-        with exit_on(ValueError, code=BAD_INPUT), screen_bars(console) as progress:
+        with (
+            exit_on(FolderLocked, ValueError, code=BAD_INPUT),
+            screen_bars(console) as progress,
+        ):
             result = screen(
                 structures,
                 search_settings,

@@ -40,6 +40,7 @@ from .search import (
     run_child,
     search_one_level,
 )
+from .steps.common import rank_value
 from .storage import folder_lock, safe_filename, write_json
 from .tree import Node, ground_state
 
@@ -343,7 +344,11 @@ class _Descent:
                 self.progress(DESCENT_STEP, done, done + len(self.queue))
             best = min(
                 self.queue,
-                key=lambda i: (self.nodes[i]["energy_per_fu"], self.nodes[i]["depth"], i),
+                key=lambda i: (
+                    rank_value(self.nodes[i]["energy_per_fu"], 1e-9),
+                    self.nodes[i]["depth"],
+                    i,
+                ),
             )
             self.queue.remove(best)
             t0 = time.perf_counter()

@@ -45,6 +45,8 @@ from .steps import (
     relax_child,
     soft_modes,
 )
+from .steps.common import rank_value
+from .steps.condense import candidate_rank
 from .storage import (
     Checkpoints,
     fingerprint,
@@ -431,7 +433,7 @@ def choose_candidates(
     Every single-irrep candidate is chosen (largest scan gain first); candidates of coupled
     irrep pairs follow, at most ``max_children`` of them (None: all), largest gain first.
     """
-    order = sorted(candidates, key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params))
+    order = sorted(candidates, key=candidate_rank)
     singles = [c for c in order if len(c.irreps) == 1]
     pairs = [c for c in order if len(c.irreps) > 1]
     keep = pairs if max_children is None else pairs[: max(int(max_children), 0)]
@@ -741,7 +743,7 @@ def finish_search(
     ranked = sorted(
         children,
         key=lambda c: (
-            -c.identification.energy_gain_mev_per_fu,
+            -rank_value(c.identification.energy_gain_mev_per_fu),
             c.candidate.n_params,
             c.candidate_index,
         ),

@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
 
+from .steps.common import rank_value
+
 __all__ = ["FamilyTree", "family_tree", "Node", "ground_state", "ranked_nodes", "node_tree_text"]
 
 
@@ -197,14 +199,19 @@ def ground_state(nodes: Sequence[Node]) -> int | None:
     stable = [n for n in nodes if n.dynamically_stable]
     if not stable:
         return None
-    return min(stable, key=lambda n: (n.energy_per_fu, n.depth, n.index)).index
+    return min(stable, key=lambda n: (rank_value(n.energy_per_fu, 1e-9), n.depth, n.index)).index
 
 
 def ranked_nodes(nodes: Sequence[Node]) -> list[Node]:
     """Nodes below the parent: dynamically stable ones first, then by energy (lowest first)."""
     return sorted(
         nodes[1:],
-        key=lambda n: (n.dynamically_stable is not True, n.energy_per_fu, n.depth, n.index),
+        key=lambda n: (
+            n.dynamically_stable is not True,
+            rank_value(n.energy_per_fu, 1e-9),
+            n.depth,
+            n.index,
+        ),
     )
 
 

@@ -291,3 +291,26 @@ def test_lock_in_another_process_blocks(tmp_path):
         proc.communicate("\n", timeout=60)
     with folder_lock(tmp_path):  # free again
         pass
+
+
+def test_equal_gains_rank_the_same_way_whatever_the_rounding_noise(reference):
+    """Candidates whose gains differ only by floating-point noise (1e-12 meV) are ordered by
+    the canonical tie-breakers, in whichever order and with whichever noise they come."""
+    import dataclasses
+
+    from ase_symbreak.workflows.search import choose_candidates
+    from ase_symbreak.workflows.steps.condense import candidate_rank
+
+    base = reference[0].condense.candidates[0]
+    a = dataclasses.replace(base, direction="(a,0,0)", energy_gain_mev_per_fu=5.0 + 1e-12)
+    b = dataclasses.replace(base, direction="(0,a,0)", energy_gain_mev_per_fu=5.0 - 1e-12)
+    c = dataclasses.replace(base, direction="(a,a,0)", energy_gain_mev_per_fu=4.0)
+    first = sorted([a, b, c], key=candidate_rank)
+    b_up = dataclasses.replace(b, energy_gain_mev_per_fu=5.0 + 2e-12)
+    second = sorted([c, b_up, a], key=candidate_rank)
+    assert [x.direction for x in first] == [x.direction for x in second]
+    assert [x.direction for x in first] == ["(0,a,0)", "(a,0,0)", "(a,a,0)"]
+    pairs = [dataclasses.replace(x, irreps=("GM4-", "R4+")) for x in (a, b, c)]
+    chosen, _ = choose_candidates(pairs, max_children=1)
+    chosen_again, _ = choose_candidates(pairs[::-1], max_children=1)
+    assert [x.direction for x in chosen] == [x.direction for x in chosen_again] == ["(0,a,0)"]

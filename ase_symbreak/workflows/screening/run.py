@@ -15,7 +15,7 @@ from ase_symbreak.errors import first_line
 
 from ..calcspec import CalculatorSpec
 from ..search import SearchPlan, SearchSettings
-from ..storage import write_json
+from ..storage import folder_lock, write_json
 from .cluster import open_client, worker_count
 from .inputs import StructureInput, Structures, check_input, read_structures
 from .results import (
@@ -197,7 +197,9 @@ def screen(
         (see :func:`~ase_symbreak.workflows.screening.read_structures`).
     settings : :class:`SearchSettings` of every search (default: its defaults).
     model : :class:`CalculatorSpec`, or a model name/file/import path (None: SevenNet-0).
-    out_dir : one folder per structure, plus ``summary.csv`` and ``summary.json``.
+    out_dir : one folder per structure, plus ``summary.csv`` and ``summary.json``; locked
+        while the screen runs (a second screen on it raises
+        :class:`~ase_symbreak.workflows.storage.FolderLocked`).
     client : a :class:`distributed.Client` (a running scheduler, a jobqueue cluster); None
         starts a :func:`~ase_symbreak.workflows.screening.local_client` with ``n_workers``
         workers and closes it at the end.
@@ -219,6 +221,24 @@ def screen(
         raise ValueError("no structures to screen")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # one screen per folder at a time
+        return _screen_in(
+            out, inputs, settings, spec, client, n_workers, torch_threads, retries, progress
+        )
+
+
+def _screen_in(
+    out: Path,
+    inputs: list[StructureInput],
+    settings: SearchSettings,
+    spec: CalculatorSpec,
+    client,
+    n_workers: int | None,
+    torch_threads: int | None,
+    retries: int,
+    progress: ScreenProgress | None,
+) -> ScreenResult:
+    """The body of :func:`screen`, with ``out`` locked."""
     meta = {"settings": settings.to_dict(), "model": spec.to_dict()}
     start = time.perf_counter()
     entries: dict[str, ScreenEntry] = {}

@@ -13,10 +13,28 @@ from ase import Atoms
 if TYPE_CHECKING:
     from ase_symbreak.symmetry import SpaceGroupInfo
 
-__all__ = ["Progress", "check_parent", "formula_units", "max_force", "single_threaded_blas"]
+__all__ = [
+    "Progress",
+    "check_parent",
+    "formula_units",
+    "max_force",
+    "rank_value",
+    "single_threaded_blas",
+]
 
 #: ``progress(done, total)`` callback of a step.
 Progress = Callable[[int, "int | None"], None]
+
+
+def rank_value(value: float, resolution: float = 1e-6) -> float:
+    """``value`` rounded to ``resolution`` for ranking: energies that differ only by the noise
+    of floating-point reductions (thread counts, BLAS) rank as equal, so that the canonical
+    tie-breakers after them decide, and the same input gives the same order in every run.
+
+    >>> rank_value(2.000000000001) == rank_value(1.999999999999)
+    True
+    """
+    return round(float(value) / resolution) * resolution
 
 
 def formula_units(atoms: Atoms, reference: Atoms | None = None) -> float:

@@ -18,9 +18,9 @@ from ase_symbreak.protocols import Calculator
 from ase_symbreak.symmetry.childcell import child_primitive_cell
 from ase_symbreak.symmetry.matching import displacements_from
 
-from .common import Progress, formula_units
+from .common import Progress, formula_units, rank_value
 
-__all__ = ["Candidate", "CondenseResult", "condense"]
+__all__ = ["Candidate", "CondenseResult", "candidate_rank", "condense"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,20 @@ class CondenseResult(Record):
     parent_energy_per_fu: float  # eV
     candidates: tuple[Candidate, ...]
     rejected: tuple[dict, ...] = ()
+
+
+def candidate_rank(c: Candidate) -> tuple:
+    """Sort key of candidates: largest scan gain first (to 1e-6 meV/f.u., see
+    :func:`~.common.rank_value`), then fewer free parameters, then by irreps, direction and
+    space group, so that equal gains are ordered the same way in every run.
+    """
+    return (
+        -rank_value(c.energy_gain_mev_per_fu),
+        c.n_params,
+        c.irreps,
+        c.direction,
+        c.space_group_number,
+    )
 
 
 def _blocks_nonzero(direction: str) -> bool:
@@ -259,7 +273,7 @@ def condense(
         )
     if progress is not None:
         progress(len(jobs), len(jobs))
-    candidates.sort(key=lambda c: (-c.energy_gain_mev_per_fu, c.n_params))
+    candidates.sort(key=candidate_rank)
     return CondenseResult(
         parent_energy_per_fu=float(e_parent_fu),
         candidates=tuple(candidates),
