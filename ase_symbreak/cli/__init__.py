@@ -47,11 +47,25 @@ def _root(
             "--debug", help="Show the full traceback of an error instead of its one-line message."
         ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="torch threads (default: the cores minus the machine's load, or "
+            "ASE_SYMBREAK_THREADS / OMP_NUM_THREADS when set).",
+        ),
+    ] = None,
 ) -> None:
     """ase-symbreak: equivariant calculators with exact Hessians, labelled irreps, distortion
     search.
     """
     _common.set_debug(debug)
+    if threads is not None or _common.console_script():
+        from ase_symbreak.threads import apply_thread_policy
+
+        with _common.exit_on(ValueError, code=_common.BAD_INPUT):
+            apply_thread_policy(threads)
 
 
 def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
@@ -67,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: ``app`` with every unexpected error as a one-line message (exit
     :data:`~._common.INTERNAL`), or its traceback under ``--debug``.
     """
+    _common.set_console_script(True)
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit:

@@ -50,6 +50,20 @@ BAD_INPUT = 2
 INTERNAL = 3
 
 _DEBUG = False
+_CONSOLE_SCRIPT = False
+
+
+def set_console_script(enabled: bool) -> None:
+    """Mark a run of the console script (:func:`ase_symbreak.cli.main`): it applies the
+    thread policy (:mod:`ase_symbreak.threads`); an embedding program keeps its own threads.
+    """
+    global _CONSOLE_SCRIPT
+    _CONSOLE_SCRIPT = bool(enabled)
+
+
+def console_script() -> bool:
+    """Whether this is a run of the console script."""
+    return _CONSOLE_SCRIPT
 
 
 def set_debug(enabled: bool) -> None:

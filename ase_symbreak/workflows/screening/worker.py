@@ -52,9 +52,9 @@ class ModelPreload(_WorkerPlugin):
 
 def _set_torch_threads(n: int | None) -> None:
     if n:
-        import torch
+        from ase_symbreak.threads import apply_thread_policy
 
-        torch.set_num_threads(int(n))
+        apply_thread_policy(int(n))
 
 
 def plan_task(
