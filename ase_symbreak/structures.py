@@ -32,6 +32,15 @@ def read_structure(path: str | os.PathLike, index: int | str = -1) -> Atoms:
 
     if not os.path.exists(path):
         raise StructureReadError(path, "no such file")
+    if isinstance(index, int) and not isinstance(index, bool) and index not in (0, -1):
+        try:
+            count = len(read(os.fspath(path), index=":"))
+        except Exception as err:  # ase raises many types for malformed files
+            raise StructureReadError(path, first_line(err)) from None
+        if not -count <= index < count:
+            raise StructureReadError(
+                path, f"index {index} is out of range: the file holds {count} structure(s)"
+            )
     try:
         atoms = read(os.fspath(path), index=index)
     except Exception as err:  # ase raises many types for malformed files

@@ -57,9 +57,14 @@ def _structure(spec: dict, base: Path) -> tuple[Atoms, str]:
         unknown = sorted(set(spec) - {"file", "index"})
         if unknown:
             raise RecipeError(f"unknown key(s) {unknown} in [structure]")
-        path = (base / str(spec["file"])).resolve()
+        if not isinstance(spec["file"], str):
+            raise RecipeError(f"[structure] file must be a string, got {spec['file']!r}")
+        index = spec.get("index", -1)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise RecipeError(f"[structure] index must be an integer, got {index!r}")
+        path = (base / spec["file"]).resolve()
         try:
-            atoms = read_structure(path, index=spec.get("index", -1))
+            atoms = read_structure(path, index=index)
         except StructureReadError as err:
             raise RecipeError(f"cannot read structure {path}: {err.reason}") from None
         return atoms, str(path)
@@ -90,6 +95,8 @@ def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
         text = path.read_text()
     except OSError as err:
         raise RecipeError(f"cannot read recipe {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path} is not a text (TOML) file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -122,10 +129,14 @@ def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
         settings = SearchSettings.from_dict(search)
     except (TypeError, ValueError) as err:
         raise RecipeError(f"bad [search] in {path}: {first_line(err)}") from None
-    name = str(data.get("name", path.stem))
+    name = data.get("name", path.stem)
+    if not isinstance(name, str):
+        raise RecipeError(f"name must be a string, got {name!r}")
     output = data.get("output", {})
     if not isinstance(output, dict) or sorted(set(output) - {"dir"}):
         raise RecipeError("[output] accepts 'dir' only")
+    if not isinstance(output.get("dir", ""), str):
+        raise RecipeError(f"[output] dir must be a string, got {output['dir']!r}")
     out_dir = Path(output.get("dir", f"runs/{name}"))
     return Recipe(
         name=name,

@@ -211,7 +211,8 @@ _SCALAR_TYPES = {
 
 
 def _check_field_types(settings: object) -> None:
-    """``ValueError`` naming the field when a scalar setting has the wrong type.
+    """``ValueError`` naming the field when a scalar setting has the wrong type (or is a NaN
+    or infinite number).
 
     Recipes are TOML: ``relax_parent = "no"`` would be truthy and ``max_params = "two"``
     would loop; booleans are not numbers here, nor numbers booleans.
@@ -233,6 +234,8 @@ def _check_field_types(settings: object) -> None:
                 kind, "a string"
             )
             raise ValueError(f"{f.name} must be {expected}, got {value!r}")
+        if kind == "float" and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
 
 
 @dataclass(frozen=True)
