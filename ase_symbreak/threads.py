@@ -7,7 +7,8 @@ force call of SevenNet-0 on 40 atoms took 9-14 s instead of 1.2 s. The policy he
 1. ``ASE_SYMBREAK_THREADS`` if set (a positive integer), else
 2. ``OMP_NUM_THREADS`` if set (the user already decided; torch reads it too), else
 3. the cores this process may use (``os.sched_getaffinity``) minus the load of the rest of the
-   machine (the 1-minute load average, rounded), at least 1.
+   machine (the 1-minute load average, capped by the threads runnable right now so that
+   processes that just ended do not count; rounded), at least 1.
 
 :func:`apply_thread_policy` sets it (``torch.set_num_threads``); the command line applies it
 before every command (``ase-symbreak --threads N`` overrides), ASE scripts may call it once.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 __all__ = ["THREADS_VARIABLE", "apply_thread_policy", "available_cores", "policy_threads"]
 
@@ -48,11 +50,34 @@ def _from_environment(name: str) -> int | None:
     return n
 
 
+def _runnable_now() -> int | None:
+    """Runnable threads of the whole machine now (``/proc/loadavg``), without this one."""
+    try:
+        with open("/proc/loadavg") as f:
+            return max(0, int(f.read().split()[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return None
+
+
 def _load_of_others(cores: int) -> float:
+    """Load of the other processes: the 1-minute load average, but no more than what runs
+    now (median of a few samples), so that the average of processes that just ended does
+    not count.
+    """
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - Windows
         return 0.0
+    samples = []
+    for _ in range(5):
+        n = _runnable_now()
+        if n is None:
+            samples = []
+            break
+        samples.append(n)
+        time.sleep(0.01)
+    if samples:
+        load = min(load, float(sorted(samples)[len(samples) // 2]))
     return max(0.0, min(float(load), float(cores)))
 
 

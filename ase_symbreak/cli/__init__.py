@@ -24,6 +24,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("irreps", "symmetry:irreps_command"),
     ("decompose", "symmetry:decompose_command"),
     ("subgroups", "symmetry:subgroups_command"),
+    ("environments", "environments:environments_command"),
     ("phonons", "phonons:phonons_command"),
     ("search", "search:search_command"),
     ("run", "search:run_command"),

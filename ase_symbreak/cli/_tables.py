@@ -138,6 +138,16 @@ def soft_modes_table(result: SearchResult) -> Table:
     return table
 
 
+def _glazer(child) -> str:
+    """``a0a0c- (0/0/7.1 deg)`` of a perovskite child, '' otherwise."""
+    perovskite = (child.environments or {}).get("perovskite")
+    if not perovskite:
+        return ""
+    angles = "/".join(f"{a:.1f}" for a in perovskite["tilt_angles_deg"])
+    mark = "" if perovskite.get("tilt_irreps_consistent", True) else " (!)"
+    return f"{perovskite['glazer']} ({angles} deg){mark}"
+
+
 def children_table(result: SearchResult) -> Table:
     """Ranked children of a search (its caption says why when there are none)."""
     p = result.parent
@@ -145,23 +155,24 @@ def children_table(result: SearchResult) -> Table:
         f"children of {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
         f"{p.space_group_symbol} ({p.space_group_number}), ranked by energy gain"
     )
-    table = _with_columns(
-        title,
-        (
-            ("#", "right"),
-            "space group",
-            "condensed",
-            "Ap (A)",
-            "secondary",
-            ("gain (meV/f.u.)", "right"),
-            ("atoms", "right"),
-        ),
+    tilts = [_glazer(c) for c in result.children]
+    columns: tuple = (
+        ("#", "right"),
+        "space group",
+        "condensed",
+        "Ap (A)",
+        "secondary",
+        ("gain (meV/f.u.)", "right"),
+        ("atoms", "right"),
     )
-    for rank, c in enumerate(result.children, 1):
+    if any(tilts):
+        columns = (*columns[:3], "tilts (Glazer)", *columns[3:])
+    table = _with_columns(title, columns)
+    for rank, (c, tilt) in enumerate(zip(result.children, tilts), 1):
         idn = c.identification
         amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
         sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
-        table.add_row(
+        row = [
             str(rank),
             f"{idn.space_group_symbol} ({idn.space_group_number})",
             f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}",
@@ -169,7 +180,10 @@ def children_table(result: SearchResult) -> Table:
             sec,
             f"{idn.energy_gain_mev_per_fu:.2f}",
             str(len(c.relax.atoms)),
-        )
+        ]
+        if any(tilts):
+            row.insert(3, tilt)
+        table.add_row(*row)
     reason = result.no_children_reason()
     if reason is not None:
         table.caption = f"no children: {reason}"
@@ -253,5 +267,66 @@ def screen_table(result: ScreenResult) -> Table:
             e.best_child_space_group or "-",
             gain,
             status,
+        )
+    return table
+
+
+def environments_table(report: dict, atoms) -> Table:
+    """Site orbits of a structure: polyhedron, shape measure, bonds (``environments``)."""
+    table = _with_columns(
+        f"site environments of {atoms.get_chemical_formula(mode='metal', empirical=True)}",
+        (
+            "site",
+            ("mult.", "right"),
+            ("CN", "right"),
+            "polyhedron",
+            ("shape measure", "right"),
+            ("<d> (A)", "right"),
+            ("bond spread", "right"),
+        ),
+    )
+    for site in report["sites"]:
+        if site["polyhedron"] is None and "note" in site:
+            table.add_row(site["site"], str(site["multiplicity"]), "", site["note"], "", "", "")
+            continue
+        score = "" if site["score"] is None else f"{site['score']:.3f}"
+        table.add_row(
+            site["site"],
+            str(site["multiplicity"]),
+            str(site["coordination"]),
+            site["polyhedron"] or "(no reference)",
+            score,
+            f"{site['mean_bond_angstrom']:.3f}",
+            f"{site['bond_spread']:.4f}",
+        )
+    table.caption = (
+        "shape measure: 0 ideal .. 100; CN by the largest gap in the neighbour distances; "
+        "--json adds the power spectrum and bispectrum"
+    )
+    return table
+
+
+def environment_changes_table(rows: list[dict]) -> Table:
+    """Each parent site orbit's polyhedron before and after (``environments --parent``)."""
+    table = _with_columns(
+        "parent sites in this structure",
+        (
+            "parent site",
+            ("CN", "right"),
+            "parent polyhedron",
+            "here",
+            ("shape measure here", "right"),
+            ("bond spread", "right"),
+        ),
+    )
+    for row in rows:
+        scores = ", ".join("-" if s is None else f"{s:.3f}" for s in row["child_scores"])
+        table.add_row(
+            row["site"],
+            str(row["coordination"]),
+            row["parent_polyhedron"] or "(no reference)",
+            row["child_polyhedron"] or "(no reference)",
+            scores,
+            f"{row['child_bond_spread']:.4f}",
         )
     return table

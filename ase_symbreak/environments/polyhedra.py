@@ -311,6 +311,7 @@ def classify_polyhedra(
     n_neighbours: int | None = None,
     search_radius: float = SEARCH_RADIUS,
     unit: bool = True,
+    neighbour_symbols: Sequence[str] | None = None,
 ) -> tuple[PolyhedronMatch, ...]:
     """Classify the coordination polyhedron of every site in ``indices`` (default: all).
 
@@ -320,6 +321,8 @@ def classify_polyhedra(
     criterion: among the coordination numbers ``N`` of the references, with neighbours
     sorted by distance ``d_1 <= d_2 <= ...`` within ``search_radius``, the ``N`` with the
     largest ratio ``d_{N+1} / d_N`` (``d_{N+1}`` is ``search_radius`` past the last one).
+    ``neighbour_symbols``: count only neighbours of these species (e.g. the anions around a
+    cation).
     """
     check_atoms(atoms, what="classify_polyhedra: atoms")
     if cutoff is not None and n_neighbours is not None:
@@ -343,6 +346,11 @@ def classify_polyhedra(
     if bad:
         raise ValueError(f"site indices {bad} out of range for {len(atoms)} atoms")
     first, second, shifts, distances, vectors = neighbor_list("ijSdD", atoms, radius)
+    if neighbour_symbols is not None:
+        keep = np.isin(np.asarray(atoms.get_chemical_symbols())[second], list(neighbour_symbols))
+        first, second, shifts, distances, vectors = (
+            x[keep] for x in (first, second, shifts, distances, vectors)
+        )
     order = np.lexsort((second, distances, first))
     first, second, shifts, distances, vectors = (
         x[order] for x in (first, second, shifts, distances, vectors)

@@ -16,6 +16,7 @@ Files in ``out_dir``::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
 import time
@@ -27,6 +28,7 @@ import numpy as np
 from ase import Atoms
 
 from ase_symbreak.codec import Record, atoms_to_dict, decode, encode
+from ase_symbreak.errors import first_line
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
 
@@ -57,6 +59,8 @@ from .storage import (
     write_json,
 )
 from .tree import FamilyTree, Node, family_tree, node_tree_text, ranked_nodes
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SearchSettings",
@@ -243,7 +247,9 @@ class ChildResult(Record):
     """A relaxed candidate: the candidate, its relaxation and its identification.
 
     ``timings``: seconds of the relaxation and the identification, ``loaded`` when read
-    from its checkpoint.
+    from its checkpoint. ``environments``: what the child did to the parent's sites
+    (:func:`~ase_symbreak.environments.sites.environment_report`: polyhedra per parent site
+    orbit, Glazer system of perovskites).
     """
 
     candidate_index: int
@@ -253,6 +259,7 @@ class ChildResult(Record):
     duplicate_of: int | None = None
     cif: str | None = None
     timings: dict = field(default_factory=dict, compare=False, repr=False)
+    environments: dict | None = None
 
     def summary(self) -> dict:
         """The entry of ``search.json``."""
@@ -278,6 +285,7 @@ class ChildResult(Record):
                 "n_steps": self.relax.n_steps,
                 "n_atoms": len(self.relax.atoms),
                 "cif": self.cif,
+                "environments": self.environments,
                 "decomposition_error": idn.error,
             }
         )
@@ -671,6 +679,21 @@ def plan_search(
     )
 
 
+def _environments(plan: SearchPlan, child: Atoms, idn: Identification) -> dict:
+    """The child's site environments and tilts; a failure is recorded, never raised (it
+    must not cost a relaxed child).
+    """
+    from ase_symbreak.environments.sites import environment_report
+
+    amplitudes = {ir["irrep"]: float(ir["amplitude"]) for ir in (*idn.primary, *idn.secondary)}
+    s = plan.settings
+    try:
+        return environment_report(plan.parent.atoms, child, amplitudes, s.symprec, s.child_symprec)
+    except Exception as err:  # noqa: BLE001 - descriptors are extra information
+        log.warning("site environments of a child failed: %s", first_line(err))
+        return {"error": first_line(err)}
+
+
 def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     """Step 5 for one candidate: relax ``plan.chosen[index]`` in its subgroup and identify it.
 
@@ -705,6 +728,9 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         symprec=s.symprec,
         child_symprec=s.child_symprec,
     )
+    environments = _environments(
+        plan, rel.atoms if idn.symmetrized is None else idn.symmetrized, idn
+    )
     t2 = time.perf_counter()
     cif = None
     if plan.out_dir is not None:
@@ -719,6 +745,7 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         identification=idn,
         cif=cif,
         timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False},
+        environments=environments,
     )
     ck.save(name, ckey, child.to_dict())
     return child

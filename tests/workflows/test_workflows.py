@@ -466,3 +466,23 @@ def test_recipes_do_not_run_code_unless_allowed(cli_app, tmp_path):
     wrong.write_text('[structure]\nbuiltin = "cubic_perovskite"\n[model]\nname = 1\n')
     with pytest.raises(RecipeError, match="must be a string"):
         load_recipe(wrong)
+
+
+def test_children_record_site_environments_and_glazer_tilts(toy_search):
+    """Each child row of search.json says what happened to the parent's sites; the tilted
+    children of the toy read as the Glazer systems their R4+ directions imply."""
+    result, out = toy_search
+    data = json.loads((out / "search.json").read_text())
+    expected = {"I4/mcm": "a0a0c-", "Imma": "a0b-b-", "R-3c": "a-a-a-"}
+    seen = set()
+    for row in data["children"]:
+        env = row["environments"]
+        assert "error" not in env, env
+        sites = {s["symbol"]: s for s in env["sites"]}
+        assert sites[result.parent.atoms[1].symbol]["parent_polyhedron"] == "octahedron"
+        tilt = env["perovskite"]
+        if row["space_group_symbol"] in expected:
+            assert tilt["glazer"] == expected[row["space_group_symbol"]]
+            assert tilt["tilt_irreps_consistent"] is True
+            seen.add(row["space_group_symbol"])
+    assert "I4/mcm" in seen
