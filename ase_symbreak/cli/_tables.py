@@ -330,3 +330,33 @@ def environment_changes_table(rows: list[dict]) -> Table:
             f"{row['child_bond_spread']:.4f}",
         )
     return table
+
+
+_SHORT = {"cuboctahedron": "cuboct.", "octahedron": "oct.", "tetrahedron": "tet."}
+
+
+def child_sites_table(result: SearchResult) -> Table | None:
+    """How far each child distorted every parent site's polyhedron (largest shape measure
+    over the child orbits of that site; 0 = still ideal); None when no child has the data.
+    """
+    rows = [(c, (c.environments or {}).get("sites")) for c in result.children]
+    rows = [(c, sites) for c, sites in rows if sites]
+    if not rows:
+        return None
+    heads = [
+        f"{s['site']} {_SHORT.get(s['parent_polyhedron'], s['parent_polyhedron'] or '?')}"
+        for s in rows[0][1]
+    ]
+    table = _with_columns(
+        "parent sites in the children: shape measure (0 ideal .. 100) / change of bond spread",
+        ("space group", *((h, "right") for h in heads)),
+    )
+    for c, sites in rows:
+        cells = []
+        for site in sites:
+            scores = [x for x in site["child_scores"] if x is not None]
+            worst = f"{max(scores):.2f}" if scores else "-"
+            change = site["child_bond_spread"] - (site.get("parent_bond_spread") or 0.0)
+            cells.append(f"{worst} / {change:+.3f}")
+        table.add_row(c.identification.space_group_symbol, *cells)
+    return table

@@ -38,7 +38,7 @@ def print_search(
     result: SearchResult, console: Console | None = None, seconds: float | None = None
 ) -> None:
     """Parent, soft modes, ranked children, the family tree and the timings."""
-    from ._tables import children_table, descent_table, soft_modes_table
+    from ._tables import child_sites_table, children_table, descent_table, soft_modes_table
 
     console = console or Console()
     p = result.parent
@@ -58,6 +58,9 @@ def print_search(
         console.print(children_table(result))
         if result.tree is not None:
             console.print(result.tree.text(), highlight=False)
+    sites = child_sites_table(result)
+    if sites is not None:
+        console.print(sites)
     if seconds is not None:
         steps = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in result.timings.items())
         console.print(f"total {seconds:.1f} s ({steps})", highlight=False)

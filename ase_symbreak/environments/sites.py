@@ -55,6 +55,8 @@ class SiteOrbitChange:
         into (0..100).
     child_bond_spread : float
         Largest Baur distortion index ``mean |l - <l>| / <l>`` of those child sites.
+    parent_bond_spread : float
+        The same of the parent site (non-zero for mixed polyhedra such as O's 2 Ti + 4 Sr).
     """
 
     symbol: str
@@ -65,6 +67,7 @@ class SiteOrbitChange:
     child_polyhedron: str | None
     child_scores: tuple[float, ...]
     child_bond_spread: float
+    parent_bond_spread: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class SiteOrbitChange:
             "child_polyhedron": self.child_polyhedron,
             "child_scores": [_rounded(s) for s in self.child_scores],
             "child_bond_spread": _rounded(self.child_bond_spread, 5),
+            "parent_bond_spread": _rounded(self.parent_bond_spread, 5),
         }
 
 
@@ -159,6 +163,7 @@ def environment_changes(
                 child_polyhedron=afters[worst].best if afters else None,
                 child_scores=scores,
                 child_bond_spread=max((_bond_spread(a) for a in afters), default=0.0),
+                parent_bond_spread=_bond_spread(before),
             )
         )
     return tuple(changes)

@@ -486,3 +486,17 @@ def test_children_record_site_environments_and_glazer_tilts(toy_search):
             assert tilt["tilt_irreps_consistent"] is True
             seen.add(row["space_group_symbol"])
     assert "I4/mcm" in seen
+
+
+def test_printed_search_shows_tilts_and_parent_sites(toy_search):
+    from rich.console import Console
+
+    from ase_symbreak.cli.search import print_search
+
+    result, _ = toy_search
+    console = Console(width=200, record=True)
+    print_search(result, console)
+    text = console.export_text()
+    assert "tilts (Glazer)" in text and "a0a0c-" in text
+    assert "parent sites in the children" in text
+    assert "Ti1 oct." in text
