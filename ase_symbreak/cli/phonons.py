@@ -26,6 +26,7 @@ from ._common import (
     hessian_bar,
     load_calculator,
     read_structure,
+    writable_folder,
 )
 
 __all__ = ["phonons_command"]
@@ -56,10 +57,29 @@ def phonons_command(
         Path | None,
         typer.Option(help="Also plot the band structure with irrep labels (.png or .pdf)."),
     ] = None,
+    phonopy_yaml: Annotated[
+        Path | None,
+        typer.Option(
+            "--phonopy-yaml",
+            help="Write phonopy's phonopy_params.yaml here (phonopy.load reads it); "
+            "default: phonopy_params.yaml beside --plot, none without --plot.",
+        ),
+    ] = None,
+    force_constants: Annotated[
+        Path | None,
+        typer.Option(
+            "--force-constants",
+            help="Also write the force constants in phonopy's FORCE_CONSTANTS format (eV/A^2).",
+        ),
+    ] = None,
     device: DeviceOption = "cpu",
     allow_code_models: AllowCodeOption = False,
 ) -> None:
-    """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian)."""
+    """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian).
+
+    The structure is used as given, not relaxed (``ase-symbreak search`` relaxes first); the
+    largest force is printed so that you can tell.
+    """
     import dataclasses
 
     import numpy as np
@@ -91,6 +111,11 @@ def phonons_command(
                 f"use one of {', '.join('.' + f for f in sorted(formats))}",
                 code=BAD_INPUT,
             )
+    if phonopy_yaml is None and plot is not None:
+        phonopy_yaml = plot.parent / "phonopy_params.yaml"
+    for path, option in ((phonopy_yaml, "--phonopy-yaml"), (force_constants, "--force-constants")):
+        if path is not None:
+            writable_folder(path.parent if str(path.parent) else Path("."), option)
     calc = load_calculator(model, device, allow_code_models)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
@@ -99,12 +124,25 @@ def phonons_command(
         modes = labelled_modes(atoms, phonon, supercell, origin_index=origin)
     if abs(round(np.prod(supercell))) > 1:  # the dispersion between the supercell's q points
         modes = dataclasses.replace(modes, dispersion=check_dispersion(phonon, np.diag(supercell)))
+    largest_force = _largest_force(atoms, calc)
+    written = _write_phonopy_files(phonon, phonopy_yaml, force_constants)
     if plot is not None:
         plot_band_structure(
-            phonon, modes, plot, title=f"{atoms.get_chemical_formula()} ({structure.name})"
+            phonon,
+            modes,
+            plot,
+            title=f"{atoms.get_chemical_formula(mode='metal', empirical=True)} ({structure.name})",
         )
     if as_json:
-        echo_json({**modes.summary(), "model": model_description(calc)})
+        echo_json(
+            {
+                **modes.summary(),
+                "model": model_description(calc),
+                "relaxed": False,
+                "max_force_ev_per_angstrom": largest_force,
+                "files": written,
+            }
+        )
         return
     console = Console()
     origin_atom = f"{modes.origin_index} ({atoms[modes.origin_index].symbol})"
@@ -128,3 +166,44 @@ def phonons_command(
         console.print(off_grid, highlight=False, markup=False)
     if plot is not None:
         console.print(f"band structure written to {plot}")
+    note = (
+        ""
+        if largest_force < 0.01
+        else (
+            " - not relaxed: imaginary modes may come from the residual forces; "
+            "ase-symbreak search relaxes first"
+        )
+    )
+    console.print(
+        f"structure used as given (largest force {largest_force:.4f} eV/A){note}",
+        highlight=False,
+    )
+    for path in written.values():
+        console.print(f"written: {path}", highlight=False)
+    if "phonopy_yaml" not in written:
+        console.print("(--phonopy-yaml PATH writes the force constants for phonopy.load)")
+
+
+def _largest_force(atoms, calc) -> float:
+    """Largest force on an atom of ``atoms`` (eV/A) with ``calc``."""
+    import numpy as np
+
+    work = atoms.copy()
+    work.calc = calc
+    return float(np.sqrt((work.get_forces() ** 2).sum(axis=1)).max())
+
+
+def _write_phonopy_files(phonon, phonopy_yaml: Path | None, fc_path: Path | None) -> dict:
+    """phonopy's files of ``phonon``: ``{"phonopy_yaml": path, "force_constants": path}``."""
+    written = {}
+    if phonopy_yaml is not None:
+        phonopy_yaml.parent.mkdir(parents=True, exist_ok=True)
+        phonon.save(str(phonopy_yaml))
+        written["phonopy_yaml"] = str(phonopy_yaml)
+    if fc_path is not None:
+        from phonopy.file_IO import write_FORCE_CONSTANTS
+
+        fc_path.parent.mkdir(parents=True, exist_ok=True)
+        write_FORCE_CONSTANTS(phonon.force_constants, filename=str(fc_path))
+        written["force_constants"] = str(fc_path)
+    return written

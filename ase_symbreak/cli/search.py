@@ -34,6 +34,33 @@ if TYPE_CHECKING:
 __all__ = ["print_search", "run_command", "search_and_print", "search_command"]
 
 
+def conventional_lattice_text(atoms, symprec: float) -> str:
+    """``a = 5.1500 A`` (cubic), ``a = ..., c = ...`` (tetragonal, hexagonal), or every
+    parameter, of the conventional cell spglib finds (not the primitive vectors: an fcc
+    cell's primitive vector is a/sqrt(2)).
+    """
+    import spglib
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    standard = spglib.standardize_cell(cell, to_primitive=False, no_idealize=False, symprec=symprec)
+    if standard is None:
+        lengths, angles = atoms.cell.cellpar()[:3], atoms.cell.cellpar()[3:]
+    else:
+        from ase.geometry import cell_to_cellpar
+
+        par = cell_to_cellpar(standard[0])
+        lengths, angles = par[:3], par[3:]
+    a, b, c = lengths
+    if abs(a - b) < 1e-4 and abs(b - c) < 1e-4 and all(abs(x - 90) < 1e-3 for x in angles):
+        return f"a = {a:.4f} A"
+    if abs(a - b) < 1e-4:
+        return f"a = {a:.4f} A, c = {c:.4f} A"
+    text = f"a = {a:.4f} A, b = {b:.4f} A, c = {c:.4f} A"
+    if any(abs(x - 90) > 1e-3 for x in angles):
+        text += ", angles " + "/".join(f"{x:.2f}" for x in angles) + " deg"
+    return text
+
+
 def print_search(
     result: SearchResult, console: Console | None = None, seconds: float | None = None
 ) -> None:
@@ -44,7 +71,7 @@ def print_search(
     p = result.parent
     console.print(
         f"parent {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
-        f"{p.space_group_symbol}: a = {p.atoms.cell.lengths()[0]:.4f} A, "
+        f"{p.space_group_symbol}: {conventional_lattice_text(p.atoms, result.settings.symprec)}, "
         f"E = {p.energy_per_fu:.4f} eV/f.u."
     )
     if not result.soft_modes.modes:

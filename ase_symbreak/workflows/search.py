@@ -55,8 +55,8 @@ from .storage import (
     model_description,
     model_fingerprint,
     safe_filename,
-    write_atoms,
     write_json,
+    write_structure_files,
 )
 from .tree import FamilyTree, Node, family_tree, node_tree_text, ranked_nodes
 
@@ -285,6 +285,7 @@ class ChildResult(Record):
                 "n_steps": self.relax.n_steps,
                 "n_atoms": len(self.relax.atoms),
                 "cif": self.cif,
+                "poscar": None if self.cif is None else str(Path(self.cif).with_suffix(".vasp")),
                 "environments": self.environments,
                 "decomposition_error": idn.error,
             }
@@ -564,7 +565,7 @@ def plan_search(
 
     def write_parent(parent: RelaxResult) -> None:
         if out is not None:
-            write_atoms(out / "parent_relaxed.cif", parent.atoms)
+            write_structure_files(out / "parent_relaxed.cif", parent.atoms, s.symprec)
 
     key = fingerprint(
         "parent",
@@ -735,8 +736,10 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     cif = None
     if plan.out_dir is not None:
         cif = f"child_{index:02d}_{safe_filename(idn.space_group_symbol)}.cif"
-        write_atoms(
-            Path(plan.out_dir) / cif, rel.atoms if idn.symmetrized is None else idn.symmetrized
+        write_structure_files(
+            Path(plan.out_dir) / cif,
+            rel.atoms if idn.symmetrized is None else idn.symmetrized,
+            max(idn.child_symprec, s.symprec),
         )
     child = ChildResult(
         candidate_index=index,

@@ -36,6 +36,7 @@ __all__ = [
     "fingerprint",
     "model_fingerprint",
     "write_atoms",
+    "write_structure_files",
     "write_json",
 ]
 
@@ -82,6 +83,29 @@ def write_atoms(path: str | os.PathLike, atoms: Atoms, format: str = "cif") -> P
     from ase.io import write
 
     return atomic_write(path, lambda tmp: write(tmp, atoms, format=format))
+
+
+def write_structure_files(path: str | os.PathLike, atoms: Atoms, symprec: float) -> Path:
+    """``path`` (.cif) in its space group at ``symprec`` (symmetry operations and the
+    asymmetric unit, pymatgen's ``CifWriter``; P1 through ASE when that fails) and a POSCAR
+    beside it (same name, ``.vasp``). Both atomic; returns the CIF's path.
+    """
+    path = Path(path)
+    try:
+        from pymatgen.io.ase import AseAtomsAdaptor
+        from pymatgen.io.cif import CifWriter
+
+        text = str(CifWriter(AseAtomsAdaptor.get_structure(atoms), symprec=symprec))
+    except Exception as err:  # noqa: BLE001 - a P1 CIF is still a correct structure
+        log.warning("symmetrised CIF of %s failed (%s); writing it in P1", path.name, err)
+        write_atoms(path, atoms)
+    else:
+        write_text(path, text)
+    from ase.io import write
+
+    poscar = path.with_suffix(".vasp")
+    atomic_write(poscar, lambda tmp: write(tmp, atoms, format="vasp", direct=True, sort=True))
+    return path
 
 
 def fingerprint(*parts: Any) -> str:

@@ -406,3 +406,33 @@ def test_sevennet_srtio3_soft_modes():
     gamma = modes.at("GM")
     assert min(m.frequency_thz for m in gamma) > -0.05  # acoustic ~0, optic real
     assert not any(m.q_label == "GM" for m in modes.unstable())
+
+
+def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path):
+    """``phonons --phonopy-yaml`` / ``--force-constants``: phonopy reads them back and gives
+    the frequencies the command printed; the output says the input was not relaxed."""
+    import phonopy
+    from phonopy.file_IO import parse_FORCE_CONSTANTS
+
+    from ase_symbreak.models import save_model
+
+    model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
+    poscar = tmp_path / "POSCAR"
+    write(poscar, srtio3_cubic_pm3m(), format="vasp")
+    yaml, fc = tmp_path / "out" / "phonopy_params.yaml", tmp_path / "out" / "FORCE_CONSTANTS"
+    args = ["phonons", str(poscar), "--supercell", "2", "2", "2", "--model", str(model_path)]
+    result = CliRunner().invoke(
+        app, [*args, "--phonopy-yaml", str(yaml), "--force-constants", str(fc), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["relaxed"] is False and data["max_force_ev_per_angstrom"] >= 0
+    assert data["files"] == {"phonopy_yaml": str(yaml), "force_constants": str(fc)}
+    loaded = phonopy.load(str(yaml), is_compact_fc=False)
+    assert np.abs(parse_FORCE_CONSTANTS(str(fc)) - loaded.force_constants).max() < 1e-8
+    for mode in data["modes"]:
+        loaded.run_qpoints([mode["q"]])
+        freqs = loaded.get_qpoints_dict()["frequencies"][0]
+        assert np.min(np.abs(freqs - mode["frequency_thz"])) < 1e-6, mode
+    table = CliRunner().invoke(app, args)
+    assert "structure used as given" in table.stdout

@@ -500,3 +500,33 @@ def test_printed_search_shows_tilts_and_parent_sites(toy_search):
     assert "tilts (Glazer)" in text and "a0a0c-" in text
     assert "parent sites in the children" in text
     assert "Ti1 oct." in text
+
+
+def test_child_files_read_back_in_their_space_group(toy_search):
+    """Children (and the parent) are written as CIFs in their space group (symmetry
+    operations, asymmetric unit) and as POSCARs; pymatgen and ASE read both back with the
+    space group of the row."""
+    import spglib
+    from ase.io import read
+    from pymatgen.core import Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    _, out = toy_search
+    data = json.loads((out / "search.json").read_text())
+    rows = data["children"] + data["duplicates"]
+    assert rows
+    for row in rows:
+        text = (out / row["cif"]).read_text()
+        assert f"_symmetry_Int_Tables_number   {row['space_group_number']}" in text
+        pm = Structure.from_file(str(out / row["cif"]))
+        assert SpacegroupAnalyzer(pm, symprec=1e-3).get_space_group_number() == row[
+            "space_group_number"
+        ]
+        for name in (row["cif"], row["poscar"]):
+            atoms = read(out / name)
+            assert len(atoms) == row["n_atoms"] or len(atoms) % row["n_atoms"] == 0
+            cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+            number = spglib.get_symmetry_dataset(cell, symprec=1e-3).number
+            assert number == row["space_group_number"], name
+    parent = Structure.from_file(str(out / "parent_relaxed.cif"))
+    assert SpacegroupAnalyzer(parent).get_space_group_number() == 221

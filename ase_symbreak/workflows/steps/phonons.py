@@ -76,7 +76,10 @@ def phonons(
     if plot is not None:
         try:
             plot_band_structure(
-                phonon, modes, plot, title=f"{atoms.get_chemical_formula()} phonons"
+                phonon,
+                modes,
+                plot,
+                title=f"{atoms.get_chemical_formula(mode='metal', empirical=True)} phonons",
             )
         except Exception as err:  # a plot must never lose the computed modes
             warnings.warn(f"band-structure plot failed: {err}", stacklevel=2)
