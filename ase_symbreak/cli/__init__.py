@@ -48,6 +48,12 @@ def _root(
             "--debug", help="Show the full traceback of an error instead of its one-line message."
         ),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress; results, warnings, errors.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also the library's INFO log lines.")
+    ] = False,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -62,6 +68,7 @@ def _root(
     search.
     """
     _common.set_debug(debug)
+    _common.set_verbosity(quiet, verbose)
     if threads is not None or _common.console_script():
         from ase_symbreak.threads import apply_thread_policy
 
@@ -78,11 +85,26 @@ def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
 _register(app, COMMANDS)
 
 
+def quiet_dependencies() -> None:
+    """Keep dependencies' warnings that a user cannot act on off the console script's output
+    (deprecations inside torch, spglib, phonopy; Dask's INFO lines).
+    """
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*OLD_ERROR_HANDLING.*")
+    for name in ("distributed", "phonopy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: ``app`` with every unexpected error as a one-line message (exit
     :data:`~._common.INTERNAL`), or its traceback under ``--debug``.
     """
     _common.set_console_script(True)
+    quiet_dependencies()
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit:

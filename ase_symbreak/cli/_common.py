@@ -51,6 +51,26 @@ INTERNAL = 3
 
 _DEBUG = False
 _CONSOLE_SCRIPT = False
+_QUIET = False
+
+
+def set_verbosity(quiet: bool, verbose: bool) -> None:
+    """``--quiet``: no progress, warnings and errors only; ``--verbose``: INFO log lines of
+    the library (thread policy, loaded steps, ...); default: warnings of the library.
+    """
+    import logging
+
+    global _QUIET
+    _QUIET = bool(quiet)
+    level = logging.INFO if verbose else logging.WARNING
+    logger = logging.getLogger("ase_symbreak")
+    logger.setLevel(level)
+    if not any(getattr(h, "_ase_symbreak", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler._ase_symbreak = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def set_console_script(enabled: bool) -> None:
@@ -192,16 +212,70 @@ def echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2))
 
 
+class LineProgress:
+    """Progress as plain lines for a console that is not a terminal (a pipe, a log file):
+    ``step: done/total (12 s)``, printed when a task starts, finishes, or every
+    ``interval`` seconds; the same ``add_task`` / ``update`` as rich's :class:`Progress`.
+    """
+
+    def __init__(self, description: str, console: Console | None, interval: float = 5.0):
+        import time
+
+        self._clock = time.monotonic
+        self.console = console or Console()
+        self.interval = interval
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: int | None = None) -> int:
+        task = len(self.tasks)
+        self.tasks[task] = {
+            "description": description,
+            "total": total,
+            "done": None,
+            "printed": -1e300,
+            "start": self._clock(),
+        }
+        return task
+
+    def update(self, task: int, completed: int, total: int | None = None) -> None:
+        t = self.tasks[task]
+        t["total"] = total
+        now = self._clock()
+        finished = total is not None and completed >= total
+        if completed == t["done"]:
+            return
+        first = t["done"] is None
+        t["done"] = completed
+        if first or finished or now - t["printed"] >= self.interval:
+            count = f"{completed}/{total}" if total else f"{completed}"
+            self.console.print(
+                f"{t['description']}: {count} ({now - t['start']:.0f} s)",
+                highlight=False,
+                markup=False,
+            )
+            self.console.file.flush()
+            t["printed"] = now
+
+
 def _bars(
     description: str, console: Console | None, disable: bool, transient: bool = False
-) -> Progress:
+) -> Progress | LineProgress:
+    console = console or Console()
+    if not disable and not _QUIET and not console.is_terminal:
+        return LineProgress(description, console)
     return Progress(
         TextColumn(description),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=disable,
+        disable=disable or _QUIET,
         transient=transient,
     )
 
