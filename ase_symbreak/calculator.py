@@ -63,6 +63,10 @@ class SymBreakCalculator(Calculator):
     hvp_batch_size : Hessian rows / vector products per backward pass; ``None``: 1 on
         CPUs (batching was slower there), on CUDA as many as half the free GPU memory holds
         (:func:`hvp_batch_size`).
+    progress : how Hessian rows report: ``True`` a line on stderr every 10 s, a callable
+        ``progress(done, total)``, ``None`` (default) INFO records of the ``ase_symbreak``
+        logger every 10 s (``logging.basicConfig(level=logging.INFO)`` shows them), ``False``
+        nothing.
 
     The Hessian is stored in ``results["hessian"]`` as (3N, 3N) in eV/A^2, row ``3*i+alpha``.
     """
@@ -83,9 +87,12 @@ class SymBreakCalculator(Calculator):
         symprec: float = 1e-5,
         device: str | torch.device = "cpu",
         hvp_batch_size: int | None = None,
+        progress: Callable[[int, int], None] | bool | None = None,
         **kwargs,
     ) -> None:
         self.device = _to_device(device)
+        #: ``progress(done, total)`` of Hessian rows where a method is not given one.
+        self.progress = _progress_reporter(progress)
         if hvp_batch_size is not None and not (
             isinstance(hvp_batch_size, int) and hvp_batch_size >= 1
         ):
@@ -116,7 +123,12 @@ class SymBreakCalculator(Calculator):
         self.check_structure(atoms)
         if "hessian" in properties:
             self.results["hessian"] = hessian_rows(
-                self.hessian_model, atoms, None, self.hessian_dtype, batch_size=self._batch(atoms)
+                self.hessian_model,
+                atoms,
+                None,
+                self.hessian_dtype,
+                self.progress,
+                batch_size=self._batch(atoms),
             )
         first_order = {"energy", "free_energy", "energies", "forces", "stress"}
         if first_order & set(properties) or "energy" not in self.results:
@@ -156,6 +168,7 @@ class SymBreakCalculator(Calculator):
             atoms,
             atom_indices,
             self.hessian_dtype,
+            self.progress,
             batch_size=self._batch(atoms),
         )
 
@@ -187,6 +200,7 @@ class SymBreakCalculator(Calculator):
         """
         atoms = self._current(atoms)
         self.check_structure(atoms)
+        progress = self.progress if progress is None else progress
         if method not in ("rows", "directions", "orbits"):
             raise ValueError(f"method must be 'rows', 'directions' or 'orbits', got {method!r}")
         if not symmetry_reduced:
@@ -253,7 +267,7 @@ class SymBreakCalculator(Calculator):
             atoms,
             self.hessian_dtype,
             radius=radius,
-            progress=progress,
+            progress=self.progress if progress is None else progress,
             batch_size=self._batch(atoms),
         )
 
@@ -298,6 +312,20 @@ def hvp_batch_size(device: torch.device, n_atoms: int, dtype: torch.dtype | None
     free, _ = torch.cuda.mem_get_info(device)
     per_vector = _HVP_BYTES_PER_ATOM * max(n_atoms, 1) * (0.5 if dtype == torch.float32 else 1)
     return int(max(1, min(64, 0.5 * free // per_vector)))
+
+
+def _progress_reporter(
+    progress: Callable[[int, int], None] | bool | None,
+) -> Callable[[int, int], None] | None:
+    if progress is False:
+        return None
+    if progress is None or progress is True:
+        from ase_symbreak.progress import RowProgress
+
+        return RowProgress(stream=progress is True)
+    if not callable(progress):
+        raise ValueError(f"progress must be a callable, True, False or None, got {progress!r}")
+    return progress
 
 
 def _to_device(value: str | torch.device) -> torch.device:

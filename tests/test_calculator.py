@@ -240,3 +240,30 @@ def test_cuda_gives_the_cpu_forces_and_hessian(sevennet_calc64):
     np.testing.assert_allclose(
         gpu.get_hessian(atoms, [0]), sevennet_calc64.get_hessian(atoms, [0]), rtol=0, atol=1e-8
     )
+
+
+def test_hessian_rows_report_progress_in_scripts(capsys, caplog):
+    """An ASE script sees long Hessians progress: lines on stderr with ``progress=True``, a
+    callback, or INFO records of the ``ase_symbreak`` logger by default."""
+    import logging
+
+    from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.testing import small_e3nn_potential
+
+    atoms = cubic_perovskite(3.9)
+    model = small_e3nn_potential()
+    calc = SymBreakCalculator(model, dtype="float64", progress=True)
+    calc.get_hessian(atoms)
+    err = capsys.readouterr().err
+    assert "exact Hessian rows: 15/15" in err
+    calls = []
+    calc = SymBreakCalculator(model, dtype="float64", progress=lambda d, t: calls.append((d, t)))
+    calc.get_force_constants(atoms)
+    assert calls[-1] == (15, 15) and len(calls) == 15
+    with caplog.at_level(logging.INFO, logger="ase_symbreak"):
+        SymBreakCalculator(model, dtype="float64").get_hessian(atoms)
+    assert any("exact Hessian rows: 15/15" in r.getMessage() for r in caplog.records)
+    SymBreakCalculator(model, dtype="float64", progress=False).get_hessian(atoms)
+    assert "Hessian" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="progress must be"):
+        SymBreakCalculator(model, progress="yes")
