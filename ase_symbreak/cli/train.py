@@ -19,12 +19,12 @@ __all__ = ["train_command"]
 def _relative_to(recipe: dict, base: Path) -> dict:
     """The recipe with its file paths (out_dir, data path/val_path, model init) under ``base``."""
     if "out_dir" in recipe:
-        recipe["out_dir"] = str(base / recipe["out_dir"])
+        recipe["out_dir"] = str((base / recipe["out_dir"]).resolve())
     for key in ("path", "val_path"):
         if key in recipe.get("data", {}):
-            recipe["data"][key] = str(base / recipe["data"][key])
+            recipe["data"][key] = str((base / recipe["data"][key]).resolve())
     if "init" in recipe.get("model", {}):
-        recipe["model"]["init"] = str(base / recipe["model"]["init"])
+        recipe["model"]["init"] = str((base / recipe["model"]["init"]).resolve())
     recipe.setdefault("out_dir", str(base / "training_run"))
     return recipe
 

@@ -12,7 +12,7 @@ Example::
     supercell = [2, 2, 2]
     threshold_thz = -0.1
     [output]
-    dir = "runs/srtio3"                      # relative to the working directory
+    dir = "results/srtio3"                   # relative to the working directory
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def load_recipe(path: str | Path, allow_import: bool = False) -> Recipe:
         raise RecipeError("[output] accepts 'dir' only")
     if not isinstance(output.get("dir", ""), str):
         raise RecipeError(f"[output] dir must be a string, got {output['dir']!r}")
-    out_dir = Path(output.get("dir", f"runs/{name}"))
+    out_dir = Path(output.get("dir", f"results/{name}"))
     return Recipe(
         name=name,
         structure=atoms,
