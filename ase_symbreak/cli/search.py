@@ -168,7 +168,7 @@ def search_command(
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Output folder (JSON per step, CIFs, plots; reruns resume).")
-    ] = Path("search"),
+    ] = Path("results/search"),
     threshold: Annotated[
         float, typer.Option(help="Soft-mode threshold, THz (imaginary negative).")
     ] = -0.1,
@@ -192,6 +192,13 @@ def search_command(
             "so) past it. 0: no limit."
         ),
     ] = 240.0,
+    origin: Annotated[
+        int | None,
+        typer.Option(
+            help="Atom index put at the origin for the irrep labels (default: B site of a "
+            "perovskite, else the most symmetric site)."
+        ),
+    ] = None,
     fmax: Annotated[
         float, typer.Option(help="Force criterion of the child relaxations, eV/A.")
     ] = 1e-3,
@@ -220,6 +227,7 @@ with a family tree.
             child_fmax=fmax,
             optimizer=optimizer,
             couple=not no_couple,
+            origin_index=origin,
         )
     _search(atoms, model, settings, out, device, allow_code_models)
 
