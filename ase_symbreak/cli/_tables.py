@@ -148,6 +148,58 @@ def _glazer(child) -> str:
     return f"{perovskite['glazer']} ({angles} deg){mark}"
 
 
+def _no_amplitude(idn) -> str:
+    """What an empty amplitude cell means."""
+    if idn.error:
+        return f"(no decomposition: {idn.error[:60]})"
+    if idn.irreps:
+        return "(condensed irreps relaxed away)"
+    return "(relaxed back to the parent)"
+
+
+def merged_table(result: SearchResult) -> Table | None:
+    """Relaxed children left out of the ranking, with what each merged into and why; None
+    when there are none.
+    """
+    if not result.duplicates:
+        return None
+    rank = {c.candidate_index: r for r, c in enumerate(result.children, 1)}
+    by_index = {c.candidate_index: c for c in (*result.children, *result.duplicates)}
+    table = _with_columns(
+        "relaxed children merged into a ranked one (files kept)",
+        (
+            "space group",
+            "condensed",
+            ("gain (meV/f.u.)", "right"),
+            "merged into",
+            "why",
+            "CIF",
+        ),
+    )
+    for c in result.duplicates:
+        idn = c.identification
+        target = by_index.get(c.duplicate_of)
+        if target is None:
+            into, why = f"candidate {c.duplicate_of}", ""
+        else:
+            tid = target.identification
+            into = f"#{rank.get(c.duplicate_of, '?')} {tid.space_group_symbol}"
+            why = (
+                "same space group and energy"
+                if tid.space_group_number == idn.space_group_number
+                else f"no more gain than its supergroup {tid.space_group_symbol}"
+            )
+        table.add_row(
+            f"{idn.space_group_symbol} ({idn.space_group_number})",
+            f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}",
+            f"{idn.energy_gain_mev_per_fu:.2f}",
+            into,
+            why,
+            c.cif or "",
+        )
+    return table
+
+
 def children_table(result: SearchResult) -> Table:
     """Ranked children of a search (its caption says why when there are none)."""
     p = result.parent
@@ -171,6 +223,7 @@ def children_table(result: SearchResult) -> Table:
     for rank, (c, tilt) in enumerate(zip(result.children, tilts), 1):
         idn = c.identification
         amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
+        amps = amps or _no_amplitude(idn)
         sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
         row = [
             str(rank),

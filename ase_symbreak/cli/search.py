@@ -65,7 +65,13 @@ def print_search(
     result: SearchResult, console: Console | None = None, seconds: float | None = None
 ) -> None:
     """Parent, soft modes, ranked children, the family tree and the timings."""
-    from ._tables import child_sites_table, children_table, descent_table, soft_modes_table
+    from ._tables import (
+        child_sites_table,
+        children_table,
+        descent_table,
+        merged_table,
+        soft_modes_table,
+    )
 
     console = console or Console()
     p = result.parent
@@ -85,6 +91,9 @@ def print_search(
         console.print(children_table(result))
         if result.tree is not None:
             console.print(result.tree.text(), highlight=False)
+    merged = merged_table(result)
+    if merged is not None:
+        console.print(merged)
     sites = child_sites_table(result)
     if sites is not None:
         console.print(sites)

@@ -530,3 +530,32 @@ def test_child_files_read_back_in_their_space_group(toy_search):
             assert number == row["space_group_number"], name
     parent = Structure.from_file(str(out / "parent_relaxed.cif"))
     assert SpacegroupAnalyzer(parent).get_space_group_number() == 221
+
+
+def test_tables_show_every_relaxed_child_and_explain_empty_cells(toy_search):
+    """A child merged into another is listed with what it merged into and why; an empty
+    amplitude cell says why it is empty."""
+    import dataclasses
+
+    from rich.console import Console
+
+    from ase_symbreak.cli._tables import children_table, merged_table
+
+    result, _ = toy_search
+    first = result.children[0]
+    copy = dataclasses.replace(first, candidate_index=99, duplicate_of=first.candidate_index)
+    relaxed_away = dataclasses.replace(
+        result.children[-1],
+        identification=dataclasses.replace(result.children[-1].identification, irreps=()),
+    )
+    shown = dataclasses.replace(
+        result, duplicates=(copy,), children=(*result.children[:-1], relaxed_away)
+    )
+    console = Console(width=220, record=True)
+    console.print(merged_table(shown))
+    console.print(children_table(shown))
+    text = console.export_text()
+    sg = first.identification.space_group_symbol
+    assert f"#1 {sg}" in text and "same space group and energy" in text
+    assert "(relaxed back to the parent)" in text
+    assert merged_table(dataclasses.replace(result, duplicates=())) is None
