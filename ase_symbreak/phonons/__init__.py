@@ -29,6 +29,7 @@ from .dispersion import (
     check_dispersion,
 )
 from .labelling import labelled_modes, star_and_inverse
+from .modulation import mode_modulation, write_modulations
 from .phonopy_interface import (
     from_phonopy_atoms,
     phonopy_from_calculator,
@@ -39,6 +40,8 @@ from .plot import plot_band_structure
 from .records import ModeSet, PhononModes
 
 __all__ = [
+    "mode_modulation",
+    "write_modulations",
     "DispersionCheck",
     "ModeSet",
     "OffGridInstability",

@@ -563,6 +563,12 @@ def plan_search(
             progress=step_progress,
         )
 
+    def write_soft_modulations(soft: PhononModes) -> None:
+        if out is not None:
+            from ase_symbreak.phonons import write_modulations
+
+            write_modulations(soft, out / "modulations")
+
     def write_parent(parent: RelaxResult) -> None:
         if out is not None:
             write_structure_files(out / "parent_relaxed.cif", parent.atoms, s.symprec)
@@ -617,6 +623,7 @@ def plan_search(
         PhononModes,
         lambda _: soft_modes(ph, s.threshold_thz),
         total=1,
+        on_computed=write_soft_modulations,
     )
     if stop_after == STEPS[2]:
         return None

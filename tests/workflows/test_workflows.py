@@ -519,9 +519,10 @@ def test_child_files_read_back_in_their_space_group(toy_search):
         text = (out / row["cif"]).read_text()
         assert f"_symmetry_Int_Tables_number   {row['space_group_number']}" in text
         pm = Structure.from_file(str(out / row["cif"]))
-        assert SpacegroupAnalyzer(pm, symprec=1e-3).get_space_group_number() == row[
-            "space_group_number"
-        ]
+        assert (
+            SpacegroupAnalyzer(pm, symprec=1e-3).get_space_group_number()
+            == row["space_group_number"]
+        )
         for name in (row["cif"], row["poscar"]):
             atoms = read(out / name)
             assert len(atoms) == row["n_atoms"] or len(atoms) % row["n_atoms"] == 0
@@ -559,3 +560,26 @@ def test_tables_show_every_relaxed_child_and_explain_empty_cells(toy_search):
     assert f"#1 {sg}" in text and "same space group and energy" in text
     assert "(relaxed back to the parent)" in text
     assert merged_table(dataclasses.replace(result, duplicates=())) is None
+
+
+def test_soft_mode_modulations_decompose_to_their_amplitudes(toy_search):
+    """``modulations/modulation_<irrep>_<q>.extxyz``: frames along each soft mode whose mode
+    decomposition is that irrep at the stated Ap."""
+    from ase.io import read
+
+    from ase_symbreak.symmetry import decompose
+
+    result, out = toy_search
+    files = sorted((out / "modulations").glob("modulation_*.extxyz"))
+    assert [f.name for f in files] == ["modulation_R4+_R.extxyz"]
+    frames = read(files[0], ":")
+    assert [f.info["amplitude_angstrom"] for f in frames] == [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]
+    parent = result.parent.atoms
+    for frame in frames:
+        a = frame.info["amplitude_angstrom"]
+        if a == 0:
+            continue
+        dec = decompose(parent, frame)
+        found = {ir.irrep: ir.amplitude for ir in dec.irreps}
+        assert found["R4+"] == pytest.approx(abs(a), abs=1e-6)
+        assert sum(v for k, v in found.items() if k != "R4+") < 1e-6
