@@ -22,6 +22,25 @@ class StructureReadError(ValueError):
         return type(self), (self.path, self.reason)
 
 
+def as_atoms(structure) -> Atoms:
+    """``structure`` as ASE ``Atoms``: Atoms unchanged, a pymatgen ``Structure`` converted
+    (``AseAtomsAdaptor``); ``TypeError`` naming the type otherwise.
+    """
+    if isinstance(structure, Atoms):
+        return structure
+    try:
+        from pymatgen.core import Structure
+    except ImportError:  # pragma: no cover - pymatgen is a dependency
+        Structure = None
+    if Structure is not None and isinstance(structure, Structure):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.pbc = True
+        return atoms
+    raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}")
+
+
 def read_structure(path: str | os.PathLike, index: int | str = -1) -> Atoms:
     """One structure from a file in any :mod:`ase.io` format (the last image by default).
 

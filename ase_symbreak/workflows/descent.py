@@ -28,6 +28,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.phonons import OffGridInstabilityWarning, PhononModes
+from ase_symbreak.structures import as_atoms
 
 from .runner import SearchProgress
 from .search import (
@@ -437,6 +438,7 @@ def distortion_search(
     SearchResult, or None when stopped early. ``result.nodes`` holds the descent (parent
     first) and ``result.predicted_ground_state`` its lowest-energy stable structure.
     """
+    atoms = as_atoms(atoms)
     calc = _default_calculator(calc)
     with folder_lock(out_dir):
         result = search_one_level(atoms, calc, settings, out_dir, progress, stop_after)

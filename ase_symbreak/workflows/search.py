@@ -31,6 +31,7 @@ from ase_symbreak.codec import Record, atoms_to_dict, decode, encode
 from ase_symbreak.errors import first_line
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
+from ase_symbreak.structures import as_atoms
 
 from .runner import SearchProgress, StepRunner, load_record
 from .steps import (
@@ -538,6 +539,7 @@ def plan_search(
     when its JSON has the same inputs. ``condense_modes=False``: the soft modes are found but
     not condensed (a plan with no candidates: a stability check).
     """
+    atoms = as_atoms(atoms)
     s = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
         raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")

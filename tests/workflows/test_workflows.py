@@ -583,3 +583,20 @@ def test_soft_mode_modulations_decompose_to_their_amplitudes(toy_search):
         found = {ir.irrep: ir.amplitude for ir in dec.irreps}
         assert found["R4+"] == pytest.approx(abs(a), abs=1e-6)
         assert sum(v for k, v in found.items() if k != "R4+") < 1e-6
+
+
+def test_workflow_functions_take_pymatgen_structures(toy, toy_calc, tmp_path):
+    """Wherever an ``Atoms`` goes in, a pymatgen ``Structure`` may: same results."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    structure = AseAtomsAdaptor.get_structure(toy.cubic())
+    relaxed = relax(structure, toy_calc, fmax=1e-3, keep_symmetry=True)
+    assert relaxed.space_group_number == 221
+    ph = phonons(structure, toy_calc, FCC)
+    assert {m.irrep for m in soft_modes(ph, -0.1).modes} == {"R4+"}
+    settings = _settings()
+    plan_atoms = distortion_search(toy.cubic(), toy_calc, settings, stop_after="soft modes")
+    plan_pmg = distortion_search(structure, toy_calc, settings, stop_after="soft modes")
+    assert plan_atoms is None and plan_pmg is None  # stopped early, no error
+    with pytest.raises(TypeError, match="pymatgen Structure, got str"):
+        distortion_search("SrTiO3.cif", toy_calc, settings)

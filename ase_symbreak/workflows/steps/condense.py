@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from ase_symbreak.codec import Record
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import Calculator
+from ase_symbreak.structures import as_atoms
 from ase_symbreak.symmetry.childcell import child_primitive_cell
 from ase_symbreak.symmetry.matching import displacements_from
 
@@ -144,6 +145,7 @@ def condense(
     parent_energy : eV of ``parent`` (computed when None).
     progress : ``progress(done, total)`` over the directions.
     """
+    parent = as_atoms(parent)
     from ase_symbreak.symmetry import analyze, isotropy_subgroups, shift_origin
 
     amps = np.asarray(sorted(float(a) for a in amplitudes))

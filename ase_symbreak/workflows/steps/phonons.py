@@ -21,6 +21,7 @@ from ase_symbreak.phonons import (
     plot_band_structure,
 )
 from ase_symbreak.protocols import HessianCalculator
+from ase_symbreak.structures import as_atoms
 from ase_symbreak.symmetry import analyze
 from ase_symbreak.symmetry.lattice import check_supercell_invariant, supercell_matrix_3x3
 
@@ -59,6 +60,7 @@ def phonons(
         unstable at q the supercell does not contain. Not done for a 1x1x1 supercell (its
         force constants hold Gamma only).
     """
+    atoms = as_atoms(atoms)
     p = supercell_matrix_3x3(supercell)
     check_supercell(atoms, p, symprec)
     phonon = phonopy_from_calculator(atoms, calc, p, progress=progress)

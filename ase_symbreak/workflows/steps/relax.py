@@ -12,6 +12,7 @@ from ase import Atoms
 
 from ase_symbreak.codec import Record
 from ase_symbreak.protocols import Calculator
+from ase_symbreak.structures import as_atoms
 
 from .common import Progress, formula_units, max_force, single_threaded_blas
 from .condense import Candidate
@@ -140,6 +141,7 @@ def relax(
         all (2-6 Newton steps) instead of 12-44 BFGS steps (``benchmarks/README.md``).
     progress : ``progress(step, steps)`` after each step.
     """
+    atoms = as_atoms(atoms)
     import ase.optimize
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
