@@ -263,6 +263,7 @@ def test_hessian_rows_report_progress_in_scripts(capsys, caplog):
     with caplog.at_level(logging.INFO, logger="ase_symbreak"):
         SymBreakCalculator(model, dtype="float64").get_hessian(atoms)
     assert any("exact Hessian rows: 15/15" in r.getMessage() for r in caplog.records)
+    capsys.readouterr()
     SymBreakCalculator(model, dtype="float64", progress=False).get_hessian(atoms)
     assert "Hessian" not in capsys.readouterr().err
     with pytest.raises(ValueError, match="progress must be"):

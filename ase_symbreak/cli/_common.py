@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,12 +66,26 @@ def set_verbosity(quiet: bool, verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logger = logging.getLogger("ase_symbreak")
     logger.setLevel(level)
-    if not any(getattr(h, "_ase_symbreak", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        handler._ase_symbreak = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A log handler that writes to whatever ``sys.stderr`` is when a record comes (not the
+    stream of the moment it was made, which a test runner may have closed since).
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def set_console_script(enabled: bool) -> None:
