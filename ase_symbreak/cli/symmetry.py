@@ -90,6 +90,13 @@ def decompose_command(
         float, typer.Option(help="Show irreps with amplitude above this, Angstrom.")
     ] = 1e-4,
     symprec: Annotated[float, typer.Option(help="Symmetry tolerance, Angstrom.")] = 1e-3,
+    isodistort: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the amplitudes as ISODISTORT lists them ([k]irrep(direction) As "
+            "Ap, strain) to this text file."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
 ) -> None:
     """Decompose CHILD's distortion into irreps of PARENT (ISODISTORT amplitudes)."""
@@ -109,10 +116,14 @@ def decompose_command(
             symprec=symprec,
             max_displacement=max_displacement,
         )
+    if isodistort is not None:
+        isodistort.write_text(result.isodistort_text(threshold))
     if as_json:
         echo_json(result.to_dict(threshold))
         return
     console = Console()
+    if isodistort is not None:
+        console.print(f"ISODISTORT-style amplitudes written to {isodistort}")
     console.print(
         decompose_table(
             result,

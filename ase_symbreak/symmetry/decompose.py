@@ -169,6 +169,30 @@ class ModeDecomposition:
                 return ir
         raise KeyError(f"no irrep {label!r}; have {[ir.irrep for ir in self.irreps]}")
 
+    def isodistort_text(self, threshold: float = 1e-4) -> str:
+        """The amplitudes as ISODISTORT lists them, to compare line by line: one line per irrep
+        above ``threshold``, ``[k]irrep(direction)  As  Ap`` (Angstrom: ``As`` over the child's
+        primitive cell, ``Ap`` per parent cell), totals, then the strain (Voigt, e1..e6).
+        """
+        from fractions import Fraction
+
+        def k_text(k) -> str:
+            return ",".join(str(Fraction(float(x)).limit_denominator(24)) for x in k)
+
+        lines = [
+            f"# mode amplitudes, origin at parent atom {self.origin_index}; "
+            f"supercell {np.asarray(self.supercell_matrix).tolist()}",
+            f"# {'mode':<40} {'As (A)':>10} {'Ap (A)':>10}",
+        ]
+        for ir in self.significant(threshold):
+            label = f"[{k_text(ir.k)}]{ir.irrep}{ir.direction}"
+            lines.append(f"{label:<42} {ir.amplitude_supercell:10.5f} {ir.amplitude:10.5f}")
+        lines.append(f"{'Overall':<42} {self.amplitude_supercell:10.5f} {self.amplitude:10.5f}")
+        e = np.asarray(self.strain, dtype=float)
+        voigt = [e[0, 0], e[1, 1], e[2, 2], 2 * e[1, 2], 2 * e[0, 2], 2 * e[0, 1]]
+        lines.append("# strain (Voigt, parent axes): " + " ".join(f"{x:.6f}" for x in voigt))
+        return "\n".join(lines) + "\n"
+
     def to_dict(self, threshold: float = 1e-4) -> dict:
         """JSON-serialisable dict; irreps with amplitude above ``threshold`` Angstrom."""
         return {

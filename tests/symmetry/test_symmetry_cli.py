@@ -126,3 +126,20 @@ def test_child_of_another_compound_exits_1(app, runner, tmp_path, files):
     res = runner.invoke(app, ["decompose", str(parent), str(other)])
     assert res.exit_code == 1
     assert "different species" in res.output
+
+
+def test_decompose_isodistort_text(app, runner, files, tmp_path):
+    """``decompose --isodistort FILE``: ISODISTORT's [k]irrep(direction) As Ap lines, the same
+    amplitudes as the JSON."""
+    parent, child = files
+    path = tmp_path / "modes.txt"
+    res = runner.invoke(app, ["decompose", str(parent), str(child), "--isodistort", str(path)])
+    assert res.exit_code == 0, res.output
+    lines = path.read_text().splitlines()
+    (r4,) = [line for line in lines if "R4+" in line]
+    label, a_s, a_p = r4.split()
+    assert label.startswith("[1/2,1/2,1/2]R4+(")
+    assert float(a_p) == pytest.approx(np.sqrt(2) * DELTA, abs=1e-5)
+    assert float(a_s) >= float(a_p)  # As over the child cell, Ap per parent cell
+    assert any(line.startswith("Overall") for line in lines)
+    assert lines[-1].startswith("# strain (Voigt")
