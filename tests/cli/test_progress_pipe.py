@@ -67,27 +67,20 @@ def test_quiet_prints_no_progress(tmp_path):
     assert "exact Hessian rows" not in out.stderr and "GM" in out.stdout
 
 
-def test_search_origin_option_changes_the_labels(tmp_path):
-    """``search --origin``: with the A site at the origin the tilts are R5- (not R4+), as in
-    ISOTROPY; an atom index out of range is refused with a message."""
-    import json
-
+def test_search_origin_option_reaches_the_settings(tmp_path, monkeypatch):
+    """``search --origin N`` sets ``SearchSettings.origin_index`` (the labels then follow
+    that origin: tests/phonons); without it the default origin is kept."""
     from typer.testing import CliRunner
 
+    import ase_symbreak.cli.search as search_cli
     from ase_symbreak.cli import app
 
+    seen = []
+    monkeypatch.setattr(
+        search_cli, "_search", lambda atoms, model, settings, *a, **k: seen.append(settings)
+    )
     write(tmp_path / "toy.cif", PlantedTiltModel().cubic())
-    base = ["search", str(tmp_path / "toy.cif"), "--model", TOY, "--allow-code-models"]
-    base += ["--max-depth", "0", "--no-couple", "--fmax", "0.01", "--supercell", "2", "2", "2"]
-    labels = {}
-    for origin in (None, 0):
-        out = tmp_path / f"out_{origin}"
-        extra = [] if origin is None else ["--origin", str(origin)]
-        res = CliRunner().invoke(app, [*base, "--out", str(out), *extra])
+    for extra in ([], ["--origin", "0"]):
+        res = CliRunner().invoke(app, ["search", str(tmp_path / "toy.cif"), *extra])
         assert res.exit_code == 0, res.output
-        data = json.loads((out / "search.json").read_text())
-        labels[origin] = {m["irrep"] for m in data["soft_modes"]}
-    assert "R4+" in labels[None] and "M3+" in labels[None]
-    assert "R5-" in labels[0] and "M2+" in labels[0]
-    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--origin", "99"])
-    assert res.exit_code in (1, 2) and "99" in res.output
+    assert [s.origin_index for s in seen] == [None, 0]
