@@ -81,6 +81,7 @@ def _close(a, b, path="", tol=1e-8):
         assert a == b, path
 
 
+@pytest.mark.slow  # default run under 10 min on 2 cores; run with -m slow
 def test_search_flow_matches_distortion_search(flow_run, direct):
     flow, responses = flow_run
     out = search_output(flow, responses)

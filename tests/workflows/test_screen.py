@@ -97,6 +97,7 @@ def _children(search: dict) -> list[tuple[str, float]]:
     return [(c["space_group_symbol"], c["energy_gain_mev_per_fu"]) for c in search["children"]]
 
 
+@pytest.mark.slow  # default run under 10 min on 2 cores; run with -m slow
 def test_screen_matches_searches_one_by_one(first_screen, serial_results):
     result, out, _ = first_screen
     assert [e.name for e in result.entries] == ["plain", "strained", "a_origin"]
@@ -208,6 +209,7 @@ def test_model_the_workers_cannot_load(client, tmp_path):
         screen(_structures(), _settings(), "no_such_model", out_dir=tmp_path, client=client)
 
 
+@pytest.mark.slow  # default run under 10 min on 2 cores; run with -m slow
 def test_failing_task_is_retried_then_reported(client, tmp_path, monkeypatch):
     structures = _structures()
     ba = structures["plain"].copy()
