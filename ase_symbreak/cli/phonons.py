@@ -186,11 +186,11 @@ def phonons_command(
 
 def _largest_force(atoms, calc) -> float:
     """Largest force on an atom of ``atoms`` (eV/A) with ``calc``."""
-    import numpy as np
+    from ase_symbreak.workflows.steps.common import max_force
 
     work = atoms.copy()
     work.calc = calc
-    return float(np.sqrt((work.get_forces() ** 2).sum(axis=1)).max())
+    return max_force(work)
 
 
 def _write_phonopy_files(phonon, phonopy_yaml: Path | None, fc_path: Path | None) -> dict:

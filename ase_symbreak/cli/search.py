@@ -21,7 +21,6 @@ from ._common import (
     DeviceOption,
     check_model_name,
     exit_on,
-    fail,
     load_calculator,
     progress_bars,
     read_structure,
@@ -132,14 +131,11 @@ def search_and_print(
 
 def check_unlocked(out_dir: Path) -> None:
     """Exit 2 before any work when another run holds ``out_dir``'s lock."""
-    from ase_symbreak.workflows.storage import LOCK_NAME, lock_holder
+    from ase_symbreak.workflows import storage
 
-    if out_dir.is_dir() and (holder := lock_holder(out_dir)) is not None:
-        fail(
-            f"{out_dir} is in use by another run ({holder}); wait for it to finish, or delete "
-            f"{out_dir / LOCK_NAME} if no run is using the folder",
-            code=BAD_INPUT,
-        )
+    if out_dir.is_dir():
+        with exit_on(storage.FolderLocked, code=BAD_INPUT):
+            storage.check_unlocked(out_dir)
 
 
 def _search(

@@ -29,6 +29,7 @@ __all__ = [
     "FolderLocked",
     "StoredStep",
     "content_hash",
+    "check_unlocked",
     "folder_lock",
     "lock_holder",
     "atomic_write",
@@ -331,6 +332,19 @@ def lock_holder(out_dir: str | os.PathLike) -> str | None:
     return f"process {pid} on {host}"
 
 
+def check_unlocked(out_dir: str | os.PathLike) -> None:
+    """:class:`FolderLocked`, naming the holder and how to clear it, when another run holds
+    ``out_dir``'s lock (a stale lock is removed, see :func:`lock_holder`).
+    """
+    holder = lock_holder(out_dir)
+    if holder is not None:
+        path = Path(out_dir) / LOCK_NAME
+        raise FolderLocked(
+            f"{Path(out_dir)} is in use by another run ({holder}); wait for it to finish, or "
+            f"delete {path} if no run is using the folder"
+        )
+
+
 @contextlib.contextmanager
 def folder_lock(out_dir: str | os.PathLike | None) -> Iterator[None]:
     """Hold ``out_dir``'s lock file for the duration of a run.
@@ -358,16 +372,13 @@ def folder_lock(out_dir: str | os.PathLike | None) -> Iterator[None]:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder = lock_holder(folder)
-            if holder is None:  # stale: its process is gone
-                continue
-            raise FolderLocked(
-                f"{folder} is in use by another run ({holder}); wait for it to finish, or "
-                f"delete {path} if no run is using the folder"
-            ) from None
+            check_unlocked(folder)  # raises unless the lock was stale (and is now removed)
+            continue
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
         break
+    else:  # a stale lock came back at once: another run is taking the folder
+        raise FolderLocked(f"{folder} is being locked by another run; try again")
     _held[folder] = 1
     try:
         yield

@@ -28,22 +28,15 @@ from ase_symbreak.workflows.storage import (
     folder_lock,
 )
 
-from .test_workflows import FCC, CountingCalculator
+from .test_workflows import CountingCalculator
+from .test_workflows import _settings as one_level_settings
 
 STEP_FILES = ("01_parent", "02_phonons", "03_soft_modes", "04_condense")
 
 
 def _settings(**kw) -> SearchSettings:
-    base = dict(
-        supercell=FCC,
-        child_fmax=2e-4,
-        parent_fmax=1e-4,
-        amplitudes=(0.1, 0.2, 0.3),
-        plot=False,
-        max_depth=0,
-        max_children=2,
-    )
-    return SearchSettings(**{**base, **kw})
+    """test_workflows.py's one-level search, with two coupled-pair children."""
+    return one_level_settings(**{"max_children": 2, **kw})
 
 
 @pytest.fixture(scope="module")
