@@ -127,6 +127,28 @@ def phonon_modes_table(modes: PhononModes, title: str | None = None) -> Table:
 
 
 # ----------------------------------------------------------------------------- searches
+def thermal_table(thermo, temperatures_k=(0, 100, 200, 300, 500, 1000)) -> Table:
+    """Free energy, entropy and heat capacity at a few temperatures (per mole of cells)."""
+    table = _with_columns(
+        f"harmonic thermal properties (mesh {list(thermo.mesh)}, per mole of "
+        f"{thermo.n_atoms}-atom primitive cells; {thermo.n_imaginary} imaginary modes left out)",
+        ["T (K)", "F (kJ/mol)", "F (eV/cell)", "S (J/K/mol)", "Cv (J/K/mol)"],
+    )
+    t_max = float(np.max(thermo.temperatures_k))
+    for t in temperatures_k:
+        if t > t_max:
+            continue
+        row = thermo.at(t)
+        table.add_row(
+            f"{t:g}",
+            f"{row['free_energy_kj_per_mol']:.3f}",
+            f"{row['free_energy_ev_per_cell']:.4f}",
+            f"{row['entropy_j_per_k_mol']:.3f}",
+            f"{row['heat_capacity_j_per_k_mol']:.3f}",
+        )
+    return table
+
+
 def soft_modes_table(result: SearchResult) -> Table:
     """The soft modes of a search: irrep, q, frequency, degeneracy."""
     table = _with_columns(

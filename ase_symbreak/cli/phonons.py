@@ -72,6 +72,22 @@ def phonons_command(
             help="Also write the force constants in phonopy's FORCE_CONSTANTS format (eV/A^2).",
         ),
     ] = None,
+    thermal: Annotated[
+        bool,
+        typer.Option(
+            "--thermal",
+            help="Also print the DOS-based harmonic free energy, entropy and heat capacity "
+            "(phonopy's mesh; imaginary modes are left out and counted).",
+        ),
+    ] = False,
+    pymatgen: Annotated[
+        Path | None,
+        typer.Option(
+            "--pymatgen",
+            help="Write pymatgen's PhononBandStructureSymmLine (standard path) and PhononDos "
+            "as JSON here ({'band_structure': ..., 'dos': ...}, MontyDecoder reads it).",
+        ),
+    ] = None,
     device: DeviceOption = "cpu",
     allow_code_models: AllowCodeOption = False,
 ) -> None:
@@ -88,12 +104,14 @@ def phonons_command(
     from ase_symbreak.phonons import (
         check_dispersion,
         labelled_modes,
+        phonon_dos,
         phonopy_from_calculator,
         plot_band_structure,
+        thermal_properties,
     )
     from ase_symbreak.workflows.storage import model_description
 
-    from ._tables import phonon_modes_table
+    from ._tables import phonon_modes_table, thermal_table
 
     atoms = read_structure(structure)
     if any(n < 1 for n in supercell):
@@ -113,7 +131,11 @@ def phonons_command(
             )
     if phonopy_yaml is None and plot is not None:
         phonopy_yaml = plot.parent / "phonopy_params.yaml"
-    for path, option in ((phonopy_yaml, "--phonopy-yaml"), (force_constants, "--force-constants")):
+    for path, option in (
+        (phonopy_yaml, "--phonopy-yaml"),
+        (force_constants, "--force-constants"),
+        (pymatgen, "--pymatgen"),
+    ):
         if path is not None:
             writable_folder(path.parent if str(path.parent) else Path("."), option)
     calc = load_calculator(model, device, allow_code_models)
@@ -126,13 +148,19 @@ def phonons_command(
         modes = dataclasses.replace(modes, dispersion=check_dispersion(phonon, np.diag(supercell)))
     largest_force = _largest_force(atoms, calc)
     written = _write_phonopy_files(phonon, phonopy_yaml, force_constants)
+    dos = phonon_dos(phonon) if (plot is not None or pymatgen is not None) else None
+    band_path = _band_path(phonon, modes)
     if plot is not None:
         plot_band_structure(
             phonon,
             modes,
             plot,
             title=f"{atoms.get_chemical_formula(mode='metal', empirical=True)} ({structure.name})",
+            dos=dos,
         )
+    if pymatgen is not None:
+        written["pymatgen"] = _write_pymatgen(phonon, modes, dos, pymatgen)
+    thermo = thermal_properties(phonon) if thermal else None
     if as_json:
         echo_json(
             {
@@ -141,6 +169,8 @@ def phonons_command(
                 "relaxed": False,
                 "max_force_ev_per_angstrom": largest_force,
                 "files": written,
+                "band_path": None if band_path is None else band_path.summary(),
+                **({} if thermo is None else {"thermal": _thermal_json(thermo)}),
             }
         )
         return
@@ -164,8 +194,16 @@ def phonons_command(
     off_grid = None if modes.dispersion is None else modes.dispersion.warning()
     if off_grid is not None:
         console.print(off_grid, highlight=False, markup=False)
+    if band_path is not None:
+        console.print(
+            f"standard path ({band_path.source}): {band_path.text()}; "
+            + ", ".join(p.describe() for p in band_path.points),
+            highlight=False,
+        )
     if plot is not None:
-        console.print(f"band structure written to {plot}")
+        console.print(f"band structure and DOS written to {plot}")
+    if thermo is not None:
+        console.print(thermal_table(thermo))
     note = (
         ""
         if largest_force < 0.01
@@ -207,3 +245,41 @@ def _write_phonopy_files(phonon, phonopy_yaml: Path | None, fc_path: Path | None
         write_FORCE_CONSTANTS(phonon.force_constants, filename=str(fc_path))
         written["force_constants"] = str(fc_path)
     return written
+
+
+def _band_path(phonon, modes):
+    """The standard band path named by the tables, or None when no path can be built."""
+    import logging
+
+    from ase_symbreak.phonons import standard_band_path
+
+    try:
+        return standard_band_path(phonon, modes.unitcell, modes.supercell_matrix)
+    except Exception as err:  # noqa: BLE001 - the path is extra information
+        logging.getLogger(__name__).warning("no standard band path: %s", err)
+        return None
+
+
+def _write_pymatgen(phonon, modes, dos, path: Path) -> str:
+    """pymatgen's band structure (standard path) and DOS of ``phonon`` as JSON."""
+    import json
+
+    from monty.json import MontyEncoder
+
+    from ase_symbreak.phonons import (
+        band_structure_data,
+        to_pymatgen_band_structure,
+        to_pymatgen_dos,
+    )
+
+    bs = to_pymatgen_band_structure(band_structure_data(phonon, modes), phonon)
+    content = {"band_structure": bs, "dos": to_pymatgen_dos(dos)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, cls=MontyEncoder))
+    return str(path)
+
+
+def _thermal_json(thermo) -> dict:
+    """The thermal summary plus the values every 100 K (and 0 K)."""
+    temps = [t for t in range(0, 1001, 100) if t <= float(max(thermo.temperatures_k))]
+    return {**thermo.summary(), "table": [thermo.at(t) for t in temps]}

@@ -12,7 +12,13 @@
 - :func:`check_dispersion` (:mod:`.dispersion`): the dispersion interpolated from the
   supercell force constants, checked on a dense mesh and the band path for unstable minima
   at q the supercell misses (:class:`DispersionCheck`, with supercells that would hold them).
-- :func:`plot_band_structure` (:mod:`.plot`).
+- :func:`standard_band_path` (:mod:`.bandpath`): seekpath's (or ASE's) band path with the
+  irrep tables' names at its points; :func:`band_structure_data` (:mod:`.bands`) runs
+  phonopy along it; :func:`to_pymatgen_band_structure` hands it to pymatgen.
+- :func:`phonon_dos`, :func:`thermal_properties` (:mod:`.thermal`): DOS and harmonic
+  thermodynamics from the same Phonopy object; :func:`to_pymatgen_dos`.
+- :func:`plot_band_structure` (:mod:`.plot`): bands along the standard path, irreps at its
+  points, imaginary branches in red, the DOS beside it.
 
 Supercell matrices follow the symmetry core: supercell lattice (rows) =
 ``supercell_matrix @ unitcell.cell``; phonopy's matrix is the transpose (identical for the
@@ -21,6 +27,8 @@ usual diagonal ``(n1, n2, n3)``).
 
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 
+from .bandpath import BandPath, SpecialPoint, standard_band_path
+from .bands import BandStructureData, band_structure_data, to_pymatgen_band_structure
 from .dispersion import (
     DispersionCheck,
     OffGridInstability,
@@ -38,8 +46,20 @@ from .phonopy_interface import (
 )
 from .plot import plot_band_structure
 from .records import ModeSet, PhononModes
+from .thermal import PhononDOS, ThermalProperties, phonon_dos, thermal_properties, to_pymatgen_dos
 
 __all__ = [
+    "BandPath",
+    "BandStructureData",
+    "PhononDOS",
+    "SpecialPoint",
+    "ThermalProperties",
+    "band_structure_data",
+    "phonon_dos",
+    "standard_band_path",
+    "thermal_properties",
+    "to_pymatgen_band_structure",
+    "to_pymatgen_dos",
     "mode_modulation",
     "write_modulations",
     "DispersionCheck",

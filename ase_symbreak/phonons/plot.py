@@ -1,61 +1,28 @@
-"""Phonon band structure from phonopy with the irrep label of every mode set at its q."""
+"""Plot of the phonon band structure along a standard path, irrep labels at its points, the
+DOS beside it.
+
+The data come from :func:`~.bands.band_structure_data`; imaginary branches (negative,
+phonopy's convention) are drawn in red, the irrep of every labelled mode next to it at its
+commensurate point, and the density of states (:func:`~.thermal.phonon_dos`) in a panel on
+the right.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
+from .bandpath import BandPath
+from .bands import BandStructureData, band_structure_data, modes_at
 from .records import PhononModes
 
-__all__ = ["plot_band_structure"]
+__all__ = ["plot_band_structure", "spread_labels"]
 
-
-_CUBIC_PATH = [["GM", "X", "M", "GM", "R", "X"], ["M", "R"]]
-
-
-def _band_path(
-    phonon, modes: PhononModes | None, npoints: int
-) -> tuple[list, list[str], list[bool]]:
-    """Band paths (list of (npoints, 3) arrays in phonopy primitive basis), labels, connections."""
-    from phonopy.phonon.band_structure import get_band_qpoints
-
-    named: dict[str, NDArray] = {"GM": np.zeros(3)}
-    if modes is not None:
-        for m in modes.modes:
-            named.setdefault(m.q_label, np.asarray(m.q, dtype=float))
-    pmat = np.asarray(phonon.primitive_matrix, dtype=float)
-    if all(lab in named for lab in ("X", "M", "R")):
-        segments = _CUBIC_PATH
-    elif modes is None:
-        try:
-            from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
-
-            bands, labels, conn = get_band_qpoints_by_seekpath(
-                phonon.primitive, npoints, is_const_interval=True
-            )
-            return bands, labels, conn
-        except ImportError:  # seekpath is an optional extra of phonopy
-            segments = [["GM", "X"]] if "X" in named else [["GM"]]
-            if segments == [["GM"]]:
-                named["Z"] = np.array([0, 0, 0.5])
-                segments = [["GM", "Z"]]
-    else:
-        others = [lab for lab in named if lab != "GM"]
-        seq = ["GM"]
-        for lab in others:
-            seq += [lab, "GM"]
-        segments = [seq] if len(seq) > 1 else [["GM", "GM"]]
-    path, labels, connections = [], [], []
-    for seg in segments:
-        pts = [pmat.T @ named[lab] for lab in seg]
-        path.append(pts)
-        labels.extend(seg)
-        connections.extend([True] * (len(seg) - 2) + [False])
-    bands = get_band_qpoints(path, npoints=npoints)
-    return bands, labels, connections
+#: Frequencies below this (THz) are drawn as imaginary.
+IMAGINARY_THZ = -0.05
+#: At most this many mode sets are annotated per point besides the unstable ones.
+MAX_ANNOTATED = 12
 
 
 def plot_band_structure(
@@ -64,97 +31,147 @@ def plot_band_structure(
     path: str | Path,
     npoints: int = 51,
     title: str | None = None,
+    dos: bool | object = True,
+    band_path: BandPath | None = None,
 ) -> Path:
-    """Plot the phonon band structure, with irrep labels at the high-symmetry points.
+    """Plot the phonon band structure along a standard path, with irrep labels and the DOS.
 
     Parameters
     ----------
     phonon : phonopy.Phonopy with force constants.
-    modes : labelled modes (their q labels define the path and get annotated), or None
-        (phonopy's seekpath path when seekpath is installed).
+    modes : labelled modes (annotated at their points; labelled q off the standard path get a
+        segment from Gamma), or None.
     path : output file; format from the suffix (``.png``, ``.pdf``, ``.svg``).
     npoints : q-points per segment.
+    title : figure title.
+    dos : True (compute :func:`~.thermal.phonon_dos` on phonopy's default mesh), False, or a
+        :class:`~.thermal.PhononDOS`.
+    band_path : a path to use instead of the standard one.
 
     Returns
     -------
-    Path of the written file. Imaginary frequencies are drawn below zero.
+    Path of the written file.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
 
     path = Path(path)
-    bands, labels, connections = _band_path(phonon, modes, npoints)
-    bs = phonon.run_band_structure(bands, path_connections=connections, labels=labels)
-    distances, frequencies = bs.distances, bs.frequencies
+    data = band_structure_data(phonon, modes, npoints, band_path)
+    if dos is True:
+        from .thermal import phonon_dos
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ticks, tick_labels = [], []
-    li = 0
-    for i, (dist, freq) in enumerate(zip(distances, frequencies)):
-        ax.plot(dist, freq, color="tab:blue", lw=1)
-        if i == 0 or not connections[i - 1]:
-            ticks.append(dist[0])
-            tick_labels.append(labels[li])
-            li += 1
-        ticks.append(dist[-1])
-        tick_labels.append(labels[li])
-        li += 1
-    # merge labels at the same distance ("X|M" for jumps)
-    merged_t, merged_l = [], []
-    for t, lab in zip(ticks, tick_labels):
-        if merged_t and abs(merged_t[-1] - t) < 1e-9:
-            if merged_l[-1] != lab:
-                merged_l[-1] = f"{merged_l[-1]}|{lab}"
-            continue
-        merged_t.append(t)
-        merged_l.append(lab)
-    ax.set_xticks(merged_t)
-    ax.set_xticklabels([_pretty(lab) for lab in merged_l])
-    for t in merged_t:
-        ax.axvline(t, color="0.7", lw=0.6)
-    ax.axhline(0.0, color="k", lw=0.6)
-    ax.set_xlim(distances[0][0], distances[-1][-1])
-    ax.set_ylabel("frequency (THz, imaginary < 0)")
-    if title:
-        ax.set_title(title)
+        dos = phonon_dos(phonon)
+    with_dos = dos is not False and dos is not None
+    if with_dos:
+        fig, (ax, ax_dos) = plt.subplots(
+            1,
+            2,
+            figsize=(9, 5),
+            sharey=True,
+            gridspec_kw={"width_ratios": [4, 1]},
+            layout="constrained",
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    for dist, freq in zip(data.distances, data.frequencies):
+        for branch in freq.T:
+            pts = np.column_stack([dist, branch])
+            segs = np.stack([pts[:-1], pts[1:]], axis=1)
+            imaginary = np.minimum(branch[:-1], branch[1:]) < IMAGINARY_THZ
+            colors = np.where(imaginary[:, None], [[0.84, 0.15, 0.16, 1]], [[0.12, 0.47, 0.71, 1]])
+            ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.2))
+    ax.set_xticks(data.ticks)
+    ax.set_xticklabels(data.tick_labels, fontsize=12)
+    for t in data.ticks:
+        ax.axvline(t, color="0.75", lw=0.7, zorder=0)
+    ax.axhline(0.0, color="k", lw=0.7)
+    ax.set_xlim(data.ticks[0], data.ticks[-1])
+    fmin = min(data.min_frequency_thz, 0.0)
+    fmax = max(float(f.max()) for f in data.frequencies)
+    pad = 0.05 * (fmax - fmin or 1.0)
+    ax.set_ylim(fmin - pad, fmax + pad)
+    ax.set_ylabel("frequency (THz); imaginary drawn < 0, red", fontsize=11)
+    ax.tick_params(axis="y", labelsize=10)
     if modes is not None:
-        _annotate_irreps(ax, modes, merged_t, merged_l)
-    fig.tight_layout()
+        _annotate_irreps(ax, modes, data)
+    if with_dos:
+        _draw_dos(ax_dos, dos)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    source = data.band_path.source
+    ax.set_xlabel(f"wave vector (path: {source})", fontsize=9, color="0.3")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
 
 
-def _pretty(label: str) -> str:
-    return "|".join("Γ" if part == "GM" else part for part in label.split("|"))
+def _draw_dos(ax, dos) -> None:
+    freq = np.asarray(dos.frequencies_thz, float)
+    total = np.asarray(dos.dos_states_per_thz, float)
+    ax.fill_betweenx(freq, 0.0, total, color="0.85")
+    ax.plot(total, freq, color="k", lw=0.9, label="total")
+    projected = getattr(dos, "projected_dos_states_per_thz", None) or {}
+    for symbol, values in projected.items():
+        ax.plot(np.asarray(values, float), freq, lw=0.9, label=symbol)
+    if projected:
+        ax.legend(fontsize=8, loc="upper right")
+    ax.axhline(0.0, color="k", lw=0.7)
+    ax.set_xlabel("DOS (states/THz)", fontsize=10)
+    ax.set_xlim(0, None)
+    ax.tick_params(axis="x", labelsize=8)
 
 
-def _annotate_irreps(ax, modes: PhononModes, ticks: Sequence[float], labels: Sequence[str]) -> None:
-    """Irrep label of each mode set next to its frequency at the first tick of its q."""
-    where: dict[str, float] = {}
-    for t, lab in zip(ticks, labels):
-        for part in lab.split("|"):
-            where.setdefault(part, t)
+def _annotate_irreps(ax, modes: PhononModes, data: BandStructureData) -> None:
+    """Irrep label of each mode set next to its frequency at the first tick of its point."""
     ymin, ymax = ax.get_ylim()
-    span = ymax - ymin
-    for q_label, x in where.items():
-        placed: list[float] = []
-        for m in sorted(modes.at(q_label), key=lambda s: s.frequency_thz):
-            y = m.frequency_thz
-            if placed and y - placed[-1] < 0.035 * span:
-                y = placed[-1] + 0.035 * span
-            placed.append(y)
-            color = "tab:red" if m.frequency_thz < -0.1 else "0.25"
-            ax.annotate(
-                m.irrep,
-                (x, m.frequency_thz),
-                xytext=(x, y),
-                textcoords="data",
-                fontsize=6,
-                color=color,
-                ha="left",
-                va="center",
-            )
+    step = 0.04 * (ymax - ymin)
+    done: set[str] = set()
+    for x, points in zip(data.ticks, data.tick_points):
+        for point in points:
+            sets = sorted(modes_at(point, modes), key=lambda s: s.frequency_thz)
+            key = point.label
+            if not sets or key in done:
+                continue
+            done.add(key)
+            shown = [s for s in sets if s.frequency_thz < IMAGINARY_THZ]
+            shown += [s for s in sets if s.frequency_thz >= IMAGINARY_THZ][:MAX_ANNOTATED]
+            shown.sort(key=lambda s: s.frequency_thz)
+            for s, y in zip(shown, spread_labels([s.frequency_thz for s in shown], step)):
+                unstable = s.frequency_thz < IMAGINARY_THZ
+                ax.annotate(
+                    s.irrep,
+                    (x, s.frequency_thz),
+                    xytext=(x, y),
+                    textcoords="data",
+                    fontsize=8,
+                    color="tab:red" if unstable else "0.2",
+                    fontweight="bold" if unstable else "normal",
+                    ha="left",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+                )
+
+
+def spread_labels(targets: list[float], step: float) -> list[float]:
+    """Label positions at least ``step`` apart, each run of crowded labels centred on its
+    targets (so that labels stay next to their lines), in the order of ``targets`` (sorted).
+    """
+    groups: list[list[float]] = []
+    for y in targets:
+        groups.append([y])
+        while len(groups) > 1:
+            a, b = groups[-2], groups[-1]
+            start_a = float(np.mean(a)) - (len(a) - 1) * step / 2
+            start_b = float(np.mean(b)) - (len(b) - 1) * step / 2
+            if start_b >= start_a + len(a) * step - 1e-12:
+                break
+            groups[-2:] = [a + b]
+    out: list[float] = []
+    for g in groups:
+        start = float(np.mean(g)) - (len(g) - 1) * step / 2
+        out.extend(start + i * step for i in range(len(g)))
+    return out

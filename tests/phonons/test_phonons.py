@@ -436,3 +436,39 @@ def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path)
         assert np.min(np.abs(freqs - mode["frequency_thz"])) < 1e-6, mode
     table = CliRunner().invoke(app, args)
     assert "structure used as given" in table.stdout
+
+
+def test_cli_band_path_thermal_and_pymatgen_files(app, tmp_path):
+    """``phonons --plot --thermal --pymatgen``: the plot, the thermal table and pymatgen's
+    objects come from the same force constants (pymatgen's bands at the path's commensurate
+    points are the printed mode frequencies; its DOS integrates to 3 N)."""
+    from monty.json import MontyDecoder
+
+    from ase_symbreak.models import save_model
+
+    model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
+    poscar = tmp_path / "POSCAR"
+    write(poscar, srtio3_cubic_pm3m(), format="vasp")
+    out = tmp_path / "out"
+    args = ["phonons", str(poscar), "--model", str(model_path), "--thermal"]
+    extra = ["--plot", str(out / "bands.png"), "--pymatgen", str(out / "pmg.json")]
+    result = CliRunner().invoke(app, [*args, *extra, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["band_path"]["path"] == "GM-X-M-GM-R-X|R-M"
+    assert {p["table_name"] for p in data["band_path"]["points"]} == {"GM", "X", "M", "R"}
+    table = data["thermal"]["table"]
+    assert table[0]["temperature_k"] == 0 and table[0]["entropy_j_per_k_mol"] == 0
+    assert all(
+        a["entropy_j_per_k_mol"] < b["entropy_j_per_k_mol"] for a, b in zip(table[1:], table[2:])
+    )
+    assert (out / "bands.png").read_bytes()[:4] == b"\x89PNG"
+    loaded = json.loads((out / "pmg.json").read_text(), cls=MontyDecoder)
+    bs, dos = loaded["band_structure"], loaded["dos"]
+    assert np.isclose(np.trapezoid(dos.densities, dos.frequencies), 15.0, rtol=0.02)
+    r_point = next(i for i, k in enumerate(bs.qpoints) if k.label == "R")
+    at_r = [m["frequency_thz"] for m in data["modes"] if m["q_label"] == "R"]
+    for f in bs.bands[:, r_point]:
+        assert np.min(np.abs(np.asarray(at_r) - f)) < 1e-6
+    text = CliRunner().invoke(app, [*args])
+    assert "harmonic thermal properties" in text.stdout and "standard path" in text.stdout
