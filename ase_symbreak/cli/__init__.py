@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("phonons", "phonons:phonons_command"),
     ("search", "search:search_command"),
     ("run", "search:run_command"),
+    ("report", "report:report_command"),
     ("screen", "screen:screen_command"),
     ("train", "train:train_command"),
 )

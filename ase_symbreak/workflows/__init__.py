@@ -12,6 +12,7 @@ jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
 
 from .calcspec import CalculatorSpec
 from .descent import descend, distortion_search
+from .report import write_report
 from .search import (
     STEPS,
     ChildResult,
@@ -37,6 +38,7 @@ from .steps import (
     soft_modes,
 )
 from .tree import FamilyTree, Node, family_tree
+from .tree_plot import family_tree_layout, plot_family_tree
 
 __all__ = [
     "relax",
@@ -54,6 +56,9 @@ __all__ = [
     "finish_search",
     "screen",
     "family_tree",
+    "family_tree_layout",
+    "plot_family_tree",
+    "write_report",
     "formula_units",
     "RelaxResult",
     "Candidate",

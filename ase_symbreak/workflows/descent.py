@@ -398,7 +398,10 @@ def descend(
         timings=timings,
     )
     if result.out_dir is not None:
+        from .report import write_report_safely
+
         write_json(Path(result.out_dir) / "search.json", out.to_dict())
+        write_report_safely(result.out_dir, tree_plot=result.settings.plot)
     return out
 
 

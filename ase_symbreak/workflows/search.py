@@ -11,6 +11,7 @@ Files in ``out_dir``::
     parent_relaxed.cif  child_00_I4_mcm.cif ...
     phonon_bands.png  phonopy_params.yaml
     search.json                     summary: soft modes, ranked children, family tree
+    report.html  family_tree.png    the summary as one self-contained page (:mod:`.report`)
 """
 
 from __future__ import annotations
@@ -349,7 +350,7 @@ class SearchResult:
         return encode(
             {
                 "parent": {
-                    "formula": p.atoms.get_chemical_formula(),
+                    "formula": p.atoms.get_chemical_formula(mode="metal", empirical=True),
                     "space_group_number": p.space_group_number,
                     "space_group_symbol": p.space_group_symbol,
                     "energy_per_fu": p.energy_per_fu,
@@ -768,7 +769,9 @@ def finish_search(
 ) -> SearchResult:
     """Step 6: rank the relaxed children by energy gain, drop duplicates, build the family tree.
 
-    Writes ``search.json`` into ``plan.out_dir``. ``children`` may come in any order.
+    Writes ``search.json`` into ``plan.out_dir``, and ``report.html`` beside it
+    (:func:`~.report.write_report`; a report that fails is a logged warning, never an error).
+    ``children`` may come in any order.
     """
     s = plan.settings
     p = np.asarray(s.supercell, dtype=int)
@@ -859,6 +862,9 @@ def finish_search(
     )
     if plan.out_dir is not None:
         write_json(Path(plan.out_dir) / "search.json", result.to_dict())
+        from .report import write_report_safely
+
+        write_report_safely(plan.out_dir, tree_plot=s.plot)  # a failure is a logged warning
     _report(progress, STEPS[5], 1, 1)
     return result
 
