@@ -289,11 +289,9 @@ def phonon_dos(
             raise ValueError(f"sigma must be a positive width in THz (or None), got {sigma}")
 
     if projected:
-        phonon.run_mesh(
-            mesh_arg, is_gamma_center=True, with_eigenvectors=True, is_mesh_symmetry=False
-        )
+        _run_mesh(phonon, mesh_arg, with_eigenvectors=True, is_mesh_symmetry=False)
     else:
-        phonon.run_mesh(mesh_arg, is_gamma_center=True)
+        _run_mesh(phonon, mesh_arg)
     ph_mesh = phonon.mesh
     total = phonon.run_total_dos(sigma=sigma)
     freqs = np.array(total.frequency_points, dtype=float)
@@ -382,7 +380,7 @@ def thermal_properties(
             f"got {cutoff_frequency_thz}"
         )
 
-    phonon.run_mesh(mesh_arg, is_gamma_center=True)
+    _run_mesh(phonon, mesh_arg)
     ph_mesh = phonon.mesh
     tp = phonon.run_thermal_properties(
         temperatures=temps, cutoff_frequency=cutoff, exclude_gamma_acoustic=True
@@ -452,6 +450,18 @@ def _check_force_constants(phonon: Any) -> None:
             "the Phonopy object has no force constants: set phonon.force_constants or run "
             "phonon.produce_force_constants() first"
         )
+
+
+def _run_mesh(phonon: Any, mesh_arg: list[int] | float, **kwargs: Any) -> None:
+    """``phonon.run_mesh`` (Gamma-centred), quiet about phonopy's switch to a generalised
+    regular grid when a length gives a mesh that breaks the point group (an informational
+    warning: the grid it builds keeps the full symmetry; ``mesh`` records what was used).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*generalized regular grid")
+        phonon.run_mesh(mesh_arg, is_gamma_center=True, **kwargs)
 
 
 def _mesh_argument(mesh: Sequence[int] | float | None) -> list[int] | float:

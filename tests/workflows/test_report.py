@@ -302,3 +302,19 @@ def test_headless_browser_renders_the_page(descent, tmp_path):
     )
     assert shot.is_file() and shot.stat().st_size > 0
     assert shot.read_bytes().startswith(PNG_MAGIC)
+    import matplotlib.image
+    import numpy as np
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1000
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # not blank
+    # the DOM the browser built holds the ranked table and every embedded picture
+    dom = subprocess.run(
+        [browser, "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom", page.as_uri()],
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rendered = Page(dom)
+    assert len(rendered.tables["children"]) == len(descent[1]["children"])
+    assert len(rendered.images) == len(descent[2].images) > 0
