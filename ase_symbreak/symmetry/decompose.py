@@ -100,12 +100,12 @@ class IrrepAmplitude:
             "star": _floats(self.star),
             "dim": self.dim,
             "multiplicity": self.multiplicity,
-            "amplitude": float(self.amplitude),
-            "amplitude_supercell": float(self.amplitude_supercell),
+            "amplitude_angstrom": float(self.amplitude),
+            "amplitude_supercell_angstrom": float(self.amplitude_supercell),
             "direction": self.direction,
             "domain_direction": self.domain_direction,
-            "order_parameter": _floats(self.order_parameter),
-            "copy_amplitudes": _floats(self.copy_amplitudes),
+            "order_parameter_angstrom": _floats(self.order_parameter),
+            "copy_amplitudes_angstrom": _floats(self.copy_amplitudes),
         }
 
 
@@ -200,8 +200,8 @@ class ModeDecomposition:
             "supercell_matrix": np.asarray(self.supercell_matrix).tolist(),
             "n": self.n,
             "volume_ratio": float(self.volume_ratio),
-            "amplitude": float(self.amplitude),
-            "amplitude_supercell": float(self.amplitude_supercell),
+            "amplitude_angstrom": float(self.amplitude),
+            "amplitude_supercell_angstrom": float(self.amplitude_supercell),
             "completeness_residual": float(self.completeness_residual),
             "irreps": [ir.to_dict() for ir in self.significant(threshold)],
             "strain": _floats(self.strain),

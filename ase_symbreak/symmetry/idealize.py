@@ -94,8 +94,8 @@ class Idealization:
             "space_group_symbol": self.symbol,
             "exact_space_group_number": self.exact_number,
             "exact_space_group_symbol": self.exact_symbol,
-            "symprec": self.symprec,
-            "max_displacement_A": self.max_displacement,
+            "symprec_angstrom": self.symprec,
+            "max_displacement_angstrom": self.max_displacement,
             "max_strain": self.max_strain,
         }
 

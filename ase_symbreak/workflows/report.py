@@ -166,7 +166,7 @@ def _header(data: Mapping[str, Any]) -> str:
     return (
         f"<h1>{_e(_title(data))}</h1>"
         f"<p>Parent {_e(p.get('formula', '?'))} {_e(group_label(p))}, "
-        f"E = {_num(p.get('energy_per_fu'), '.6f')} eV/f.u.{_e(converged)}; "
+        f"E = {_num(p.get('energy_ev_per_fu'), '.6f')} eV/f.u.{_e(converged)}; "
         f"model: {_e(_model_text(data))}.</p>"
     )
 

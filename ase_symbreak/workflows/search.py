@@ -278,11 +278,12 @@ class ChildResult(Record):
                 "candidate_space_group": (
                     f"{self.candidate.space_group_symbol} ({self.candidate.space_group_number})"
                 ),
-                "amplitudes": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
+                "amplitudes_angstrom": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
                 "secondary": [
-                    {"irrep": ir["irrep"], "amplitude": ir["amplitude"]} for ir in idn.secondary
+                    {"irrep": ir["irrep"], "amplitude_angstrom": ir["amplitude"]}
+                    for ir in idn.secondary
                 ],
-                "decomposition": list(idn.irreps),
+                "decomposition": [_with_units(ir) for ir in idn.irreps],
                 "converged": self.relax.converged,
                 "n_steps": self.relax.n_steps,
                 "n_atoms": len(self.relax.atoms),
@@ -353,8 +354,8 @@ class SearchResult:
                     "formula": p.atoms.get_chemical_formula(mode="metal", empirical=True),
                     "space_group_number": p.space_group_number,
                     "space_group_symbol": p.space_group_symbol,
-                    "energy_per_fu": p.energy_per_fu,
-                    "cell": np.asarray(p.atoms.cell[:]).tolist(),
+                    "energy_ev_per_fu": p.energy_per_fu,
+                    "cell_angstrom": np.asarray(p.atoms.cell[:]).tolist(),
                     "converged": p.converged,
                 },
                 "model": dict(self.model),
@@ -437,6 +438,12 @@ class SearchResult:
                 f"rejected directions: {reasons}{more}"
             )
         return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
+
+
+def _with_units(irrep: dict) -> dict:
+    """An identification entry for ``search.json``: ``amplitude`` as ``amplitude_angstrom``."""
+    out = {k: v for k, v in irrep.items() if k != "amplitude"}
+    return {"irrep": out.pop("irrep"), "amplitude_angstrom": irrep["amplitude"], **out}
 
 
 def choose_candidates(

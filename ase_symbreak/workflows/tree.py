@@ -187,9 +187,12 @@ class Node(Record):
         return f"{self.space_group_symbol} ({self.space_group_number})"
 
     def summary(self) -> dict:
-        """The entry of ``search.json`` (the structure as its CIF file name)."""
+        """The entry of ``search.json``: the structure as its CIF file name, the energy as
+        ``energy_ev_per_fu``.
+        """
         d = encode(self)
         d.pop("atoms", None)
+        d = {("energy_ev_per_fu" if k == "energy_per_fu" else k): v for k, v in d.items()}
         d["n_atoms"] = None if self.atoms is None else len(self.atoms)
         return d
 

@@ -175,9 +175,9 @@ def test_json_output():
     child, (u,) = child_with(2 * np.eye(3), out_of_phase)
     out = json.loads(json.dumps(decompose(srtio3_cubic_pm3m(), child).to_dict()))
     (r4,) = out["irreps"]
-    assert {"irrep", "k", "amplitude", "direction"} <= set(r4)
+    assert {"irrep", "k", "amplitude_angstrom", "direction"} <= set(r4)
     assert r4["irrep"] == "R4+"
-    assert r4["amplitude"] == pytest.approx(expected_ap(u, 8), abs=1e-6)
+    assert r4["amplitude_angstrom"] == pytest.approx(expected_ap(u, 8), abs=1e-6)
     assert out["supercell_matrix"] == [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
 
 

@@ -85,8 +85,8 @@ def test_decompose_json(app, runner, files):
     out = json.loads(res.stdout)
     (r4,) = out["irreps"]
     assert r4["irrep"] == "R4+"
-    assert r4["amplitude"] == pytest.approx(np.sqrt(2) * DELTA, abs=1e-6)
-    assert set(r4) >= {"irrep", "k", "amplitude", "direction"}
+    assert r4["amplitude_angstrom"] == pytest.approx(np.sqrt(2) * DELTA, abs=1e-6)
+    assert set(r4) >= {"irrep", "k", "amplitude_angstrom", "direction"}
 
 
 def test_decompose_table(app, runner, files):
