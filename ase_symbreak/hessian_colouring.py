@@ -74,7 +74,7 @@ def _adjacency(atoms: Atoms, cutoff: float) -> sp.csr_matrix:
     return matrix
 
 
-def _radius_pattern(atoms: Atoms, radius: float) -> sp.csr_matrix:
+def radius_sparsity(atoms: Atoms, radius: float) -> sp.csr_matrix:
     """Pairs whose closest periodic images are at most ``radius`` apart, diagonal included.
 
     A radius beyond every possible closest-image distance gives the full pattern without a
@@ -239,7 +239,7 @@ def coloured_hessian(
     else:
         if not radius > 0:
             raise ValueError(f"radius must be positive (Angstrom), got {radius!r}")
-        pattern = _radius_pattern(atoms, float(radius))
+        pattern = radius_sparsity(atoms, float(radius))
         exact = False
         assumption = (
             f"approximate: force constants assumed zero between atoms farther apart than "

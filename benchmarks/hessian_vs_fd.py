@@ -15,7 +15,11 @@ Then a rattled copy without symmetry: exact full Hessian (3N = 120 rows) vs phon
 ratio FD/exact (> 1: exact is faster) and the largest |fc difference| (eV/A^2). Usage::
 
     .venv/bin/python benchmarks/hessian_vs_fd.py [--dtypes float32,float64] [--threads 1]
-        [--skip-p1]
+        [--skip-p1] [--mixed]
+
+``--mixed``: one calculator with float64 forces and float32 Hessian-vector products
+(force constants accumulated in float64) against phonopy's displacements with its float64
+forces, and the force-constant error against the float64 exact way.
 
 Larger or lower-symmetry cells (``--structure FILE --supercell 2 2 2``): the structure's
 supercell by the exact symmetry-reduced path (``--method``, default ``orbits``) or by
@@ -120,6 +124,57 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     return lines
 
 
+def run_mixed(skip_p1: bool) -> list[str]:
+    """Float32 Hessian products, float64 everything else, against float64 FD.
+
+    One calculator (``dtype="float64", hessian_dtype="float32"``) gives both ways: phonopy's
+    displaced cells get float64 forces, the exact way runs its Hessian-vector products in
+    float32 and accumulates the force constants (images, least squares, symmetrisation) in
+    float64. The error is measured against the float64 exact force constants.
+    """
+    lines = []
+    calc = SymBreakCalculator(dtype="float64", hessian_dtype="float32")
+    calc64 = SymBreakCalculator(dtype="float64", hessian_dtype="float64")
+    cubic = cubic_perovskite(3.9).repeat(2)
+    for c in (calc, calc64):  # warm-up outside the timings
+        warm = cubic.copy()
+        warm.calc = c
+        warm.get_forces()
+        c.get_hessian(cubic, [0])
+    fc_orb, t_orb = timed(
+        calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
+    )
+    fc_orb64, t_orb64 = timed(
+        calc64.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
+    )
+    (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, cubic, repeat=2)
+    lines.append(
+        f"[mixed] cubic 40 atoms: exact orbits, float32 HVP {t_orb:.2f} s | "
+        f"float64 HVP {t_orb64:.2f} s | FD float64 ({n_fd} cells) {t_fd:.2f} s | "
+        f"FD/exact(float32 HVP) = {t_fd / t_orb:.2f}, FD/exact(float64) = "
+        f"{t_fd / t_orb64:.2f} | max|fc_32 - fc_64| = {np.abs(fc_orb - fc_orb64).max():.2e}, "
+        f"max|fc_32 - fc_FD| = {np.abs(fc_orb - fc_fd).max():.2e} eV/A^2"
+    )
+    print(lines[-1], flush=True)
+    if skip_p1:
+        return lines
+    rattled = cubic.copy()
+    rattled.rattle(0.03, seed=7)
+    fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
+    fc_full64, t_full64 = timed(calc64.get_force_constants, rattled, symmetry_reduced=False)
+    (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
+    lines.append(
+        f"[mixed] rattled P1 40 atoms: exact full Hessian (120 rows) float32 HVP "
+        f"{t_full:.1f} s | float64 {t_full64:.1f} s | FD float64 ({n_fd} cells) {t_fd:.1f} s "
+        f"| FD/exact(float32 HVP) = {t_fd / t_full:.2f}, FD/exact(float64) = "
+        f"{t_fd / t_full64:.2f} | max|fc_32 - fc_64| = {np.abs(fc_full - fc_full64).max():.2e}"
+        f", max|fc_64 - fc_FD| = {np.abs(fc_full64 - fc_fd).max():.2e} eV/A^2 "
+        f"(load {os.getloadavg()[0]:.1f})"
+    )
+    print(lines[-1], flush=True)
+    return lines
+
+
 def run_structure(args) -> None:
     """One way (exact or FD) on the supercell of ``args.structure``; time and peak memory."""
     import resource
@@ -166,6 +221,11 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--skip-p1", action="store_true")
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="float32 Hessian products vs float64 FD (one calculator), error vs float64",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -177,6 +237,9 @@ def main() -> None:
     )
     if args.structure:
         run_structure(args)
+        return
+    if args.mixed:
+        run_mixed(args.skip_p1)
         return
     for dtype in args.dtypes.split(","):
         run(dtype.strip(), args.skip_p1)

@@ -160,3 +160,21 @@ def test_batched_products_equal_one_at_a_time(small_model) -> None:
             hessian_vector_products(small_model, atoms, u, torch.float64, batch_size=bad)
         with pytest.raises(ValueError, match="hvp_batch_size"):
             SymBreakCalculator(small_model, hvp_batch_size=bad)
+
+
+def test_float32_products_within_1e4_of_float64() -> None:
+    """``hessian_dtype="float32"``: float32 Hessian-vector products, force constants
+    accumulated in float64, within 1e-4 eV/A^2 of the float64 ones (SevenNet-0, rattled P1
+    cell: full Hessian; cubic cell: one orbit product), and really computed in float32."""
+    pytest.importorskip("sevenn")
+    mixed = SymBreakCalculator(dtype="float64", hessian_dtype="float32")
+    exact = SymBreakCalculator(dtype="float64", hessian_dtype="float64")
+    assert next(mixed.hessian_model.parameters()).dtype == torch.float32
+    p1 = rattled(cubic_perovskite())
+    cubic = cubic_perovskite().repeat((2, 1, 1))
+    for atoms, kwargs in ((p1, {}), (cubic, {"symmetry_reduced": True, "method": "orbits"})):
+        fc32 = mixed.get_force_constants(atoms, **kwargs)
+        fc64 = exact.get_force_constants(atoms, **kwargs)
+        assert fc32.dtype == np.float64
+        error = np.abs(fc32 - fc64).max()
+        assert 1e-9 < error < 1e-4, (kwargs, error)

@@ -20,6 +20,7 @@ from ._common import (
     REJECTED,
     AllowCodeOption,
     DeviceOption,
+    HessianDtypeOption,
     echo_json,
     exit_on,
     fail,
@@ -89,6 +90,7 @@ def phonons_command(
         ),
     ] = None,
     device: DeviceOption = "cpu",
+    hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
 ) -> None:
     """Phonon modes at Gamma and every commensurate q, labelled by irrep (exact Hessian).
@@ -138,7 +140,7 @@ def phonons_command(
     ):
         if path is not None:
             writable_folder(path.parent if str(path.parent) else Path("."), option)
-    calc = load_calculator(model, device, allow_code_models)
+    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
         with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:

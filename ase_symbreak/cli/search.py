@@ -19,6 +19,7 @@ from ._common import (
     REJECTED,
     AllowCodeOption,
     DeviceOption,
+    HessianDtypeOption,
     check_model_name,
     exit_on,
     load_calculator,
@@ -113,6 +114,7 @@ def search_and_print(
     model: str | None,
     device: str = "cpu",
     allow_code: bool = False,
+    hessian_dtype: str = "float64",
 ) -> None:
     """Load the model, run ``search(calc, progress)`` under progress bars, print the result.
 
@@ -120,7 +122,7 @@ def search_and_print(
     """
     import time
 
-    calc = load_calculator(model, device, allow_code)
+    calc = load_calculator(model, device, allow_code, hessian_dtype)
     console = Console()
     start = time.perf_counter()
     from ase_symbreak.workflows.storage import FolderLocked
@@ -150,6 +152,7 @@ def _search(
     out_dir: Path,
     device: str = "cpu",
     allow_code: bool = False,
+    hessian_dtype: str = "float64",
 ) -> None:
     from ase_symbreak.workflows.descent import distortion_search
     from ase_symbreak.workflows.steps import check_parent
@@ -163,7 +166,7 @@ def _search(
     def search(calc, progress):
         return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)
 
-    search_and_print(search, model, device, allow_code)
+    search_and_print(search, model, device, allow_code, hessian_dtype)
 
 
 def search_command(
@@ -219,6 +222,7 @@ def search_command(
         bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
     ] = False,
     device: DeviceOption = "cpu",
+    hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
@@ -239,7 +243,7 @@ with a family tree.
             couple=not no_couple,
             origin_index=origin,
         )
-    _search(atoms, model, settings, out, device, allow_code_models)
+    _search(atoms, model, settings, out, device, allow_code_models, hessian_dtype)
 
 
 def run_command(

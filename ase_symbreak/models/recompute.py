@@ -111,8 +111,10 @@ class EdgeChunkedConvolution(torch.nn.Module):
     Same inputs and outputs as the wrapped module (sevenn's data dict): messages
     ``TP(x[src], edge_attr, weight_nn(edge_embedding))`` scattered onto ``dst`` and divided
     by the module's denominator. Memory: one chunk's messages instead of all of them.
-    Graphs with fewer than ``min_edges`` edges run the wrapped module as it is (faster:
-    recomputing costs 10-35 % of a force call or an HVP).
+    Graphs with fewer than ``min_edges`` edges are not chunked (faster: recomputing costs
+    10-35 % of a force call or an HVP). Either way messages are summed by ``index_add``,
+    not sevenn's ``scatter_reduce_`` over a broadcast index, whose backward is a ``gather``
+    with an edge-by-feature index: 14-21 % of an HVP or a force call on 40 atoms.
     """
 
     def __init__(self, convolution: torch.nn.Module, chunk: int = 512, min_edges: int = 4096):
@@ -128,12 +130,14 @@ class EdgeChunkedConvolution(torch.nn.Module):
         x = data[conv.key_x]
         edge_attr, embedding = data[conv.key_filter], data[conv.key_weight_input]
         edge_dst, edge_src = data[conv.key_edge_idx][0], data[conv.key_edge_idx][1]
-        if (
-            len(edge_src) < max(self.min_edges, self.chunk + 1)
-            or getattr(conv, "is_parallel", False)
-            or has_tangent(x, edge_attr, embedding)
-        ):
+        if getattr(conv, "is_parallel", False):
             return conv(data)
+        if len(edge_src) < max(self.min_edges, self.chunk + 1) or has_tangent(
+            x, edge_attr, embedding
+        ):
+            out = _Messages(conv, edge_src, edge_dst)(x, edge_attr, embedding)
+            data[conv.key_x] = out.div(conv.denominator)
+            return data
         out = None
         for start in range(0, len(edge_src), self.chunk):
             part = slice(start, start + self.chunk)

@@ -132,6 +132,9 @@ def model_fingerprint(calc) -> str:
     if model is None:
         return type(calc).__name__
     parts: list[Any] = [type(model).__name__, str(getattr(calc, "dtype", None))]
+    hessian_dtype = getattr(calc, "hessian_dtype", None)
+    if hessian_dtype is not None and str(hessian_dtype) != "torch.float64":  # keys as before
+        parts.append(["hessian_dtype", str(hessian_dtype)])
     try:
         for name, tensor in model.state_dict().items():
             t = tensor.detach().double()
@@ -160,7 +163,7 @@ def safe_filename(name: str) -> str:
 
 def model_description(calc) -> dict:
     """What a result records about the model: class, name, modality (multi-fidelity models),
-    dtype; ``{"calculator": <class>}`` for a calculator without a model.
+    dtype and Hessian dtype; ``{"calculator": <class>}`` for a calculator without a model.
     """
     model = getattr(calc, "model", None)
     if model is None:
@@ -170,9 +173,10 @@ def model_description(calc) -> dict:
         value = getattr(model, key, None)
         if isinstance(value, str):
             out[key] = value
-    dtype = getattr(calc, "dtype", None)
-    if dtype is not None:
-        out["dtype"] = str(dtype).replace("torch.", "")
+    for key in ("dtype", "hessian_dtype"):
+        dtype = getattr(calc, key, None)
+        if dtype is not None:
+            out[key] = str(dtype).replace("torch.", "")
     return out
 
 
