@@ -20,6 +20,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from numpy.typing import NDArray
 
+from ase_symbreak.allocator import keep_freed_memory
 from ase_symbreak.autodiff import energy_forces_stress, hessian_rows, hessian_vector_products
 from ase_symbreak.forceconstants import (
     complete_force_constants,
@@ -91,6 +92,8 @@ class SymBreakCalculator(Calculator):
         **kwargs,
     ) -> None:
         self.device = _to_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # ASE_SYMBREAK_MALLOC=system to opt out (allocator.py)
         #: ``progress(done, total)`` of Hessian rows where a method is not given one.
         self.progress = _progress_reporter(progress)
         if hvp_batch_size is not None and not (
