@@ -92,8 +92,6 @@ class SymBreakCalculator(Calculator):
         **kwargs,
     ) -> None:
         self.device = _to_device(device)
-        if self.device.type == "cpu":
-            keep_freed_memory()  # ASE_SYMBREAK_MALLOC=system to opt out (allocator.py)
         #: ``progress(done, total)`` of Hessian rows where a method is not given one.
         self.progress = _progress_reporter(progress)
         if hvp_batch_size is not None and not (
@@ -112,6 +110,8 @@ class SymBreakCalculator(Calculator):
         self.hessian_dtype = _to_dtype(hessian_dtype)
         self.model = registry.load(model, self.dtype).to(self.device)
         self.model.eval()
+        if self.device.type == "cpu" and type(self.model).__name__ == "SevenNetModel":
+            keep_freed_memory()  # large edge tensors; ASE_SYMBREAK_MALLOC=system opts out
         self._hessian_model: EnergyModel | None = None
 
     # -- ASE interface --------------------------------------------------------------

@@ -10,7 +10,7 @@ setup, amortised as in a full Hessian: ``row = HVP time - force time``) with the
 force calls a central finite-displacement row costs. Usage::
 
     .venv/bin/python benchmarks/hessian_memory.py [--sizes 2,3,4,5] [--plain-max 320]
-        [--threads 1]
+        [--threads 1] [--malloc keep|system]
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ _PROBE = r"""
 import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]))
-from ase_symbreak import autodiff
+from ase_symbreak import allocator, autodiff
+allocator.keep_freed_memory()  # ASE_SYMBREAK_MALLOC decides
 from ase_symbreak.models.sevennet import SevenNetModel
 from ase_symbreak.structures import cubic_perovskite
 n, what, chunk = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -48,13 +49,13 @@ print(json.dumps({"atoms": len(atoms), "edges": edges, "seconds": seconds,
 """
 
 
-def probe(n: int, what: str, chunk: str, threads: int) -> dict:
-    """One measurement in a fresh process."""
+def probe(n: int, what: str, chunk: str, threads: int, malloc: str = "keep") -> dict:
+    """One measurement in a fresh process (``malloc``: ``ASE_SYMBREAK_MALLOC``)."""
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(n), what, chunk, str(threads)],
         capture_output=True,
         text=True,
-        env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
+        env=dict(os.environ, OMP_NUM_THREADS=str(threads), ASE_SYMBREAK_MALLOC=malloc),
     )
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
@@ -66,18 +67,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,3,4,5", help="supercell repeats n (5 atoms x n^3)")
     parser.add_argument("--plain-max", type=int, default=320, help="largest cell for plain HVP")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--malloc",
+        choices=("keep", "system"),
+        default="keep",
+        help="keep: ase_symbreak.allocator's thresholds (the default); system: glibc's own",
+    )
     args = parser.parse_args()
-    print(f"load average at start {os.getloadavg()[0]:.1f}, threads {args.threads}")
+    print(
+        f"load average at start {os.getloadavg()[0]:.1f}, threads {args.threads}, "
+        f"malloc {args.malloc}"
+    )
     print(
         "| atoms | edges | force call (s, GB) | HVP chunked (s, GB) | HVP plain (s, GB) "
         "| exact row / FD row (chunked) |"
     )
     print("|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
-        force = probe(n, "force", "512", args.threads)
-        chunked = probe(n, "hvp", "512", args.threads)
+        force = probe(n, "force", "512", args.threads, args.malloc)
+        chunked = probe(n, "hvp", "512", args.threads, args.malloc)
         plain = (
-            probe(n, "hvp", "none", args.threads)
+            probe(n, "hvp", "none", args.threads, args.malloc)
             if 5 * n**3 <= args.plain_max
             else {"error": "skipped"}
         )

@@ -75,10 +75,6 @@ def _root(
 
         with _common.exit_on(ValueError, code=_common.BAD_INPUT):
             apply_thread_policy(threads)
-    from ase_symbreak.allocator import keep_freed_memory
-
-    with _common.exit_on(ValueError, code=_common.BAD_INPUT):
-        keep_freed_memory()
 
 
 def _register(app: typer.Typer, commands: tuple[tuple[str, str], ...]) -> None:
