@@ -41,6 +41,7 @@ def test_bad_setting_is_an_error():
     assert res.returncode != 0 and "ASE_SYMBREAK_MALLOC must be" in res.stderr
 
 
+@pytest.mark.slow
 def test_calculator_applies_it_for_sevennet_and_values_do_not_change():
     """Small models leave malloc alone; SevenNet sets it; its forces and Hessian are the same
     bit for bit with either allocator (fresh processes)."""
