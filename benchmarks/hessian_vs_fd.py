@@ -76,16 +76,28 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
     return out, best
 
 
+def warm_up(calc: SymBreakCalculator, atoms: Atoms) -> None:
+    """Model build and first-call allocations (forces and one Hessian row), off the clock."""
+    _ = calc.hessian_model
+    warm = atoms.copy()
+    warm.calc = calc
+    warm.get_forces()
+    calc.get_hessian(atoms, [0])
+
+
+def benchmark_cells() -> tuple[Atoms, Atoms]:
+    """Cubic SrTiO3 2x2x2 (40 atoms) and its rattled P1 copy (0.03 A, seed 7)."""
+    cubic = cubic_perovskite(3.9).repeat(2)
+    rattled = cubic.copy()
+    rattled.rattle(0.03, seed=7)
+    return cubic, rattled
+
+
 def run(dtype: str, skip_p1: bool) -> list[str]:
     lines = []
     calc = SymBreakCalculator(dtype=dtype, hessian_dtype=dtype)
-    cubic = cubic_perovskite(3.9).repeat(2)
-    # warm-up (model build, first-call allocations) outside the timings
-    _ = calc.hessian_model
-    warm = cubic.copy()
-    warm.calc = calc
-    warm.get_forces()
-    calc.get_hessian(cubic, [0])
+    cubic, rattled = benchmark_cells()
+    warm_up(calc, cubic)
 
     fc_orb, t_orb = timed(
         calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
@@ -110,8 +122,6 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     print(lines[-1], flush=True)
     if skip_p1:
         return lines
-    rattled = cubic.copy()
-    rattled.rattle(0.03, seed=7)
     fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
     lines.append(
@@ -135,12 +145,9 @@ def run_mixed(skip_p1: bool) -> list[str]:
     lines = []
     calc = SymBreakCalculator(dtype="float64", hessian_dtype="float32")
     calc64 = SymBreakCalculator(dtype="float64", hessian_dtype="float64")
-    cubic = cubic_perovskite(3.9).repeat(2)
-    for c in (calc, calc64):  # warm-up outside the timings
-        warm = cubic.copy()
-        warm.calc = c
-        warm.get_forces()
-        c.get_hessian(cubic, [0])
+    cubic, rattled = benchmark_cells()
+    for c in (calc, calc64):
+        warm_up(c, cubic)
     fc_orb, t_orb = timed(
         calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
     )
@@ -158,8 +165,6 @@ def run_mixed(skip_p1: bool) -> list[str]:
     print(lines[-1], flush=True)
     if skip_p1:
         return lines
-    rattled = cubic.copy()
-    rattled.rattle(0.03, seed=7)
     fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
     fc_full64, t_full64 = timed(calc64.get_force_constants, rattled, symmetry_reduced=False)
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 
+import numpy as np
 import pytest
 
 SCRIPT = """
-import os, sys
 from ase_symbreak import allocator
 print(allocator.keep_freed_memory(), allocator.keep_freed_memory())
 """
 
 
 def run(setting: str | None) -> subprocess.CompletedProcess:
-    import os
-
     env = dict(os.environ)
     env.pop("ASE_SYMBREAK_MALLOC", None)
     if setting is not None:
@@ -62,11 +62,6 @@ print(small, allocator._applied)
 np.save(sys.argv[1], np.concatenate([calc.get_forces(atoms).ravel(),
         calc.get_hessian(atoms).ravel()]))
 """
-    import os
-    import tempfile
-
-    import numpy as np
-
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for setting in ("keep", "system"):

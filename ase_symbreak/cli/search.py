@@ -101,8 +101,6 @@ def print_search(
         steps = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in result.timings.items())
         console.print(f"total {seconds:.1f} s ({steps})", highlight=False)
     if result.out_dir:
-        from pathlib import Path
-
         console.print(f"results in {result.out_dir}/ (search.json, CIFs, phonon_bands.png)")
         report = Path(result.out_dir) / "report.html"
         if report.is_file():
