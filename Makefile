@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # torch 2.13.0 CPU wheel lies in /opt/wheels on our machines; pip finds it through find-links.
 WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
+# pytest-xdist workers for `make test` (one torch thread each: no oversubscription);
+# TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench install clean
 
@@ -26,7 +29,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
