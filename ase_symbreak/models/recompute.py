@@ -132,7 +132,7 @@ class EdgeChunkedConvolution(torch.nn.Module):
         edge_dst, edge_src = data[conv.key_edge_idx][0], data[conv.key_edge_idx][1]
         if getattr(conv, "is_parallel", False):
             return conv(data)
-        if len(edge_src) < max(self.min_edges, self.chunk + 1) or has_tangent(
+        if edge_src.shape[0] < max(self.min_edges, self.chunk + 1) or has_tangent(
             x, edge_attr, embedding
         ):
             out = _Messages(conv, edge_src, edge_dst)(x, edge_attr, embedding)
@@ -162,5 +162,7 @@ class _Messages:
         self, x: torch.Tensor, edge_attr: torch.Tensor, embedding: torch.Tensor
     ) -> torch.Tensor:
         message = self.conv.convolution(x[self.src], edge_attr, self.conv.weight_nn(embedding))
-        out = torch.zeros((len(x), message.shape[1]), dtype=message.dtype, device=message.device)
+        out = torch.zeros(
+            (x.shape[0], message.shape[1]), dtype=message.dtype, device=message.device
+        )
         return out.index_add(0, self.dst, message)

@@ -331,8 +331,8 @@ class SevenNetModel(EnergyModel):
             K.ATOMIC_NUMBERS: numbers,
             K.EDGE_IDX: torch.stack([edge_src, edge_dst]),
             K.EDGE_VEC: edge_vec,
-            K.NUM_ATOMS: torch.tensor(len(numbers), device=numbers.device),
-            K.BATCH: torch.zeros(len(numbers), dtype=torch.int64, device=numbers.device),
+            K.NUM_ATOMS: torch.ones_like(numbers).sum(),
+            K.BATCH: torch.zeros_like(numbers),
         }
         out = self.network(data)
         return out[K.ATOMIC_ENERGY].reshape(-1)
