@@ -432,7 +432,7 @@ def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path)
     assert np.abs(parse_FORCE_CONSTANTS(str(fc)) - loaded.force_constants).max() < 1e-8
     for mode in data["modes"]:
         loaded.run_qpoints([mode["q"]])
-        freqs = loaded.get_qpoints_dict()["frequencies"][0]
+        freqs = loaded.qpoints.frequencies[0]
         assert np.min(np.abs(freqs - mode["frequency_thz"])) < 1e-6, mode
     table = CliRunner().invoke(app, args)
     assert "structure used as given" in table.stdout
