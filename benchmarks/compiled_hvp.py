@@ -44,17 +44,10 @@ from ase_symbreak.models import sevennet as sevennet_module
 from ase_symbreak.structures import cubic_perovskite
 
 
-def _traceable_one_hot(self, data: dict) -> dict:
+def _traceable_one_hot(self, index: torch.Tensor) -> torch.Tensor:
     """sevenn's one-hot as rows of the identity: ``F.one_hot`` checks its indices with
     ``.item()``, which a graph trace cannot do (the calculator checks species before)."""
-    index = data[self.key_x]
-    embedding = torch.eye(self.num_classes, dtype=self.dtype)[index]
-    data[self.key_out] = embedding
-    if self.key_extra is not None:
-        data[self.key_extra] = embedding
-    if self.key_save is not None:
-        data[self.key_save] = index
-    return data
+    return torch.eye(self.num_classes, dtype=self.dtype)[index]
 
 
 def split_by_dependence(gm: fx.GraphModule, vector: fx.Node) -> tuple[fx.GraphModule, ...]:
@@ -135,7 +128,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     allocator.keep_freed_memory()
     dtype = getattr(torch, args.dtype)
-    sevennet_module._OneHot.forward = _traceable_one_hot
+    sevennet_module._OneHot.embed = _traceable_one_hot
     model = registry.load("7net-0", dtype).eval()
     _, atoms = benchmark_cells()
     other = cubic_perovskite(3.9).repeat((2, 2, 1))

@@ -62,9 +62,13 @@ class _OneHot(torch.nn.Module):
         self.num_classes, self.key_x, self.key_out = num_classes, key_x, key_out
         self.key_extra, self.key_save, self.dtype = key_extra, key_save, dtype
 
+    def embed(self, index: torch.Tensor) -> torch.Tensor:
+        """One-hot rows (N, num_classes) in ``dtype``; an index of -1 (unknown) raises."""
+        return torch.nn.functional.one_hot(index, self.num_classes).to(self.dtype)
+
     def forward(self, data: dict) -> dict:
         index = data[self.key_x]
-        embedding = torch.nn.functional.one_hot(index, self.num_classes).to(self.dtype)
+        embedding = self.embed(index)
         data[self.key_out] = embedding
         if self.key_extra is not None:
             data[self.key_extra] = embedding
