@@ -65,7 +65,7 @@ def screen_command(
     ] = None,
     jobqueue: Annotated[
         Path | None,
-        typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. workflows/jobqueue_slurm.yaml."),
+        typer.Option(help="dask-jobqueue YAML (SLURM/PBS...), e.g. recipes/jobqueue_slurm.yaml."),
     ] = None,
     model: Annotated[
         str | None,

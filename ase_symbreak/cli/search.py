@@ -246,7 +246,7 @@ with a family tree.
 
 def run_command(
     recipe: Annotated[
-        Path, typer.Argument(help="Recipe (TOML), e.g. workflows/srtio3_search.toml.")
+        Path, typer.Argument(help="Recipe (TOML), e.g. recipes/srtio3_search.toml.")
     ],
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: the recipe's [output] dir).")

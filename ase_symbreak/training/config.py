@@ -1,4 +1,4 @@
-"""Run a training job described by a TOML file (see ``workflows/train_example.toml``).
+"""Run a training job described by a TOML file (see ``recipes/training/train_example.toml``).
 
 Sections: top-level ``out_dir`` and ``resume``; ``[data]`` (``path``, ``val_fraction``,
 ``split_seed``, optional ``val_path`` instead of a random split); ``[model]``

@@ -1,4 +1,4 @@
-"""Distortion-search recipes (TOML), run by ``ase-symbreak run workflows/FILE.toml``.
+"""Distortion-search recipes (TOML), run by ``ase-symbreak run recipes/FILE.toml``.
 
 Example::
 

@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from ase_symbreak.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "workflows" / "training" / "train_example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "recipes" / "training" / "train_example.toml"
 
 
 def test_train_example_runs_offline(tmp_path):
     recipe = tomllib.loads(EXAMPLE.read_text())
     data = (EXAMPLE.parent / recipe["data"]["path"]).resolve()
-    assert data.exists(), f"{data} is missing: run workflows/training/make_emt_data.py"
+    assert data.exists(), f"{data} is missing: run recipes/training/make_emt_data.py"
     assert recipe["out_dir"].startswith("../../results/")  # never into the checkout's source
     short = EXAMPLE.read_text().replace("epochs = 100", "epochs = 2")
     short = short.replace(recipe["out_dir"], str(tmp_path / "out"))

@@ -293,7 +293,7 @@ def test_example_jobqueue_config_builds_a_slurm_job_script():
     pytest.importorskip("dask_jobqueue")
     from ase_symbreak.workflows.screening import jobqueue_cluster
 
-    path = ROOT / "workflows" / "jobqueue_slurm.yaml"
+    path = ROOT / "recipes" / "jobqueue_slurm.yaml"
     cfg = load_jobqueue_config(path)
     assert cfg["system"] == "slurm" and cfg["torch_threads"] >= 1
     cluster = jobqueue_cluster(path)  # builds the job script; submits nothing

@@ -327,7 +327,7 @@ def test_cli_p1_structure(cli_app, tmp_path, toy):
 def test_shipped_recipes_parse():
     from ase_symbreak.workflows.recipe import load_recipe
 
-    root = Path(__file__).parents[2] / "workflows"
+    root = Path(__file__).parents[2] / "recipes"
     recipes = sorted(root.glob("*.toml"))
     assert len(recipes) >= 2
     for path in recipes:

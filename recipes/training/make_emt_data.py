@@ -2,7 +2,7 @@
 fcc Cu and Al cells labelled with ASE's EMT (energies, forces, stresses), so that the example
 runs offline as it is.
 
-    .venv/bin/python workflows/training/make_emt_data.py
+    .venv/bin/python recipes/training/make_emt_data.py
 """
 
 from __future__ import annotations
