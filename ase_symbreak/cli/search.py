@@ -152,7 +152,7 @@ def _search(
     allow_code: bool = False,
     hessian_dtype: str = "float64",
 ) -> None:
-    from ase_symbreak.workflows.descent import distortion_search
+    from ase_symbreak.workflows.driver import distortion_search
     from ase_symbreak.workflows.steps import check_parent
 
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model

@@ -11,19 +11,20 @@ jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
 """
 
 from .calcspec import CalculatorSpec
-from .descent import descend, distortion_search
+from .descent import descend
+from .driver import distortion_search, search_steps
 from .report import write_report
 from .search import (
     STEPS,
     ChildResult,
     SearchPlan,
     SearchResult,
-    SearchSettings,
     finish_search,
     plan_search,
     run_child,
     search_one_level,
 )
+from .settings import DEFAULTS, SearchSettings
 from .steps import (
     Candidate,
     CondenseResult,
@@ -48,6 +49,8 @@ __all__ = [
     "relax_child",
     "identify",
     "distortion_search",
+    "search_steps",
+    "DEFAULTS",
     "descend",
     "search_one_level",
     "Node",

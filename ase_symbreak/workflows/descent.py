@@ -20,34 +20,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ase_symbreak.phonons import OffGridInstabilityWarning, PhononModes
-from ase_symbreak.structures import as_atoms
+from ase_symbreak.phonons import PhononModes
 
 from .runner import SearchProgress
-from .search import (
-    ChildResult,
-    SearchResult,
-    SearchSettings,
-    _default_calculator,
-    finish_search,
-    plan_search,
-    run_child,
-    search_one_level,
-)
+from .search import ChildResult, SearchResult, _default_calculator, level_steps
+from .settings import SearchSettings
 from .steps.common import rank_value
-from .storage import folder_lock, safe_filename, write_json
+from .storage import safe_filename, write_json
 from .tree import Node, ground_state
+from .work import Steps, drain
 
 __all__ = [
     "DESCENT_STEP",
-    "distortion_search",
+    "descent_steps",
     "descend",
     "child_supercell",
     "primitive_structure",
@@ -155,10 +146,9 @@ def _via(child: ChildResult) -> str:
 class _Descent:
     """The mutable state of one descent (nodes as dicts until they are final)."""
 
-    def __init__(self, result: SearchResult, calc, progress: SearchProgress | None) -> None:
+    def __init__(self, result: SearchResult, progress: SearchProgress | None) -> None:
         self.result = result
         self.s = result.settings
-        self.calc = calc
         self.progress = progress
         self.out = None if result.out_dir is None else Path(result.out_dir)
         self.start = time.perf_counter()
@@ -275,7 +265,10 @@ class _Descent:
         return mapped
 
     # -- the search of one node ------------------------------------------------------
-    def evaluate(self, index: int) -> None:
+    def node_search(self, index: int) -> tuple[Atoms, SearchSettings, Path | None, bool] | None:
+        """What the search of node ``index`` needs (its structure, settings, folder, and
+        whether to condense its soft modes), or None when the time budget leaves it unchecked.
+        """
         node, atoms, s = self.nodes[index], self.structures[index], self.s
         elapsed = time.perf_counter() - self.start
         typical = float(np.median(self.node_seconds)) if self.node_seconds else 0.0
@@ -287,7 +280,7 @@ class _Descent:
                     f"{elapsed:.0f} s spent, a node takes about {typical:.0f} s; nodes are "
                     "checked lowest energy first)"
                 )
-                return
+                return None
         folder = f"descent/node_{index:02d}_{safe_filename(node['space_group_symbol'])}"
         node["folder"] = folder
         sc = s.child_supercell
@@ -302,63 +295,53 @@ class _Descent:
             max_depth=0,
             time_budget_s=None,
         )
-        search_more = node["depth"] < s.max_depth
         out = None if self.out is None else self.out / folder
-        try:
-            with warnings.catch_warnings():  # recorded in the node's off_grid, not shouted
-                warnings.simplefilter("ignore", OffGridInstabilityWarning)
-                plan = plan_search(atoms, self.calc, sub_settings, out, condense_modes=search_more)
-            children = [run_child(plan, i, self.calc) for i in range(len(plan.chosen))]
-            sub = finish_search(plan, children)
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-            from ase_symbreak.errors import first_line
+        return atoms, sub_settings, out, node["depth"] < s.max_depth
 
-            node["status"] = f"failed: {first_line(err)}"
-            return
-        node["phonon_supercell"] = sub_settings.supercell
-        node["space_group_number"] = plan.parent.space_group_number
-        node["space_group_symbol"] = plan.parent.space_group_symbol
-        node["energy_per_fu"] = plan.parent.energy_per_fu
-        node["energy_gain_mev_per_fu"] = (self.root_energy - plan.parent.energy_per_fu) * 1000.0
-        node["softest_mode"] = _softest(plan.phonons)
-        node["off_grid"] = _off_grid(plan.phonons)
-        node["skipped"] += list(plan.skipped)
-        if out is not None:
-            node["cif"] = f"{folder}/parent_relaxed.cif"
-        self.structures[index] = plan.parent.atoms
-        on_grid_stable = not plan.soft_modes.modes
+    def failed(self, index: int, err: BaseException) -> None:
+        from ase_symbreak.errors import first_line
+
+        self.nodes[index]["status"] = f"failed: {first_line(err)}"
+
+    def searched(self, index: int, sub: SearchResult) -> None:
+        """Record the search of node ``index``: its relaxed structure, stability, children."""
+        node, s = self.nodes[index], self.s
+        parent = sub.parent
+        node["phonon_supercell"] = sub.settings.supercell
+        node["space_group_number"] = parent.space_group_number
+        node["space_group_symbol"] = parent.space_group_symbol
+        node["energy_per_fu"] = parent.energy_per_fu
+        node["energy_gain_mev_per_fu"] = (self.root_energy - parent.energy_per_fu) * 1000.0
+        node["softest_mode"] = _softest(sub.phonons)
+        node["off_grid"] = _off_grid(sub.phonons)
+        node["skipped"] += list(sub.skipped)
+        if self.out is not None:
+            node["cif"] = f"{node['folder']}/parent_relaxed.cif"
+        self.structures[index] = parent.atoms
+        on_grid_stable = not sub.soft_modes.modes
         node["dynamically_stable"] = on_grid_stable
         if on_grid_stable:
             node["status"] = "stable"
-        elif search_more:
+        elif node["depth"] < s.max_depth:
             node["status"] = "searched"
             self.add_children(index, sub)
         else:
             node["status"] = "depth limit"
 
-    def run(self) -> list[Node]:
-        self.add_root()
-        self.child_nodes = self.add_children(0, self.result)
-        done = 0
-        while self.queue:
-            if self.progress is not None:
-                self.progress(DESCENT_STEP, done, done + len(self.queue))
-            best = min(
-                self.queue,
-                key=lambda i: (
-                    rank_value(self.nodes[i]["energy_per_fu"], 1e-9),
-                    self.nodes[i]["depth"],
-                    i,
-                ),
-            )
-            self.queue.remove(best)
-            t0 = time.perf_counter()
-            self.evaluate(best)
-            if self.nodes[best]["dynamically_stable"] is not None:
-                self.node_seconds.append(time.perf_counter() - t0)
-            done += 1
-        if self.progress is not None:
-            self.progress(DESCENT_STEP, done, done)
+    def next_node(self) -> int:
+        """The pending node to check next: lowest energy first, then shallowest."""
+        best = min(
+            self.queue,
+            key=lambda i: (
+                rank_value(self.nodes[i]["energy_per_fu"], 1e-9),
+                self.nodes[i]["depth"],
+                i,
+            ),
+        )
+        self.queue.remove(best)
+        return best
+
+    def final_nodes(self) -> list[Node]:
         return [
             Node(
                 **{
@@ -373,27 +356,50 @@ class _Descent:
         ]
 
 
-def descend(
-    result: SearchResult, calc=None, progress: SearchProgress | None = None
-) -> SearchResult:
-    """The descent below a finished search (``result.settings.max_depth`` levels).
+#: Errors of one node's search that mark the node failed instead of ending the descent.
+NODE_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError)
 
-    Returns ``result`` with ``nodes`` (parent first), ``ground_state`` and the descent's
-    time in ``timings["descent"]``; rewrites ``search.json`` in ``result.out_dir``.
+
+def descent_steps(result: SearchResult, progress: SearchProgress | None = None) -> Steps:
+    """The descent below a finished search, as a search generator (:mod:`.work`).
+
+    Each pending node is searched by :func:`~.search.level_steps` (its phonons; its
+    children when it is unstable and above ``max_depth``), lowest energy first. Returns
+    ``result`` with ``nodes`` (parent first), ``ground_state`` and the descent's time in
+    ``timings["descent"]``; rewrites ``search.json`` and ``report.html`` in ``result.out_dir``.
     """
-    calc = _default_calculator(calc)
     start = time.perf_counter()
-    descent = _Descent(result, calc, progress)
-    nodes = descent.run()
+    descent = _Descent(result, progress)
+    descent.add_root()
+    child_nodes = descent.add_children(0, result)
+    done = 0
+    while descent.queue:
+        if progress is not None:
+            progress(DESCENT_STEP, done, done + len(descent.queue))
+        index = descent.next_node()
+        t0 = time.perf_counter()
+        job = descent.node_search(index)
+        if job is not None:
+            atoms, settings, out, search_more = job
+            try:
+                sub = yield from level_steps(
+                    atoms, settings, out, condense_modes=search_more, quiet=True
+                )
+            except NODE_ERRORS as err:
+                descent.failed(index, err)
+            else:
+                descent.searched(index, sub)
+                descent.node_seconds.append(time.perf_counter() - t0)
+        done += 1
+    if progress is not None:
+        progress(DESCENT_STEP, done, done)
+    nodes = descent.final_nodes()
     timings = dict(result.timings)
-    timings[DESCENT_STEP] = {
-        "seconds": time.perf_counter() - start,
-        "nodes": len(nodes) - 1,
-    }
+    timings[DESCENT_STEP] = {"seconds": time.perf_counter() - start, "nodes": len(nodes) - 1}
     out = dataclasses.replace(
         result,
         nodes=tuple(nodes),
-        child_nodes=tuple(descent.child_nodes),
+        child_nodes=tuple(child_nodes),
         ground_state=ground_state(nodes),
         timings=timings,
     )
@@ -405,46 +411,10 @@ def descend(
     return out
 
 
-def distortion_search(
-    atoms: Atoms,
-    calc=None,
-    settings: SearchSettings | None = None,
-    out_dir: str | Path | None = None,
-    progress: SearchProgress | None = None,
-    stop_after: str | None = None,
-) -> SearchResult | None:
-    """Find the lower-symmetry children of a high-symmetry structure.
-
-    :func:`plan_search` (steps 1-4), :func:`run_child` for each chosen candidate (step 5),
-    :func:`finish_search` (step 6), one after the other in this process, then the descent to
-    dynamic stability (:func:`~ase_symbreak.workflows.descent.descend`, ``settings.max_depth``
-    levels: each child's phonons, unstable children searched again); see
-    :func:`ase_symbreak.workflows.screening` for many structures on a Dask cluster.
-
-    Parameters
-    ----------
-    atoms : Atoms
-        High-symmetry parent (not P1), 3-D periodic.
-    calc : ASE calculator; default :class:`~ase_symbreak.calculator.SymBreakCalculator`
-        (SevenNet-0).
-    settings : SearchSettings
-    out_dir : folder for the step JSONs, CIFs, plots and ``search.json`` (None: nothing written).
-    progress : ``progress(step, done, total)`` with ``step`` in :data:`STEPS`.
-    stop_after : a name in :data:`STEPS`: stop after that step (returns None).
-
-    ``out_dir`` is locked while the search runs (:func:`~.storage.folder_lock`): a second
-    search on the same folder raises :class:`~.storage.FolderLocked`. Step files are checked
-    on reuse; damaged ones are reported and recomputed (:class:`~.storage.Checkpoints`).
-
-    Returns
-    -------
-    SearchResult, or None when stopped early. ``result.nodes`` holds the descent (parent
-    first) and ``result.predicted_ground_state`` its lowest-energy stable structure.
+def descend(
+    result: SearchResult, calc=None, progress: SearchProgress | None = None
+) -> SearchResult:
+    """The descent below a finished search (``result.settings.max_depth`` levels), run here:
+    :func:`descent_steps` drained with ``calc``.
     """
-    atoms = as_atoms(atoms)
-    calc = _default_calculator(calc)
-    with folder_lock(out_dir):
-        result = search_one_level(atoms, calc, settings, out_dir, progress, stop_after)
-        if result is None or result.settings.max_depth == 0:
-            return result
-        return descend(result, calc, progress)
+    return drain(descent_steps(result, progress), _default_calculator(calc), progress)

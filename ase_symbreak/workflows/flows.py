@@ -41,7 +41,8 @@ from ase_symbreak.phonons import PhononModes
 
 from .calcspec import CalculatorSpec, calculator_for
 from .descent import descend
-from .search import ChildResult, SearchPlan, SearchSettings, finish_search, plan_search, run_child
+from .search import ChildResult, SearchPlan, finish_search, plan_search, run_child
+from .settings import DEFAULTS, SearchSettings
 from .steps import (
     RelaxResult,
     condense,
@@ -229,12 +230,12 @@ def search_output(flow: Flow, responses: dict | None = None, store=None) -> dict
 def relax_job(
     atoms: dict,
     spec: dict | None = None,
-    fmax: float = 1e-3,
+    fmax: float = DEFAULTS.parent_fmax,
     relax_cell: bool = True,
     keep_symmetry: bool = False,
-    steps: int = 500,
-    optimizer: str = "BFGS",
-    symprec: float = 1e-3,
+    steps: int = DEFAULTS.max_steps,
+    optimizer: str = DEFAULTS.optimizer,
+    symprec: float = DEFAULTS.symprec,
 ) -> dict:
     """:func:`~ase_symbreak.workflows.steps.relax` of an atoms dict -> :meth:`RelaxResult.to_dict`.
 
@@ -257,9 +258,9 @@ def relax_job(
 def phonons_job(
     atoms: dict,
     spec: dict | None = None,
-    supercell: Any = (2, 2, 2),
-    origin_index: int | None = None,
-    symprec: float = 1e-3,
+    supercell: Any = DEFAULTS.supercell,
+    origin_index: int | None = DEFAULTS.origin_index,
+    symprec: float = DEFAULTS.symprec,
     keep_patterns_below_thz: float = 0.5,
 ) -> dict:
     """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict ->
@@ -276,7 +277,7 @@ def phonons_job(
 
 
 @job
-def soft_modes_job(phonon_result: dict, threshold_thz: float = -0.1) -> dict:
+def soft_modes_job(phonon_result: dict, threshold_thz: float = DEFAULTS.threshold_thz) -> dict:
     """:func:`~ase_symbreak.workflows.steps.soft_modes` -> :meth:`PhononModes.to_dict`."""
     return soft_modes(PhononModes.from_dict(phonon_result), threshold_thz).to_dict()
 
@@ -286,12 +287,12 @@ def condense_job(
     parent: dict,
     soft: dict,
     spec: dict | None = None,
-    amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
-    couple: bool = True,
-    max_params: int = 2,
-    min_gain_mev: float = 0.05,
+    amplitudes: Sequence[float] = DEFAULTS.amplitudes,
+    couple: bool = DEFAULTS.couple,
+    max_params: int = DEFAULTS.max_params,
+    min_gain_mev: float = DEFAULTS.min_gain_mev,
     parent_energy: float | None = None,
-    symprec: float = 1e-3,
+    symprec: float = DEFAULTS.symprec,
 ) -> dict:
     """:func:`~ase_symbreak.workflows.steps.condense` -> :meth:`CondenseResult.to_dict`.
 
@@ -321,8 +322,8 @@ def identify_job(
     condensed: Sequence[str] = (),
     child_energy: float | None = None,
     parent_energy: float | None = None,
-    origin_index: int | None = None,
-    symprec: float = 1e-3,
+    origin_index: int | None = DEFAULTS.origin_index,
+    symprec: float = DEFAULTS.symprec,
     threshold: float = 2e-3,
 ) -> dict:
     """:func:`~ase_symbreak.workflows.steps.identify` -> :meth:`Identification.to_dict`.

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,13 +26,14 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ase_symbreak.codec import Record, atoms_to_dict, decode, encode
+from ase_symbreak.codec import Record, atoms_to_dict, encode
 from ase_symbreak.errors import first_line
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
 from ase_symbreak.structures import as_atoms
 
 from .runner import SearchProgress, StepRunner, load_record
+from .settings import STEPS, SearchSettings
 from .steps import (
     Candidate,
     CondenseResult,
@@ -61,6 +60,7 @@ from .storage import (
     write_structure_files,
 )
 from .tree import FamilyTree, Node, family_tree, node_tree_text, ranked_nodes
+from .work import Steps, Work, drain
 
 log = logging.getLogger(__name__)
 
@@ -70,178 +70,15 @@ __all__ = [
     "ChildResult",
     "SearchResult",
     "search_one_level",
+    "level_steps",
+    "plan_work",
+    "child_work",
     "choose_candidates",
     "plan_search",
     "run_child",
     "finish_search",
     "STEPS",
 ]
-
-#: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
-STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """Settings of :func:`distortion_search` (all have defaults; units in the names).
-
-    Attributes
-    ----------
-    supercell : 3 ints or 3x3 ints
-        Phonon supercell (q-points searched: Gamma and every commensurate q).
-    threshold_thz : float
-        Modes below this frequency (THz, imaginary negative) are soft.
-    relax_parent : bool
-        Relax the parent first (``FixSymmetry``, cell included); energy gains are relative
-        to it.
-    parent_fmax, child_fmax : float
-        Force criteria, eV/A.
-    max_steps : int
-        Optimiser step limit per relaxation.
-    optimizer : str
-        'newton' (Newton steps in the symmetric coordinates with their small Hessian,
-        :mod:`~ase_symbreak.workflows.steps.newton`: 2.4x faster than BFGS on SrTiO3
-        children, same energies), 'BFGS', 'FIRE', 'LBFGS' or 'BFGSLineSearch'.
-    amplitudes : tuple[float, ...]
-        ``Ap`` values of the amplitude scan, Angstrom.
-    couple : bool
-        Also condense pairs of soft irreps (e.g. R4+ with M3+ -> Pnma).
-    max_params : int
-        Skip order-parameter directions with more free parameters.
-    max_children : int or None
-        Count budget for candidates of coupled irrep pairs: every single-irrep candidate whose
-        scan lowers the energy is relaxed, then at most this many more (largest scan gain
-        first); the ones left out are listed in ``skipped`` with the reason. None: all.
-    min_gain_mev : float
-        A candidate must lower the energy in the scan by more (meV per formula unit).
-    symprec : float
-        spglib tolerance, Angstrom.
-    child_symprec : float
-        Tolerance (Angstrom) at which relaxed children are identified and symmetrised before
-        their CIF is written (a relaxation to ``child_fmax`` leaves residual displacements
-        of order 1e-3 A along soft directions).
-    origin_index : int or None
-        Parent atom at the origin for irrep labels (default: B site of a perovskite).
-    plot : bool
-        Write the phonon band structure plot.
-    max_depth : int
-        Descent to dynamic stability (:mod:`.descent`): every relaxed child gets its own
-        labelled phonons and an unstable child is searched again, down to this many
-        condensations from the parent (children at the limit are checked, not searched).
-        0: one level, children not checked.
-    child_supercell : 3 ints, 3x3 ints or None
-        Phonon supercell of the children (of their primitive cells); None: the parent's
-        ``supercell`` written in each child's cell, so that every child's phonons see the
-        q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
-    time_budget_s : float or None
-        Seconds for the whole search, counted from its start: the parent's search always
-        finishes and its lowest-energy child is always checked; the descent checks nodes
-        lowest energy first and leaves the rest unchecked (``status`` says so,
-        ``dynamically_stable`` None) once the next node would take the search past the
-        budget (a node is expected to take the median time of those before).
-        Default 240 s (the default search of cubic SrTiO3 then takes about 4 minutes
-        here); None: no limit.
-    """
-
-    supercell: tuple = (2, 2, 2)
-    threshold_thz: float = -0.1
-    relax_parent: bool = True
-    parent_fmax: float = 1e-3
-    child_fmax: float = 1e-3
-    max_steps: int = 300
-    optimizer: str = "newton"
-    amplitudes: tuple = (0.05, 0.1, 0.2, 0.3)
-    couple: bool = True
-    max_params: int = 2
-    max_children: int | None = None
-    min_gain_mev: float = 0.05
-    symprec: float = 1e-3
-    origin_index: int | None = None
-    plot: bool = True
-    child_symprec: float = 1e-2
-    max_depth: int = 3
-    child_supercell: tuple | None = None
-    time_budget_s: float | None = 240.0
-
-    def __post_init__(self) -> None:
-        from ase_symbreak.phonons import supercell_matrix_3x3
-
-        _check_field_types(self)
-        sc = supercell_matrix_3x3(self.supercell)
-        object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
-        if self.child_supercell is not None:
-            sc = supercell_matrix_3x3(self.child_supercell)
-            object.__setattr__(
-                self, "child_supercell", tuple(tuple(int(x) for x in row) for row in sc)
-            )
-        from .steps.relax import OPTIMIZERS
-
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if int(self.max_depth) != self.max_depth or self.max_depth < 0:
-            raise ValueError(f"max_depth must be an integer >= 0, got {self.max_depth}")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be positive or None, got {self.time_budget_s}")
-        object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
-        if not (math.isfinite(self.threshold_thz) and self.threshold_thz <= 0):
-            raise ValueError(
-                f"threshold_thz must be a finite number <= 0, got {self.threshold_thz}"
-            )
-        for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if (
-            not self.amplitudes
-            or not all(math.isfinite(a) for a in self.amplitudes)
-            or min(self.amplitudes) <= 0
-        ):
-            raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
-        if self.max_children is not None and self.max_children < 0:
-            raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
-
-    def to_dict(self) -> dict:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SearchSettings:
-        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
-        return decode(cls, d, strict=True)
-
-
-_SCALAR_TYPES = {
-    "bool": (bool, np.bool_),
-    "int": (numbers.Integral,),
-    "float": (numbers.Real,),
-    "str": (str,),
-}
-
-
-def _check_field_types(settings: object) -> None:
-    """``ValueError`` naming the field when a scalar setting has the wrong type (or is a NaN
-    or infinite number).
-
-    Recipes are TOML: ``relax_parent = "no"`` would be truthy and ``max_params = "two"``
-    would loop; booleans are not numbers here, nor numbers booleans.
-    """
-    import dataclasses
-
-    for f in dataclasses.fields(settings):
-        kind, _, optional = str(f.type).partition(" | ")
-        if kind not in _SCALAR_TYPES:
-            continue
-        value = getattr(settings, f.name)
-        if value is None and optional == "None":
-            continue
-        allowed = _SCALAR_TYPES[kind]
-        if not isinstance(value, allowed) or (
-            kind != "bool" and isinstance(value, (bool, np.bool_))
-        ):
-            expected = {"float": "a number", "int": "an integer", "bool": "true or false"}.get(
-                kind, "a string"
-            )
-            raise ValueError(f"{f.name} must be {expected}, got {value!r}")
-        if kind == "float" and not math.isfinite(value):
-            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -876,6 +713,82 @@ def finish_search(
     return result
 
 
+def plan_work(
+    atoms: Atoms,
+    settings: SearchSettings,
+    out_dir: str | None,
+    stop_after: str | None = None,
+    condense_modes: bool = True,
+    quiet: bool = False,
+    *,
+    calc=None,
+    progress: SearchProgress | None = None,
+) -> SearchPlan | None:
+    """:func:`plan_search` as a :class:`~.work.Work` function (``quiet``: the phonons'
+    off-grid warning is recorded in the result, not raised: descent nodes).
+    """
+    import warnings
+
+    from ase_symbreak.phonons import OffGridInstabilityWarning
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore", OffGridInstabilityWarning)
+        return plan_search(
+            atoms, calc, settings, out_dir, progress, stop_after, condense_modes=condense_modes
+        )
+
+
+def child_work(
+    plan: SearchPlan, index: int, *, calc=None, progress: SearchProgress | None = None
+) -> ChildResult:
+    """:func:`run_child` as a :class:`~.work.Work` function."""
+    return run_child(plan, index, calc)
+
+
+def level_steps(
+    atoms: Atoms,
+    settings: SearchSettings,
+    out_dir: str | Path | None = None,
+    progress: SearchProgress | None = None,
+    stop_after: str | None = None,
+    condense_modes: bool = True,
+    quiet: bool = False,
+) -> Steps:
+    """The children of one structure, as a search generator (:mod:`.work`): its plan
+    (steps 1-4), then its chosen candidates' relaxations (step 5) in one batch, then
+    :func:`finish_search` (step 6) here. Returns the :class:`SearchResult`, or None when
+    ``stop_after`` stops it early.
+
+    ``progress`` is given to the plan and the children (None: a quiet search, as for the
+    nodes of the descent).
+    """
+    report = progress is not None
+    out = None if out_dir is None else str(out_dir)
+    (plan,) = yield (
+        Work(
+            "plan",
+            plan_work,
+            (atoms, settings, out, stop_after, condense_modes, quiet),
+            label="plan",
+            report=report,
+        ),
+    )
+    if plan is None:
+        return None
+    if plan.chosen:
+        children = yield tuple(
+            Work("child", child_work, (plan, i), label=f"child {i}", report=report)
+            for i in range(len(plan.chosen))
+        )
+    else:
+        children = []
+        _report(progress, STEPS[4], 0, 0)
+    if stop_after == STEPS[4]:
+        return None
+    return finish_search(plan, children, progress)
+
+
 def search_one_level(
     atoms: Atoms,
     calc=None,
@@ -884,21 +797,12 @@ def search_one_level(
     progress: SearchProgress | None = None,
     stop_after: str | None = None,
 ) -> SearchResult | None:
-    """The children of one structure: :func:`plan_search` (steps 1-4), :func:`run_child` for
-    each chosen candidate (step 5), :func:`finish_search` (step 6), in this process.
+    """The children of one structure, without the descent: :func:`level_steps` run here.
 
-    Arguments as for :func:`~ase_symbreak.workflows.descent.distortion_search`, which adds
+    Arguments as for :func:`~ase_symbreak.workflows.driver.distortion_search`, which adds
     the descent below the children.
     """
+    atoms = as_atoms(atoms)
     calc = _default_calculator(calc)
-    plan = plan_search(atoms, calc, settings, out_dir, progress, stop_after)
-    if plan is None:
-        return None
-    children = []
-    for i in range(len(plan.chosen)):
-        _report(progress, STEPS[4], i, len(plan.chosen))
-        children.append(run_child(plan, i, calc))
-    _report(progress, STEPS[4], len(plan.chosen), len(plan.chosen))
-    if stop_after == STEPS[4]:
-        return None
-    return finish_search(plan, children, progress)
+    steps = level_steps(atoms, settings or SearchSettings(), out_dir, progress, stop_after)
+    return drain(steps, calc, progress)

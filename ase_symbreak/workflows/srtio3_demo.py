@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ase_symbreak.structures import cubic_perovskite
 
-from .descent import distortion_search
+from .driver import distortion_search
 from .search import SearchProgress, SearchResult, SearchSettings
 
 __all__ = ["DEMO_SETTINGS", "run_search_demo"]
@@ -51,7 +51,7 @@ def run_search_demo(
     out_dir : where the step JSONs, CIFs and plots go (None: nothing written).
     settings : default :data:`DEMO_SETTINGS`.
     progress : ``progress(step, done, total)``, as for
-        :func:`~ase_symbreak.workflows.descent.distortion_search`.
+        :func:`~ase_symbreak.workflows.driver.distortion_search`.
     """
     return distortion_search(
         cubic_perovskite(lattice),

@@ -420,3 +420,28 @@ def test_workflows_screen_is_the_function_not_a_module():
     from ase_symbreak.workflows import screen
 
     assert callable(screen) and not isinstance(screen, types.ModuleType)
+
+
+def test_screen_runs_the_descent_like_the_search(client, tmp_path):
+    """Issue 29: the screen drains the same search as ``distortion_search``, descent included,
+    so both name the same ground state (the planted R-3c, reached through I4/mcm)."""
+    settings = _settings(max_depth=2, child_supercell=(1, 1, 1), time_budget_s=None)
+    toy = PlantedTiltModel()
+    calc = SymBreakCalculator(model=toy, dtype="float64")
+    serial = distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path / "serial")
+    result = screen(
+        {"plain": toy.cubic()}, settings, TOY, out_dir=tmp_path / "screen", client=client
+    )
+    entry = result["plain"]
+    gs = serial.predicted_ground_state
+    assert entry.ok and gs is not None and gs.space_group_symbol == "R-3c"
+    assert entry.ground_state == gs.label
+    assert entry.ground_state_gain_mev_per_fu == pytest.approx(gs.energy_gain_mev_per_fu, abs=1e-6)
+    got, expected = result.search("plain"), serial.to_dict()
+    assert [n["space_group_symbol"] for n in got["nodes"]] == [
+        n["space_group_symbol"] for n in expected["nodes"]
+    ]
+    assert [n["status"] for n in got["nodes"]] == [n["status"] for n in expected["nodes"]]
+    assert got["ground_state_note"] == expected["ground_state_note"]
+    for node in got["nodes"][1:]:  # each node's search was written by the screen's tasks
+        assert (tmp_path / "screen" / "plain" / node["folder"] / "02_phonons.json").exists()

@@ -1,9 +1,10 @@
 """High-throughput distortion screening on Dask: many parents, one search each, in parallel.
 
-:func:`screen` runs :func:`~ase_symbreak.workflows.search.plan_search` of every structure
-as a Dask task, then each chosen candidate's relaxation
-(:func:`~ase_symbreak.workflows.search.run_child`) as a task of its own, then
-:func:`~ase_symbreak.workflows.search.finish_search`; the client only orchestrates. Workers
+:func:`screen` runs the search of every structure
+(:func:`~ase_symbreak.workflows.driver.search_steps`, the same generator as
+:func:`~ase_symbreak.workflows.distortion_search`, descent included): each plan and each
+chosen candidate's relaxation is a Dask task of its own; the client ranks, de-duplicates
+and walks the descent between batches, and writes each structure's ``search.json``. Workers
 build the model once (:class:`ModelPreload`, :mod:`ase_symbreak.workflows.calcspec`); tasks
 carry structures and a small :class:`~ase_symbreak.workflows.calcspec.CalculatorSpec`, never
 a model.

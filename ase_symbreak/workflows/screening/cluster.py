@@ -45,7 +45,7 @@ def local_client(n_workers: int | None = None):
 
 
 def load_jobqueue_config(config: str | os.PathLike) -> dict:
-    """Parse and check a jobqueue YAML file (see ``workflows/jobqueue_slurm.yaml``).
+    """Parse and check a jobqueue YAML file (see ``recipes/jobqueue_slurm.yaml``).
 
     Keys: ``system`` (slurm, pbs, sge, lsf, oar, moab, htcondor), ``jobs`` (batch jobs to
     start) or ``adapt`` (``{minimum_jobs, maximum_jobs}``), ``torch_threads`` (per worker

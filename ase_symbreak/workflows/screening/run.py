@@ -14,7 +14,8 @@ from typing import Any
 from ase_symbreak.errors import first_line
 
 from ..calcspec import CalculatorSpec
-from ..search import SearchPlan, SearchSettings
+from ..driver import search_steps
+from ..settings import SearchSettings
 from ..storage import folder_lock, write_json
 from .cluster import open_client, worker_count
 from .inputs import StructureInput, Structures, check_input, read_structures
@@ -27,7 +28,7 @@ from .results import (
     screen_key,
     write_summary,
 )
-from .worker import ModelPreload, child_task, finish_task, plan_task, worker_loads
+from .worker import ModelPreload, work_task, worker_loads
 
 __all__ = ["ScreenProgress", "screen"]
 
@@ -48,24 +49,27 @@ def _retryable(exc: BaseException) -> bool:
 
 @dataclass
 class _Job:
-    """The tasks in flight of one structure."""
+    """One structure's search (:func:`~ase_symbreak.workflows.driver.search_steps`) and the
+    tasks in flight of its current batch of work.
+    """
 
     input: StructureInput
     key: str
     t0: float
-    attempts: dict = field(default_factory=dict)  # "plan" | ("child", i) | "finish" -> tries so far
-    plan: Any = None  # future of the SearchPlan
-    children: dict = field(default_factory=dict)  # index -> future of the ChildResult
-    children_done: set = field(default_factory=set)
+    steps: Any = None  # the search generator
+    batch: tuple = ()  # the Work items in flight
+    futures: dict = field(default_factory=dict)  # index in batch -> future
+    results: dict = field(default_factory=dict)  # index in batch -> result
+    attempts: dict = field(default_factory=dict)  # index in batch -> tries so far
+    tries: int = 0  # most tries of any task of this structure
     over: bool = False
-
-    @property
-    def tries(self) -> int:
-        return max(self.attempts.values(), default=0)
 
 
 class _ScreenRun:
-    """Submits the tasks of each structure (plan -> one per child -> finish) as earlier ones end.
+    """Drains the search generator of each structure: every item of its current batch is a
+    task of its own (plan, one per child), and the results go back to the generator, which
+    ranks, descends and yields the next batch (a descent node's plan, its children) until it
+    returns the structure's :class:`~ase_symbreak.workflows.search.SearchResult`.
 
     ``on_end(job, entry)`` is called once per structure, done or failed.
     """
@@ -85,46 +89,69 @@ class _ScreenRun:
         self.out, self.retries = out, retries
         self.on_end = on_end
         self.pending = as_completed(loop=client.loop)
-        self.tasks: dict[Any, tuple[_Job, str, int]] = {}  # future -> (job, kind, child index)
+        self.tasks: dict[Any, tuple[_Job, int]] = {}  # future -> (job, index in its batch)
         # task keys of this call only: never another screen's result
         self.run_id = uuid.uuid4().hex[:8]
+        self.batches = 0
         self.children_done = 0
         self.children_total = 0
 
     def start(self, inp: StructureInput, key: str) -> None:
         job = _Job(input=inp, key=key, t0=time.perf_counter())
-        job.plan = self._submit(job, "plan")
+        job.steps = search_steps(inp.atoms, self.settings, self.out / inp.name)
+        self._advance(job, lambda: next(job.steps))
 
-    def _submit(self, job: _Job, kind: str, index: int = -1):
-        slot = ("child", index) if kind == "child" else kind
-        job.attempts[slot] = job.attempts.get(slot, 0) + 1
-        child = "" if index < 0 else f"-{index}"
-        name = f"{kind}-{job.input.name}{child}-{self.run_id}-{job.attempts[slot]}"
-        # children and finish before new structures: a structure once started ends soon (its row
+    def _advance(
+        self, job: _Job, step: Callable[[], Any], thrown: tuple[BaseException, str] | None = None
+    ) -> None:
+        """Run the generator one step (``next``, ``send`` or ``throw``) and submit the batch it
+        yields; end the structure when it returns or raises (``thrown``: the error sent in and
+        where it came from, named in the entry when the search ends with it).
+        """
+        try:
+            batch = step()
+        except StopIteration as stop:
+            self._end(job, done_entry(job.input, stop.value, job.tries, self._seconds(job)))
+            return
+        except Exception as exc:  # noqa: BLE001 - a failed search is a failed entry
+            where = thrown[1] if thrown is not None and exc is thrown[0] else ""
+            error = where + _error_text(exc)
+            self._end(job, failed_entry(job.input, error, job.tries, self._seconds(job)))
+            return
+        job.batch, job.futures, job.results, job.attempts = tuple(batch), {}, {}, {}
+        self.batches += 1
+        self.children_total += sum(w.kind == "child" for w in job.batch)
+        if not job.batch:  # nothing to compute: the generator goes on at once
+            self._advance(job, lambda: job.steps.send([]))
+            return
+        for i in range(len(job.batch)):
+            self._submit(job, i)
+
+    @staticmethod
+    def _seconds(job: _Job) -> float:
+        return time.perf_counter() - job.t0
+
+    def _submit(self, job: _Job, index: int) -> None:
+        work = job.batch[index]
+        job.attempts[index] = job.attempts.get(index, 0) + 1
+        job.tries = max(job.tries, job.attempts[index])
+        name = (
+            f"{work.kind}-{job.input.name}-{self.batches}-{index}-{self.run_id}"
+            f"-{job.attempts[index]}"
+        )
+        # children before new structures: a structure once started ends soon (its row
         # appears, its results are complete on disk) instead of every structure at the very end
-        if kind == "plan":
-            fut = self.client.submit(
-                plan_task,
-                job.input.atoms,
-                self.settings,
-                self.spec,
-                str(self.out / job.input.name),
-                key=name,
-                pure=False,
-                priority=0,
-            )
-        elif kind == "child":
-            fut = self.client.submit(
-                child_task, job.plan, index, self.spec, key=name, pure=False, priority=1
-            )
-            job.children[index] = fut
-        else:
-            fut = self.client.submit(
-                finish_task, job.plan, *job.children.values(), key=name, pure=False, priority=2
-            )
-        self.tasks[fut] = (job, kind, index)
+        fut = self.client.submit(
+            work_task,
+            work,
+            self.spec,
+            key=name,
+            pure=False,
+            priority=0 if work.kind == "plan" else 1,
+        )
+        job.futures[index] = fut
+        self.tasks[fut] = (job, index)
         self.pending.add(fut)
-        return fut
 
     def wait(self, report: Callable[[], Any]) -> None:
         """Handle every task as it ends, until no structure has any left; ``report()`` after
@@ -135,46 +162,36 @@ class _ScreenRun:
                 self._handle(fut, *self.tasks.pop(fut))
                 report()
 
-    def _handle(self, fut, job: _Job, kind: str, index: int) -> None:
-        if job.over or fut.status == "cancelled":
+    def _handle(self, fut, job: _Job, index: int) -> None:
+        if job.over or fut.status == "cancelled" or job.futures.get(index) is not fut:
             return
+        work = job.batch[index]
         if fut.status == "error":
             exc = fut.exception()
-            slot = ("child", index) if kind == "child" else kind
-            if _retryable(exc) and job.attempts[slot] <= self.retries:
-                new = self._submit(job, kind, index)
-                if kind == "plan":
-                    job.plan = new
+            if _retryable(exc) and job.attempts[index] <= self.retries:
+                self._submit(job, index)
                 return
-            where = "" if kind != "child" else f"child {index}: "
-            self._end(
-                job,
-                failed_entry(
-                    job.input, where + _error_text(exc), job.tries, time.perf_counter() - job.t0
-                ),
-            )
-        elif kind == "plan":
-            plan: SearchPlan = fut.result()
-            self.children_total += len(plan.chosen)
-            for i in range(len(plan.chosen)):
-                self._submit(job, "child", i)
-            if not plan.chosen:
-                self._submit(job, "finish")
-        elif kind == "child":
+            self._cancel(job)
+            where = "" if work.kind != "child" else f"{work.label}: "
+            self._advance(job, lambda: job.steps.throw(exc), thrown=(exc, where))
+            return
+        job.results[index] = fut.result()
+        if work.kind == "child":
             self.children_done += 1
-            job.children_done.add(index)
-            if len(job.children_done) == len(job.children):
-                self._submit(job, "finish")
-        else:
-            seconds = time.perf_counter() - job.t0
-            self._end(job, done_entry(job.input, fut.result(), job.tries, seconds))
+        if len(job.results) == len(job.batch):
+            results = [job.results[i] for i in range(len(job.batch))]
+            self._advance(job, lambda: job.steps.send(results))
+
+    def _cancel(self, job: _Job) -> None:
+        for fut in [f for f, (j, _) in self.tasks.items() if j is job]:
+            fut.cancel()
+            del self.tasks[fut]
+        job.futures = {}
 
     def _end(self, job: _Job, entry: ScreenEntry) -> None:
         job.over = True
-        for fut in [f for f, (j, _, _) in self.tasks.items() if j is job]:
-            fut.cancel()
-            del self.tasks[fut]
-        job.plan, job.children = None, {}
+        self._cancel(job)
+        job.steps, job.batch, job.results = None, (), {}
         self.on_end(job, entry)
 
 

@@ -7,20 +7,12 @@ The task functions are module-level so that workers import them by name
 
 from __future__ import annotations
 
-from ase import Atoms
+from typing import Any
 
-from ..calcspec import CalculatorSpec, borrowed, model_loads
-from ..search import (
-    ChildResult,
-    SearchPlan,
-    SearchResult,
-    SearchSettings,
-    finish_search,
-    plan_search,
-    run_child,
-)
+from ..calcspec import CalculatorSpec, model_loads
+from ..work import Work, run_work
 
-__all__ = ["ModelPreload", "child_task", "finish_task", "plan_task", "worker_loads"]
+__all__ = ["ModelPreload", "work_task", "worker_loads"]
 
 try:  # the plugin base class, when distributed is installed
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
@@ -57,25 +49,11 @@ def _set_torch_threads(n: int | None) -> None:
         apply_thread_policy(int(n))
 
 
-def plan_task(
-    atoms: Atoms, settings: SearchSettings, spec: CalculatorSpec, out_dir: str
-) -> SearchPlan:
-    """Steps 1-4 of one structure's search (:func:`~ase_symbreak.workflows.search.plan_search`)."""
-    with borrowed(spec) as calc:
-        plan = plan_search(atoms, calc, settings, out_dir=out_dir)
-    assert plan is not None
-    return plan
-
-
-def child_task(plan: SearchPlan, index: int, spec: CalculatorSpec) -> ChildResult:
-    """The relaxation of the plan's candidate ``index``."""
-    with borrowed(spec) as calc:
-        return run_child(plan, index, calc)
-
-
-def finish_task(plan: SearchPlan, *children: ChildResult) -> SearchResult:
-    """The ranked result of one structure, from its plan and relaxed children."""
-    return finish_search(plan, sorted(children, key=lambda c: c.candidate_index))
+def work_task(work: Work, spec: CalculatorSpec) -> Any:
+    """One item of a structure's search (its plan, or one child's relaxation), with the
+    worker's calculator for ``spec``.
+    """
+    return run_work(work, spec)
 
 
 def worker_loads() -> dict[str, int]:

@@ -19,6 +19,7 @@ from ase_symbreak.structures import as_atoms
 from ase_symbreak.symmetry.childcell import child_primitive_cell
 from ase_symbreak.symmetry.matching import displacements_from
 
+from ..settings import DEFAULTS
 from .common import Progress, formula_units, rank_value
 
 __all__ = ["Candidate", "CondenseResult", "candidate_rank", "condense"]
@@ -112,12 +113,12 @@ def condense(
     parent: Atoms,
     soft: PhononModes,
     calc: Calculator,
-    amplitudes: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
-    couple: bool = True,
-    max_params: int = 2,
-    min_gain_mev: float = 0.05,
+    amplitudes: Sequence[float] = DEFAULTS.amplitudes,
+    couple: bool = DEFAULTS.couple,
+    max_params: int = DEFAULTS.max_params,
+    min_gain_mev: float = DEFAULTS.min_gain_mev,
     parent_energy: float | None = None,
-    symprec: float = 1e-3,
+    symprec: float = DEFAULTS.symprec,
     progress: Progress | None = None,
 ) -> CondenseResult:
     """Condense the soft irreps along their order-parameter directions and scan amplitudes.

@@ -14,13 +14,11 @@ from ase_symbreak.codec import Record
 from ase_symbreak.protocols import Calculator
 from ase_symbreak.structures import as_atoms
 
+from ..settings import DEFAULTS, OPTIMIZERS
 from .common import Progress, formula_units, max_force, single_threaded_blas
 from .condense import Candidate
 
 __all__ = ["OPTIMIZERS", "RelaxResult", "relax", "relax_child"]
-
-#: Optimisers of :func:`relax`.
-OPTIMIZERS = ("newton", "BFGS", "FIRE", "LBFGS", "BFGSLineSearch")
 
 
 class _CountingCalculator:
@@ -108,12 +106,12 @@ class RelaxResult(Record):
 def relax(
     atoms: Atoms,
     calc: Calculator,
-    fmax: float = 1e-3,
+    fmax: float = DEFAULTS.parent_fmax,
     relax_cell: bool = True,
     keep_symmetry: bool = False,
-    steps: int = 500,
-    optimizer: str = "BFGS",
-    symprec: float = 1e-3,
+    steps: int = DEFAULTS.max_steps,
+    optimizer: str = DEFAULTS.optimizer,
+    symprec: float = DEFAULTS.symprec,
     progress: Progress | None = None,
 ) -> RelaxResult:
     """Relax positions (and the cell) with an ASE optimiser.
@@ -132,7 +130,7 @@ def relax(
         Keep the starting space group (``FixSymmetry`` at ``symprec``).
     steps : int
         Largest number of optimiser steps.
-    optimizer : 'BFGS', 'FIRE', 'LBFGS', 'BFGSLineSearch' or 'newton'
+    optimizer : 'newton' (default), 'BFGS', 'FIRE', 'LBFGS' or 'BFGSLineSearch'
         'newton': :func:`~ase_symbreak.workflows.steps.newton.newton_relax`, Newton steps in
         the few symmetric displacements and strains with the Hessian of that small space
         (forward differences of the gradient, one force call per coordinate); same
@@ -228,10 +226,10 @@ def relax(
 def relax_child(
     candidate: Candidate | Atoms,
     calc: Calculator,
-    fmax: float = 1e-3,
-    steps: int = 500,
-    optimizer: str = "BFGS",
-    symprec: float = 1e-3,
+    fmax: float = DEFAULTS.child_fmax,
+    steps: int = DEFAULTS.max_steps,
+    optimizer: str = DEFAULTS.optimizer,
+    symprec: float = DEFAULTS.symprec,
     progress: Progress | None = None,
 ) -> RelaxResult:
     """Relax a candidate inside its subgroup: ``FixSymmetry`` at the child's symmetry, positions

@@ -1,0 +1,187 @@
+"""Settings of the distortion search: the one place where its defaults live.
+
+Steps, jobs and the CLI take a :class:`SearchSettings` (or read their defaults from
+:data:`DEFAULTS`) instead of re-declaring keyword defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from ase_symbreak.codec import decode, encode
+
+__all__ = ["STEPS", "OPTIMIZERS", "SearchSettings", "DEFAULTS"]
+
+#: Optimisers of the relaxation steps (:func:`~ase_symbreak.workflows.steps.relax`).
+OPTIMIZERS = ("newton", "BFGS", "FIRE", "LBFGS", "BFGSLineSearch")
+
+#: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
+STEPS = ("relax parent", "phonons", "soft modes", "condense", "relax children", "identify")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Settings of :func:`distortion_search` (all have defaults; units in the names).
+
+    Attributes
+    ----------
+    supercell : 3 ints or 3x3 ints
+        Phonon supercell (q-points searched: Gamma and every commensurate q).
+    threshold_thz : float
+        Modes below this frequency (THz, imaginary negative) are soft.
+    relax_parent : bool
+        Relax the parent first (``FixSymmetry``, cell included); energy gains are relative
+        to it.
+    parent_fmax, child_fmax : float
+        Force criteria, eV/A.
+    max_steps : int
+        Optimiser step limit per relaxation.
+    optimizer : str
+        'newton' (Newton steps in the symmetric coordinates with their small Hessian,
+        :mod:`~ase_symbreak.workflows.steps.newton`: 2.4x faster than BFGS on SrTiO3
+        children, same energies), 'BFGS', 'FIRE', 'LBFGS' or 'BFGSLineSearch'.
+    amplitudes : tuple[float, ...]
+        ``Ap`` values of the amplitude scan, Angstrom.
+    couple : bool
+        Also condense pairs of soft irreps (e.g. R4+ with M3+ -> Pnma).
+    max_params : int
+        Skip order-parameter directions with more free parameters.
+    max_children : int or None
+        Count budget for candidates of coupled irrep pairs: every single-irrep candidate whose
+        scan lowers the energy is relaxed, then at most this many more (largest scan gain
+        first); the ones left out are listed in ``skipped`` with the reason. None: all.
+    min_gain_mev : float
+        A candidate must lower the energy in the scan by more (meV per formula unit).
+    symprec : float
+        spglib tolerance, Angstrom.
+    child_symprec : float
+        Tolerance (Angstrom) at which relaxed children are identified and symmetrised before
+        their CIF is written (a relaxation to ``child_fmax`` leaves residual displacements
+        of order 1e-3 A along soft directions).
+    origin_index : int or None
+        Parent atom at the origin for irrep labels (default: B site of a perovskite).
+    plot : bool
+        Write the phonon band structure plot.
+    max_depth : int
+        Descent to dynamic stability (:mod:`.descent`): every relaxed child gets its own
+        labelled phonons and an unstable child is searched again, down to this many
+        condensations from the parent (children at the limit are checked, not searched).
+        0: one level, children not checked.
+    child_supercell : 3 ints, 3x3 ints or None
+        Phonon supercell of the children (of their primitive cells); None: the parent's
+        ``supercell`` written in each child's cell, so that every child's phonons see the
+        q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
+    time_budget_s : float or None
+        Seconds for the whole search, counted from its start: the parent's search always
+        finishes and its lowest-energy child is always checked; the descent checks nodes
+        lowest energy first and leaves the rest unchecked (``status`` says so,
+        ``dynamically_stable`` None) once the next node would take the search past the
+        budget (a node is expected to take the median time of those before).
+        Default 240 s (the default search of cubic SrTiO3 then takes about 4 minutes
+        here); None: no limit.
+    """
+
+    supercell: tuple = (2, 2, 2)
+    threshold_thz: float = -0.1
+    relax_parent: bool = True
+    parent_fmax: float = 1e-3
+    child_fmax: float = 1e-3
+    max_steps: int = 300
+    optimizer: str = "newton"
+    amplitudes: tuple = (0.05, 0.1, 0.2, 0.3)
+    couple: bool = True
+    max_params: int = 2
+    max_children: int | None = None
+    min_gain_mev: float = 0.05
+    symprec: float = 1e-3
+    origin_index: int | None = None
+    plot: bool = True
+    child_symprec: float = 1e-2
+    max_depth: int = 3
+    child_supercell: tuple | None = None
+    time_budget_s: float | None = 240.0
+
+    def __post_init__(self) -> None:
+        from ase_symbreak.phonons import supercell_matrix_3x3
+
+        _check_field_types(self)
+        sc = supercell_matrix_3x3(self.supercell)
+        object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
+        if self.child_supercell is not None:
+            sc = supercell_matrix_3x3(self.child_supercell)
+            object.__setattr__(
+                self, "child_supercell", tuple(tuple(int(x) for x in row) for row in sc)
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if int(self.max_depth) != self.max_depth or self.max_depth < 0:
+            raise ValueError(f"max_depth must be an integer >= 0, got {self.max_depth}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive or None, got {self.time_budget_s}")
+        object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
+        if not (math.isfinite(self.threshold_thz) and self.threshold_thz <= 0):
+            raise ValueError(
+                f"threshold_thz must be a finite number <= 0, got {self.threshold_thz}"
+            )
+        for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if (
+            not self.amplitudes
+            or not all(math.isfinite(a) for a in self.amplitudes)
+            or min(self.amplitudes) <= 0
+        ):
+            raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
+        if self.max_children is not None and self.max_children < 0:
+            raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
+
+    def to_dict(self) -> dict:
+        return encode(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchSettings:
+        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
+        return decode(cls, d, strict=True)
+
+
+_SCALAR_TYPES = {
+    "bool": (bool, np.bool_),
+    "int": (numbers.Integral,),
+    "float": (numbers.Real,),
+    "str": (str,),
+}
+
+
+def _check_field_types(settings: object) -> None:
+    """``ValueError`` naming the field when a scalar setting has the wrong type (or is a NaN
+    or infinite number).
+
+    Recipes are TOML: ``relax_parent = "no"`` would be truthy and ``max_params = "two"``
+    would loop; booleans are not numbers here, nor numbers booleans.
+    """
+    for f in dataclasses.fields(settings):
+        kind, _, optional = str(f.type).partition(" | ")
+        if kind not in _SCALAR_TYPES:
+            continue
+        value = getattr(settings, f.name)
+        if value is None and optional == "None":
+            continue
+        allowed = _SCALAR_TYPES[kind]
+        if not isinstance(value, allowed) or (
+            kind != "bool" and isinstance(value, (bool, np.bool_))
+        ):
+            expected = {"float": "a number", "int": "an integer", "bool": "true or false"}.get(
+                kind, "a string"
+            )
+            raise ValueError(f"{f.name} must be {expected}, got {value!r}")
+        if kind == "float" and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+
+
+#: The default settings (steps take their keyword defaults from here).
+DEFAULTS = SearchSettings()

@@ -1,0 +1,126 @@
+"""The search as a generator of independent work, and the executors that drain it.
+
+A search is written once, as a generator (:data:`Steps`): it yields a batch of
+:class:`Work` items that do not depend on each other (one parent's plan, or the relaxations
+of its chosen candidates), receives their results in the same order, and returns its
+result. Everything between batches (ranking, de-duplication, the descent's bookkeeping)
+runs in the generator itself, so it is the same code whoever does the work:
+
+- :func:`drain` runs each item here, one after another, or through any executor with a
+  ``map(fn, iterable)`` method (``concurrent.futures``, a Dask client wrapper);
+- the Dask screen submits each item as a task of its own and sends the results back
+  (:mod:`~ase_symbreak.workflows.screening.run`).
+
+Items are picklable: a module-level function and its arguments. The calculator is not part
+of an item; the executor gives it (a calculator object here, or a
+:class:`~ase_symbreak.workflows.calcspec.CalculatorSpec` that each process resolves once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .runner import SearchProgress
+
+__all__ = ["Work", "Steps", "Executor", "drain", "run_work"]
+
+#: Step name under which child relaxations report progress (``STEPS[4]``).
+CHILD_STEP = "relax children"
+
+
+@dataclass(frozen=True)
+class Work:
+    """One independent piece of a search: ``fn(*args, calc=..., progress=...)``.
+
+    Attributes
+    ----------
+    kind : 'plan' (steps 1-4 of one structure) or 'child' (one candidate's relaxation).
+    fn : a module-level function (picklable by name).
+    args : its positional arguments.
+    label : shown in task names and logs.
+    report : whether ``fn`` gets the search's progress callback (the top-level search only;
+        the searches of descent nodes run quietly).
+    """
+
+    kind: str
+    fn: Callable[..., Any]
+    args: tuple
+    label: str = ""
+    report: bool = False
+
+    def __call__(self, calc: Any, progress: SearchProgress | None = None) -> Any:
+        return self.fn(*self.args, calc=calc, progress=progress if self.report else None)
+
+
+#: A search: yields batches of independent work, is sent their results, returns its result.
+Steps = Generator[tuple[Work, ...], list, Any]
+
+
+class Executor(Protocol):
+    """What :func:`drain` needs of an executor: ``map`` in order (``concurrent.futures``)."""
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterable[Any]: ...
+
+
+def run_work(work: Work, calc: Any, progress: SearchProgress | None = None) -> Any:
+    """``work(calc)``, with ``calc`` a calculator or a ``CalculatorSpec`` resolved here
+    (once per process, :func:`~ase_symbreak.workflows.calcspec.borrowed`).
+    """
+    from .calcspec import CalculatorSpec, borrowed
+
+    if isinstance(calc, CalculatorSpec):
+        with borrowed(calc) as built:
+            return work(built, progress)
+    return work(calc, progress)
+
+
+def _run_remote(work: Work, calc: Any) -> Any:
+    return run_work(work, calc)
+
+
+def drain(
+    steps: Steps,
+    calc: Any,
+    progress: SearchProgress | None = None,
+    executor: Executor | None = None,
+) -> Any:
+    """Run a search to its end and return its result.
+
+    ``executor=None``: every item runs here, in order, with ``calc`` (children report
+    ``progress("relax children", i, n)``). With an executor, each batch goes through
+    ``executor.map``; ``calc`` must then travel to where the work runs (a
+    ``CalculatorSpec`` for processes and clusters). An item that raises is thrown back
+    into the search, which may record it (a failed descent node) or end with it.
+    """
+    try:
+        batch = next(steps)
+        while True:
+            try:
+                results = _run_batch(batch, calc, progress, executor)
+            except Exception as err:  # noqa: BLE001 - the search decides what an error means
+                batch = steps.throw(err)
+            else:
+                batch = steps.send(results)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _run_batch(
+    batch: tuple[Work, ...],
+    calc: Any,
+    progress: SearchProgress | None,
+    executor: Executor | None,
+) -> list:
+    children = any(w.kind == "child" and w.report for w in batch)
+    if executor is not None:
+        return list(executor.map(_run_remote, batch, [calc] * len(batch)))
+    results = []
+    for i, work in enumerate(batch):
+        if children and progress is not None:
+            progress(CHILD_STEP, i, len(batch))
+        results.append(run_work(work, calc, progress))
+    if children and progress is not None:
+        progress(CHILD_STEP, len(batch), len(batch))
+    return results
