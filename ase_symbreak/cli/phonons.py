@@ -2,8 +2,8 @@
 
 Reads the structure (a file that cannot be read exits with code 2 and a one-line message),
 computes the force constants from the model's exact Hessian with a progress bar over the
-Hessian rows, and prints the labelled modes (:func:`ase_symbreak.phonons.labelled_modes`)
-as a rich table or, with ``--json``, JSON. A rejected input (:class:`ValueError`, e.g. a
+Hessian rows (:class:`ase_symbreak.phonons.Phonons` does the work), and prints the labelled
+modes as a rich table or, with ``--json``, JSON. A rejected input (:class:`ValueError`, e.g. a
 singular supercell matrix or an element the model does not know) exits with code 1; a
 model file that cannot be loaded exits with code 2.
 """
@@ -98,24 +98,49 @@ def phonons_command(
     The structure is used as given, not relaxed (``ase-symbreak search`` relaxes first); the
     largest force is printed so that you can tell.
     """
-    import dataclasses
-
-    import numpy as np
-    from rich.console import Console
-
-    from ase_symbreak.phonons import (
-        check_dispersion,
-        labelled_modes,
-        phonon_dos,
-        phonopy_from_calculator,
-        plot_band_structure,
-        thermal_properties,
-    )
     from ase_symbreak.workflows.storage import model_description
 
-    from ._tables import phonon_modes_table, thermal_table
-
     atoms = read_structure(structure)
+    phonopy_yaml = _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
+    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
+    calculation, modes = _labelled_phonons(atoms, calc, supercell, origin, quiet=as_json)
+    largest_force = _largest_force(atoms, calc)
+    written = _write_phonopy_files(calculation, phonopy_yaml, force_constants)
+    dos = calculation.dos() if (plot is not None or pymatgen is not None) else None
+    band_path = _band_path(calculation)
+    if plot is not None:
+        formula = atoms.get_chemical_formula(mode="metal", empirical=True)
+        calculation.plot(plot, title=f"{formula} ({structure.name})", dos=dos)
+    if pymatgen is not None:
+        written["pymatgen"] = _write_pymatgen(calculation, dos, pymatgen)
+    thermo = calculation.thermal_properties() if thermal else None
+    if as_json:
+        echo_json(
+            {
+                **modes.summary(),
+                "model": model_description(calc),
+                **_json_outcome(band_path, thermo, largest_force, written),
+            }
+        )
+        return
+    from rich.console import Console
+
+    console = Console()
+    _print_modes(console, modes, f"{structure.name}: phonon modes, supercell {list(supercell)}")
+    _print_outcome(console, band_path, plot, thermo, largest_force, written)
+
+
+def _checked_outputs(
+    supercell: tuple[int, int, int],
+    plot: Path | None,
+    phonopy_yaml: Path | None,
+    force_constants: Path | None,
+    pymatgen: Path | None,
+) -> Path | None:
+    """Exit 2 on a non-positive supercell, an unknown plot format or an output folder that
+    cannot be written, before any work; return where phonopy's yaml goes (by default beside
+    ``--plot``, nowhere without it).
+    """
     if any(n < 1 for n in supercell):
         fail(
             f"--supercell entries must be positive integers, got {list(supercell)}", code=BAD_INPUT
@@ -140,51 +165,37 @@ def phonons_command(
     ):
         if path is not None:
             writable_folder(path.parent if str(path.parent) else Path("."), option)
-    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
+    return phonopy_yaml
+
+
+def _labelled_phonons(atoms, calc, supercell, origin: int | None, quiet: bool):
+    """``(Phonons, PhononModes)``: the force constants (a bar over the Hessian rows on
+    stderr, unless ``quiet`` and stderr is not a terminal), the labelled modes, and the
+    dispersion check between the supercell's q points attached; a rejected input exits 1.
+    """
+    import dataclasses
+
+    from rich.console import Console
+
+    from ase_symbreak.phonons import Phonons
+
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
-        with hessian_bar(err, disable=as_json and not err.is_terminal) as progress:
-            phonon = phonopy_from_calculator(atoms, calc, supercell, progress=progress)
-        modes = labelled_modes(atoms, phonon, supercell, origin_index=origin)
-    if abs(round(np.prod(supercell))) > 1:  # the dispersion between the supercell's q points
-        modes = dataclasses.replace(modes, dispersion=check_dispersion(phonon, np.diag(supercell)))
-    largest_force = _largest_force(atoms, calc)
-    written = _write_phonopy_files(phonon, phonopy_yaml, force_constants)
-    dos = phonon_dos(phonon) if (plot is not None or pymatgen is not None) else None
-    band_path = _band_path(phonon, modes)
-    if plot is not None:
-        plot_band_structure(
-            phonon,
-            modes,
-            plot,
-            title=f"{atoms.get_chemical_formula(mode='metal', empirical=True)} ({structure.name})",
-            dos=dos,
-        )
-    if pymatgen is not None:
-        written["pymatgen"] = _write_pymatgen(phonon, modes, dos, pymatgen)
-    thermo = thermal_properties(phonon) if thermal else None
-    if as_json:
-        echo_json(
-            {
-                **modes.summary(),
-                "model": model_description(calc),
-                "relaxed": False,
-                "max_force_ev_per_angstrom": largest_force,
-                "files": written,
-                "band_path": None if band_path is None else band_path.summary(),
-                **({} if thermo is None else {"thermal": _thermal_json(thermo)}),
-            }
-        )
-        return
-    console = Console()
-    origin_atom = f"{modes.origin_index} ({atoms[modes.origin_index].symbol})"
-    console.print(
-        phonon_modes_table(
-            modes,
-            title=f"{structure.name}: phonon modes, supercell "
-            f"{list(supercell)}, origin atom {origin_atom}",
-        )
-    )
+        calculation = Phonons(atoms, calc, supercell, origin_index=origin)
+        with hessian_bar(err, disable=quiet and not err.is_terminal) as progress:
+            calculation.run(progress=progress)
+        modes = calculation.modes
+    if calculation.n_cells > 1:  # the dispersion between the supercell's q points
+        modes = dataclasses.replace(modes, dispersion=calculation.dispersion_check())
+    return calculation, modes
+
+
+def _print_modes(console, modes, title: str) -> None:
+    """The table of labelled modes, the unstable ones and the off-grid warning."""
+    from ._tables import phonon_modes_table
+
+    origin_atom = f"{modes.origin_index} ({modes.unitcell[modes.origin_index].symbol})"
+    console.print(phonon_modes_table(modes, title=f"{title}, origin atom {origin_atom}"))
     unstable = modes.unstable()
     if unstable:
         console.print(
@@ -196,6 +207,12 @@ def phonons_command(
     off_grid = None if modes.dispersion is None else modes.dispersion.warning()
     if off_grid is not None:
         console.print(off_grid, highlight=False, markup=False)
+
+
+def _print_outcome(console, band_path, plot, thermo, largest_force: float, written) -> None:
+    """The band path, the plot and files written, the thermal table and the largest force."""
+    from ._tables import thermal_table
+
     if band_path is not None:
         console.print(
             f"standard path ({band_path.source}): {band_path.text()}; "
@@ -233,52 +250,58 @@ def _largest_force(atoms, calc) -> float:
     return max_force(work)
 
 
-def _write_phonopy_files(phonon, phonopy_yaml: Path | None, fc_path: Path | None) -> dict:
-    """phonopy's files of ``phonon``: ``{"phonopy_yaml": path, "force_constants": path}``."""
+def _write_phonopy_files(calculation, phonopy_yaml: Path | None, fc_path: Path | None) -> dict:
+    """phonopy's files of ``calculation``: ``{"phonopy_yaml": path, "force_constants": path}``."""
     written = {}
     if phonopy_yaml is not None:
-        phonopy_yaml.parent.mkdir(parents=True, exist_ok=True)
-        phonon.save(str(phonopy_yaml))
+        calculation.save(phonopy_yaml)
         written["phonopy_yaml"] = str(phonopy_yaml)
     if fc_path is not None:
         from phonopy.file_IO import write_FORCE_CONSTANTS
 
         fc_path.parent.mkdir(parents=True, exist_ok=True)
-        write_FORCE_CONSTANTS(phonon.force_constants, filename=str(fc_path))
+        write_FORCE_CONSTANTS(calculation.phonopy.force_constants, filename=str(fc_path))
         written["force_constants"] = str(fc_path)
     return written
 
 
-def _band_path(phonon, modes):
+def _band_path(calculation):
     """The standard band path named by the tables, or None when no path can be built."""
     import logging
 
-    from ase_symbreak.phonons import standard_band_path
-
     try:
-        return standard_band_path(phonon, modes.unitcell, modes.supercell_matrix)
+        return calculation.band_path()
     except Exception as err:  # noqa: BLE001 - the path is extra information
         logging.getLogger(__name__).warning("no standard band path: %s", err)
         return None
 
 
-def _write_pymatgen(phonon, modes, dos, path: Path) -> str:
-    """pymatgen's band structure (standard path) and DOS of ``phonon`` as JSON."""
+def _write_pymatgen(calculation, dos, path: Path) -> str:
+    """pymatgen's band structure (standard path) and DOS of ``calculation`` as JSON."""
     import json
 
     from monty.json import MontyEncoder
 
-    from ase_symbreak.phonons import (
-        band_structure_data,
-        to_pymatgen_band_structure,
-        to_pymatgen_dos,
-    )
+    from ase_symbreak.phonons import to_pymatgen_band_structure, to_pymatgen_dos
 
-    bs = to_pymatgen_band_structure(band_structure_data(phonon, modes), phonon)
+    bs = to_pymatgen_band_structure(calculation.band_structure(), calculation.phonopy)
     content = {"band_structure": bs, "dos": to_pymatgen_dos(dos)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, cls=MontyEncoder))
     return str(path)
+
+
+def _json_outcome(band_path, thermo, largest_force: float, written: dict) -> dict:
+    """The JSON keys after the modes and the model: input not relaxed, largest force, files,
+    band path and (with ``--thermal``) the thermal summary.
+    """
+    return {
+        "relaxed": False,
+        "max_force_ev_per_angstrom": largest_force,
+        "files": written,
+        "band_path": None if band_path is None else band_path.summary(),
+        **({} if thermo is None else {"thermal": _thermal_json(thermo)}),
+    }
 
 
 def _thermal_json(thermo) -> dict:

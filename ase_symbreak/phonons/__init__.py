@@ -1,5 +1,9 @@
 """Phonons from the model's exact Hessian, with irrep labels at every commensurate q.
 
+- :class:`Phonons` (:mod:`.calculation`): the front door, one object per calculation
+  (``Phonons(atoms, calc, supercell).run()``) with the labelled and soft modes, the
+  dispersion check, band structure, DOS, thermal properties, plot, ``save`` / ``load``;
+  it chains the functions below.
 - :func:`phonopy_from_calculator` (:mod:`.phonopy_interface`): an ordinary
   :class:`phonopy.Phonopy` object whose supercell force constants are the calculator's
   exact Hessian, symmetrised by phonopy.
@@ -29,6 +33,7 @@ from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 
 from .bandpath import BandPath, SpecialPoint, standard_band_path
 from .bands import BandStructureData, band_structure_data, to_pymatgen_band_structure
+from .calculation import Phonons
 from .dispersion import (
     DispersionCheck,
     OffGridInstability,
@@ -52,6 +57,7 @@ __all__ = [
     "BandPath",
     "BandStructureData",
     "PhononDOS",
+    "Phonons",
     "SpecialPoint",
     "ThermalProperties",
     "band_structure_data",

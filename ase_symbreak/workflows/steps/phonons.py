@@ -1,5 +1,8 @@
 """Labelled phonons of the parent and its soft modes, as
-:class:`~ase_symbreak.phonons.PhononModes`.
+:class:`~ase_symbreak.phonons.PhononModes`, computed by :class:`~ase_symbreak.phonons.Phonons`.
+
+:func:`check_supercell` (the parent's point group must leave the supercell invariant) is
+:func:`ase_symbreak.phonons.calculation.check_supercell`, re-exported for the search.
 """
 
 from __future__ import annotations
@@ -8,22 +11,12 @@ import dataclasses
 import warnings
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 from numpy.typing import ArrayLike
 
-from ase_symbreak.phonons import (
-    OffGridInstabilityWarning,
-    PhononModes,
-    check_dispersion,
-    labelled_modes,
-    phonopy_from_calculator,
-    plot_band_structure,
-)
+from ase_symbreak.phonons import OffGridInstabilityWarning, PhononModes, Phonons
+from ase_symbreak.phonons.calculation import check_supercell
 from ase_symbreak.protocols import HessianCalculator
-from ase_symbreak.structures import as_atoms
-from ase_symbreak.symmetry import analyze
-from ase_symbreak.symmetry.lattice import check_supercell_invariant, supercell_matrix_3x3
 
 from .common import Progress
 
@@ -60,14 +53,12 @@ def phonons(
         unstable at q the supercell does not contain. Not done for a 1x1x1 supercell (its
         force constants hold Gamma only).
     """
-    atoms = as_atoms(atoms)
-    p = supercell_matrix_3x3(supercell)
-    check_supercell(atoms, p, symprec)
-    phonon = phonopy_from_calculator(atoms, calc, p, progress=progress)
-    modes = labelled_modes(atoms, phonon, p, origin_index=origin_index, symprec=symprec)
-    if check_off_grid and abs(round(np.linalg.det(p))) > 1:  # a 1x1x1 cell knows Gamma only
+    calculation = Phonons(atoms, calc, supercell, origin_index=origin_index, symprec=symprec)
+    calculation.run(progress=progress)
+    modes = calculation.modes
+    if check_off_grid and calculation.n_cells > 1:  # a 1x1x1 cell knows Gamma only
         try:
-            dispersion = check_dispersion(phonon, p)
+            dispersion = calculation.dispersion_check()
         except Exception as err:  # an optional check must never lose the computed modes
             warnings.warn(f"off-grid dispersion check failed: {err}", stacklevel=2)
         else:
@@ -77,26 +68,12 @@ def phonons(
                 warnings.warn(message, OffGridInstabilityWarning, stacklevel=2)
     if plot is not None:
         try:
-            plot_band_structure(
-                phonon,
-                modes,
-                plot,
-                title=f"{atoms.get_chemical_formula(mode='metal', empirical=True)} phonons",
-            )
+            calculation.plot(plot)  # titled "<formula> phonons"
         except Exception as err:  # a plot must never lose the computed modes
             warnings.warn(f"band-structure plot failed: {err}", stacklevel=2)
     if save_phonopy is not None:
-        phonon.save(str(save_phonopy))
+        calculation.save(save_phonopy)
     return modes.keep_patterns(below_thz=keep_patterns_below_thz)
-
-
-def check_supercell(atoms: Atoms, supercell_matrix: ArrayLike, symprec: float) -> None:
-    """Raise ``ValueError`` unless the supercell lattice is invariant under the parent's
-    point group.
-    """
-    info = analyze(atoms, symprec=symprec)
-    p = np.asarray(supercell_matrix_3x3(supercell_matrix))
-    check_supercell_invariant(p, info.rotations, info.pointgroup)
 
 
 def soft_modes(phonon_result: PhononModes, threshold_thz: float = -0.1) -> PhononModes:
