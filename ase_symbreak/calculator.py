@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -20,9 +21,14 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from numpy.typing import NDArray
 
-from ase_symbreak.allocator import keep_freed_memory
-from ase_symbreak.autodiff import energy_forces_stress, hessian_rows, hessian_vector_products
-from ase_symbreak.forceconstants import (
+from ase_symbreak.hessian.allocator import keep_freed_memory
+from ase_symbreak.hessian.autodiff import (
+    energy_forces_stress,
+    hessian_rows,
+    hessian_vector_products,
+)
+from ase_symbreak.hessian.colouring import ColouredHessian, coloured_hessian
+from ase_symbreak.hessian.forceconstants import (
     complete_force_constants,
     force_constants_from_forces,
     force_constants_from_orbit_products,
@@ -31,7 +37,6 @@ from ase_symbreak.forceconstants import (
     phonopy_displacements,
     symmetry_map,
 )
-from ase_symbreak.hessian_colouring import ColouredHessian, coloured_hessian
 from ase_symbreak.models import registry
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.validation import check_atoms
@@ -58,7 +63,8 @@ class SymBreakCalculator(Calculator):
     dtype : precision of energy/forces/stress, ``"float32"`` or ``"float64"``;
         ``None`` keeps the model's own (float32 for SevenNet-0).
     hessian_dtype : precision of Hessians and force constants (default ``"float64"``).
-    symprec : spglib tolerance (Angstrom) used by ``get_force_constants(symmetry_reduced=True)``.
+    symprec : spglib tolerance (Angstrom) of the symmetry-reduced strategies of
+        :meth:`get_force_constants`.
     device : torch device of the model, ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"``;
         results come back as numpy arrays on the host either way.
     hvp_batch_size : Hessian rows / vector products per backward pass; ``None``: 1 on
@@ -178,67 +184,82 @@ class SymBreakCalculator(Calculator):
     def get_force_constants(
         self,
         atoms: Atoms | None = None,
-        symmetry_reduced: bool = False,
+        strategy: str = "orbits",
         progress: Callable[[int, int], None] | None = None,
-        method: str = "rows",
+        method: str | None = None,
+        *,
+        symmetry_reduced: bool | None = None,
     ) -> NDArray[np.float64]:
-        """Force constants (N, N, 3, 3) in eV/A^2, phonopy's layout.
+        """Force constants (N, N, 3, 3) in eV/A^2, phonopy's layout, in the order of ``atoms``.
+
+        For a model with the symmetry of the structure every strategy gives the exact force
+        constants (to rounding, ~1e-10 eV/A^2 in float64); they differ in cost. The
+        symmetry-reduced ones (``"orbits"``, ``"directions"``, ``"rows"``) use the space
+        group that spglib finds at ``symprec``: for a model that breaks a symmetry of the
+        structure (SevenNet-0 is not parity-equivariant, ~2e-3 eV/A^2 on cubic SrTiO3) they
+        differ from ``"full"`` by that breaking.
 
         Parameters
         ----------
         atoms : the supercell (default: the attached atoms)
-        symmetry_reduced : ``False``: all 3N exact Hessian rows. ``True``: only what the
-            space group (spglib/phonopy, ``symprec``) needs, completed by symmetry.
+        strategy : one of :data:`FORCE_CONSTANT_STRATEGIES`:
+
+            - ``"orbits"`` (default, what the distortion search uses): Hessian-vector
+              products ``H u`` only along the fewest random directions whose space-group
+              images span all 3N directions (1 for cubic SrTiO3 2x2x2: fastest), solved
+              for the whole Hessian (:func:`force_constants_from_orbit_products`);
+            - ``"directions"``: ``H u`` along phonopy's displacement directions (3 for
+              cubic SrTiO3 2x2x2); phonopy builds the force constants from the exact
+              harmonic forces ``-H u`` (its fit also projects onto the space group);
+            - ``"rows"``: the 3 exact Hessian rows of each symmetry-independent atom,
+              completed by the operations (:func:`complete_force_constants`);
+            - ``"full"``: all 3N exact Hessian rows, no symmetry used;
+            - ``"coloured"``: the exact coloured Hessian (:meth:`get_coloured_hessian`
+              with ``radius=None``): 3 products per colour instead of 3N rows in cells
+              larger than the model's receptive field, plain rows otherwise; no symmetry
+              used; needs the model's ``num_interactions``.
         progress : ``progress(done, total)`` after each Hessian row / vector product
-        method : with ``symmetry_reduced=True``: ``"rows"`` computes the 3 rows of each
-            symmetry-independent atom and completes them by the operations
-            (:func:`complete_force_constants`); ``"directions"`` computes exact
-            Hessian-vector products ``H u`` only along phonopy's displacement directions
-            (3 for cubic SrTiO3 2x2x2), hands phonopy the exact harmonic forces ``-H u``
-            and lets it build the force constants (phonopy's fit also projects onto
-            the space-group symmetry); ``"orbits"`` computes ``H u`` only along the fewest
-            random directions whose space-group images span all 3N directions (1 for
-            cubic SrTiO3 2x2x2: fastest) and solves for the whole Hessian
-            (:func:`force_constants_from_orbit_products`).
+        method : deprecated, with ``symmetry_reduced=True`` the same as ``strategy=method``
+            (``"rows"`` when not given)
+        symmetry_reduced : deprecated: ``False`` is ``strategy="full"``, ``True`` is
+            ``strategy=method``; also accepted as a bool in place of ``strategy``
+
+        Raises
+        ------
+        ValueError
+            An unknown ``strategy`` or ``method``; ``strategy`` together with the
+            deprecated arguments; ``"coloured"`` for a model without ``num_interactions``.
         """
+        strategy = _force_constant_strategy(strategy, symmetry_reduced, method)
         atoms = self._current(atoms)
         self.check_structure(atoms)
         progress = self.progress if progress is None else progress
-        if method not in ("rows", "directions", "orbits"):
-            raise ValueError(f"method must be 'rows', 'directions' or 'orbits', got {method!r}")
-        if not symmetry_reduced:
-            rows = hessian_rows(
-                self.hessian_model,
-                atoms,
-                None,
-                self.hessian_dtype,
-                progress,
-                batch_size=self._batch(atoms),
-            )
-            return hessian_to_force_constants(rows)
-        if method == "directions":
-            displacements = phonopy_displacements(atoms, symprec=self.parameters.symprec)
-            hu = hessian_vector_products(
-                self.hessian_model,
-                atoms,
-                displacements.vectors,
-                self.hessian_dtype,
-                progress=progress,
-                batch_size=self._batch(atoms),
-            )
-            return force_constants_from_forces(displacements, -hu)
+        compute = {
+            "full": self._full_force_constants,
+            "rows": self._row_force_constants,
+            "directions": self._direction_force_constants,
+            "orbits": self._orbit_force_constants,
+            "coloured": self._coloured_force_constants,
+        }[strategy]
+        return compute(atoms, progress)
+
+    def _full_force_constants(
+        self, atoms: Atoms, progress: Callable[[int, int], None] | None
+    ) -> NDArray[np.float64]:
+        rows = hessian_rows(
+            self.hessian_model,
+            atoms,
+            None,
+            self.hessian_dtype,
+            progress,
+            batch_size=self._batch(atoms),
+        )
+        return hessian_to_force_constants(rows)
+
+    def _row_force_constants(
+        self, atoms: Atoms, progress: Callable[[int, int], None] | None
+    ) -> NDArray[np.float64]:
         sym = symmetry_map(atoms, self.parameters.symprec)
-        if method == "orbits":
-            vectors = orbit_directions(sym)
-            hu = hessian_vector_products(
-                self.hessian_model,
-                atoms,
-                vectors,
-                self.hessian_dtype,
-                progress=progress,
-                batch_size=self._batch(atoms),
-            )
-            return force_constants_from_orbit_products(sym, vectors, hu)
         rows = hessian_rows(
             self.hessian_model,
             atoms,
@@ -251,13 +272,57 @@ class SymBreakCalculator(Calculator):
         per_atom = rows.reshape(len(sym.independent_atoms), 3, n, 3).transpose(0, 2, 1, 3)
         return complete_force_constants(dict(zip(sym.independent_atoms.tolist(), per_atom)), sym)
 
+    def _direction_force_constants(
+        self, atoms: Atoms, progress: Callable[[int, int], None] | None
+    ) -> NDArray[np.float64]:
+        displacements = phonopy_displacements(atoms, symprec=self.parameters.symprec)
+        hu = hessian_vector_products(
+            self.hessian_model,
+            atoms,
+            displacements.vectors,
+            self.hessian_dtype,
+            progress=progress,
+            batch_size=self._batch(atoms),
+        )
+        return force_constants_from_forces(displacements, -hu)
+
+    def _orbit_force_constants(
+        self, atoms: Atoms, progress: Callable[[int, int], None] | None
+    ) -> NDArray[np.float64]:
+        sym = symmetry_map(atoms, self.parameters.symprec)
+        vectors = orbit_directions(sym)
+        hu = hessian_vector_products(
+            self.hessian_model,
+            atoms,
+            vectors,
+            self.hessian_dtype,
+            progress=progress,
+            batch_size=self._batch(atoms),
+        )
+        return force_constants_from_orbit_products(sym, vectors, hu)
+
+    def _coloured_force_constants(
+        self, atoms: Atoms, progress: Callable[[int, int], None] | None
+    ) -> NDArray[np.float64]:
+        model = self.hessian_model
+        if getattr(model, "num_interactions", None) is None:
+            raise ValueError(
+                f"strategy='coloured' needs the message-passing depth of the model "
+                f"(num_interactions), which {type(model).__name__} does not set; use "
+                "strategy='full', or get_coloured_hessian(radius=...) to assume a range"
+            )
+        coloured = coloured_hessian(
+            model, atoms, self.hessian_dtype, progress=progress, batch_size=self._batch(atoms)
+        )
+        return hessian_to_force_constants(coloured.hessian)
+
     def get_coloured_hessian(
         self,
         atoms: Atoms | None = None,
         radius: float | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> ColouredHessian:
-        """The Hessian by coloured Hessian-vector products (:mod:`~ase_symbreak.hessian_colouring`).
+        """The Hessian by coloured Hessian-vector products (:mod:`~ase_symbreak.hessian.colouring`).
 
         ``radius=None``: exact, from the model's message-passing depth (falls back to plain
         rows where the cell is within its receptive field); a radius in Angstrom: force
@@ -299,6 +364,53 @@ class SymBreakCalculator(Calculator):
             names = [chemical_symbols[z] for z in unknown]
             known = ", ".join(chemical_symbols[z] for z in sorted(self.model.species or []))
             raise ValueError(f"the model does not know element(s) {names}; it knows: {known}")
+
+
+#: The strategies of :meth:`SymBreakCalculator.get_force_constants`, the default first.
+FORCE_CONSTANT_STRATEGIES = ("orbits", "directions", "rows", "full", "coloured")
+_SYMMETRY_METHODS = ("rows", "directions", "orbits")
+
+
+def _force_constant_strategy(
+    strategy: str | bool, symmetry_reduced: bool | None, method: str | None
+) -> str:
+    """The strategy of ``get_force_constants``, mapped from the deprecated arguments.
+
+    ``symmetry_reduced=False`` was all rows (``method`` then did nothing);
+    ``symmetry_reduced=True`` took ``method`` (default ``"rows"``). A bool in place of
+    ``strategy`` is ``symmetry_reduced`` passed by position, as the old signature had it.
+    """
+    if isinstance(strategy, bool):
+        if symmetry_reduced is not None:
+            raise TypeError("get_force_constants got symmetry_reduced twice")
+        strategy, symmetry_reduced = FORCE_CONSTANT_STRATEGIES[0], strategy
+    if not isinstance(strategy, str) or strategy not in FORCE_CONSTANT_STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {', '.join(map(repr, FORCE_CONSTANT_STRATEGIES))}, "
+            f"got {strategy!r}"
+        )
+    if symmetry_reduced is None and method is None:
+        return strategy
+    if strategy != FORCE_CONSTANT_STRATEGIES[0]:
+        raise ValueError(
+            f"pass strategy={strategy!r} alone: symmetry_reduced= and method= are its "
+            "deprecated spellings"
+        )
+    if method is not None and method not in _SYMMETRY_METHODS:
+        raise ValueError(f"method must be 'rows', 'directions' or 'orbits', got {method!r}")
+    mapped = (method or "rows") if symmetry_reduced else "full"
+    given = ", ".join(
+        f"{name}={value!r}"
+        for name, value in (("symmetry_reduced", symmetry_reduced), ("method", method))
+        if value is not None
+    )
+    warnings.warn(
+        f"get_force_constants({given}) is deprecated and will be removed in a future "
+        f"release: pass strategy={mapped!r}",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return mapped
 
 
 #: bytes a batched Hessian-vector product keeps per atom in float64 (measured on CPU with

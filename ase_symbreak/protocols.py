@@ -38,9 +38,12 @@ class HessianCalculator(Calculator, Protocol):
     def get_force_constants(
         self,
         atoms: Atoms | None = None,
-        symmetry_reduced: bool = False,
+        strategy: str = "orbits",
         progress: Callable[[int, int], None] | None = None,
-        method: str = "rows",
     ) -> NDArray[np.float64]:
-        """(N, N, 3, 3) force constants, eV/A^2, phonopy's layout, in the order of ``atoms``."""
+        """(N, N, 3, 3) force constants, eV/A^2, phonopy's layout, in the order of ``atoms``.
+
+        ``strategy`` names how they are computed (``"orbits"``, what the distortion search
+        asks for; see :meth:`ase_symbreak.calculator.SymBreakCalculator.get_force_constants`).
+        """
         ...

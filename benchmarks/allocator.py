@@ -1,4 +1,4 @@
-"""glibc's default malloc vs :func:`ase_symbreak.allocator.keep_freed_memory`, one run.
+"""glibc's default malloc vs :func:`ase_symbreak.hessian.allocator.keep_freed_memory`, one run.
 
 Each setting in a fresh process (the allocator is set once per process): rattled 40-atom
 SrTiO3, SevenNet-0, 1 thread; best of 3 for the setup (forward + first backward with the
@@ -19,10 +19,10 @@ CHILD = r"""
 import resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(1)
-from ase_symbreak.allocator import keep_freed_memory
+from ase_symbreak.hessian.allocator import keep_freed_memory
 if sys.argv[2] == "keep":
     assert keep_freed_memory()
-from ase_symbreak.autodiff import energy_forces_stress, hessian_vector_products
+from ase_symbreak.hessian.autodiff import energy_forces_stress, hessian_vector_products
 from ase_symbreak.models.sevennet import SevenNetModel
 from ase_symbreak.structures import cubic_perovskite
 dtype = getattr(torch, sys.argv[1])

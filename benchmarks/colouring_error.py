@@ -23,9 +23,9 @@ import time
 import numpy as np
 import torch
 
-from ase_symbreak.autodiff import hessian_rows
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.hessian_colouring import colour_atoms, radius_sparsity
+from ase_symbreak.hessian.autodiff import hessian_rows
+from ase_symbreak.hessian.colouring import colour_atoms, radius_sparsity
 from ase_symbreak.structures import cubic_perovskite
 
 

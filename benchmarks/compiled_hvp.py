@@ -37,8 +37,8 @@ import torch.fx as fx
 from hessian_vs_fd import benchmark_cells
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from ase_symbreak import allocator
-from ase_symbreak.graph import neighbor_list
+from ase_symbreak.hessian import allocator
+from ase_symbreak.hessian.graph import neighbor_list
 from ase_symbreak.models import registry
 from ase_symbreak.models import sevennet as sevennet_module
 from ase_symbreak.structures import cubic_perovskite

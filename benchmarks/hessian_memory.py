@@ -25,7 +25,7 @@ _PROBE = r"""
 import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]))
-from ase_symbreak import allocator, autodiff
+from ase_symbreak.hessian import allocator, autodiff
 allocator.keep_freed_memory()  # ASE_SYMBREAK_MALLOC decides
 from ase_symbreak.models.sevennet import SevenNetModel
 from ase_symbreak.structures import cubic_perovskite
@@ -71,7 +71,7 @@ def main() -> None:
         "--malloc",
         choices=("keep", "system"),
         default="keep",
-        help="keep: ase_symbreak.allocator's thresholds (the default); system: glibc's own",
+        help="keep: ase_symbreak.hessian.allocator's thresholds (the default); system: glibc's own",
     )
     args = parser.parse_args()
     print(

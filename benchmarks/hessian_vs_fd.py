@@ -3,10 +3,10 @@
 Cubic SrTiO3 (a = 3.9 A, B site at the origin) 2x2x2 (40 atoms) with the embedded default
 (SevenNet-0):
 
-(a) exact, symmetry-reduced: ``method="orbits"`` (one exact Hessian-vector product along a
+(a) exact, symmetry-reduced: ``strategy="orbits"`` (one exact Hessian-vector product along a
     random direction whose space-group images span all 3N directions; the fastest),
-    ``method="directions"`` (exact HVPs along phonopy's 3 displacement directions, phonopy
-    fits) and ``method="rows"`` (9 rows of the 3 independent atoms);
+    ``strategy="directions"`` (exact HVPs along phonopy's 3 displacement directions, phonopy
+    fits) and ``strategy="rows"`` (9 rows of the 3 independent atoms);
 (b) phonopy's finite displacements (distance 0.01 A, ``is_plusminus="auto"``) with forces
     from the same ``SymBreakCalculator`` and ``produce_force_constants``.
 
@@ -45,7 +45,7 @@ import torch
 from ase import Atoms
 
 from ase_symbreak.calculator import SymBreakCalculator
-from ase_symbreak.forceconstants import force_constants_from_forces, phonopy_displacements
+from ase_symbreak.hessian.forceconstants import force_constants_from_forces, phonopy_displacements
 from ase_symbreak.structures import cubic_perovskite
 
 
@@ -99,13 +99,9 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     cubic, rattled = benchmark_cells()
     warm_up(calc, cubic)
 
-    fc_orb, t_orb = timed(
-        calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
-    )
-    fc_dir, t_dir = timed(
-        calc.get_force_constants, cubic, symmetry_reduced=True, method="directions", repeat=2
-    )
-    fc_rows, t_rows = timed(calc.get_force_constants, cubic, symmetry_reduced=True, method="rows")
+    fc_orb, t_orb = timed(calc.get_force_constants, cubic, strategy="orbits", repeat=2)
+    fc_dir, t_dir = timed(calc.get_force_constants, cubic, strategy="directions", repeat=2)
+    fc_rows, t_rows = timed(calc.get_force_constants, cubic, strategy="rows")
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, cubic, repeat=2)
     n_dir = len(phonopy_displacements(cubic, symprec=calc.parameters.symprec).vectors)
     lines.append(
@@ -122,7 +118,7 @@ def run(dtype: str, skip_p1: bool) -> list[str]:
     print(lines[-1], flush=True)
     if skip_p1:
         return lines
-    fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
+    fc_full, t_full = timed(calc.get_force_constants, rattled, strategy="full")
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
     lines.append(
         f"[{dtype}] rattled P1 40 atoms: exact full Hessian (120 rows) {t_full:.1f} s | "
@@ -148,12 +144,8 @@ def run_mixed(skip_p1: bool) -> list[str]:
     cubic, rattled = benchmark_cells()
     for c in (calc, calc64):
         warm_up(c, cubic)
-    fc_orb, t_orb = timed(
-        calc.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
-    )
-    fc_orb64, t_orb64 = timed(
-        calc64.get_force_constants, cubic, symmetry_reduced=True, method="orbits", repeat=2
-    )
+    fc_orb, t_orb = timed(calc.get_force_constants, cubic, strategy="orbits", repeat=2)
+    fc_orb64, t_orb64 = timed(calc64.get_force_constants, cubic, strategy="orbits", repeat=2)
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, cubic, repeat=2)
     lines.append(
         f"[mixed] cubic 40 atoms: exact orbits, float32 HVP {t_orb:.2f} s | "
@@ -165,8 +157,8 @@ def run_mixed(skip_p1: bool) -> list[str]:
     print(lines[-1], flush=True)
     if skip_p1:
         return lines
-    fc_full, t_full = timed(calc.get_force_constants, rattled, symmetry_reduced=False)
-    fc_full64, t_full64 = timed(calc64.get_force_constants, rattled, symmetry_reduced=False)
+    fc_full, t_full = timed(calc.get_force_constants, rattled, strategy="full")
+    fc_full64, t_full64 = timed(calc64.get_force_constants, rattled, strategy="full")
     (fc_fd, n_fd), t_fd = timed(finite_displacement_fc, calc, rattled)
     lines.append(
         f"[mixed] rattled P1 40 atoms: exact full Hessian (120 rows) float32 HVP "
@@ -197,8 +189,7 @@ def run_structure(args) -> None:
         calls = []
         fc = calc.get_force_constants(
             atoms,
-            symmetry_reduced=True,
-            method=args.method,
+            strategy=args.method,
             progress=lambda done, total: calls.append(total),
         )
         what = f"exact {args.method} ({calls[-1] if calls else 0} HVPs/rows)"

@@ -6,7 +6,7 @@ Structure: rattled 2x2x2 cubic SrTiO3 (40 atoms, a = 3.9 A). For each model (Sev
 SevenNet-l3i5, SevenNet-MF-0 r2SCAN and PBE): load time, the best of ``--repeat`` force
 calls (energy, forces, stress; float32, the calculator's default), and the best of
 ``--repeat`` single exact Hessian rows in float64 (graph set-up plus one double-backward
-pass, as :func:`ase_symbreak.autodiff.hessian_rows` does it) with the per-row cost once the
+pass, as :func:`ase_symbreak.hessian.autodiff.hessian_rows` does it) with the per-row cost once the
 graph is built. Ratios to SevenNet-0 are taken within this run.
 """
 
@@ -28,8 +28,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from ase_symbreak.autodiff import iter_hessian_rows
     from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.hessian.autodiff import iter_hessian_rows
     from ase_symbreak.structures import cubic_perovskite
 
     atoms = cubic_perovskite(3.9).repeat(2)

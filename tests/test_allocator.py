@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 SCRIPT = """
-from ase_symbreak import allocator
+from ase_symbreak.hessian import allocator
 print(allocator.keep_freed_memory(), allocator.keep_freed_memory())
 """
 
@@ -49,7 +49,7 @@ def test_calculator_applies_it_for_sevennet_and_values_do_not_change():
     script = """
 import sys
 import numpy as np
-from ase_symbreak import allocator
+from ase_symbreak.hessian import allocator
 from ase_symbreak.calculator import SymBreakCalculator
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.testing.samples import small_e3nn_potential

@@ -8,7 +8,10 @@ from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_stress
 
-from ase_symbreak.forceconstants import force_constants_to_hessian, hessian_to_force_constants
+from ase_symbreak.hessian.forceconstants import (
+    force_constants_to_hessian,
+    hessian_to_force_constants,
+)
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.testing import (
     assert_equivariant,
@@ -91,7 +94,7 @@ def test_symmetry_reduced_force_constants_equal_full(which, own_calc, sevennet_c
     atoms = cubic_perovskite(3.9).repeat((2, 1, 1) if which == "own" else (1, 1, 1))
     hessian = calc.get_hessian(atoms)
     full = hessian_to_force_constants(hessian)
-    reduced = calc.get_force_constants(atoms, symmetry_reduced=True)
+    reduced = calc.get_force_constants(atoms, strategy="rows")
     assert np.allclose(force_constants_to_hessian(full), hessian)
     # Completing rows by improper operations is exact only for a parity-equivariant model.
     # Bound the error by the model's own parity breaking: |H(inverted copy) - H|
@@ -258,7 +261,7 @@ def test_hessian_rows_report_progress_in_scripts(capsys, caplog):
     assert "exact Hessian rows: 15/15" in err
     calls = []
     calc = SymBreakCalculator(model, dtype="float64", progress=lambda d, t: calls.append((d, t)))
-    calc.get_force_constants(atoms)
+    calc.get_force_constants(atoms, strategy="full")
     assert calls[-1] == (15, 15) and len(calls) == 15
     with caplog.at_level(logging.INFO, logger="ase_symbreak"):
         SymBreakCalculator(model, dtype="float64").get_hessian(atoms)

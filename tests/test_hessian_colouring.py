@@ -9,8 +9,8 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 
-from ase_symbreak.autodiff import hessian_rows
-from ase_symbreak.hessian_colouring import (
+from ase_symbreak.hessian.autodiff import hessian_rows
+from ase_symbreak.hessian.colouring import (
     ColouredHessian,
     colour_atoms,
     coloured_hessian,
@@ -201,6 +201,25 @@ def test_calculator_gives_the_coloured_hessian(
     result = SymBreakCalculator(model).get_coloured_hessian(crystal)
     assert result.exact and not result.fell_back and result.n_colours < len(crystal)
     np.testing.assert_allclose(result.hessian, plain, rtol=0, atol=1e-10)
+
+
+def test_coloured_strategy_gives_the_full_force_constants(
+    model: E3nnPotential, crystal: Atoms, plain: np.ndarray
+) -> None:
+    """``get_force_constants(strategy="coloured")``: the exact coloured Hessian in phonopy's
+    layout, with 3 products per colour; a model of unknown depth is refused."""
+    from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.hessian.forceconstants import hessian_to_force_constants
+
+    calls: list[int] = []
+    calc = SymBreakCalculator(model, dtype="float64")
+    fc = calc.get_force_constants(
+        crystal, strategy="coloured", progress=lambda done, total: calls.append(total)
+    )
+    np.testing.assert_allclose(fc, hessian_to_force_constants(plain), rtol=0, atol=1e-10)
+    assert calls[-1] < len(crystal)  # 3 x colours, not 3N rows
+    with pytest.raises(ValueError, match="strategy='coloured' needs .*num_interactions"):
+        SymBreakCalculator(_PairModel()).get_force_constants(crystal, strategy="coloured")
 
 
 def test_too_short_a_radius_drops_real_terms(

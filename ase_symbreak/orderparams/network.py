@@ -13,7 +13,7 @@ import torch
 from ase import Atoms
 from e3nn import o3
 
-from ase_symbreak.graph import edge_vectors, neighbor_list
+from ase_symbreak.hessian.graph import edge_vectors, neighbor_list
 from ase_symbreak.nn import InteractionBlock, RadialEmbedding
 
 __all__ = ["OrderParameterNetwork", "default_cutoff", "feature_irreps"]

@@ -75,8 +75,8 @@ def phonopy_from_calculator(
     unitcell : Atoms
         3-D periodic unit cell.
     calc : SymBreakCalculator
-        Anything with ``get_force_constants(atoms, symmetry_reduced=True, progress=...,
-        method="orbits")`` returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``: exact
+        Anything with ``get_force_constants(atoms, strategy="orbits", progress=...)``
+        returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``: exact
         Hessian-vector products along the fewest directions whose symmetry images span all
         3N directions (1 for cubic SrTiO3 2x2x2), see ``benchmarks/README.md``.
     supercell_matrix : (3,) or (3, 3) int
@@ -116,9 +116,7 @@ def phonopy_from_calculator(
             symprec=symprec,
         )
     supercell = from_phonopy_atoms(phonon.supercell)
-    fc = calc.get_force_constants(
-        supercell, symmetry_reduced=True, progress=progress, method="orbits"
-    )
+    fc = calc.get_force_constants(supercell, strategy="orbits", progress=progress)
     fc = np.asarray(fc, dtype=np.float64)
     n = len(supercell)
     if fc.shape != (n, n, 3, 3):

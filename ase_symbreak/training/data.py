@@ -23,7 +23,7 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import NDArray
 
-from ase_symbreak.graph import NeighborList, neighbor_list
+from ase_symbreak.hessian.graph import NeighborList, neighbor_list
 from ase_symbreak.io import HESSIAN_KEY, stored_hessian
 
 __all__ = [

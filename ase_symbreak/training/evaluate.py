@@ -20,8 +20,8 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import ArrayLike, NDArray
 
-from ase_symbreak.autodiff import energy_forces_stress, hessian_rows
 from ase_symbreak.codec import Record
+from ase_symbreak.hessian.autodiff import energy_forces_stress, hessian_rows
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.training.data import Structure
 

@@ -14,7 +14,7 @@ from e3nn import o3
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ase_symbreak.graph import edge_vectors, neighbor_list
+from ase_symbreak.hessian.graph import edge_vectors, neighbor_list
 from ase_symbreak.models import (
     E3nnPotential,
     ModelFileError,

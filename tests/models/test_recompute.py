@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from ase_symbreak import autodiff
+from ase_symbreak.hessian import autodiff
 from ase_symbreak.models.recompute import EdgeChunkedConvolution, recomputed
 from ase_symbreak.structures import cubic_perovskite
 
@@ -106,7 +106,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
     """
     import resource, sys
     import numpy as np, torch
-    from ase_symbreak import autodiff
+    from ase_symbreak.hessian import autodiff
     from ase_symbreak.models.recompute import EdgeChunkedConvolution
     from ase_symbreak.models.sevennet import SevenNetModel
     from ase_symbreak.structures import cubic_perovskite

@@ -432,7 +432,7 @@ def test_step_rejects_a_supercell_that_breaks_the_point_group(rocksalt):
 class _PairForceConstants:
     """A calculator of exact pair-potential force constants (no torch)."""
 
-    def get_force_constants(self, atoms, symmetry_reduced=True, progress=None, method="orbits"):
+    def get_force_constants(self, atoms, strategy="orbits", progress=None):
         from ase_symbreak.testing import pair_force_constants
 
         return pair_force_constants(atoms)

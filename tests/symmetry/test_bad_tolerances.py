@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from ase_symbreak.forceconstants import symmetry_map
+from ase_symbreak.hessian.forceconstants import symmetry_map
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import decompose
 from ase_symbreak.symmetry.pointgroup import point_group_operations

@@ -205,7 +205,7 @@ def test_hessian_rows_probe_compares_whole_rows(emt_structures):
     model = initial_model(TINY, emt_structures, seed=0)
     s = emt_structures[0]
     batch = collate([s], model.cutoff)
-    from ase_symbreak.autodiff import hessian_rows
+    from ase_symbreak.hessian.autodiff import hessian_rows
 
     exact = hessian_rows(model, s.to_atoms())
     probe = torch.zeros(1, len(s), 3, dtype=torch.float64)

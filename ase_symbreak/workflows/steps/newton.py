@@ -211,9 +211,9 @@ def symmetric_hessian(
 def _exact_symmetric_hessian(model, atoms: Atoms, basis: SymmetricBasis) -> NDArray[np.float64]:
     import torch
 
-    from ase_symbreak.autodiff import _atomic_energies, _graph_inputs
     from ase_symbreak.calculator import _native_dtype
-    from ase_symbreak.graph import edge_vectors
+    from ase_symbreak.hessian.autodiff import _atomic_energies, _graph_inputs
+    from ase_symbreak.hessian.graph import edge_vectors
 
     dtype = _native_dtype(model)
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
