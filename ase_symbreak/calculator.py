@@ -76,6 +76,13 @@ class SymBreakCalculator(Calculator):
         nothing.
 
     The Hessian is stored in ``results["hessian"]`` as (3N, 3N) in eV/A^2, row ``3*i+alpha``.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> atoms = bulk("Si", "diamond", a=5.43)
+    >>> atoms.calc = SymBreakCalculator()                    # SevenNet-0  # doctest: +SKIP
+    >>> fc = atoms.calc.get_force_constants(atoms)           # (N, N, 3, 3) eV/A^2  # doctest: +SKIP
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "hessian"]

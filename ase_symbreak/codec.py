@@ -16,13 +16,14 @@ of ``ase.vibrations.VibrationsData.todict`` / ``fromdict``)::
 Conventions: ``Atoms`` as ``{"numbers", "cell" (rows, A), "positions" (Cartesian, A),
 "pbc"}`` plus ``masses``, ``info``, ``constraints`` and per-atom arrays (tags, momenta,
 magnetic moments, charges, ...) when present; real arrays as nested lists; complex arrays
-as ``{"real": ..., "imag": ...}``; tuples as lists. A field declared with
+as ``{"real": ..., "imag": ...}``; tuples as lists; enums as their values. A field declared with
 ``field(metadata=NOT_SAVED)`` is left out and gets its default when decoded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import numbers
 import types
@@ -98,6 +99,8 @@ def encode(obj: Any) -> Any:
         }
     if isinstance(obj, Atoms):
         return atoms_to_dict(obj)
+    if isinstance(obj, enum.Enum):
+        return encode(obj.value)
     if isinstance(obj, dict):
         return {str(k): encode(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -168,6 +171,8 @@ def _decode_value(hint: Any, value: Any) -> Any:
         return _decode_array(value, _array_dtype(args))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return decode(hint, value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
     if origin is tuple or hint is tuple:
         if not args:
             return tuple(value)
@@ -213,6 +218,8 @@ def _fits(hint: Any, value: Any) -> bool:
         return isinstance(value, dict)
     if origin is dict:
         return isinstance(value, dict)
+    if isinstance(origin, type) and issubclass(origin, enum.Enum):
+        return value in {m.value for m in origin}
     if origin is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(origin, type) and isinstance(value, origin)

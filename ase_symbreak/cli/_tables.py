@@ -244,9 +244,9 @@ def children_table(result: SearchResult) -> Table:
     table = _with_columns(title, columns)
     for rank, (c, tilt) in enumerate(zip(result.children, tilts), 1):
         idn = c.identification
-        amps = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.primary)
+        amps = " ".join(f"{ir.irrep} {ir.amplitude:.3f}" for ir in idn.primary)
         amps = amps or _no_amplitude(idn)
-        sec = " ".join(f"{ir['irrep']} {ir['amplitude']:.3f}" for ir in idn.secondary[:3])
+        sec = " ".join(f"{ir.irrep} {ir.amplitude:.3f}" for ir in idn.secondary[:3])
         row = [
             str(rank),
             f"{idn.space_group_symbol} ({idn.space_group_number})",
@@ -292,14 +292,14 @@ def descent_table(result: SearchResult) -> Table:
     )
     for n in ranked_nodes(result.nodes):
         soft = n.softest_mode
-        soft_text = "-" if soft is None else f"{soft['irrep']} {soft['frequency_thz']:.2f} THz"
+        soft_text = "-" if soft is None else f"{soft.irrep} {soft.frequency_thz:.2f} THz"
         stable = {True: "yes", False: "[red]no[/red]", None: "-"}[n.dynamically_stable]
         if n.dynamically_stable is not True and n.status not in ("searched", "stable"):
-            stable += f" ({n.status})"
+            stable += f" ({n.status_text})"
         if n.index == result.ground_state:
             stable = "[bold]yes: ground state[/bold]"
         if n.off_grid is not None:
-            stable += f" (off grid {n.off_grid['min_frequency_thz']:.2f} THz?)"
+            stable += f" (off grid {n.off_grid.min_frequency_thz:.2f} THz?)"
         parents = ",".join(f"#{i}" for i in (n.parent, *n.other_parents))
         table.add_row(
             str(n.index),

@@ -65,6 +65,8 @@ def print_search(
     result: SearchResult, console: Console | None = None, seconds: float | None = None
 ) -> None:
     """Parent, soft modes, ranked children, the family tree and the timings."""
+    from ase_symbreak.workflows.tree import node_tree_text
+
     from ._tables import (
         child_sites_table,
         children_table,
@@ -86,7 +88,7 @@ def print_search(
     console.print(soft_modes_table(result))
     if result.nodes:
         console.print(descent_table(result))
-        console.print(result.to_dict()["descent_tree"], highlight=False)
+        console.print(node_tree_text(result.nodes), highlight=False)
     else:
         console.print(children_table(result))
         if result.tree is not None:

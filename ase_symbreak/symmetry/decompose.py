@@ -258,6 +258,15 @@ def decompose(
     ------
     ValueError
         If the child cannot be mapped onto the parent (see :func:`map_to_parent`).
+
+    Examples
+    --------
+    >>> from ase_symbreak.structures import cubic_perovskite
+    >>> from ase_symbreak.symmetry import isotropy_subgroups
+    >>> parent = cubic_perovskite(3.9)
+    >>> tilted = isotropy_subgroups(parent, "R4+")[1].structure   # I4/mcm, 0.05 A
+    >>> [(ir.irrep, ir.direction) for ir in decompose(parent, tilted).significant(1e-3)]
+    [('R4+', '(a,0,0)')]
     """
     ideal = idealize_and_warn(to_atoms(parent), symprec)
     parent = ideal.atoms

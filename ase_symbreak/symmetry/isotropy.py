@@ -373,6 +373,13 @@ def isotropy_subgroups(
     list[IsotropySubgroup]
         One per class of equivalent directions, sorted by number of free parameters,
         then by decreasing space-group number.
+
+    Examples
+    --------
+    >>> from ase_symbreak.structures import cubic_perovskite
+    >>> subs = isotropy_subgroups(cubic_perovskite(3.9), "R4+")
+    >>> [(s.direction, s.space_group_symbol) for s in subs[:3]]
+    [('(a,a,a)', 'R-3c'), ('(a,0,0)', 'I4/mcm'), ('(a,a,0)', 'Imma')]
     """
     labels = [irreps] if isinstance(irreps, str) else list(irreps)
     if not labels:

@@ -13,6 +13,7 @@ jobs: :mod:`ase_symbreak.workflows.flows` (extra ``[jobflow]``).
 from .calcspec import CalculatorSpec
 from .descent import descend
 from .driver import distortion_search, search_steps
+from .folder import load_search
 from .report import write_report
 from .search import (
     STEPS,
@@ -50,6 +51,7 @@ __all__ = [
     "identify",
     "distortion_search",
     "search_steps",
+    "load_search",
     "DEFAULTS",
     "descend",
     "search_one_level",

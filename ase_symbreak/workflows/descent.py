@@ -26,13 +26,15 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
-from ase_symbreak.phonons import PhononModes
+from ase_symbreak.phonons import DispersionCheck, PhononModes
 
+from .folder import write_search_files
+from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .runner import SearchProgress
 from .search import ChildResult, SearchResult, _default_calculator, level_steps
 from .settings import SearchSettings
 from .steps.common import rank_value
-from .storage import safe_filename, write_json
+from .storage import safe_filename
 from .tree import Node, ground_state
 from .work import Steps, drain
 
@@ -106,23 +108,12 @@ def same_structure(a: Atoms, b: Atoms, ltol: float = 0.02, stol: float = 0.05) -
     return bool(matcher.fit(AseAtomsAdaptor.get_structure(a), AseAtomsAdaptor.get_structure(b)))
 
 
-def _softest(phonons: PhononModes) -> dict | None:
-    if not phonons.modes:
-        return None
-    m = min(phonons.modes, key=lambda m: m.frequency_thz)
-    return {
-        "irrep": m.irrep,
-        "q_label": m.q_label,
-        "q": np.asarray(m.q, dtype=float).tolist(),
-        "frequency_thz": float(m.frequency_thz),
-    }
-
-
-def _off_grid(phonons: PhononModes) -> dict | None:
+def _off_grid(phonons: PhononModes) -> DispersionCheck | None:
+    """The dispersion check of a node's phonons when it found instabilities off the grid."""
     check = getattr(phonons, "dispersion", None)
     if check is None or getattr(check, "stable_off_grid", True):
         return None
-    return check.summary()
+    return check
 
 
 def _child_atoms(child: ChildResult) -> Atoms:
@@ -176,9 +167,9 @@ class _Descent:
                 energy_per_fu=r.parent.energy_per_fu,
                 energy_gain_mev_per_fu=0.0,
                 dynamically_stable=stable,
-                softest_mode=_softest(r.phonons),
+                softest_mode=SoftestMode.of(r.phonons),
                 phonon_supercell=self.s.supercell,
-                status="stable" if stable else "searched",
+                status=NodeStatus.STABLE if stable else NodeStatus.SEARCHED,
                 other_parents=[],
                 children=[],
                 skipped=list(r.skipped),
@@ -216,7 +207,7 @@ class _Descent:
                 dynamically_stable=None,
                 softest_mode=None,
                 phonon_supercell=None,
-                status="pending",
+                status=NodeStatus.PENDING,
                 other_parents=[],
                 children=[],
                 skipped=[],
@@ -241,13 +232,13 @@ class _Descent:
                 and idn.energy_gain_mev_per_fu <= self.s.min_gain_mev
             ):
                 node["skipped"].append(
-                    {
-                        "candidate": c.candidate.name,
-                        "reason": (
+                    SkippedCandidate(
+                        candidate=c.candidate.name,
+                        reason=(
                             f"relaxed back to the node's group {idn.space_group_symbol} "
                             f"(gain {idn.energy_gain_mev_per_fu:.3f} meV/f.u.)"
                         ),
-                    }
+                    )
                 )
                 mapped.append(None)
                 continue
@@ -257,10 +248,10 @@ class _Descent:
                 node["children"].append(i)
         for c in sub.duplicates:
             node["skipped"].append(
-                {
-                    "candidate": c.candidate.name,
-                    "reason": f"same minimum as candidate {c.duplicate_of} of this search",
-                }
+                SkippedCandidate(
+                    candidate=c.candidate.name,
+                    reason=f"same minimum as candidate {c.duplicate_of} of this search",
+                )
             )
         return mapped
 
@@ -275,8 +266,9 @@ class _Descent:
         # the lowest-energy child is always checked; then a node runs when it fits the budget
         if self.node_seconds and s.time_budget_s is not None:
             if elapsed + typical > s.time_budget_s:
-                node["status"] = (
-                    f"time budget: not checked (time_budget_s={s.time_budget_s:g}: "
+                node["status"] = NodeStatus.TIME_BUDGET
+                node["status_detail"] = (
+                    f"not checked (time_budget_s={s.time_budget_s:g}: "
                     f"{elapsed:.0f} s spent, a node takes about {typical:.0f} s; nodes are "
                     "checked lowest energy first)"
                 )
@@ -301,7 +293,8 @@ class _Descent:
     def failed(self, index: int, err: BaseException) -> None:
         from ase_symbreak.errors import first_line
 
-        self.nodes[index]["status"] = f"failed: {first_line(err)}"
+        self.nodes[index]["status"] = NodeStatus.FAILED
+        self.nodes[index]["status_detail"] = first_line(err)
 
     def searched(self, index: int, sub: SearchResult) -> None:
         """Record the search of node ``index``: its relaxed structure, stability, children."""
@@ -312,7 +305,7 @@ class _Descent:
         node["space_group_symbol"] = parent.space_group_symbol
         node["energy_per_fu"] = parent.energy_per_fu
         node["energy_gain_mev_per_fu"] = (self.root_energy - parent.energy_per_fu) * 1000.0
-        node["softest_mode"] = _softest(sub.phonons)
+        node["softest_mode"] = SoftestMode.of(sub.phonons)
         node["off_grid"] = _off_grid(sub.phonons)
         node["skipped"] += list(sub.skipped)
         if self.out is not None:
@@ -321,12 +314,12 @@ class _Descent:
         on_grid_stable = not sub.soft_modes.modes
         node["dynamically_stable"] = on_grid_stable
         if on_grid_stable:
-            node["status"] = "stable"
+            node["status"] = NodeStatus.STABLE
         elif node["depth"] < s.max_depth:
-            node["status"] = "searched"
+            node["status"] = NodeStatus.SEARCHED
             self.add_children(index, sub)
         else:
-            node["status"] = "depth limit"
+            node["status"] = NodeStatus.DEPTH_LIMIT
 
     def next_node(self) -> int:
         """The pending node to check next: lowest energy first, then shallowest."""
@@ -406,8 +399,8 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
     if result.out_dir is not None:
         from .report import write_report_safely
 
-        write_json(Path(result.out_dir) / "search.json", out.to_dict())
-        write_report_safely(result.out_dir, tree_plot=result.settings.plot)
+        write_search_files(out)
+        write_report_safely(out, tree_plot=result.settings.plot)
     return out
 
 

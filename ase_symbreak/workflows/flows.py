@@ -142,7 +142,7 @@ def finish_job(plan: dict, children: Sequence[dict], spec: dict | None = None) -
     result = finish_search(p, [ChildResult.from_dict(c) for c in children])
     if p.settings.max_depth > 0:
         result = descend(result, _calc(spec))
-    return result.to_dict()
+    return result.summary()
 
 
 @job
@@ -180,7 +180,7 @@ def search_flow(
     Returns
     -------
     Flow
-        ``plan -> children``; its ``output`` resolves to ``distortion_search(...).to_dict()``
+        ``plan -> children``; its ``output`` resolves to ``distortion_search(...).summary()``
         (the content of ``search.json``; ``timings`` aside).
     """
     if not isinstance(atoms, Atoms):

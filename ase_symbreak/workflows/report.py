@@ -18,13 +18,16 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ase_symbreak.errors import first_line
 
 from .storage import write_text
-from .tree_plot import condensed_label, group_label, load_search, plot_family_tree
+from .tree_plot import condensed_label, group_label, plot_family_tree, read_search_json
+
+if TYPE_CHECKING:
+    from .search_result import SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -366,12 +369,14 @@ def render_report(
     )
 
 
-def write_report(folder: str | os.PathLike, tree_plot: bool = True) -> Path:
-    """Write ``folder/report.html`` for the search whose ``search.json`` is in ``folder``.
+def write_report(source: SearchResult | str | os.PathLike, tree_plot: bool = True) -> Path:
+    """Write ``report.html`` of a search into its folder.
 
     Parameters
     ----------
-    folder : a search folder (``out_dir`` of a search).
+    source : a :class:`~.search.SearchResult` (written into its ``out_dir``), or a search
+        folder: its ``result.json`` is read back (:func:`~.folder.load_search`); a folder of
+        an older version with only ``search.json`` is rendered from that file.
     tree_plot : draw the family tree (``family_tree.png``, embedded); False: the tree as
         text only (no matplotlib).
 
@@ -384,15 +389,9 @@ def write_report(folder: str | os.PathLike, tree_plot: bool = True) -> Path:
     FileNotFoundError
         ``folder`` has no ``search.json``.
     ValueError
-        ``search.json`` is not a JSON object.
+        ``search.json`` is not a JSON object, or the result has no folder.
     """
-    folder = Path(folder)
-    source = folder / "search.json"
-    if not source.is_file():
-        raise FileNotFoundError(f"{folder} has no search.json (not a search folder?)")
-    data = load_search(source)
-    if not isinstance(data, dict):
-        raise ValueError(f"{source} is not a JSON object")
+    folder, data = _report_source(source)
     picture = None
     if tree_plot:
         picture = plot_family_tree(data, folder / TREE_IMAGE).read_bytes()
@@ -402,14 +401,38 @@ def write_report(folder: str | os.PathLike, tree_plot: bool = True) -> Path:
     return write_text(folder / REPORT_NAME, page)
 
 
-def write_report_safely(folder: str | os.PathLike | None, tree_plot: bool = True) -> Path | None:
+def _report_source(source: SearchResult | str | os.PathLike) -> tuple[Path, dict]:
+    """The folder of a report and the summary it is drawn from (``SearchResult.summary``)."""
+    from .folder import RESULT_FILE, SUMMARY_FILE, load_search
+    from .search_result import SearchResult
+
+    if isinstance(source, SearchResult):
+        if source.out_dir is None:
+            raise ValueError("the search has no folder (out_dir=None) to write a report into")
+        return Path(source.out_dir), source.summary()
+    folder = Path(source)
+    if (folder / RESULT_FILE).is_file():
+        return folder, load_search(folder).summary()
+    path = folder / SUMMARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no search.json (not a search folder?)")
+    data = read_search_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return folder, data
+
+
+def write_report_safely(
+    source: SearchResult | str | os.PathLike | None, tree_plot: bool = True
+) -> Path | None:
     """:func:`write_report`, with any failure logged as a warning and None returned: a report
     (or a plot) that fails must never cost the search it describes.
     """
-    if folder is None:
+    if source is None:
         return None
+    where = getattr(source, "out_dir", source)
     try:
-        return write_report(folder, tree_plot=tree_plot)
+        return write_report(source, tree_plot=tree_plot)
     except Exception as err:  # noqa: BLE001 - the report is extra, the search is not
-        log.warning("%s not written in %s: %s", REPORT_NAME, folder, first_line(err))
+        log.warning("%s not written in %s: %s", REPORT_NAME, where, first_line(err))
         return None

@@ -20,19 +20,21 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from ase_symbreak.codec import Record, atoms_to_dict, encode
+from ase_symbreak.codec import atoms_to_dict
 from ase_symbreak.errors import first_line
 from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
 from ase_symbreak.structures import as_atoms
 
+from .folder import write_search_files
+from .records import ChildTimings, SkippedCandidate
 from .runner import SearchProgress, StepRunner, load_record
+from .search_result import ChildResult, SearchPlan, SearchResult
 from .settings import STEPS, SearchSettings
 from .steps import (
     Candidate,
@@ -56,10 +58,9 @@ from .storage import (
     model_description,
     model_fingerprint,
     safe_filename,
-    write_json,
     write_structure_files,
 )
-from .tree import FamilyTree, Node, family_tree, node_tree_text, ranked_nodes
+from .tree import family_tree
 from .work import Steps, Work, drain
 
 log = logging.getLogger(__name__)
@@ -81,212 +82,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ChildResult(Record):
-    """A relaxed candidate: the candidate, its relaxation and its identification.
-
-    ``timings``: seconds of the relaxation and the identification, ``loaded`` when read
-    from its checkpoint. ``environments``: what the child did to the parent's sites
-    (:func:`~ase_symbreak.environments.sites.environment_report`: polyhedra per parent site
-    orbit, Glazer system of perovskites).
-    """
-
-    candidate_index: int
-    candidate: Candidate = field(repr=False)
-    relax: RelaxResult = field(repr=False)
-    identification: Identification
-    duplicate_of: int | None = None
-    cif: str | None = None
-    timings: dict = field(default_factory=dict, compare=False, repr=False)
-    environments: dict | None = None
-
-    def summary(self) -> dict:
-        """The entry of ``search.json``."""
-        idn = self.identification
-        return encode(
-            {
-                "candidate_index": self.candidate_index,
-                "space_group_number": idn.space_group_number,
-                "space_group_symbol": idn.space_group_symbol,
-                "irreps": list(self.candidate.irreps),
-                "direction": self.candidate.direction,
-                "energy_gain_mev_per_fu": idn.energy_gain_mev_per_fu,
-                "scan_gain_mev_per_fu": self.candidate.energy_gain_mev_per_fu,
-                "candidate_space_group": (
-                    f"{self.candidate.space_group_symbol} ({self.candidate.space_group_number})"
-                ),
-                "amplitudes_angstrom": {ir["irrep"]: ir["amplitude"] for ir in idn.primary},
-                "secondary": [
-                    {"irrep": ir["irrep"], "amplitude_angstrom": ir["amplitude"]}
-                    for ir in idn.secondary
-                ],
-                "decomposition": [_with_units(ir) for ir in idn.irreps],
-                "converged": self.relax.converged,
-                "n_steps": self.relax.n_steps,
-                "n_atoms": len(self.relax.atoms),
-                "cif": self.cif,
-                "poscar": None if self.cif is None else str(Path(self.cif).with_suffix(".vasp")),
-                "environments": self.environments,
-                "decomposition_error": idn.error,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Everything :func:`distortion_search` found; ``children`` ranked by energy gain,
-    duplicates removed.
-    """
-
-    settings: SearchSettings
-    parent: RelaxResult = field(repr=False)
-    phonons: PhononModes = field(repr=False)
-    soft_modes: PhononModes = field(repr=False)
-    condense: CondenseResult = field(repr=False)
-    children: tuple[ChildResult, ...]
-    duplicates: tuple[ChildResult, ...] = ()
-    tree: FamilyTree | None = None
-    timings: dict = field(default_factory=dict)
-    out_dir: str | None = None
-    skipped: tuple[dict, ...] = ()
-    model: dict = field(default_factory=dict)
-    nodes: tuple[Node, ...] = ()
-    child_nodes: tuple[int | None, ...] = ()
-    ground_state: int | None = None
-
-    @property
-    def predicted_ground_state(self) -> Node | None:
-        """The lowest-energy dynamically stable node of the descent (None: none found)."""
-        return None if self.ground_state is None else self.nodes[self.ground_state]
-
-    def node_of(self, child: ChildResult) -> Node | None:
-        """The descent node of one of :attr:`children` (None before the descent)."""
-        if not self.child_nodes:
-            return None
-        k = [c.candidate_index for c in self.children].index(child.candidate_index)
-        i = self.child_nodes[k]
-        return None if i is None else self.nodes[i]
-
-    def _child_entry(self, rank: int, child: ChildResult) -> dict:
-        entry = {"rank": rank, **child.summary()}
-        node = self.node_of(child)
-        if node is not None:
-            entry.update(
-                node=node.index,
-                depth=node.depth,
-                parent_node=0,
-                dynamically_stable=node.dynamically_stable,
-                softest_mode=node.softest_mode,
-                status=node.status,
-            )
-        return entry
-
-    def to_dict(self) -> dict:
-        """The content of ``search.json``."""
-        p = self.parent
-        gs = self.predicted_ground_state
-        return encode(
-            {
-                "parent": {
-                    "formula": p.atoms.get_chemical_formula(mode="metal", empirical=True),
-                    "space_group_number": p.space_group_number,
-                    "space_group_symbol": p.space_group_symbol,
-                    "energy_ev_per_fu": p.energy_per_fu,
-                    "cell_angstrom": np.asarray(p.atoms.cell[:]).tolist(),
-                    "converged": p.converged,
-                },
-                "model": dict(self.model),
-                "settings": self.settings.to_dict(),
-                "soft_modes": [m.summary() for m in self.soft_modes.modes],
-                "children": [self._child_entry(r + 1, c) for r, c in enumerate(self.children)],
-                "duplicates": [
-                    {**c.summary(), "duplicate_of": c.duplicate_of} for c in self.duplicates
-                ],
-                "rejected": list(self.condense.rejected),
-                "skipped": list(self.skipped),
-                "no_children_reason": self.no_children_reason(),
-                "tree": None if self.tree is None else self.tree.to_dict(),
-                "ground_state": None if gs is None else gs.summary(),
-                "ground_state_note": self.ground_state_note(),
-                "ranked": [n.index for n in ranked_nodes(self.nodes)] if self.nodes else [],
-                "nodes": [n.summary() for n in self.nodes],
-                "descent_tree": node_tree_text(self.nodes) if self.nodes else None,
-                "timings": self.timings,
-            }
-        )
-
-    def ground_state_note(self) -> str | None:
-        """One line on the predicted ground state (None before the descent)."""
-        if not self.nodes:
-            return None
-        gs = self.predicted_ground_state
-        depth = self.settings.max_depth
-        if gs is None:
-            low = min(self.nodes, key=lambda n: n.energy_per_fu)
-            return (
-                f"no dynamically stable structure found within depth {depth}; "
-                f"lowest energy: #{low.index} {low.label} ({low.status})"
-            )
-        caution = ""
-        if gs.off_grid is not None:
-            worst = gs.off_grid["min_frequency_thz"]
-            caution = (
-                f"; the dispersion interpolated from its supercell dips to {worst:.2f} THz "
-                f"between the computed q points (see nodes[{gs.index}].off_grid): confirm "
-                "with a larger supercell"
-            )
-        if gs.index == 0:
-            return f"the parent {gs.label} is dynamically stable{caution}"
-        return (
-            f"predicted ground state: #{gs.index} {gs.label}, "
-            f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
-            f"{gs.depth} condensation(s){caution}"
-        )
-
-    def no_children_reason(self) -> str | None:
-        """Why the search found no child (None when it found some): soft modes, directions,
-        scans.
-        """
-        if self.children:
-            return None
-        soft = self.soft_modes.modes
-        if not soft:
-            return (
-                f"no mode below {self.soft_modes.threshold_thz} THz "
-                f"at the q-points commensurate with the "
-                f"{np.asarray(self.settings.supercell).tolist()} supercell: "
-                f"the parent is dynamically stable there"
-            )
-        modes = ", ".join(f"{m.irrep} at {m.q_label} ({m.frequency_thz:.2f} THz)" for m in soft)
-        rejected = self.condense.rejected
-        if not rejected and not self.condense.candidates:
-            return f"soft modes {modes}, but no order-parameter direction was condensed"
-        reasons = "; ".join(
-            f"{'+'.join(r['irreps'])} {r.get('direction', '')} "
-            f"{r.get('space_group_symbol', '')}: {r['reason']}".strip()
-            for r in rejected[:8]
-        )
-        more = f" (and {len(rejected) - 8} more in 'rejected')" if len(rejected) > 8 else ""
-        if self.condense.candidates:
-            return (
-                f"soft modes {modes}; {len(self.condense.candidates)} candidate(s) "
-                f"lowered the energy in the scan "
-                f"but none was kept after relaxation and de-duplication; "
-                f"rejected directions: {reasons}{more}"
-            )
-        return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
-
-
-def _with_units(irrep: dict) -> dict:
-    """An identification entry for ``search.json``: ``amplitude`` as ``amplitude_angstrom``."""
-    out = {k: v for k, v in irrep.items() if k != "amplitude"}
-    return {"irrep": out.pop("irrep"), "amplitude_angstrom": irrep["amplitude"], **out}
-
-
 def choose_candidates(
     candidates: Sequence[Candidate], max_children: int | None = None
-) -> tuple[list[Candidate], list[dict]]:
-    """The candidates to relax and the ones left out (``{"candidate", "reason", ...}``).
+) -> tuple[list[Candidate], list[SkippedCandidate]]:
+    """The candidates to relax and the ones left out, with the reason.
 
     Every single-irrep candidate is chosen (largest scan gain first); candidates of coupled
     irrep pairs follow, at most ``max_children`` of them (None: all), largest gain first.
@@ -296,43 +95,20 @@ def choose_candidates(
     pairs = [c for c in order if len(c.irreps) > 1]
     keep = pairs if max_children is None else pairs[: max(int(max_children), 0)]
     skipped = [
-        {
-            "candidate": c.name,
-            "irreps": list(c.irreps),
-            "direction": c.direction,
-            "space_group_symbol": c.space_group_symbol,
-            "scan_gain_mev_per_fu": c.energy_gain_mev_per_fu,
-            "reason": (
+        SkippedCandidate(
+            candidate=c.name,
+            irreps=tuple(c.irreps),
+            direction=c.direction,
+            space_group_symbol=c.space_group_symbol,
+            scan_gain_mev_per_fu=c.energy_gain_mev_per_fu,
+            reason=(
                 f"count budget: max_children={max_children} coupled-pair candidates "
                 f"(single-irrep candidates are always relaxed)"
             ),
-        }
+        )
         for c in pairs[len(keep) :]
     ]
     return singles + keep, skipped
-
-
-@dataclass(frozen=True)
-class SearchPlan(Record):
-    """The search after its parent stages (relax, phonons, soft modes, condense).
-
-    ``chosen`` are the candidates to relax, in order; each is independent of the others,
-    so :func:`run_child` may run them anywhere (a Dask worker, a jobflow job) and
-    :func:`finish_search` ranks what comes back. Picklable, and JSON through
-    :meth:`to_dict` / :meth:`from_dict`.
-    """
-
-    settings: SearchSettings
-    parent: RelaxResult = field(repr=False)
-    phonons: PhononModes = field(repr=False)
-    soft_modes: PhononModes = field(repr=False)
-    condense: CondenseResult = field(repr=False)
-    chosen: tuple[Candidate, ...] = field(repr=False)
-    skipped: tuple[dict, ...] = ()
-    model: dict = field(default_factory=dict)
-    key: str = ""
-    timings: dict = field(default_factory=dict)
-    out_dir: str | None = None
 
 
 def _default_calculator(calc):
@@ -540,7 +316,7 @@ def _environments(plan: SearchPlan, child: Atoms, idn: Identification) -> dict:
     """
     from ase_symbreak.environments.sites import environment_report
 
-    amplitudes = {ir["irrep"]: float(ir["amplitude"]) for ir in (*idn.primary, *idn.secondary)}
+    amplitudes = {ir.irrep: float(ir.amplitude) for ir in (*idn.primary, *idn.secondary)}
     s = plan.settings
     try:
         return environment_report(plan.parent.atoms, child, amplitudes, s.symprec, s.child_symprec)
@@ -566,9 +342,7 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
     loaded = load_record(ck, name, ckey, ChildResult)
     if loaded is not None:
         child = loaded[0]
-        return dataclasses.replace(
-            child, candidate=cand, timings={"relax": 0.0, "identify": 0.0, "loaded": True}
-        )
+        return dataclasses.replace(child, candidate=cand, timings=ChildTimings(loaded=True))
     calc = _default_calculator(calc)
     t0 = time.perf_counter()
     rel = relax_child(
@@ -601,7 +375,7 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         relax=rel,
         identification=idn,
         cif=cif,
-        timings={"relax": t1 - t0, "identify": t2 - t1, "loaded": False},
+        timings=ChildTimings(relax=t1 - t0, identify=t2 - t1),
         environments=environments,
     )
     ck.save(name, ckey, child.to_dict())
@@ -622,11 +396,11 @@ def finish_search(
     parent, soft = plan.parent, plan.soft_modes
     timings = {k: dict(v) for k, v in plan.timings.items()}
     timings[STEPS[4]] = {
-        "seconds": sum(c.timings.get("relax", 0.0) for c in children),
-        "loaded": sum(bool(c.timings.get("loaded")) for c in children),
+        "seconds": sum(c.timings.relax for c in children),
+        "loaded": sum(c.timings.loaded for c in children),
         "children": len(plan.chosen),
     }
-    timings[STEPS[5]] = {"seconds": sum(c.timings.get("identify", 0.0) for c in children)}
+    timings[STEPS[5]] = {"seconds": sum(c.timings.identify for c in children)}
     t0 = time.perf_counter()
     _report(progress, STEPS[5], 0, 1)
     ranked = sorted(
@@ -705,10 +479,10 @@ def finish_search(
         model=dict(plan.model),
     )
     if plan.out_dir is not None:
-        write_json(Path(plan.out_dir) / "search.json", result.to_dict())
+        write_search_files(result)
         from .report import write_report_safely
 
-        write_report_safely(plan.out_dir, tree_plot=s.plot)  # a failure is a logged warning
+        write_report_safely(result, tree_plot=s.plot)  # a failure is a logged warning
     _report(progress, STEPS[5], 1, 1)
     return result
 

@@ -84,6 +84,12 @@ class SearchSettings:
         budget (a node is expected to take the median time of those before).
         Default 240 s (the default search of cubic SrTiO3 then takes about 4 minutes
         here); None: no limit.
+
+    Examples
+    --------
+    >>> s = SearchSettings(supercell=(2, 2, 2), max_depth=1)
+    >>> s.supercell, s.optimizer
+    (((2, 0, 0), (0, 2, 0), (0, 0, 2)), 'newton')
     """
 
     supercell: tuple = (2, 2, 2)

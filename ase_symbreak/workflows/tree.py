@@ -18,7 +18,9 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
+from ase_symbreak.phonons import DispersionCheck
 
+from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .steps.common import rank_value
 
 __all__ = ["FamilyTree", "family_tree", "Node", "ground_state", "ranked_nodes", "node_tree_text"]
@@ -140,22 +142,26 @@ class Node(Record):
         only the interpolated dispersion shows between those q points are in ``off_grid``:
         a hint to confirm with the supercell it names, not a verdict (Fourier interpolation
         from a small supercell can make them up).
-    softest_mode : dict or None
-        ``{"irrep", "q_label", "q", "frequency_thz"}`` of the lowest labelled mode.
+    softest_mode : SoftestMode or None
+        Irrep, q point and frequency of the lowest labelled mode.
     phonon_supercell : tuple or None
         3x3 supercell matrix of the node's phonons.
-    status : str
+    status : NodeStatus
         'stable', 'searched' (unstable, its soft modes condensed), 'depth limit'
-        (unstable, not searched), 'time budget' (not checked) or 'failed: <reason>'.
+        (unstable, not searched), 'time budget' (not checked) or 'failed'; compares equal
+        to those strings.
+    status_detail : str
+        Why, for 'time budget' and 'failed' ('' otherwise); :attr:`status_text` joins both.
     other_parents : tuple[int, ...]
         Further nodes whose search also led here (merged).
     children : tuple[int, ...]
         Nodes found by this node's search (including merged ones).
-    skipped : tuple[dict, ...]
+    skipped : tuple[SkippedCandidate, ...]
         Candidates of this node's search that were not relaxed or not kept, with reasons.
-    off_grid : dict or None
-        Instabilities of the interpolated dispersion away from the supercell's q points
-        (:meth:`~ase_symbreak.phonons.DispersionCheck.summary`), None when there are none.
+    off_grid : DispersionCheck or None
+        The check of the interpolated dispersion between the supercell's q points when it
+        found instabilities there (:class:`~ase_symbreak.phonons.DispersionCheck`), None when
+        there are none.
     folder, cif : str or None
         The node's search folder and structure file, relative to the search's ``out_dir``.
     atoms : Atoms
@@ -171,20 +177,30 @@ class Node(Record):
     energy_per_fu: float
     energy_gain_mev_per_fu: float
     dynamically_stable: bool | None
-    softest_mode: dict | None
+    softest_mode: SoftestMode | None
     phonon_supercell: tuple | None
-    status: str
+    status: NodeStatus
     other_parents: tuple[int, ...] = ()
     children: tuple[int, ...] = ()
-    skipped: tuple[dict, ...] = ()
-    off_grid: dict | None = None
+    skipped: tuple[SkippedCandidate, ...] = ()
+    off_grid: DispersionCheck | None = None
     folder: str | None = None
     cif: str | None = None
     atoms: Atoms | None = field(default=None, repr=False, compare=False)
+    status_detail: str = ""
 
     @property
     def label(self) -> str:
         return f"{self.space_group_symbol} ({self.space_group_number})"
+
+    @property
+    def status_text(self) -> str:
+        """'stable', 'failed: <reason>', 'time budget: not checked (...)', ..."""
+        return (
+            f"{self.status.value}: {self.status_detail}"
+            if self.status_detail
+            else str(self.status.value)
+        )
 
     def summary(self) -> dict:
         """The entry of ``search.json``: the structure as its CIF file name, the energy as
@@ -192,6 +208,10 @@ class Node(Record):
         """
         d = encode(self)
         d.pop("atoms", None)
+        d.pop("status_detail", None)
+        d["status"] = self.status_text
+        d["skipped"] = [s.summary() for s in self.skipped]
+        d["off_grid"] = None if self.off_grid is None else self.off_grid.summary()
         d = {("energy_ev_per_fu" if k == "energy_per_fu" else k): v for k, v in d.items()}
         d["n_atoms"] = None if self.atoms is None else len(self.atoms)
         return d
@@ -222,10 +242,10 @@ def node_tree_text(nodes: Sequence[Node]) -> str:
     """The descent drawn as a tree (merged nodes appear once, under their first parent)."""
 
     def line(n: Node) -> str:
-        state = {True: "stable", False: "unstable", None: n.status}[n.dynamically_stable]
+        state = {True: "stable", False: "unstable", None: n.status_text}[n.dynamically_stable]
         soft = n.softest_mode
         if n.dynamically_stable is False and soft is not None:
-            state += f" ({soft['irrep']} {soft['frequency_thz']:.2f} THz)"
+            state += f" ({soft.irrep} {soft.frequency_thz:.2f} THz)"
         more = (
             f", also from {', '.join(f'#{p}' for p in n.other_parents)}" if n.other_parents else ""
         )

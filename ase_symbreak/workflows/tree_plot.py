@@ -112,7 +112,7 @@ class TreeLayout:
         return next((b for b in self.boxes.values() if b.ground_state), None)
 
 
-def load_search(search_json: Mapping[str, Any] | str | os.PathLike) -> dict:
+def read_search_json(search_json: Mapping[str, Any] | str | os.PathLike) -> dict:
     """The ``search.json`` content from a mapping, the file, or the folder holding it."""
     if isinstance(search_json, Mapping):
         return dict(search_json)
@@ -305,7 +305,7 @@ def family_tree_layout(
     -------
     TreeLayout; ``y`` of each box is minus its energy gain (meV/f.u.), the parent at 0.
     """
-    data = load_search(search_json)
+    data = read_search_json(search_json)
     parent = data.get("parent") or {}
     boxes, edges = _node_boxes(data)
     if not boxes:

@@ -55,7 +55,7 @@ def toy():
 
 @pytest.fixture(scope="module")
 def direct(toy):
-    return distortion_search(toy.cubic(), calculator_for(SPEC), _settings()).to_dict()
+    return distortion_search(toy.cubic(), calculator_for(SPEC), _settings()).summary()
 
 
 @pytest.fixture(scope="module")

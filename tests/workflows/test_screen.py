@@ -104,7 +104,7 @@ def test_screen_matches_searches_one_by_one(first_screen, serial_results):
     assert result.n_workers == 2 and not result.failed
     for name, serial in serial_results.items():
         entry = result[name]
-        expected = serial.to_dict()
+        expected = serial.summary()
         got = result.search(name)
         assert (
             [m["irrep"] for m in got["soft_modes"]]
@@ -437,7 +437,7 @@ def test_screen_runs_the_descent_like_the_search(client, tmp_path):
     assert entry.ok and gs is not None and gs.space_group_symbol == "R-3c"
     assert entry.ground_state == gs.label
     assert entry.ground_state_gain_mev_per_fu == pytest.approx(gs.energy_gain_mev_per_fu, abs=1e-6)
-    got, expected = result.search("plain"), serial.to_dict()
+    got, expected = result.search("plain"), serial.summary()
     assert [n["space_group_symbol"] for n in got["nodes"]] == [
         n["space_group_symbol"] for n in expected["nodes"]
     ]

@@ -228,6 +228,13 @@ def screen(
     Returns
     -------
     ScreenResult, entries in input order; failed structures carry their error.
+
+    Examples
+    --------
+    >>> from ase_symbreak import screen                                    # doctest: +SKIP
+    >>> result = screen(["BaTiO3.cif", "SrTiO3.cif"], n_workers=2)    # doctest: +SKIP
+    >>> [(e.name, e.ground_state) for e in result.entries]                # doctest: +SKIP
+    [('BaTiO3', 'R3m (160)'), ('SrTiO3', 'I4/mcm (140)')]
     """
     settings = settings or SearchSettings()
     spec = CalculatorSpec.of(model)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from ase_symbreak.codec import NOT_SAVED, Record
 
+from ..records import IrrepRole
 from .common import formula_units
 from .relax import RelaxResult
 
@@ -31,10 +32,10 @@ class Identification(Record):
         eV per formula unit of the child.
     energy_gain_mev_per_fu : float
         Parent minus child energy per formula unit, meV (positive: the child is lower).
-    irreps : tuple[dict, ...]
+    irreps : tuple[IrrepRole, ...]
         Irreps of the parent in the child's distortion above the threshold, largest first:
-        ``{"irrep", "amplitude" (Ap, Angstrom), "direction", "role"}``; ``role`` is
-        ``"primary"`` for condensed irreps, ``"secondary"`` for those that appeared by coupling.
+        ``irrep``, ``amplitude`` (Ap, Angstrom), ``direction``, ``role`` (``"primary"`` for
+        condensed irreps, ``"secondary"`` for those that appeared by coupling).
     amplitude : float
         Total ``Ap`` (Angstrom).
     strain : NDArray
@@ -56,7 +57,7 @@ class Identification(Record):
     space_group_symbol: str
     energy_per_fu: float
     energy_gain_mev_per_fu: float
-    irreps: tuple[dict, ...] = ()
+    irreps: tuple[IrrepRole, ...] = ()
     amplitude: float = 0.0
     strain: NDArray = field(default_factory=lambda: np.zeros((3, 3)))
     error: str | None = None
@@ -66,12 +67,12 @@ class Identification(Record):
     symmetrized: Atoms | None = field(repr=False, default=None, compare=False, metadata=NOT_SAVED)
 
     @property
-    def primary(self) -> list[dict]:
-        return [ir for ir in self.irreps if ir["role"] == "primary"]
+    def primary(self) -> list[IrrepRole]:
+        return [ir for ir in self.irreps if ir.role == "primary"]
 
     @property
-    def secondary(self) -> list[dict]:
-        return [ir for ir in self.irreps if ir["role"] == "secondary"]
+    def secondary(self) -> list[IrrepRole]:
+        return [ir for ir in self.irreps if ir.role == "secondary"]
 
 
 def _energy_of(x: RelaxResult | Atoms, energy: float | None) -> tuple[Atoms, float]:
@@ -122,7 +123,7 @@ def identify(
         tol = symprec
     e_child_fu = e_child / formula_units(child_atoms, parent_atoms)
     gain = (e_parent / formula_units(parent_atoms) - e_child_fu) * 1000.0
-    irreps: list[dict] = []
+    irreps: list[IrrepRole] = []
     error = None
     amplitude = 0.0
     strain = np.zeros((3, 3))
@@ -132,12 +133,12 @@ def identify(
         strain = np.asarray(dec.strain, dtype=float)
         for ir in dec.significant(threshold):
             irreps.append(
-                {
-                    "irrep": ir.irrep,
-                    "amplitude": float(ir.amplitude),
-                    "direction": ir.direction,
-                    "role": "primary" if ir.irrep in condensed else "secondary",
-                }
+                IrrepRole(
+                    irrep=ir.irrep,
+                    amplitude=float(ir.amplitude),
+                    direction=ir.direction,
+                    role="primary" if ir.irrep in condensed else "secondary",
+                )
             )
     except (ValueError, RuntimeError) as err:
         error = str(err)

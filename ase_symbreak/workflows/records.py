@@ -1,0 +1,157 @@
+"""Small typed records of the search: what were dicts in its results.
+
+Each reads like the dict it replaces (``record["irrep"]``) so that scripts written against
+the dicts keep working; new code uses the attributes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ase_symbreak.codec import Record, encode
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChildTimings",
+    "IrrepRole",
+    "NodeStatus",
+    "SkippedCandidate",
+    "SoftestMode",
+]
+
+#: Version of the search's files (step JSONs, ``search.json``, ``result.json``): raised when
+#: a record changes shape, so that files of an older version are recomputed or refused,
+#: never misread. 2: typed records (this module), ``result.json``.
+SCHEMA_VERSION = 2
+
+
+class _ReadsLikeADict:
+    """``record["name"]`` and ``record.get("name")`` for the fields of a record."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+@dataclass(frozen=True)
+class IrrepRole(_ReadsLikeADict, Record):
+    """One irrep of the parent in a relaxed child's distortion.
+
+    Attributes
+    ----------
+    irrep : str
+        Label, e.g. 'R4+'.
+    amplitude : float
+        ``Ap``, Angstrom (normalised to the parent cell).
+    direction : str
+        Order-parameter direction, e.g. '(a,0,0)'.
+    role : str
+        'primary' (condensed) or 'secondary' (appeared by coupling).
+    """
+
+    irrep: str
+    amplitude: float
+    direction: str
+    role: str
+
+    def summary(self) -> dict:
+        """The entry of ``search.json`` (``amplitude_angstrom``)."""
+        return {
+            "irrep": self.irrep,
+            "amplitude_angstrom": self.amplitude,
+            "direction": self.direction,
+            "role": self.role,
+        }
+
+
+@dataclass(frozen=True)
+class SoftestMode(_ReadsLikeADict, Record):
+    """The lowest labelled phonon mode of a structure.
+
+    Attributes
+    ----------
+    irrep : str
+    q_label : str
+        'GM', 'R', ... (the irrep tables' name of the q point).
+    q : tuple[float, float, float]
+        Reduced coordinates of the primitive cell's reciprocal lattice.
+    frequency_thz : float
+        THz; imaginary frequencies negative.
+    """
+
+    irrep: str
+    q_label: str
+    q: tuple[float, ...]
+    frequency_thz: float
+
+    @classmethod
+    def of(cls, modes) -> SoftestMode | None:
+        """The softest of a :class:`~ase_symbreak.phonons.PhononModes` (None: no modes)."""
+        if not modes.modes:
+            return None
+        m = min(modes.modes, key=lambda m: m.frequency_thz)
+        return cls(
+            irrep=m.irrep,
+            q_label=m.q_label,
+            q=tuple(float(x) for x in np.asarray(m.q, dtype=float)),
+            frequency_thz=float(m.frequency_thz),
+        )
+
+
+@dataclass(frozen=True)
+class SkippedCandidate(_ReadsLikeADict, Record):
+    """A candidate that was not relaxed, or not kept, and why.
+
+    Attributes
+    ----------
+    candidate : str
+        Its name ('R4+ (a,0,0) I4/mcm').
+    reason : str
+    irreps, direction, space_group_symbol, scan_gain_mev_per_fu
+        Of the candidate, where known (meV per formula unit).
+    """
+
+    candidate: str
+    reason: str
+    irreps: tuple[str, ...] = ()
+    direction: str | None = None
+    space_group_symbol: str | None = None
+    scan_gain_mev_per_fu: float | None = None
+
+    def summary(self) -> dict:
+        """The entry of ``search.json``: the fields that are known."""
+        return {k: v for k, v in encode(self).items() if v not in (None, [])}
+
+
+class NodeStatus(str, enum.Enum):
+    """What the descent did with a node (``Node.status``; ``Node.status_detail`` says more)."""
+
+    PENDING = "pending"
+    STABLE = "stable"  # no soft mode at the q points of its phonon supercell
+    SEARCHED = "searched"  # unstable, its soft modes condensed
+    DEPTH_LIMIT = "depth limit"  # unstable, at max_depth: not searched
+    TIME_BUDGET = "time budget"  # not checked: the search's time budget was spent
+    FAILED = "failed"  # its search raised; the detail holds the error
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ChildTimings(_ReadsLikeADict, Record):
+    """Seconds of one child's relaxation and identification; ``loaded`` from its checkpoint."""
+
+    relax: float = 0.0
+    identify: float = 0.0
+    loaded: bool = False
