@@ -52,7 +52,7 @@ from .analysis import (
     z_polar_components,
 )
 from .network import OrderParameterNetwork, default_cutoff, feature_irreps
-from .targets import TargetFn, build_target, match_atoms
+from .targets import Target, TargetFn, build_target, match_atoms
 
 __all__ = ["OrderParameterResult", "SymmetryReport", "find_order_parameter", "sparsity_weight"]
 
@@ -414,125 +414,22 @@ def find_order_parameter(
     """
     match = match_atoms(parent, child)
     tgt = build_target(parent, child, match, target)
-    n = len(parent)
     irreps = feature_irreps(lmax, parities)
-    sites_arr = np.arange(n) if sites is None else np.unique(np.asarray(sites, dtype=np.int64))
-    if sites_arr.size == 0 or sites_arr.min() < 0 or sites_arr.max() >= n:
-        raise ValueError(f"sites must be indices in 0..{n - 1}, got {sites!r}")
-    group = _groups(n, sites_arr, tie_sites)
-    n_groups = int(group.max()) + 1
-    mask = np.broadcast_to(
-        _component_mask(irreps, allowed_irreps, zero_components), (n_groups, irreps.dim)
-    ).copy()
-    if isinstance(zero_components, np.ndarray):
-        zc = np.asarray(zero_components, dtype=bool)
-        if zc.shape != (n, irreps.dim):
-            raise ValueError(
-                f"zero_components mask must have shape ({n}, {irreps.dim}), got {zc.shape}"
-            )
-        for g in range(n_groups):
-            members = np.flatnonzero(group == g)
-            if not (zc[members] == zc[members[0]]).all():
-                raise ValueError(
-                    f"tied sites {members.tolist()} have different zero_components masks"
-                )
-            mask[g] &= ~zc[members[0]]
-    if not mask.any():
-        raise ValueError(
-            "no learnable feature components are left (check allowed_irreps / zero_components)"
-        )
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps}")
-    warmup = steps // 5 if warmup is None else int(warmup)
-    if not 0 <= warmup < steps:
-        raise ValueError(f"warmup must be in 0..steps-1 = {steps - 1}, got {warmup}")
-    if sparsity < 0:
-        raise ValueError(f"sparsity must be >= 0, got {sparsity}")
-    lr_features = lr if lr_features is None else float(lr_features)
-
-    with _default_dtype(dtype):
-        torch.manual_seed(seed)
-        net = OrderParameterNetwork(
-            parent,
-            irreps,
-            tgt.irreps,
-            tgt.per_site,
-            cutoff=default_cutoff(parent) if cutoff is None else float(cutoff),
-            num_layers=num_layers,
-            mul=mul,
-            lmax_sh=lmax_sh,
-        )
-    y = torch.as_tensor(tgt.values, dtype=dtype)
-    y_scale = float((y**2).mean())
-    y_scale = y_scale if y_scale > 1e-20 else 1.0
-    x0 = torch.zeros(n, irreps.dim, dtype=dtype)
-    x0[sites_arr, 0] = 1.0  # 0e is the first irrep
-    op = torch.zeros(n_groups, irreps.dim, dtype=dtype, requires_grad=True)
-    mask_t = torch.as_tensor(mask, dtype=dtype)
-    scatter = torch.zeros(n, n_groups, dtype=dtype)
-    scatter[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
-    blocks = [(sl, sparsity_weight(ir)) for (_, ir), sl in zip(irreps, irreps.slices())]
-
-    def data_loss() -> torch.Tensor:
-        pred = net(x0 + scatter @ op)
-        return ((pred - y) ** 2).mean() / y_scale
-
-    def penalty() -> float:
-        with torch.no_grad():
-            return float(sum(w * op[:, sl].norm(dim=1).mean() for sl, w in blocks)) * sparsity
-
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    feat_opt = _ScalarAdam()
-    history = np.zeros(steps)
-    gradient0 = torch.zeros(n_groups, irreps.dim, dtype=dtype)
-    symmetric_loss = float("nan")
+    layout = _feature_layout(len(parent), irreps, sites, tie_sites, allowed_irreps, zero_components)
+    schedule = _Schedule.checked(steps, warmup, lr, lr_features, sparsity)
+    net = _network(parent, irreps, tgt, cutoff, num_layers, mul, lmax_sh, seed, dtype)
+    fit = _Fit.start(net, tgt.values, layout, dtype)
     with _num_threads(num_threads):
-        for step in range(steps):
-            frac = 0.0 if step < warmup else (step - warmup) / max(steps - warmup, 1)
-            decay = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
-            for g in opt.param_groups:
-                g["lr"] = lr * decay
-            opt.zero_grad()
-            op.grad = None
-            loss = data_loss()
-            loss.backward()  # one backward: gradients of the network and of the features
-            history[step] = float(loss.detach())
-            if step == warmup - 1 or (warmup == 0 and step == 0):
-                symmetric_loss = history[step]
-            if step >= warmup:
-                if step == warmup:
-                    gradient0 = op.grad.detach() * mask_t
-                with torch.no_grad():
-                    update, scale = feat_opt.step(op.grad, mask_t, lr_features * decay)
-                    op -= update
-                    op *= mask_t
-                    # proximal step of sparsity * w * mean_g |op_g,ir|: shrink each block's norm
-                    for sl, w in blocks:
-                        if w == 0.0:
-                            continue
-                        norm = op[:, sl].norm(dim=1, keepdim=True)
-                        thresh = scale * sparsity * w / n_groups
-                        op[:, sl] *= torch.clamp(1.0 - thresh / norm.clamp_min(1e-300), min=0.0)
-            opt.step()
-            _report(
-                progress,
-                step,
-                steps,
-                {"loss": history[step], "penalty": penalty(), "op_norm": float(op.detach().norm())},
-            )
+        run = _train(fit, schedule, progress)
     with torch.no_grad(), _num_threads(num_threads):
-        final_loss = float(data_loss())
-        features = (scatter @ op).numpy().copy()
-        gradient = (scatter @ gradient0).numpy().copy()
+        final_loss = float(fit.data_loss())
+        features = (fit.scatter @ fit.op).numpy().copy()
+        gradient = (fit.scatter @ run.gradient0).numpy().copy()
 
-    symmetry = _symmetry_report(parent, match, features + x0.numpy(), irreps, symprec)
-    sg_irreps = sg_shares = child_sg = None
-    if space_group_analysis and match.periodic:
-        sg = pseudovector_irreps(parent, features, irreps)
-        if sg is not None:
-            sg_shares = sg
-            sg_irreps = tuple(k for k, v in sg.items() if v >= 0.01)
-            child_sg = _child_labels(parent, child)
+    symmetry = _symmetry_report(parent, match, features + fit.x0.numpy(), irreps, symprec)
+    sg_irreps, sg_shares, child_sg = _space_group_labels(
+        parent, child, features, irreps, space_group_analysis and match.periodic
+    )
     return OrderParameterResult(
         features=features,
         irreps=str(irreps),
@@ -543,13 +440,282 @@ def find_order_parameter(
         space_group_irreps=sg_irreps,
         space_group_shares=sg_shares,
         child_space_group_irreps=child_sg,
-        loss_history=history,
-        symmetric_loss=symmetric_loss,
+        loss_history=run.history,
+        symmetric_loss=run.symmetric_loss,
         final_loss=final_loss,
         target=tgt.name,
-        sites=sites_arr,
+        sites=layout.sites,
         seed=seed,
     )
+
+
+def _network(
+    parent: Atoms,
+    irreps: o3.Irreps,
+    tgt: Target,
+    cutoff: float | None,
+    num_layers: int,
+    mul: int,
+    lmax_sh: int,
+    seed: int,
+    dtype: torch.dtype,
+) -> OrderParameterNetwork:
+    """Freshly seeded network from ``irreps`` features to the target's irreps."""
+    with _default_dtype(dtype):
+        torch.manual_seed(seed)
+        return OrderParameterNetwork(
+            parent,
+            irreps,
+            tgt.irreps,
+            tgt.per_site,
+            cutoff=default_cutoff(parent) if cutoff is None else float(cutoff),
+            num_layers=num_layers,
+            mul=mul,
+            lmax_sh=lmax_sh,
+        )
+
+
+@dataclass(frozen=True)
+class _FeatureLayout:
+    """Which sites carry features, how they are tied, and which components learn.
+
+    Attributes
+    ----------
+    irreps : o3.Irreps
+        Irreps of a feature row (``dim`` components).
+    sites : NDArray[int]
+        ``(M,)`` sorted sites that carry features.
+    group : NDArray[int]
+        ``(N,)`` feature group of each site (-1: no features).
+    mask : NDArray[bool]
+        ``(n_groups, dim)`` True for learnable components of each group.
+    """
+
+    irreps: o3.Irreps
+    sites: NDArray
+    group: NDArray
+    mask: NDArray
+
+    @property
+    def n_groups(self) -> int:
+        """Number of independent feature vectors."""
+        return int(self.group.max()) + 1
+
+
+def _feature_layout(
+    n: int,
+    irreps: o3.Irreps,
+    sites: Sequence[int] | None,
+    tie_sites: str | Sequence[Sequence[int]] | None,
+    allowed_irreps: Sequence[str] | None,
+    zero_components: dict[str, str | Sequence[int]] | NDArray | None,
+) -> _FeatureLayout:
+    """Check the feature options of :func:`find_order_parameter` for ``n`` atoms."""
+    sites_arr = np.arange(n) if sites is None else np.unique(np.asarray(sites, dtype=np.int64))
+    if sites_arr.size == 0 or sites_arr.min() < 0 or sites_arr.max() >= n:
+        raise ValueError(f"sites must be indices in 0..{n - 1}, got {sites!r}")
+    group = _groups(n, sites_arr, tie_sites)
+    n_groups = int(group.max()) + 1
+    mask = np.broadcast_to(
+        _component_mask(irreps, allowed_irreps, zero_components), (n_groups, irreps.dim)
+    ).copy()
+    if isinstance(zero_components, np.ndarray):
+        _apply_site_mask(mask, group, zero_components, n, irreps.dim)
+    if not mask.any():
+        raise ValueError(
+            "no learnable feature components are left (check allowed_irreps / zero_components)"
+        )
+    return _FeatureLayout(irreps=irreps, sites=sites_arr, group=group, mask=mask)
+
+
+def _apply_site_mask(
+    mask: NDArray, group: NDArray, zero_components: NDArray, n: int, dim: int
+) -> None:
+    """Clear ``mask`` ``(n_groups, dim)`` where the per-site ``(n, dim)`` mask holds zeros."""
+    zc = np.asarray(zero_components, dtype=bool)
+    if zc.shape != (n, dim):
+        raise ValueError(f"zero_components mask must have shape ({n}, {dim}), got {zc.shape}")
+    for g in range(mask.shape[0]):
+        members = np.flatnonzero(group == g)
+        if not (zc[members] == zc[members[0]]).all():
+            raise ValueError(f"tied sites {members.tolist()} have different zero_components masks")
+        mask[g] &= ~zc[members[0]]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """Step counts, learning rates and sparsity of one training run."""
+
+    steps: int
+    warmup: int
+    lr: float
+    lr_features: float
+    sparsity: float
+
+    @classmethod
+    def checked(
+        cls, steps: int, warmup: int | None, lr: float, lr_features: float | None, sparsity: float
+    ) -> _Schedule:
+        """Validate the options and fill in the defaults (warm-up ``steps // 5``, ``lr``)."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        warmup = steps // 5 if warmup is None else int(warmup)
+        if not 0 <= warmup < steps:
+            raise ValueError(f"warmup must be in 0..steps-1 = {steps - 1}, got {warmup}")
+        if sparsity < 0:
+            raise ValueError(f"sparsity must be >= 0, got {sparsity}")
+        lr_features = lr if lr_features is None else float(lr_features)
+        return cls(steps, warmup, lr, lr_features, sparsity)
+
+    def decay(self, step: int) -> float:
+        """Cosine decay factor (1 -> 0.1 over the alternating phase, 1 during warm-up)."""
+        frac = (
+            0.0 if step < self.warmup else (step - self.warmup) / max(self.steps - self.warmup, 1)
+        )
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+@dataclass
+class _Fit:
+    """The network, its target and the learnable features (one row per feature group).
+
+    Attributes
+    ----------
+    net : OrderParameterNetwork
+    y : torch.Tensor
+        Target values; ``y_scale`` is their mean square (1 if zero).
+    x0 : torch.Tensor
+        ``(N, dim)`` symmetric input: ``0e = 1`` on the sites with features.
+    op : torch.Tensor
+        ``(n_groups, dim)`` learned order parameter (requires grad).
+    mask : torch.Tensor
+        ``(n_groups, dim)`` 1 for learnable components.
+    scatter : torch.Tensor
+        ``(N, n_groups)`` 0/1 map from groups to sites.
+    blocks : list of (slice, float)
+        Each irrep's slice of a feature row and its sparsity weight.
+    """
+
+    net: OrderParameterNetwork
+    y: torch.Tensor
+    y_scale: float
+    x0: torch.Tensor
+    op: torch.Tensor
+    mask: torch.Tensor
+    scatter: torch.Tensor
+    blocks: list[tuple[slice, float]]
+
+    @classmethod
+    def start(
+        cls, net: OrderParameterNetwork, values: NDArray, layout: _FeatureLayout, dtype
+    ) -> _Fit:
+        """Symmetric starting point: zero order parameter, ``0e = 1`` on the feature sites."""
+        irreps, group = layout.irreps, layout.group
+        n, n_groups = len(group), layout.n_groups
+        y = torch.as_tensor(values, dtype=dtype)
+        y_scale = float((y**2).mean())
+        x0 = torch.zeros(n, irreps.dim, dtype=dtype)
+        x0[layout.sites, 0] = 1.0  # 0e is the first irrep
+        scatter = torch.zeros(n, n_groups, dtype=dtype)
+        scatter[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
+        return cls(
+            net=net,
+            y=y,
+            y_scale=y_scale if y_scale > 1e-20 else 1.0,
+            x0=x0,
+            op=torch.zeros(n_groups, irreps.dim, dtype=dtype, requires_grad=True),
+            mask=torch.as_tensor(layout.mask, dtype=dtype),
+            scatter=scatter,
+            blocks=[(sl, sparsity_weight(ir)) for (_, ir), sl in zip(irreps, irreps.slices())],
+        )
+
+    def data_loss(self) -> torch.Tensor:
+        """Relative data loss ``mean|f - y|^2 / mean|y|^2``."""
+        pred = self.net(self.x0 + self.scatter @ self.op)
+        return ((pred - self.y) ** 2).mean() / self.y_scale
+
+    def penalty(self, sparsity: float) -> float:
+        """Sparsity penalty ``sparsity * sum_ir w_ir * mean_groups |op_ir|``."""
+        with torch.no_grad():
+            total = sum(w * self.op[:, sl].norm(dim=1).mean() for sl, w in self.blocks)
+            return float(total) * sparsity
+
+    def step_features(self, opt: _ScalarAdam, lr: float, sparsity: float) -> None:
+        """One masked scalar-Adam step of the features, then the proximal sparsity step."""
+        op = self.op
+        with torch.no_grad():
+            update, scale = opt.step(op.grad, self.mask, lr)
+            op -= update
+            op *= self.mask
+            # proximal step of sparsity * w * mean_g |op_g,ir|: shrink each block's norm
+            for sl, w in self.blocks:
+                if w == 0.0:
+                    continue
+                norm = op[:, sl].norm(dim=1, keepdim=True)
+                thresh = scale * sparsity * w / op.shape[0]
+                op[:, sl] *= torch.clamp(1.0 - thresh / norm.clamp_min(1e-300), min=0.0)
+
+
+@dataclass
+class _Run:
+    """What training leaves besides the features.
+
+    Attributes
+    ----------
+    history : NDArray[float]
+        ``(steps,)`` relative data loss at each step.
+    symmetric_loss : float
+        Loss at the end of warm-up (the first step without warm-up).
+    gradient0 : torch.Tensor
+        ``(n_groups, dim)`` masked feature gradient at the first feature update.
+    """
+
+    history: NDArray
+    symmetric_loss: float
+    gradient0: torch.Tensor
+
+
+def _train(fit: _Fit, schedule: _Schedule, progress) -> _Run:
+    """Warm up the network alone, then update network and features in turn."""
+    s = schedule
+    opt = torch.optim.Adam(fit.net.parameters(), lr=s.lr)
+    feat_opt = _ScalarAdam()
+    run = _Run(np.zeros(s.steps), float("nan"), torch.zeros_like(fit.op, requires_grad=False))
+    for step in range(s.steps):
+        decay = s.decay(step)
+        for g in opt.param_groups:
+            g["lr"] = s.lr * decay
+        opt.zero_grad()
+        fit.op.grad = None
+        loss = fit.data_loss()
+        loss.backward()  # one backward: gradients of the network and of the features
+        run.history[step] = float(loss.detach())
+        if step == s.warmup - 1 or (s.warmup == 0 and step == 0):
+            run.symmetric_loss = run.history[step]
+        if step >= s.warmup:
+            if step == s.warmup:
+                run.gradient0 = fit.op.grad.detach() * fit.mask
+            fit.step_features(feat_opt, s.lr_features * decay, s.sparsity)
+        opt.step()
+        metrics = {
+            "loss": run.history[step],
+            "penalty": fit.penalty(s.sparsity),
+            "op_norm": float(fit.op.detach().norm()),
+        }
+        _report(progress, step, s.steps, metrics)
+    return run
+
+
+def _space_group_labels(
+    parent: Atoms, child: Atoms, features: NDArray, irreps: o3.Irreps, analyse: bool
+) -> tuple[tuple[str, ...] | None, dict[str, float] | None, tuple[str, ...] | None]:
+    """Perovskite labels: learned pseudovector irreps (>= 1%), their shares, the child's own."""
+    if not analyse:
+        return None, None, None
+    sg = pseudovector_irreps(parent, features, irreps)
+    if sg is None:
+        return None, None, None
+    return tuple(k for k, v in sg.items() if v >= 0.01), sg, _child_labels(parent, child)
 
 
 # --------------------------------------------------------------------------- analysis
