@@ -4,18 +4,51 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ase_symbreak.errors import first_line
+from ase_symbreak.progress import SearchProgress
 
-from .storage import Checkpoints
+from .storage import Checkpoints, fingerprint
 
-__all__ = ["SearchProgress", "StepRunner", "load_record"]
-
-#: ``progress(step, done, total)`` callback of a multi-step workflow.
-SearchProgress = Callable[[str, int, "int | None"], None]
+__all__ = ["SearchProgress", "Step", "StepRunner", "load_record"]
 
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One checkpointed step of a search, declared once (the table of :mod:`.search`).
+
+    Attributes
+    ----------
+    name : its name in progress reports and ``timings`` (one of ``STEPS``).
+    file : its checkpoint, ``01_parent`` (``{index:02d}`` filled in for children).
+    tag : first part of its fingerprint.
+    record : the record type it computes (``from_dict`` reads its checkpoint).
+    fields : the :class:`~.settings.SearchSettings` fields its result depends on.
+    reads : earlier steps whose content hashes enter its fingerprint (a changed earlier
+        result recomputes it).
+    """
+
+    name: str
+    file: str
+    tag: str
+    record: type
+    fields: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+    def key(self, inputs: tuple, settings: Any, hashes: dict[str, str]) -> str:
+        """Fingerprint of the step: its tag, ``inputs`` (the previous step's key, or what
+        the first step starts from), the hashes of the steps it reads and its settings.
+        """
+        return fingerprint(
+            self.tag,
+            *inputs,
+            *(hashes[r] for r in self.reads),
+            *(getattr(settings, f) for f in self.fields),
+        )
 
 
 class StepRunner:
@@ -34,6 +67,10 @@ class StepRunner:
         self.progress = progress
         self.timings: dict[str, dict[str, Any]] = {}
         self.hashes: dict[str, str] = {}
+        #: ``{step: True}`` for a step read from its checkpoint, False when computed.
+        self.loaded: dict[str, bool] = {}
+        #: ``{step: key}`` of every step run.
+        self.keys: dict[str, str] = {}
 
     def report(self, step: str, done: int, total: int | None) -> None:
         """Forward one progress report."""
@@ -70,12 +107,39 @@ class StepRunner:
             self.hashes[step] = self.checkpoints.save(name, key, result.to_dict())
             if on_computed is not None:
                 on_computed(result)
+        self.loaded[step] = loaded
         timing: dict[str, Any] = {"seconds": time.perf_counter() - start, "loaded": loaded}
         if f"{name}.json" in self.checkpoints.damaged:
             timing["damaged"] = self.checkpoints.damaged[f"{name}.json"]
         self.timings[step] = timing
         self.report(step, 1, 1)
         return result
+
+
+def run_step(
+    runner: StepRunner,
+    step: Step,
+    inputs: tuple,
+    settings: Any,
+    compute: Callable[[Callable[[int, int | None], None]], R],
+    total: int | None = None,
+    on_computed: Callable[[R], None] | None = None,
+    file: str | None = None,
+) -> R:
+    """:meth:`StepRunner.run` of a declared :class:`Step`: its key derived from ``inputs``,
+    the hashes of the steps it reads and its settings fields (``runner.keys[step.name]``).
+    """
+    key = step.key(inputs, settings, runner.hashes)
+    runner.keys[step.name] = key
+    return runner.run(
+        step.name,
+        file or step.file,
+        key,
+        step.record,
+        compute,
+        total=total,
+        on_computed=on_computed,
+    )
 
 
 def load_record(

@@ -33,7 +33,7 @@ from ase_symbreak.structures import as_atoms
 
 from .folder import write_search_files
 from .records import ChildTimings, SkippedCandidate
-from .runner import SearchProgress, StepRunner, load_record
+from .runner import SearchProgress, Step, StepRunner, run_step
 from .search_result import ChildResult, SearchPlan, SearchResult
 from .settings import STEPS, SearchSettings
 from .steps import (
@@ -60,7 +60,7 @@ from .storage import (
     safe_filename,
     write_structure_files,
 )
-from .tree import family_tree
+from .tree import FamilyTree, family_tree
 from .work import Steps, Work, drain
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,133 @@ def _unrelaxed(atoms: Atoms, calc, settings: SearchSettings) -> RelaxResult:
     )
 
 
+#: The checkpointed steps of one structure's plan, in order: file, record type, the settings
+#: each depends on and the earlier results it reads. Keys are derived from this table.
+PLAN_STEPS = (
+    Step(
+        STEPS[0],
+        "01_parent",
+        "parent",
+        RelaxResult,
+        fields=("relax_parent", "parent_fmax", "max_steps", "optimizer", "symprec"),
+    ),
+    Step(
+        STEPS[1],
+        "02_phonons",
+        "phonons",
+        PhononModes,
+        fields=("supercell", "origin_index", "symprec"),
+        reads=(STEPS[0],),
+    ),
+    Step(
+        STEPS[2],
+        "03_soft_modes",
+        "soft",
+        PhononModes,
+        fields=("threshold_thz",),
+        reads=(STEPS[1],),
+    ),
+    Step(
+        STEPS[3],
+        "04_condense",
+        "condense",
+        CondenseResult,
+        fields=("amplitudes", "couple", "max_params", "min_gain_mev"),
+        reads=(STEPS[0], STEPS[2]),
+    ),
+)
+
+#: One relaxed child (``05_child_NN``), keyed by its plan, index and candidate.
+CHILD_STEP = Step(
+    STEPS[4],
+    "05_child_{index:02d}",
+    "child",
+    ChildResult,
+    fields=("child_fmax", "max_steps", "optimizer", "child_symprec"),
+)
+
+
+#: Settings in no step's fingerprint, and why (a test checks every setting is in one or here).
+UNKEYED_SETTINGS = {
+    "plot": "presentation only: the band plot is redrawn, results do not change",
+    "max_children": "chooses which candidates are relaxed; each child's key names its candidate",
+    "max_depth": "the descent's extent, not a step's result",
+    "child_supercell": "the descent's node searches carry it in their own supercell setting",
+    "time_budget_s": "the descent's extent, not a step's result",
+}
+
+
+class _Plan:
+    """The compute functions and side files of the plan's steps for one structure."""
+
+    def __init__(self, atoms: Atoms, calc, s: SearchSettings, out: Path | None) -> None:
+        self.atoms, self.calc, self.s, self.out = atoms, calc, s, out
+        self.results: dict[str, object] = {}
+
+    def compute(self, step: str, progress) -> object:
+        s, r = self.s, self.results
+        if step == STEPS[0]:
+            if not s.relax_parent:
+                return _unrelaxed(self.atoms, self.calc, s)
+            return relax(
+                self.atoms,
+                self.calc,
+                fmax=s.parent_fmax,
+                relax_cell=True,
+                keep_symmetry=True,
+                steps=s.max_steps,
+                optimizer=s.optimizer,
+                symprec=s.symprec,
+                progress=progress,
+            )
+        if step == STEPS[1]:
+            return phonons(
+                r[STEPS[0]].atoms,
+                self.calc,
+                np.asarray(s.supercell, dtype=int),
+                origin_index=s.origin_index,
+                symprec=s.symprec,
+                plot=self.file("phonon_bands.png") if s.plot else None,
+                save_phonopy=self.file("phonopy_params.yaml"),
+                progress=progress,
+            )
+        if step == STEPS[2]:
+            return soft_modes(r[STEPS[1]], s.threshold_thz)
+        parent = r[STEPS[0]]
+        return condense(
+            parent.atoms,
+            r[STEPS[2]],
+            self.calc,
+            amplitudes=s.amplitudes,
+            couple=s.couple,
+            max_params=s.max_params,
+            min_gain_mev=s.min_gain_mev,
+            parent_energy=parent.energy,
+            symprec=s.symprec,
+            progress=progress,
+        )
+
+    def file(self, name: str) -> Path | None:
+        return None if self.out is None else self.out / name
+
+    def total(self, step: str) -> int | None:
+        """Progress total of a step (None: the step reports its own)."""
+        if step == STEPS[0]:
+            return self.s.max_steps if self.s.relax_parent else 1
+        return 1 if step == STEPS[2] else None
+
+    def written(self, step: str, result) -> None:
+        """Side files of a freshly computed step: the parent's CIF, the soft modulations."""
+        if self.out is None:
+            return
+        if step == STEPS[0]:
+            write_structure_files(self.out / "parent_relaxed.cif", result.atoms, self.s.symprec)
+        elif step == STEPS[2]:
+            from ase_symbreak.phonons import write_modulations
+
+            write_modulations(result, self.out / "modulations")
+
+
 def plan_search(
     atoms: Atoms,
     calc: HessianCalculator | None = None,
@@ -153,158 +280,58 @@ def plan_search(
     stop_after: str | None = None,
     condense_modes: bool = True,
 ) -> SearchPlan | None:
-    """Steps 1-4 of :func:`distortion_search` and the choice of candidates to relax.
+    """Steps 1-4 of :func:`~.driver.distortion_search` (:data:`PLAN_STEPS`) and the choice of
+    candidates to relax.
 
-    Arguments as for :func:`distortion_search` (``stop_after``: None is returned after one of
-    the first four steps; a later step returns the plan). Each step is loaded from ``out_dir``
-    when its JSON has the same inputs. ``condense_modes=False``: the soft modes are found but
-    not condensed (a plan with no candidates: a stability check).
+    Arguments as for :func:`~.driver.distortion_search` (``stop_after``: None is returned
+    after one of the first four steps; a later step returns the plan). Each step is loaded
+    from ``out_dir`` when its JSON has the same inputs. ``condense_modes=False``: the soft
+    modes are found but not condensed (a plan with no candidates: a stability check).
     """
     atoms = as_atoms(atoms)
     s = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
         raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
     check_parent(atoms, s.symprec)
-    p = np.asarray(s.supercell, dtype=int)
-    check_supercell(atoms, p, s.symprec)
+    check_supercell(atoms, np.asarray(s.supercell, dtype=int), s.symprec)
     calc = _default_calculator(calc)
     out = None if out_dir is None else Path(out_dir)
     run = StepRunner(Checkpoints(out_dir), progress)
-
-    def relax_parent(step_progress) -> RelaxResult:
-        if not s.relax_parent:
-            return _unrelaxed(atoms, calc, s)
-        return relax(
-            atoms,
-            calc,
-            fmax=s.parent_fmax,
-            relax_cell=True,
-            keep_symmetry=True,
-            steps=s.max_steps,
-            optimizer=s.optimizer,
-            symprec=s.symprec,
-            progress=step_progress,
+    plan = _Plan(atoms, calc, s, out)
+    steps = PLAN_STEPS if condense_modes else PLAN_STEPS[:3]
+    inputs: tuple = (atoms_to_dict(atoms), model_fingerprint(calc))
+    for step in steps:
+        plan.results[step.name] = run_step(
+            run,
+            step,
+            inputs,
+            s,
+            lambda prog, name=step.name: plan.compute(name, prog),
+            total=plan.total(step.name),
+            on_computed=lambda result, name=step.name: plan.written(name, result),
         )
-
-    def write_soft_modulations(soft: PhononModes) -> None:
-        if out is not None:
-            from ase_symbreak.phonons import write_modulations
-
-            write_modulations(soft, out / "modulations")
-
-    def write_parent(parent: RelaxResult) -> None:
-        if out is not None:
-            write_structure_files(out / "parent_relaxed.cif", parent.atoms, s.symprec)
-
-    key = fingerprint(
-        "parent",
-        atoms_to_dict(atoms),
-        model_fingerprint(calc),
-        s.relax_parent,
-        s.parent_fmax,
-        s.max_steps,
-        s.optimizer,
-        s.symprec,
-    )
-    parent = run.run(
-        STEPS[0],
-        "01_parent",
-        key,
-        RelaxResult,
-        relax_parent,
-        total=s.max_steps if s.relax_parent else 1,
-        on_computed=write_parent,
-    )
-    if stop_after == STEPS[0]:
-        return None
-
-    key = fingerprint("phonons", key, run.hashes[STEPS[0]], p, s.origin_index, s.symprec)
-    ph = run.run(
-        STEPS[1],
-        "02_phonons",
-        key,
-        PhononModes,
-        lambda step_progress: phonons(
-            parent.atoms,
-            calc,
-            p,
-            origin_index=s.origin_index,
-            symprec=s.symprec,
-            plot=(out / "phonon_bands.png") if (out is not None and s.plot) else None,
-            save_phonopy=(out / "phonopy_params.yaml") if out is not None else None,
-            progress=step_progress,
-        ),
-    )
-    if stop_after == STEPS[1]:
-        return None
-
-    key = fingerprint("soft", key, run.hashes[STEPS[1]], s.threshold_thz)
-    soft = run.run(
-        STEPS[2],
-        "03_soft_modes",
-        key,
-        PhononModes,
-        lambda _: soft_modes(ph, s.threshold_thz),
-        total=1,
-        on_computed=write_soft_modulations,
-    )
-    if stop_after == STEPS[2]:
-        return None
-    if not condense_modes:
-        return SearchPlan(
-            settings=s,
-            parent=parent,
-            phonons=ph,
-            soft_modes=soft,
-            condense=CondenseResult(parent_energy_per_fu=parent.energy_per_fu, candidates=()),
-            chosen=(),
-            model=model_description(calc),
-            key=key,
-            timings=run.timings,
-            out_dir=None if out is None else str(out),
-        )
-
-    key = fingerprint(
-        "condense",
-        key,
-        run.hashes[STEPS[0]],
-        run.hashes[STEPS[2]],
-        s.amplitudes,
-        s.couple,
-        s.max_params,
-        s.min_gain_mev,
-    )
-    cond = run.run(
-        STEPS[3],
-        "04_condense",
-        key,
-        CondenseResult,
-        lambda step_progress: condense(
-            parent.atoms,
-            soft,
-            calc,
-            amplitudes=s.amplitudes,
-            couple=s.couple,
-            max_params=s.max_params,
-            min_gain_mev=s.min_gain_mev,
-            parent_energy=parent.energy,
-            symprec=s.symprec,
-            progress=step_progress,
-        ),
-    )
-    if stop_after == STEPS[3]:
-        return None
-    chosen, skipped = choose_candidates(cond.candidates, s.max_children)
+        inputs = (run.keys[step.name],)
+        if stop_after == step.name:
+            return None
+    r = plan.results
+    parent, soft = r[STEPS[0]], r[STEPS[2]]
+    if condense_modes:
+        cond = r[STEPS[3]]
+        chosen, skipped = choose_candidates(cond.candidates, s.max_children)
+        key = fingerprint("plan", run.keys[STEPS[3]], run.hashes[STEPS[3]])
+    else:
+        cond = CondenseResult(parent_energy_per_fu=parent.energy_per_fu, candidates=())
+        chosen, skipped, key = [], [], run.keys[STEPS[2]]
     return SearchPlan(
         settings=s,
         parent=parent,
-        phonons=ph,
+        phonons=r[STEPS[1]],
         soft_modes=soft,
         condense=cond,
         chosen=tuple(chosen),
         skipped=tuple(skipped),
         model=model_description(calc),
-        key=fingerprint("plan", key, run.hashes[STEPS[3]]),
+        key=key,
         timings=run.timings,
         out_dir=None if out is None else str(out),
     )
@@ -326,24 +353,32 @@ def _environments(plan: SearchPlan, child: Atoms, idn: Identification) -> dict:
 
 
 def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
-    """Step 5 for one candidate: relax ``plan.chosen[index]`` in its subgroup and identify it.
+    """Step 5 for one candidate (:data:`CHILD_STEP`): relax ``plan.chosen[index]`` in its
+    subgroup and identify it.
 
     Loaded from ``plan.out_dir`` (``05_child_NN.json``) when done before with the same inputs;
     otherwise written there atomically, with the child's CIF. ``timings`` of the result holds
     the seconds of the relaxation and the identification.
     """
+    cand = plan.chosen[index]
+    run = StepRunner(Checkpoints(plan.out_dir))
+    child = run_step(
+        run,
+        CHILD_STEP,
+        (plan.key, index, cand.name),
+        plan.settings,
+        lambda _: _relaxed_child(plan, index, _default_calculator(calc)),
+        file=CHILD_STEP.file.format(index=index),
+    )
+    if run.loaded[CHILD_STEP.name]:
+        return dataclasses.replace(child, candidate=cand, timings=ChildTimings(loaded=True))
+    return child
+
+
+def _relaxed_child(plan: SearchPlan, index: int, calc) -> ChildResult:
+    """Relax, identify and describe one candidate; its CIF and POSCAR in ``plan.out_dir``."""
     s = plan.settings
     cand = plan.chosen[index]
-    ck = Checkpoints(plan.out_dir)
-    ckey = fingerprint(
-        "child", plan.key, index, cand.name, s.child_fmax, s.max_steps, s.optimizer, s.child_symprec
-    )
-    name = f"05_child_{index:02d}"
-    loaded = load_record(ck, name, ckey, ChildResult)
-    if loaded is not None:
-        child = loaded[0]
-        return dataclasses.replace(child, candidate=cand, timings=ChildTimings(loaded=True))
-    calc = _default_calculator(calc)
     t0 = time.perf_counter()
     rel = relax_child(
         cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec
@@ -357,19 +392,16 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         symprec=s.symprec,
         child_symprec=s.child_symprec,
     )
-    environments = _environments(
-        plan, rel.atoms if idn.symmetrized is None else idn.symmetrized, idn
-    )
+    structure = rel.atoms if idn.symmetrized is None else idn.symmetrized
+    environments = _environments(plan, structure, idn)
     t2 = time.perf_counter()
     cif = None
     if plan.out_dir is not None:
         cif = f"child_{index:02d}_{safe_filename(idn.space_group_symbol)}.cif"
         write_structure_files(
-            Path(plan.out_dir) / cif,
-            rel.atoms if idn.symmetrized is None else idn.symmetrized,
-            max(idn.child_symprec, s.symprec),
+            Path(plan.out_dir) / cif, structure, max(idn.child_symprec, s.symprec)
         )
-    child = ChildResult(
+    return ChildResult(
         candidate_index=index,
         candidate=cand,
         relax=rel,
@@ -378,8 +410,83 @@ def run_child(plan: SearchPlan, index: int, calc=None) -> ChildResult:
         timings=ChildTimings(relax=t1 - t0, identify=t2 - t1),
         environments=environments,
     )
-    ck.save(name, ckey, child.to_dict())
-    return child
+
+
+#: Two relaxed children are one minimum when their gains differ by at most
+#: ``max(SAME_MINIMUM_MEV, rel * |gain|)`` meV per formula unit: ``rel`` is
+#: :data:`SAME_GROUP_REL` for two children of one space group, :data:`SUPERGROUP_REL` for a
+#: child and one of its supergroups among the children (it relaxed into that minimum's basin).
+SAME_MINIMUM_MEV = 0.05
+SAME_GROUP_REL = 1e-3
+SUPERGROUP_REL = 1e-2
+
+
+def _same_minimum(gain: float, other: float, rel: float) -> bool:
+    """Whether ``other`` gains at least as much as ``gain`` within the tolerance."""
+    return other >= gain - max(SAME_MINIMUM_MEV, rel * abs(gain))
+
+
+def _gain(c: ChildResult) -> float:
+    return c.identification.energy_gain_mev_per_fu
+
+
+def _ranked_unique(children: Sequence[ChildResult]) -> tuple[list, list]:
+    """Children by energy gain (then fewer parameters), duplicates of one group removed."""
+    ranked = sorted(
+        children, key=lambda c: (-rank_value(_gain(c)), c.candidate.n_params, c.candidate_index)
+    )
+    unique: list[ChildResult] = []
+    dups: list[ChildResult] = []
+    for c in ranked:
+        group = c.identification.space_group_number
+        same = [
+            u
+            for u in unique
+            if u.identification.space_group_number == group
+            and abs(_gain(u) - _gain(c)) <= max(SAME_MINIMUM_MEV, SAME_GROUP_REL * abs(_gain(c)))
+        ]
+        if same:
+            dups.append(dataclasses.replace(c, duplicate_of=same[0].candidate_index))
+        else:
+            unique.append(c)
+    return unique, dups
+
+
+def _merge_into_supergroups(unique: list, ops) -> tuple[list, list]:
+    """A lower-symmetry child that gains no more than one of its supergroups among the
+    children is that minimum: merged into it.
+    """
+    if len(unique) < 2:
+        return unique, []
+    pre = family_tree(ops, [c.candidate.pattern for c in unique], [""] * len(unique), root="")
+    keep, merged = [], []
+    for i, c in enumerate(unique):
+        sup = [
+            j
+            for j in pre.supergroups[i]
+            if _same_minimum(_gain(c), _gain(unique[j]), SUPERGROUP_REL)
+        ]
+        if sup:
+            merged.append(dataclasses.replace(c, duplicate_of=unique[sup[0]].candidate_index))
+        else:
+            keep.append(c)
+    return keep, merged
+
+
+def _children_tree(plan: SearchPlan, children: list, ops) -> FamilyTree:
+    parent = plan.parent
+    labels = [
+        f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
+        f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
+        f"{_gain(c):.2f} meV/f.u."
+        for c in children
+    ]
+    return family_tree(
+        ops,
+        [c.candidate.pattern for c in children],
+        labels,
+        root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent",
+    )
 
 
 def finish_search(
@@ -387,13 +494,11 @@ def finish_search(
 ) -> SearchResult:
     """Step 6: rank the relaxed children by energy gain, drop duplicates, build the family tree.
 
-    Writes ``search.json`` into ``plan.out_dir``, and ``report.html`` beside it
-    (:func:`~.report.write_report`; a report that fails is a logged warning, never an error).
-    ``children`` may come in any order.
+    Writes ``search.json`` and ``result.json`` into ``plan.out_dir``, and ``report.html``
+    beside them (:func:`~.report.write_report`; a report that fails is a logged warning,
+    never an error). ``children`` may come in any order.
     """
     s = plan.settings
-    p = np.asarray(s.supercell, dtype=int)
-    parent, soft = plan.parent, plan.soft_modes
     timings = {k: dict(v) for k, v in plan.timings.items()}
     timings[STEPS[4]] = {
         "seconds": sum(c.timings.relax for c in children),
@@ -403,72 +508,26 @@ def finish_search(
     timings[STEPS[5]] = {"seconds": sum(c.timings.identify for c in children)}
     t0 = time.perf_counter()
     _report(progress, STEPS[5], 0, 1)
-    ranked = sorted(
-        children,
-        key=lambda c: (
-            -rank_value(c.identification.energy_gain_mev_per_fu),
-            c.candidate.n_params,
-            c.candidate_index,
-        ),
-    )
-    unique: list[ChildResult] = []
-    dups: list[ChildResult] = []
-    for c in ranked:
-        idn = c.identification
-        same = [
-            u
-            for u in unique
-            if u.identification.space_group_number == idn.space_group_number
-            and abs(u.identification.energy_gain_mev_per_fu - idn.energy_gain_mev_per_fu)
-            <= max(0.05, 1e-3 * abs(idn.energy_gain_mev_per_fu))
-        ]
-        if same:
-            dups.append(dataclasses.replace(c, duplicate_of=same[0].candidate_index))
-        else:
-            unique.append(c)
+    unique, dups = _ranked_unique(children)
     tree = None
     if unique:
         from ase_symbreak.symmetry import displacement_modes
 
         ops = displacement_modes(
-            parent.atoms, p, origin_index=soft.origin_index, symprec=s.symprec
+            plan.parent.atoms,
+            np.asarray(s.supercell, dtype=int),
+            origin_index=plan.soft_modes.origin_index,
+            symprec=s.symprec,
         ).operations
-    if len(unique) > 1:
-        # a lower-symmetry child that gains no more than one of its supergroups is that minimum
-        pre = family_tree(ops, [c.candidate.pattern for c in unique], [""] * len(unique), root="")
-        keep = []
-        for i, c in enumerate(unique):
-            gain = c.identification.energy_gain_mev_per_fu
-            sup = [
-                j
-                for j in pre.supergroups[i]
-                if unique[j].identification.energy_gain_mev_per_fu
-                >= gain - max(0.05, 0.01 * abs(gain))
-            ]
-            if sup:
-                dups.append(dataclasses.replace(c, duplicate_of=unique[sup[0]].candidate_index))
-            else:
-                keep.append(c)
-        unique = keep
-    if unique:
-        labels = [
-            f"{c.identification.space_group_symbol} ({c.identification.space_group_number})  "
-            f"{'+'.join(c.candidate.irreps)} {c.candidate.direction}  "
-            f"{c.identification.energy_gain_mev_per_fu:.2f} meV/f.u."
-            for c in unique
-        ]
-        tree = family_tree(
-            ops,
-            [c.candidate.pattern for c in unique],
-            labels,
-            root=f"{parent.space_group_symbol} ({parent.space_group_number}) parent",
-        )
+        unique, merged = _merge_into_supergroups(unique, ops)
+        dups += merged
+        tree = _children_tree(plan, unique, ops)
     timings[STEPS[5]]["seconds"] += time.perf_counter() - t0
     result = SearchResult(
         settings=s,
-        parent=parent,
+        parent=plan.parent,
         phonons=plan.phonons,
-        soft_modes=soft,
+        soft_modes=plan.soft_modes,
         condense=plan.condense,
         children=tuple(unique),
         duplicates=tuple(dups),
