@@ -1,8 +1,13 @@
-"""Progress of long computations outside the command line (ASE scripts, notebooks).
+"""Progress of long computations: the callback types, and a reporter for scripts.
 
-:class:`RowProgress` is a ``progress(done, total)`` callback that reports at most every
-``interval`` seconds (and at the end): as a line on stderr (``stream=True``) or as an INFO
-record of the ``ase_symbreak`` logger (``logging.basicConfig(level=logging.INFO)`` shows it).
+:data:`Progress` is the ``progress(done, total)`` callback of one computation (a step of the
+search, the rows of a Hessian), :data:`SearchProgress` the ``progress(step, done, total)``
+callback of a multi-step workflow; ``total`` is None where it is not known yet.
+
+:class:`RowProgress` is a ``progress(done, total)`` callback for use outside the command line
+(ASE scripts, notebooks) that reports at most every ``interval`` seconds (and at the end): as
+a line on stderr (``stream=True``) or as an INFO record of the ``ase_symbreak`` logger
+(``logging.basicConfig(level=logging.INFO)`` shows it).
 """
 
 from __future__ import annotations
@@ -10,9 +15,16 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["RowProgress"]
+__all__ = ["Progress", "RowProgress", "SearchProgress"]
+
+#: ``progress(done, total)`` callback of one computation (e.g. a step of the search).
+Progress = Callable[[int, "int | None"], None]
+
+#: ``progress(step, done, total)`` callback of a multi-step workflow.
+SearchProgress = Callable[[str, int, "int | None"], None]
 
 log = logging.getLogger("ase_symbreak.progress")
 
