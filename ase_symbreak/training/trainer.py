@@ -384,122 +384,226 @@ def train(
     -------
     TrainResult; ``model`` ends with the weights of the **best** validation epoch.
     """
+    _check_train_inputs(model, train_set, val_set, config)
+    run = _Run.start(model, config, out_dir)
+    if resume and run.ckpt_path is not None and run.ckpt_path.exists():
+        _resume(run, log)
+    stopped_early = False
+    t0 = time.perf_counter()
+    for epoch in range(run.state["epoch"] + 1, config.epochs + 1):
+        if config.early_stopping and run.state["bad_epochs"] >= config.early_stopping:
+            stopped_early = True
+            break
+        record = _epoch(run, epoch, train_set, val_set, weights)
+        _log_epoch(log, config, record, t0)
+        if callback is not None:
+            callback(epoch, record)
+    return _finish(run, stopped_early, log)
+
+
+def _check_train_inputs(
+    model: E3nnPotential,
+    train_set: Sequence[Structure],
+    val_set: Sequence[Structure],
+    config: TrainConfig,
+) -> None:
+    """Refuse empty data sets and a model whose dtype is not ``config.dtype``."""
     if not train_set or not val_set:
         raise ValueError(
             f"need non-empty training and validation sets, got {len(train_set)} and {len(val_set)}"
         )
-    dtype = config.torch_dtype
-    if model.dtype != dtype:
+    if model.dtype != config.torch_dtype:
         raise ValueError(
             f"model is {model.dtype} but config.dtype is {config.dtype!r}; "
             f"pass model.with_dtype(torch.{config.dtype}) (rebuilt with exact constants)"
         )
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT_NAME if out is not None else None
 
-    optimizer, scheduler = _make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(config.seed)
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "best_val": math.inf,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "history": [],
-    }
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.model.config != model.config:
-            raise CheckpointError(
-                f"{ckpt_path} was written for a different model config:\n"
-                f"  checkpoint {ckpt.model.config}\n  this run   {model.config}"
-            )
-        model.load_state_dict({k: v.to(dtype) for k, v in ckpt.model.state_dict().items()})
-        optimizer.load_state_dict(ckpt.optimizer_state)
-        if scheduler is not None and ckpt.scheduler_state is not None:
-            scheduler.load_state_dict(ckpt.scheduler_state)
-        generator.set_state(ckpt.generator_state)
-        state = ckpt.state
-        if out is not None and (out / BEST_NAME).exists():
-            from ase_symbreak.models.io import load_model
+def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Detached copy of the model's tensors."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-            best_state = load_model(out / BEST_NAME, dtype=dtype).state_dict()
-        if log is not None:
-            log(
-                f"resumed from {ckpt_path} after epoch {state['epoch']} "
-                f"(best val {state['best_val']:.4g})"
-            )
 
-    stopped_early = False
-    n_train = len(train_set)
-    t0 = time.perf_counter()
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        if config.early_stopping and state["bad_epochs"] >= config.early_stopping:
-            stopped_early = True
-            break
-        model.train()
-        order = torch.randperm(n_train, generator=generator).tolist()
-        train_totals, seen = 0.0, 0
-        for start in range(0, n_train, config.batch_size):
-            chunk = [train_set[i] for i in order[start : start + config.batch_size]]
-            batch = collate(chunk, model.cutoff, dtype)
-            optimizer.zero_grad(set_to_none=True)
-            terms = compute_loss(model, batch, weights, generator)
-            terms.total.backward()
-            if config.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            train_totals += float(terms.total.detach()) * len(chunk)
-            seen += len(chunk)
-        model.eval()
-        val = evaluate_loss(model, val_set, weights, config.batch_size, seed=config.seed + 1)
-        if scheduler is not None:
-            if config.scheduler == "plateau":
-                scheduler.step(val["total"])
-            else:
-                scheduler.step()
-        improved = val["total"] < state["best_val"]
-        if improved:
-            state["best_val"], state["best_epoch"], state["bad_epochs"] = val["total"], epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["bad_epochs"] += 1
-        record = {
-            "epoch": epoch,
-            "train": train_totals / seen,
-            "lr": optimizer.param_groups[0]["lr"],
-            **{f"val_{k}": v for k, v in val.items()},
-        }
-        state["history"].append(record)
-        state["epoch"] = epoch
+@dataclass
+class _Run:
+    """Mutable state of one :func:`train` call.
+
+    Attributes
+    ----------
+    state : dict
+        JSON-serialisable progress: ``epoch`` (last completed, 1-based), ``best_val``,
+        ``best_epoch``, ``bad_epochs`` (epochs since the best) and ``history`` (records).
+    best_state : dict[str, torch.Tensor]
+        Weights of the best validation epoch so far.
+    out, ckpt_path : Path or None
+        Output folder and checkpoint file (None: nothing is written).
+    """
+
+    model: E3nnPotential
+    config: TrainConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    state: dict[str, Any]
+    best_state: dict[str, torch.Tensor]
+    out: Path | None
+    ckpt_path: Path | None
+
+    @classmethod
+    def start(
+        cls, model: E3nnPotential, config: TrainConfig, out_dir: str | os.PathLike[str] | None
+    ) -> _Run:
+        """Fresh optimiser, scheduler and seeded generator; creates ``out_dir``."""
+        out = Path(out_dir) if out_dir is not None else None
         if out is not None:
-            if improved:
-                _atomic_save_model(model, out / BEST_NAME)
-            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-                _atomic_save_model(model, out / LAST_NAME)
-                save_checkpoint(ckpt_path, model, optimizer, scheduler, generator, state)
-        if log is not None and config.log_every and (epoch % config.log_every == 0 or epoch == 1):
-            log(
-                f"epoch {epoch:4d}/{config.epochs}  train {record['train']:.4g}  "
-                f"val {val['total']:.4g} "
-                f"(E {val['energy']:.3g} F {val['forces']:.3g} "
-                f"S {val['stress']:.3g} H {val['hessian']:.3g})  "
-                f"lr {record['lr']:.2g}  {time.perf_counter() - t0:.1f} s"
-            )
-        if callback is not None:
-            callback(epoch, record)
+            out.mkdir(parents=True, exist_ok=True)
+        optimizer, scheduler = _make_optimizer(model, config)
+        return cls(
+            model=model,
+            config=config,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generator=torch.Generator().manual_seed(config.seed),
+            state={
+                "epoch": 0,
+                "best_val": math.inf,
+                "best_epoch": 0,
+                "bad_epochs": 0,
+                "history": [],
+            },
+            best_state=_clone_state(model),
+            out=out,
+            ckpt_path=out / CHECKPOINT_NAME if out is not None else None,
+        )
+
+    def save_checkpoint(self) -> None:
+        """Write the full training state to ``ckpt_path``."""
+        save_checkpoint(
+            self.ckpt_path, self.model, self.optimizer, self.scheduler, self.generator, self.state
+        )
+
+
+def _resume(run: _Run, log: Callable[[str], None] | None) -> None:
+    """Load model, optimiser, scheduler, generator and progress from the checkpoint."""
+    ckpt_path, model, dtype = run.ckpt_path, run.model, run.config.torch_dtype
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.model.config != model.config:
+        raise CheckpointError(
+            f"{ckpt_path} was written for a different model config:\n"
+            f"  checkpoint {ckpt.model.config}\n  this run   {model.config}"
+        )
+    model.load_state_dict({k: v.to(dtype) for k, v in ckpt.model.state_dict().items()})
+    run.optimizer.load_state_dict(ckpt.optimizer_state)
+    if run.scheduler is not None and ckpt.scheduler_state is not None:
+        run.scheduler.load_state_dict(ckpt.scheduler_state)
+    run.generator.set_state(ckpt.generator_state)
+    run.state = ckpt.state
+    if run.out is not None and (run.out / BEST_NAME).exists():
+        from ase_symbreak.models.io import load_model
+
+        run.best_state = load_model(run.out / BEST_NAME, dtype=dtype).state_dict()
+    if log is not None:
+        log(
+            f"resumed from {ckpt_path} after epoch {run.state['epoch']} "
+            f"(best val {run.state['best_val']:.4g})"
+        )
+
+
+def _epoch(
+    run: _Run,
+    epoch: int,
+    train_set: Sequence[Structure],
+    val_set: Sequence[Structure],
+    weights: LossWeights,
+) -> dict[str, float]:
+    """Train one epoch, validate, step the schedule, keep the best and save; the record."""
+    config, state = run.config, run.state
+    train_loss = _train_epoch(run, train_set, weights)
+    run.model.eval()
+    val = evaluate_loss(run.model, val_set, weights, config.batch_size, seed=config.seed + 1)
+    if run.scheduler is not None:
+        if config.scheduler == "plateau":
+            run.scheduler.step(val["total"])
+        else:
+            run.scheduler.step()
+    improved = val["total"] < state["best_val"]
+    if improved:
+        state["best_val"], state["best_epoch"], state["bad_epochs"] = val["total"], epoch, 0
+        run.best_state = _clone_state(run.model)
+    else:
+        state["bad_epochs"] += 1
+    record = {
+        "epoch": epoch,
+        "train": train_loss,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        **{f"val_{k}": v for k, v in val.items()},
+    }
+    state["history"].append(record)
+    state["epoch"] = epoch
+    _save_epoch(run, epoch, improved)
+    return record
+
+
+def _train_epoch(run: _Run, train_set: Sequence[Structure], weights: LossWeights) -> float:
+    """One shuffled pass of optimiser steps; the mean training loss per structure."""
+    model, config, optimizer = run.model, run.config, run.optimizer
+    model.train()
+    n_train = len(train_set)
+    order = torch.randperm(n_train, generator=run.generator).tolist()
+    train_totals, seen = 0.0, 0
+    for start in range(0, n_train, config.batch_size):
+        chunk = [train_set[i] for i in order[start : start + config.batch_size]]
+        batch = collate(chunk, model.cutoff, config.torch_dtype)
+        optimizer.zero_grad(set_to_none=True)
+        terms = compute_loss(model, batch, weights, run.generator)
+        terms.total.backward()
+        if config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        train_totals += float(terms.total.detach()) * len(chunk)
+        seen += len(chunk)
+    return train_totals / seen
+
+
+def _save_epoch(run: _Run, epoch: int, improved: bool) -> None:
+    """Best model when improved; last model and checkpoint every ``checkpoint_every``."""
+    if run.out is None:
+        return
+    if improved:
+        _atomic_save_model(run.model, run.out / BEST_NAME)
+    if epoch % run.config.checkpoint_every == 0 or epoch == run.config.epochs:
+        _atomic_save_model(run.model, run.out / LAST_NAME)
+        run.save_checkpoint()
+
+
+def _log_epoch(
+    log: Callable[[str], None] | None, config: TrainConfig, record: dict[str, float], t0: float
+) -> None:
+    """Progress line every ``config.log_every`` epochs (and after the first)."""
+    epoch = record["epoch"]
+    if log is None or not config.log_every or not (epoch % config.log_every == 0 or epoch == 1):
+        return
+    log(
+        f"epoch {epoch:4d}/{config.epochs}  train {record['train']:.4g}  "
+        f"val {record['val_total']:.4g} "
+        f"(E {record['val_energy']:.3g} F {record['val_forces']:.3g} "
+        f"S {record['val_stress']:.3g} H {record['val_hessian']:.3g})  "
+        f"lr {record['lr']:.2g}  {time.perf_counter() - t0:.1f} s"
+    )
+
+
+def _finish(run: _Run, stopped_early: bool, log: Callable[[str], None] | None) -> TrainResult:
+    """Final checkpoint and last model, best weights back into the model, the result."""
+    state, out = run.state, run.out
     if stopped_early and log is not None:
         log(
             f"early stop after epoch {state['epoch']}: "
-            f"no improvement for {config.early_stopping} epochs"
+            f"no improvement for {run.config.early_stopping} epochs"
         )
-    if out is not None and ckpt_path is not None:
-        save_checkpoint(ckpt_path, model, optimizer, scheduler, generator, state)
-        _atomic_save_model(model, out / LAST_NAME)
-    model.load_state_dict(best_state)
+    if out is not None and run.ckpt_path is not None:
+        run.save_checkpoint()
+        _atomic_save_model(run.model, out / LAST_NAME)
+    run.model.load_state_dict(run.best_state)
     return TrainResult(
         best_val_loss=float(state["best_val"]),
         best_epoch=int(state["best_epoch"]),
@@ -508,5 +612,5 @@ def train(
         history=list(state["history"]),
         best_model_path=(out / BEST_NAME) if out is not None else None,
         last_model_path=(out / LAST_NAME) if out is not None else None,
-        checkpoint_path=ckpt_path,
+        checkpoint_path=run.ckpt_path,
     )
