@@ -326,8 +326,6 @@ def newton_relax(
     curvature_floor : eV/A^2, smallest |eigenvalue| used for a step.
     progress : ``progress(step, steps)`` after each step.
     """
-    from ase.constraints import FixSymmetry
-
     if not fmax > 0:
         raise ValueError(f"fmax must be positive (eV/A), got {fmax}")
     if relax_cell and (not np.all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6):
@@ -337,107 +335,173 @@ def newton_relax(
     method = hessian
     if method == "auto":
         method = "exact" if _has_exact(calc) else "fd"
-    work = atoms.copy()
-    work.set_constraint()
-    fix = None
-    if keep_symmetry:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fix = FixSymmetry(work, symprec=symprec)  # symmetrises work
-    work.calc = calc
-    n_calls = 0
-    n_hess = 0
+    run = _NewtonRun(
+        atoms,
+        calc,
+        keep_symmetry=keep_symmetry,
+        relax_cell=relax_cell,
+        symprec=symprec,
+        method=method,
+        hessian_dtype=hessian_dtype,
+        curvature_floor=curvature_floor,
+        fd_step=fd_step,
+    )
+    return run.relax(fmax, int(steps), max_hessians, maxstep, progress, trace)
 
-    def evaluate():
-        nonlocal n_calls
-        n_calls += 1
+
+class _NewtonRun:
+    """The state of one :func:`newton_relax`: the structure, its symmetric coordinates and the
+    counts of force calls and Hessians.
+    """
+
+    def __init__(
+        self,
+        atoms: Atoms,
+        calc,
+        keep_symmetry: bool,
+        relax_cell: bool,
+        symprec: float,
+        method: str,
+        hessian_dtype: str,
+        curvature_floor: float,
+        fd_step: float,
+    ) -> None:
+        from ase.constraints import FixSymmetry
+
+        self.work = atoms.copy()
+        self.work.set_constraint()
+        self.fix = None
+        if keep_symmetry:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.fix = FixSymmetry(self.work, symprec=symprec)  # symmetrises work
+        self.work.calc = calc
+        self.calc, self.relax_cell, self.method = calc, relax_cell, method
+        self.hessian_dtype, self.curvature_floor, self.fd_step = (
+            hessian_dtype,
+            curvature_floor,
+            fd_step,
+        )
+        self.n_calls = 0
+        self.n_hess = 0
+
+    def evaluate(self) -> tuple[float, NDArray, NDArray]:
+        """Energy, forces and (for cell relaxations) stress of the current structure."""
+        self.n_calls += 1
+        work = self.work
         energy = float(work.get_potential_energy())
         forces = np.asarray(work.get_forces(), dtype=np.float64)
         stress = (
             np.asarray(work.get_stress(voigt=False), dtype=np.float64)
-            if relax_cell
+            if self.relax_cell
             else np.zeros((3, 3))
         )
         return energy, forces, stress
 
-    def place(q):
-        pos, cell = basis.structure(pos0, cell0, q)
-        work.set_cell(cell, scale_atoms=False)
-        work.positions = pos
+    def criterion(self, forces: NDArray, stress: NDArray) -> float:
+        return _criterion(self.work, self.fix, forces, stress, self.relax_cell)
 
-    def recentre(energy, forces, stress):
-        nonlocal n_hess, n_calls
-        b = symmetric_basis(work, fix, relax_cell)
-        q0 = np.zeros(b.size)
-        g0 = b.gradient(q0, forces, stress, abs(work.cell.volume))
+    def place(self, q: NDArray) -> None:
+        """Move the structure to coordinates ``q`` of the current basis."""
+        pos, cell = self.basis.structure(self.pos0, self.cell0, q)
+        self.work.set_cell(cell, scale_atoms=False)
+        self.work.positions = pos
+
+    def recentre(self, forces: NDArray, stress: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        """A new symmetric basis at the current structure, and its gradient and Hessian."""
+        work = self.work
+        self.basis = symmetric_basis(work, self.fix, self.relax_cell)
+        self.pos0, self.cell0 = work.positions.copy(), work.cell[:].copy()
+        q0 = np.zeros(self.basis.size)
+        g0 = self.basis.gradient(q0, forces, stress, abs(work.cell.volume))
         h = symmetric_hessian(
-            calc, work, b, method=method, dtype=hessian_dtype, gradient0=g0, fd_step=fd_step
+            self.calc,
+            work,
+            self.basis,
+            method=self.method,
+            dtype=self.hessian_dtype,
+            gradient0=g0,
+            fd_step=self.fd_step,
         )
-        n_hess += 1
-        if method != "exact":
-            n_calls += b.size * (1 if method == "fd-forward" else 2)
-        h = _positive(h, curvature_floor)
-        return b, work.positions.copy(), work.cell[:].copy(), q0, g0, h
+        self.n_hess += 1
+        if self.method != "exact":
+            self.n_calls += self.basis.size * (1 if self.method == "fd-forward" else 2)
+        return q0, g0, _positive(h, self.curvature_floor)
 
-    energy, forces, stress = evaluate()
-    crit = _criterion(work, fix, forces, stress, relax_cell)
-    converged = crit <= fmax
-    basis = symmetric_basis(work, fix, relax_cell)
-    pos0, cell0 = work.positions.copy(), work.cell[:].copy()
-    q = np.zeros(basis.size)
-    n_steps = 0
-    if not converged and basis.size and int(steps) > 0:
-        basis, pos0, cell0, q, grad, hess = recentre(energy, forces, stress)
-        # noise level of the energy (float32 models): accept steps within it
-        e_tol = 1e-6 * max(abs(energy), 1.0)
-        history, cuts = [crit], 0
-        for n_steps in range(1, int(steps) + 1):
-            step = -np.linalg.solve(hess, grad)
-            kp = basis.n_displacements
-            disp = (basis.displacements @ step[:kp]).reshape(-1, 3)
-            largest = max(
-                float(np.sqrt((disp**2).sum(axis=1)).max()) if kp else 0.0,
-                float(np.abs(step[kp:]).max()) if len(step) > kp else 0.0,
-            )
-            if largest > maxstep:
-                step *= maxstep / largest
+    def newton_step(self, hess: NDArray, grad: NDArray, maxstep: float) -> tuple[NDArray, float]:
+        """The Newton step, shortened to ``maxstep``, and its slope (a descent direction)."""
+        basis = self.basis
+        step = -np.linalg.solve(hess, grad)
+        kp = basis.n_displacements
+        disp = (basis.displacements @ step[:kp]).reshape(-1, 3)
+        largest = max(
+            float(np.sqrt((disp**2).sum(axis=1)).max()) if kp else 0.0,
+            float(np.abs(step[kp:]).max()) if len(step) > kp else 0.0,
+        )
+        if largest > maxstep:
+            step *= maxstep / largest
+        slope = float(grad @ step)
+        if slope > 0:  # not a descent direction (should not happen): steepest descent
+            step = -grad * (maxstep / max(float(np.linalg.norm(grad)), 1e-12))
             slope = float(grad @ step)
-            if slope > 0:  # not a descent direction (should not happen): steepest descent
-                step = -grad * (maxstep / max(float(np.linalg.norm(grad)), 1e-12))
-                slope = float(grad @ step)
-            alpha, backtracked = 1.0, False
-            while True:
-                place(q + alpha * step)
-                e_new, f_new, s_new = evaluate()
-                if e_new <= energy + 1e-4 * alpha * slope + e_tol or alpha < 1e-3:
+        return step, slope
+
+    def line_search(self, q, step, slope, energy, e_tol):
+        """Backtrack along ``step`` until the energy falls enough (Armijo, within ``e_tol``)."""
+        alpha, backtracked = 1.0, False
+        while True:
+            self.place(q + alpha * step)
+            e_new, f_new, s_new = self.evaluate()
+            if e_new <= energy + 1e-4 * alpha * slope + e_tol or alpha < 1e-3:
+                return alpha, backtracked, e_new, f_new, s_new
+            alpha *= 0.5
+            backtracked = True
+
+    def relax(self, fmax, steps, max_hessians, maxstep, progress, trace) -> NewtonResult:
+        """Newton steps with BFGS updates until the criterion is met or ``steps`` are spent;
+        a new Hessian where progress is slow or steps keep being shortened.
+        """
+        energy, forces, stress = self.evaluate()
+        crit = self.criterion(forces, stress)
+        converged = crit <= fmax
+        self.basis = symmetric_basis(self.work, self.fix, self.relax_cell)
+        n_steps = 0
+        if not converged and self.basis.size and steps > 0:
+            q, grad, hess = self.recentre(forces, stress)
+            # noise level of the energy (float32 models): accept steps within it
+            e_tol = 1e-6 * max(abs(energy), 1.0)
+            history, cuts = [crit], 0
+            for n_steps in range(1, steps + 1):
+                step, slope = self.newton_step(hess, grad, maxstep)
+                alpha, backtracked, energy, forces, stress = self.line_search(
+                    q, step, slope, energy, e_tol
+                )
+                q_new = q + alpha * step
+                g_new = self.basis.gradient(q_new, forces, stress, abs(self.work.cell.volume))
+                hess = _bfgs_update(hess, q_new - q, g_new - grad)
+                q, grad = q_new, g_new
+                crit = self.criterion(forces, stress)
+                if trace is not None:
+                    trace.append((n_steps, energy, crit, alpha, self.n_calls, self.n_hess))
+                if progress is not None:
+                    progress(n_steps, steps)
+                if crit <= fmax:
+                    converged = True
                     break
-                alpha *= 0.5
-                backtracked = True
-            q_new = q + alpha * step
-            g_new = basis.gradient(q_new, f_new, s_new, abs(work.cell.volume))
-            hess = _bfgs_update(hess, q_new - q, g_new - grad)
-            q, grad, energy, forces, stress = q_new, g_new, e_new, f_new, s_new
-            crit = _criterion(work, fix, forces, stress, relax_cell)
-            if trace is not None:
-                trace.append((n_steps, energy, crit, alpha, n_calls, n_hess))
-            if progress is not None:
-                progress(n_steps, int(steps))
-            if crit <= fmax:
-                converged = True
-                break
-            history.append(crit)
-            cuts = cuts + 1 if backtracked else 0
-            slow = len(history) > 3 and history[-1] > 0.5 * history[-4]
-            if (slow or cuts >= 2) and n_hess < max_hessians:
-                basis, pos0, cell0, q, grad, hess = recentre(energy, forces, stress)
-                history, cuts = [crit], 0
-    out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
-    return NewtonResult(
-        atoms=out,
-        energy=float(energy),
-        n_steps=int(n_steps),
-        n_force_calls=int(n_calls),
-        n_hessians=int(n_hess),
-        converged=bool(converged),
-        max_force=float(crit),
-    )
+                history.append(crit)
+                cuts = cuts + 1 if backtracked else 0
+                slow = len(history) > 3 and history[-1] > 0.5 * history[-4]
+                if (slow or cuts >= 2) and self.n_hess < max_hessians:
+                    q, grad, hess = self.recentre(forces, stress)
+                    history, cuts = [crit], 0
+        work = self.work
+        out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
+        return NewtonResult(
+            atoms=out,
+            energy=float(energy),
+            n_steps=int(n_steps),
+            n_force_calls=int(self.n_calls),
+            n_hessians=int(self.n_hess),
+            converged=bool(converged),
+            max_force=float(crit),
+        )
