@@ -28,6 +28,8 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import NDArray
 
+from .matching import minimum_image_sites
+
 __all__ = ["Idealization", "SymmetryToleranceWarning", "idealize"]
 
 #: Tolerance (Angstrom) at which the input's own, exact space group is reported.
@@ -130,16 +132,12 @@ def symmetrized_positions(
     lattice = np.asarray(cell, dtype=float)
     for r, t in zip(rotations, translations):
         images = frac @ np.asarray(r).T + t  # (N, 3)
-        diff = images[:, None, :] - frac[None, :, :]
-        diff -= np.round(diff)
-        dist = np.linalg.norm(diff @ lattice, axis=-1)
-        dist[numbers[:, None] != numbers[None, :]] = np.inf
-        target = np.argmin(dist, axis=1)
-        if len(set(target.tolist())) != n or dist[np.arange(n), target].max() > tol:
+        target, dist = minimum_image_sites(images, numbers, frac, numbers, lattice)
+        if len(set(target.tolist())) != n or dist.max() > tol:
             raise ValueError(
                 f"a symmetry operation found at this tolerance maps the structure "
                 f"onto itself only to "
-                f"{dist[np.arange(n), target].max():.3g} A (> {tol:.3g} A); use a smaller symprec"
+                f"{dist.max():.3g} A (> {tol:.3g} A); use a smaller symprec"
             )
         shifted = images - np.round(images - frac[target])
         np.add.at(acc, target, shifted)

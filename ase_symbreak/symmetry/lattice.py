@@ -18,6 +18,9 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+# atom_permutations lived here; it stays importable from here (the matchers are in .matching)
+from .matching import atom_permutations  # noqa: F401
+
 __all__ = [
     "check_supercell_invariant",
     "lattice_basis",
@@ -138,34 +141,6 @@ def reduce_to_primitive(
             keep.append(i)
     keep = np.array(keep)
     return rot_i[keep], wrap(trans[keep], tol), s, keep
-
-
-def atom_permutations(
-    frac: NDArray, numbers: NDArray, rotations: NDArray, translations: NDArray, tol: float = 1e-3
-) -> NDArray:
-    """For every operation, where each atom goes.
-
-    ``perm[g, i] = j`` means ``R_g x_i + t_g = x_j`` modulo lattice vectors of the cell
-    the fractional coordinates `frac` (N, 3) are given in. Nearest images are found with a
-    periodic k-d tree (``O(n_ops N log N)``), so large supercells stay cheap.
-
-    Raises ValueError when an operation does not map the structure onto itself.
-    """
-    from scipy.spatial import cKDTree
-
-    frac = np.asarray(frac, dtype=float)
-    numbers = np.asarray(numbers)
-    n = len(frac)
-    tree = cKDTree(np.mod(frac, 1.0) % 1.0, boxsize=1.0 + 1e-12)
-    new = np.einsum("gij,nj->gni", rotations, frac) + np.asarray(translations)[:, None, :]
-    dist, perm = tree.query((np.mod(new, 1.0) % 1.0).reshape(-1, 3), k=1, p=np.inf)
-    perm = perm.reshape(len(rotations), n)
-    ok = dist.reshape(len(rotations), n) < tol
-    same = numbers[perm] == numbers[None, :]
-    if not (np.all(ok) and np.all(same)):
-        bad = int(np.argwhere(~(ok & same))[0, 0])
-        raise ValueError(f"operation {bad} does not map the structure onto itself (tol={tol})")
-    return perm
 
 
 def frac_str(x: float, max_den: int = 48) -> str:

@@ -6,6 +6,12 @@ neighbouring images are tried, so skewed cells give the true nearest image).
 :func:`displacements_from` builds the usual one-to-one displacement field on it. Used by the
 parent-child mapping (:mod:`.mapping`), the order-parameter targets
 (:mod:`ase_symbreak.orderparams.targets`) and the condensation of soft modes.
+
+:func:`minimum_image_sites` is the cheap variant for positions that sit (almost) on a site,
+such as the images of the atoms under a symmetry operation: the periodic image is chosen by
+rounding the fractional difference. Used by the idealisation (:mod:`.idealize`).
+:func:`atom_permutations` finds where every operation sends every atom with a periodic k-d
+tree, for large supercells (:mod:`.modes`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ import numpy as np
 from ase import Atoms
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["SiteMatch", "displacements_from", "nearest_sites"]
+__all__ = [
+    "SiteMatch",
+    "atom_permutations",
+    "displacements_from",
+    "minimum_image_sites",
+    "nearest_sites",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +138,79 @@ def displacements_from(structure: Atoms, reference: Atoms, max_distance: float =
     u = np.zeros_like(reference.positions)
     u[match.index] = match.vectors
     return u
+
+
+def minimum_image_sites(
+    fractional: ArrayLike,
+    numbers: ArrayLike,
+    sites: ArrayLike,
+    site_numbers: ArrayLike,
+    lattice: ArrayLike,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Nearest same-species site of each atom, periodic image by rounding: ``(index, distance)``.
+
+    The fractional difference of every atom-site pair is reduced to ``[-1/2, 1/2]`` by
+    rounding, which finds the nearest image for the small distances this is meant for (an
+    atom on or next to a site); :func:`nearest_sites` searches the neighbouring images too.
+
+    Parameters
+    ----------
+    fractional : (n, 3) float
+        The atoms' fractional coordinates in ``lattice``.
+    numbers : (n,) int
+        Their atomic numbers.
+    sites : (m, 3) float
+        The sites' fractional coordinates in ``lattice``.
+    site_numbers : (m,) int
+        Their atomic numbers.
+    lattice : (3, 3) float
+        Lattice vectors as rows, Angstrom.
+
+    Returns
+    -------
+    index : NDArray[int]
+        (n,) nearest site of the same species of each atom (site 0 where there is none).
+    distance : NDArray[float]
+        (n,) its distance, Angstrom (``inf`` where there is none).
+
+    >>> index, distance = minimum_image_sites(
+    ...     [[0.99, 0, 0], [0.5, 0.5, 0.5]], [1, 8], [[0.5, 0.5, 0.5], [0, 0, 0]], [8, 1],
+    ...     2 * np.eye(3))
+    >>> index.tolist(), np.round(distance, 6).tolist()
+    ([1, 0], [0.02, 0.0])
+    """
+    frac = np.asarray(fractional, dtype=float)
+    diff = frac[:, None, :] - np.asarray(sites, dtype=float)[None, :, :]
+    diff -= np.round(diff)
+    dist = np.linalg.norm(diff @ np.asarray(lattice, dtype=float), axis=-1)
+    dist[np.asarray(numbers)[:, None] != np.asarray(site_numbers)[None, :]] = np.inf
+    index = np.argmin(dist, axis=1)
+    return index.astype(np.int64), dist[np.arange(len(frac)), index]
+
+
+def atom_permutations(
+    frac: NDArray, numbers: NDArray, rotations: NDArray, translations: NDArray, tol: float = 1e-3
+) -> NDArray:
+    """For every operation, where each atom goes.
+
+    ``perm[g, i] = j`` means ``R_g x_i + t_g = x_j`` modulo lattice vectors of the cell
+    the fractional coordinates `frac` (N, 3) are given in. Nearest images are found with a
+    periodic k-d tree (``O(n_ops N log N)``), so large supercells stay cheap.
+
+    Raises ValueError when an operation does not map the structure onto itself.
+    """
+    from scipy.spatial import cKDTree
+
+    frac = np.asarray(frac, dtype=float)
+    numbers = np.asarray(numbers)
+    n = len(frac)
+    tree = cKDTree(np.mod(frac, 1.0) % 1.0, boxsize=1.0 + 1e-12)
+    new = np.einsum("gij,nj->gni", rotations, frac) + np.asarray(translations)[:, None, :]
+    dist, perm = tree.query((np.mod(new, 1.0) % 1.0).reshape(-1, 3), k=1, p=np.inf)
+    perm = perm.reshape(len(rotations), n)
+    ok = dist.reshape(len(rotations), n) < tol
+    same = numbers[perm] == numbers[None, :]
+    if not (np.all(ok) and np.all(same)):
+        bad = int(np.argwhere(~(ok & same))[0, 0])
+        raise ValueError(f"operation {bad} does not map the structure onto itself (tol={tol})")
+    return perm
