@@ -147,8 +147,6 @@ def condense(
     progress : ``progress(done, total)`` over the directions.
     """
     parent = as_atoms(parent)
-    from ase_symbreak.symmetry import analyze, isotropy_subgroups, shift_origin
-
     amps = np.asarray(sorted(float(a) for a in amplitudes))
     if amps.size == 0 or np.any(amps <= 0):
         raise ValueError(f"amplitudes must be positive (Angstrom), got {list(amplitudes)}")
@@ -165,18 +163,49 @@ def condense(
         work = parent.copy()
         work.calc = calc
         parent_energy = float(work.get_potential_energy())
-    e_parent_fu = parent_energy / formula_units(parent)
-    p = np.asarray(soft.supercell_matrix, dtype=int)
-    reference = soft.supercell
-    shifted = shift_origin(parent, soft.origin_index)
-    n_cells = len(reference) / len(parent)
-    by_label = {m.irrep: m for m in soft.modes}
-    sets = [(lab,) for lab in by_label]
-    if couple:
-        sets += list(itertools.combinations(by_label, 2))
+    scan = _Scan(parent, soft, calc, amps, parent_energy / formula_units(parent), symprec)
+    jobs, rejected = _directions(parent, soft, couple, max_params, symprec)
+    candidates = []
+    for done, (labels, sub) in enumerate(jobs):
+        if progress is not None:
+            progress(done, len(jobs))
+        candidate, reason = scan.candidate(labels, sub, min_gain_mev)
+        if candidate is None:
+            rejected.append({**_entry(labels, sub), "reason": reason})
+        else:
+            candidates.append(candidate)
+    if progress is not None:
+        progress(len(jobs), len(jobs))
+    candidates.sort(key=candidate_rank)
+    return CondenseResult(
+        parent_energy_per_fu=float(scan.e_parent_fu),
+        candidates=tuple(candidates),
+        rejected=tuple(rejected),
+    )
 
-    jobs = []
-    rejected: list[dict] = []
+
+def _entry(labels: Sequence[str], sub) -> dict:
+    """The irreps, direction and group of a direction, as listed in ``rejected``."""
+    return {
+        "irreps": list(labels),
+        "direction": sub.direction,
+        "space_group_symbol": sub.space_group_symbol,
+    }
+
+
+def _directions(
+    parent: Atoms, soft: PhononModes, couple: bool, max_params: int, symprec: float
+) -> tuple[list, list[dict]]:
+    """The ``(irreps, isotropy subgroup)`` pairs to scan, and the directions left out (with
+    the reason): every soft irrep, and every pair of them with both irreps nonzero.
+    """
+    from ase_symbreak.symmetry import isotropy_subgroups
+
+    labels_of = list(dict.fromkeys(m.irrep for m in soft.modes))
+    sets = [(lab,) for lab in labels_of]
+    if couple:
+        sets += list(itertools.combinations(labels_of, 2))
+    jobs, rejected = [], []
     for labels in sets:
         try:
             subs = isotropy_subgroups(
@@ -184,7 +213,7 @@ def condense(
                 list(labels),
                 origin_index=soft.origin_index,
                 symprec=symprec,
-                supercell_matrix=p,
+                supercell_matrix=np.asarray(soft.supercell_matrix, dtype=int),
             )
         except ValueError as err:
             rejected.append(
@@ -197,88 +226,96 @@ def condense(
             )
             continue
         for sub in subs:
-            entry = {
-                "irreps": list(labels),
-                "direction": sub.direction,
-                "space_group_symbol": sub.space_group_symbol,
-            }
             if len(labels) > 1 and not _blocks_nonzero(sub.direction):
                 continue  # a single-irrep subgroup, enumerated on its own
             if sub.n_params > max_params:
-                rejected.append(
-                    {**entry, "reason": f"{sub.n_params} free parameters > max_params={max_params}"}
-                )
+                reason = f"{sub.n_params} free parameters > max_params={max_params}"
+                rejected.append({**_entry(labels, sub), "reason": reason})
                 continue
             jobs.append((labels, sub))
+    return jobs, rejected
 
-    candidates = []
-    for done, (labels, sub) in enumerate(jobs):
-        if progress is not None:
-            progress(done, len(jobs))
-        entry = {
-            "irreps": list(labels),
-            "direction": sub.direction,
-            "space_group_symbol": sub.space_group_symbol,
-        }
-        u_iso = displacements_from(sub.structure, reference)
+
+class _Scan:
+    """Builds and scans the candidate of one direction in the parent's phonon supercell."""
+
+    def __init__(self, parent, soft, calc, amps: NDArray, e_parent_fu: float, symprec) -> None:
+        from ase_symbreak.symmetry import shift_origin
+
+        self.parent, self.soft, self.calc, self.amps = parent, soft, calc, amps
+        self.e_parent_fu, self.symprec = e_parent_fu, symprec
+        self.p = np.asarray(soft.supercell_matrix, dtype=int)
+        self.reference = soft.supercell
+        self.shifted = shift_origin(parent, soft.origin_index)
+        self.n_cells = len(self.reference) / len(parent)
+        self.by_label = {m.irrep: m for m in soft.modes}
+
+    def pattern(self, labels: Sequence[str], sub) -> tuple[NDArray, bool]:
+        """The direction's displacement pattern at ``Ap = 1`` A, projected onto the soft
+        modes' eigenvectors where that keeps its group (``projected``).
+        """
+        from ase_symbreak.symmetry import analyze
+
+        u_iso = displacements_from(sub.structure, self.reference)
         basis = np.concatenate(
-            [by_label[lab].displacements.reshape(-1, u_iso.size) for lab in labels]
+            [self.by_label[lab].displacements.reshape(-1, u_iso.size) for lab in labels]
         )
         q, _ = np.linalg.qr(basis.T)
         u_soft = (q @ (q.T @ u_iso.ravel())).reshape(u_iso.shape)
         projected = False
         if np.linalg.norm(u_soft) > 1e-3 * np.linalg.norm(u_iso):
-            test = reference.copy()
+            test = self.reference.copy()
             test.positions += u_soft * (0.05 / np.abs(u_soft).max())
-            projected = analyze(test, symprec=symprec).number == sub.space_group_number
+            projected = analyze(test, symprec=self.symprec).number == sub.space_group_number
         u = u_soft if projected else u_iso
-        pattern = u / np.sqrt((u**2).sum() / n_cells)  # Ap = 1 Angstrom
-        try:
-            prim, prim_pattern = child_primitive_cell(
-                shifted, reference, p, pattern, float(amps[len(amps) // 2]), symprec
-            )
-        except (ValueError, RuntimeError) as err:
-            rejected.append({**entry, "reason": f"could not build the child cell: {err}"})
-            continue
-        n_fu = formula_units(prim, parent)
+        return u / np.sqrt((u**2).sum() / self.n_cells), projected  # Ap = 1 Angstrom
+
+    def energies(self, prim: Atoms, prim_pattern: NDArray) -> NDArray:
+        """Energy (meV per formula unit, relative to the parent) at each scan amplitude."""
+        n_fu = formula_units(prim, self.parent)
         energies = []
-        for a in amps:
+        for a in self.amps:
             trial = prim.copy()
             trial.positions += a * prim_pattern
-            trial.calc = calc
-            energies.append((trial.get_potential_energy() / n_fu - e_parent_fu) * 1000.0)
-        energies = np.asarray(energies)
+            trial.calc = self.calc
+            energies.append((trial.get_potential_energy() / n_fu - self.e_parent_fu) * 1000.0)
+        return np.asarray(energies)
+
+    def candidate(self, labels, sub, min_gain_mev: float) -> tuple[Candidate | None, str]:
+        """The direction's :class:`Candidate`, or None and why it was left out."""
+        amps = self.amps
+        pattern, projected = self.pattern(labels, sub)
+        try:
+            prim, prim_pattern = child_primitive_cell(
+                self.shifted,
+                self.reference,
+                self.p,
+                pattern,
+                float(amps[len(amps) // 2]),
+                self.symprec,
+            )
+        except (ValueError, RuntimeError) as err:
+            return None, f"could not build the child cell: {err}"
+        energies = self.energies(prim, prim_pattern)
         best = int(np.argmin(energies))
         gain = -float(energies[best])
         if gain <= min_gain_mev:
-            rejected.append(
-                {**entry, "reason": f"no energy lowering in the scan (best {-gain:.3f} meV/f.u.)"}
-            )
-            continue
+            return None, f"no energy lowering in the scan (best {-gain:.3f} meV/f.u.)"
         structure = prim.copy()
         structure.positions += amps[best] * prim_pattern
-        candidates.append(
-            Candidate(
-                irreps=tuple(labels),
-                direction=sub.direction,
-                n_params=int(sub.n_params),
-                space_group_number=int(sub.space_group_number),
-                space_group_symbol=str(sub.space_group_symbol),
-                index=int(sub.index),
-                amplitudes=amps,
-                energies_mev_per_fu=energies,
-                best_amplitude=float(amps[best]),
-                energy_gain_mev_per_fu=gain,
-                structure=structure,
-                pattern=pattern,
-                projected=projected,
-            )
+        candidate = Candidate(
+            irreps=tuple(labels),
+            direction=sub.direction,
+            n_params=int(sub.n_params),
+            space_group_number=int(sub.space_group_number),
+            space_group_symbol=str(sub.space_group_symbol),
+            index=int(sub.index),
+            amplitudes=amps,
+            energies_mev_per_fu=energies,
+            best_amplitude=float(amps[best]),
+            energy_gain_mev_per_fu=gain,
+            structure=structure,
+            pattern=pattern,
+            projected=projected,
         )
-    if progress is not None:
-        progress(len(jobs), len(jobs))
-    candidates.sort(key=candidate_rank)
-    return CondenseResult(
-        parent_energy_per_fu=float(e_parent_fu),
-        candidates=tuple(candidates),
-        rejected=tuple(rejected),
-    )
+        return candidate, ""
