@@ -13,6 +13,10 @@ force call of SevenNet-0 on 40 atoms took 9-14 s instead of 1.2 s. The policy he
 :func:`apply_thread_policy` sets it (``torch.set_num_threads``); the command line applies it
 before every command (``ase-symbreak --threads N`` overrides), ASE scripts may call it once.
 Figures under load: ``benchmarks/threads_under_load.py``.
+
+:func:`single_threaded_blas` is the other half of the policy: small dense linear algebra
+(the optimisers' 3x3..9x9 solves, thousands of small diagonalisations) runs with one BLAS
+thread.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ import logging
 import os
 import time
 
-__all__ = ["THREADS_VARIABLE", "apply_thread_policy", "available_cores", "policy_threads"]
+__all__ = [
+    "THREADS_VARIABLE",
+    "apply_thread_policy",
+    "available_cores",
+    "policy_threads",
+    "single_threaded_blas",
+]
 
 #: Environment variable that fixes the number of torch threads.
 THREADS_VARIABLE = "ASE_SYMBREAK_THREADS"
@@ -116,3 +126,18 @@ def apply_thread_policy(threads: int | None = None) -> int:
         torch.set_num_threads(threads)
     log.info("torch uses %d threads (%s)", threads, why)
     return threads
+
+
+def single_threaded_blas():
+    """One BLAS thread: the optimisers' and cell filters' 3x3..9x9 linear algebra is slowed
+    down 1000-fold by multi-threaded OpenBLAS on a loaded machine (measured: 22 ms per 6x6 solve).
+
+    A context manager (``threadpoolctl.threadpool_limits``; does nothing without threadpoolctl).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")

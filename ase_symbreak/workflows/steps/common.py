@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ase import Atoms
 
+from ase_symbreak.threads import single_threaded_blas
+
 if TYPE_CHECKING:
     from ase_symbreak.symmetry import SpaceGroupInfo
 
@@ -68,19 +70,6 @@ def check_parent(atoms: Atoms, symprec: float = 1e-3) -> SpaceGroupInfo:
             "to search from (give the undistorted high-symmetry structure)"
         )
     return info
-
-
-def single_threaded_blas():
-    """One BLAS thread: the optimisers' and cell filters' 3x3..9x9 linear algebra is slowed
-    down 1000-fold by multi-threaded OpenBLAS on a loaded machine (measured: 22 ms per 6x6 solve).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def max_force(target) -> float:
