@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import reduce
 from math import gcd
 from typing import TYPE_CHECKING
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ase import Atoms
 
+from ase_symbreak.progress import Progress
 from ase_symbreak.threads import single_threaded_blas
 
 if TYPE_CHECKING:
@@ -23,9 +23,6 @@ __all__ = [
     "rank_value",
     "single_threaded_blas",
 ]
-
-#: ``progress(done, total)`` callback of a step.
-Progress = Callable[[int, "int | None"], None]
 
 
 def rank_value(value: float, resolution: float = 1e-6) -> float:
