@@ -140,12 +140,6 @@ def relax(
     progress : ``progress(step, steps)`` after each step.
     """
     atoms = as_atoms(atoms)
-    import ase.optimize
-    from ase.constraints import FixSymmetry
-    from ase.filters import FrechetCellFilter
-
-    from ase_symbreak.symmetry import analyze
-
     if not fmax > 0:
         raise ValueError(f"fmax must be positive (eV/A), got {fmax}")
     if int(steps) < 0:
@@ -155,35 +149,73 @@ def relax(
     if relax_cell and (not np.all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6):
         raise ValueError("relax_cell=True needs a 3-D periodic structure")
     if optimizer == "newton":
-        from .newton import newton_relax
-
-        with single_threaded_blas():
-            res = newton_relax(
-                atoms,
-                calc,
-                fmax=fmax,
-                steps=int(steps),
-                keep_symmetry=keep_symmetry,
-                relax_cell=relax_cell,
-                symprec=symprec,
-                progress=progress,
-            )
-        info = analyze(res.atoms, symprec=symprec)
-        return RelaxResult(
-            atoms=res.atoms,
-            energy=res.energy,
-            n_steps=res.n_steps,
-            converged=res.converged,
-            fmax=float(fmax),
-            max_force=res.max_force,
-            relax_cell=bool(relax_cell),
-            keep_symmetry=bool(keep_symmetry),
-            space_group_number=int(info.number),
-            space_group_symbol=str(info.symbol),
-            n_force_calls=res.n_force_calls,
-            n_hessians=res.n_hessians,
-            optimizer=optimizer,
+        return _relax_newton(
+            atoms, calc, fmax, int(steps), keep_symmetry, relax_cell, symprec, progress
         )
+    return _relax_ase(
+        atoms, calc, fmax, int(steps), keep_symmetry, relax_cell, symprec, optimizer, progress
+    )
+
+
+def _relaxed(
+    atoms: Atoms, symprec: float, fmax: float, relax_cell: bool, keep_symmetry: bool, **fields
+) -> RelaxResult:
+    """The :class:`RelaxResult` of a relaxed structure, with its space group at ``symprec``."""
+    from ase_symbreak.symmetry import analyze
+
+    info = analyze(atoms, symprec=symprec)
+    return RelaxResult(
+        atoms=atoms,
+        fmax=float(fmax),
+        relax_cell=bool(relax_cell),
+        keep_symmetry=bool(keep_symmetry),
+        space_group_number=int(info.number),
+        space_group_symbol=str(info.symbol),
+        **fields,
+    )
+
+
+def _relax_newton(
+    atoms, calc, fmax, steps, keep_symmetry, relax_cell, symprec, progress
+) -> RelaxResult:
+    """:func:`relax` with ``optimizer="newton"`` (:mod:`.newton`)."""
+    from .newton import newton_relax
+
+    with single_threaded_blas():
+        res = newton_relax(
+            atoms,
+            calc,
+            fmax=fmax,
+            steps=steps,
+            keep_symmetry=keep_symmetry,
+            relax_cell=relax_cell,
+            symprec=symprec,
+            progress=progress,
+        )
+    return _relaxed(
+        res.atoms,
+        symprec,
+        fmax,
+        relax_cell,
+        keep_symmetry,
+        energy=res.energy,
+        n_steps=res.n_steps,
+        converged=res.converged,
+        max_force=res.max_force,
+        n_force_calls=res.n_force_calls,
+        n_hessians=res.n_hessians,
+        optimizer="newton",
+    )
+
+
+def _relax_ase(
+    atoms, calc, fmax, steps, keep_symmetry, relax_cell, symprec, optimizer, progress
+) -> RelaxResult:
+    """:func:`relax` with one of ASE's optimisers (``FixSymmetry``, ``FrechetCellFilter``)."""
+    import ase.optimize
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+
     work = atoms.copy()
     work.set_constraint()
     counter = _CountingCalculator(calc)
@@ -200,24 +232,22 @@ def relax(
         warnings.filterwarnings(
             "ignore", message="logm result may be inaccurate", category=RuntimeWarning
         )
-        for converged in opt.irun(fmax=fmax, steps=int(steps)):
+        for converged in opt.irun(fmax=fmax, steps=steps):
             if progress is not None:
-                progress(opt.nsteps, int(steps))
+                progress(opt.nsteps, steps)
     largest = max_force(target)
     energy = float(work.get_potential_energy())
     out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
-    info = analyze(out, symprec=symprec)
-    return RelaxResult(
-        atoms=out,
+    return _relaxed(
+        out,
+        symprec,
+        fmax,
+        relax_cell,
+        keep_symmetry,
         energy=energy,
         n_steps=int(opt.nsteps),
         converged=bool(converged or largest <= fmax),
-        fmax=float(fmax),
         max_force=largest,
-        relax_cell=bool(relax_cell),
-        keep_symmetry=bool(keep_symmetry),
-        space_group_number=int(info.number),
-        space_group_symbol=str(info.symbol),
         n_force_calls=int(counter.calls),
         optimizer=optimizer,
     )
