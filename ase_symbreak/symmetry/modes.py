@@ -262,16 +262,9 @@ def _orth(v: NDArray, tol: float = 1e-8) -> NDArray:
 
 def _bloch_block(cells: NDArray, n_at: int, star: NDArray, centerings: NDArray) -> NDArray:
     """Real orthonormal basis (3N, d) of Bloch waves of the arms of star and -star."""
-    pairs: list[NDArray] = []
-    for k in star:
-        if not any(
-            is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings)
-            for q in pairs
-        ):
-            pairs.append(k)
     eye = np.eye(3 * n_at)
     cols = []
-    for k in pairs:
+    for k in _arm_pairs(star, centerings):
         ph = np.exp(2j * np.pi * cells @ k)
         parts = [ph.real] if is_reciprocal_vector(2 * k, np.zeros((1, 3))) else [ph.real, ph.imag]
         for part in parts:
@@ -390,6 +383,18 @@ def _identify(
     raise RuntimeError("could not identify an irreducible piece")
 
 
+def _arm_pairs(star: NDArray, centerings: NDArray) -> list[NDArray]:
+    """One arm of each ``{k, -k}`` pair of ``star`` (arms equal modulo the centred lattice)."""
+    pairs: list[NDArray] = []
+    for k in star:
+        if not any(
+            is_reciprocal_vector(k - q, centerings) or is_reciprocal_vector(k + q, centerings)
+            for q in pairs
+        ):
+            pairs.append(k)
+    return pairs
+
+
 def _canonical_first_copy(
     ops: SupercellOperations,
     mats_w: NDArray,
@@ -406,29 +411,45 @@ def _canonical_first_copy(
     standard = (
         ops.cartesian if frame is None else np.einsum("ij,gjk,lk->gil", frame, ops.cartesian, frame)
     )
-    d = mats_w.shape[1]
-    # group arms into {k, -k} pairs, real projectors
-    pairs: list[NDArray] = []
-    for k in star:
-        if any(
-            is_reciprocal_vector(k + q, centerings) or is_reciprocal_vector(k - q, centerings)
-            for q in pairs
-        ):
-            continue
-        pairs.append(k)
+    spaces = _arm_pair_spaces(ops, mats_w, star, centerings)
+    e1 = spaces[0]
+    stab = _stabiliser(mats_w, e1)
+    proper_diag, order = _diagonal_first(standard, stab)
+    parts = _split_by_operations(mats_w, e1, order)
+    cols = [e1 @ p[:, j] for p in parts for j in range(p.shape[1])]  # e1 -> W coordinates
+    cols.sort(key=lambda c: _component_signature(c, mats_w, proper_diag, stab))
+    first = np.array(_chain_signs(cols, mats_w, standard, stab)).T  # (d, s)
+    return _transport(first, mats_w, spaces[1:])
+
+
+def _arm_pair_spaces(
+    ops: SupercellOperations, mats_w: NDArray, star: NDArray, centerings: NDArray
+) -> list[NDArray]:
+    """Orthonormal (d, s) bases of the subspaces of each ``{k, -k}`` pair (real projectors)."""
     spaces = []
-    for k in pairs:
+    for k in _arm_pairs(star, centerings):
         proj = _translation_projector(ops, mats_w, k)
         if not is_reciprocal_vector(2 * k, centerings):
             proj = proj + _translation_projector(ops, mats_w, -k)
         proj = proj.real
         w, v = np.linalg.eigh((proj + proj.T) / 2)
         spaces.append(v[:, w > 0.5])
-    e1 = spaces[0]
-    # operations that keep the first arm pair: refine by their symmetric parts
+    return spaces
+
+
+def _stabiliser(mats_w: NDArray, e1: NDArray) -> NDArray:
+    """Indices of the operations that map the span of ``e1`` (d, s) onto itself."""
     me = mats_w @ e1  # (G, d, s)
     resid = me - e1[None] @ (e1.T[None] @ me)
-    stab = np.flatnonzero(np.linalg.norm(resid, axis=(1, 2)) < 1e-6)
+    return np.flatnonzero(np.linalg.norm(resid, axis=(1, 2)) < 1e-6)
+
+
+def _diagonal_first(standard: NDArray, stab: NDArray) -> tuple[list[int], list[int]]:
+    """Operations of ``stab`` with a diagonal Cartesian matrix.
+
+    Returns the proper diagonal ones, sorted by ``-diag`` (``(1,1,1)`` first), and all of
+    ``stab`` with the diagonal ones first (the order in which they refine the basis).
+    """
     cart = standard[stab]
     offdiag = np.abs(cart - np.einsum("gii->gi", cart)[:, :, None] * np.eye(3)).max(axis=(1, 2))
     is_diag = offdiag < 1e-8
@@ -439,7 +460,15 @@ def _canonical_first_copy(
     order = [int(g) for g, dg in zip(stab, is_diag) if dg] + [
         int(g) for g, dg in zip(stab, is_diag) if not dg
     ]
-    cart = standard
+    return proper_diag, order
+
+
+def _split_by_operations(mats_w: NDArray, e1: NDArray, order: list[int]) -> list[NDArray]:
+    """Split ``e1``'s coordinates into 1-D joint eigenvectors of the operations' symmetric parts.
+
+    Returns orthonormal (s, s_i) pieces in ``e1`` coordinates, refined by each operation of
+    ``order`` in turn until all are one-dimensional (or the operations run out).
+    """
     parts = [np.eye(e1.shape[1])]
     for g in order:
         if all(p.shape[1] == 1 for p in parts):
@@ -455,24 +484,31 @@ def _canonical_first_copy(
             for cl in _clusters(w, 1e-6):
                 new.append(p @ v[:, cl])
         parts = new
-    # columns in e1 coordinates -> W coordinates
-    cols: list[NDArray] = []
-    for p in parts:
-        for j in range(p.shape[1]):
-            cols.append(e1 @ p[:, j])
+    return parts
 
-    def signature(c: NDArray) -> tuple:
-        # components told apart by the axial operations first (R4+: tilts about x, y, z); then the
-        # one invariant under more operations (GM3+ of Oh: 2z^2-x^2-y^2 before x^2-y^2, so that the
-        # tetragonal direction reads (a,0) as in ISOTROPY)
-        diag = tuple(-round(float(c @ mats_w[g] @ c), 6) for g in proper_diag)
-        n_fixed = sum(abs(float(c @ mats_w[g] @ c) - 1.0) < 1e-6 for g in stab)
-        return diag + (-n_fixed,)
 
-    cols.sort(key=signature)
-    # signs: chain consecutive components with a cyclic operation (x->y->z first)
+def _component_signature(
+    c: NDArray, mats_w: NDArray, proper_diag: list[int], stab: NDArray
+) -> tuple:
+    """Sort key of a component ``c`` (d,).
+
+    Components are told apart by the axial operations first (R4+: tilts about x, y, z);
+    then the one invariant under more operations comes first (GM3+ of Oh:
+    2z^2-x^2-y^2 before x^2-y^2, so that the tetragonal direction reads (a,0) as in
+    ISOTROPY).
+    """
+    diag = tuple(-round(float(c @ mats_w[g] @ c), 6) for g in proper_diag)
+    n_fixed = sum(abs(float(c @ mats_w[g] @ c) - 1.0) < 1e-6 for g in stab)
+    return diag + (-n_fixed,)
+
+
+def _chain_signs(
+    cols: list[NDArray], mats_w: NDArray, standard: NDArray, stab: NDArray
+) -> list[NDArray]:
+    """Signs: chain consecutive components with a cyclic operation (x->y->z first)."""
+    cols = list(cols)
     cyc = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=float)
-    is_cyc = np.abs(cart[stab] - cyc).max(axis=(1, 2)) < 1e-8
+    is_cyc = np.abs(standard[stab] - cyc).max(axis=(1, 2)) < 1e-8
     pref = [int(g) for g in stab[is_cyc]] + [int(g) for g in stab]
     for i in range(1, len(cols)):
         for g in pref:
@@ -481,11 +517,15 @@ def _canonical_first_copy(
                 if ov < 0:
                     cols[i] = -cols[i]
                 break
-    first = np.array(cols).T  # (d, s)
-    # transport to the other arm pairs
+    return cols
+
+
+def _transport(first: NDArray, mats_w: NDArray, others: list[NDArray]) -> NDArray:
+    """(d, d) basis: ``first`` (d, s) followed by its images in the other arm-pair spaces."""
+    d = mats_w.shape[1]
     out = [first]
     moved_all = mats_w @ first  # (G, d, s)
-    for sp in spaces[1:]:
+    for sp in others:
         norms = np.linalg.norm(sp.T[None] @ moved_all, axis=(1, 2))
         hit = np.flatnonzero(norms > np.sqrt(first.shape[1]) - 1e-6)
         if len(hit) == 0:  # pragma: no cover
@@ -536,115 +576,28 @@ def displacement_modes(
     """
     shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
     p = supercell_matrix_3x3(supercell_matrix)
-    p_inv = np.linalg.inv(p)
     sc, cells, ops = _build_supercell(ctx, p, symprec)
-    n_at = len(shifted)
-    n_g = len(ops)
     rng = np.random.default_rng(seed)
     orbit_names = ctx.info.wyckoff_orbits(shifted)
-
     stars = kpoint_stars(ctx, p)
-    wanted = stars
-    if kpoints is not None:
-        want = np.atleast_2d(np.asarray(kpoints, dtype=float))
-        wanted = [
-            st
-            for st in stars
-            if any(is_reciprocal_vector(a - k, ctx.centerings) for a in st for k in want)
-        ]
-        if not wanted:
-            raise ValueError(
-                f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}"
-            )
-
-    def is_wanted(star: NDArray) -> bool:
-        return any(star is w for w in wanted)
-
-    # blocks: union of Bloch spans; merge stars whose spans coincide (centred cells, where
-    # the Bloch waves of the cells do not separate k-points that differ by the centring)
-    blocks: list[tuple[NDArray, list[NDArray]]] = []
-    for star in stars:
-        b = _bloch_block(cells, n_at, star, ctx.centerings)
-        for i, (bb, ss) in enumerate(blocks):
-            if np.linalg.norm(bb.T @ b) > 1e-6:
-                blocks[i] = (_orth(np.hstack([bb, b])), ss + [star])
-                break
-        else:
-            blocks.append((b, [star]))
-    blocks = [(b, ss) for b, ss in blocks if any(is_wanted(st) for st in ss)]
-
-    # operation g = i * n_cells + c (parent op i, cell c): pure translations and one op per coset
-    n_cells = len(cells)
-    is_identity = np.all(ctx.rotations == np.eye(3, dtype=int), axis=(1, 2))
-    pure_translations = (
-        np.flatnonzero(is_identity)[:, None] * n_cells + np.arange(n_cells)[None, :]
-    ).ravel()
-    coset_ops = np.array(
-        [
-            i * n_cells
-            for i in range(len(ctx.rotations))
-            if not any(np.array_equal(ctx.rotations[i], ctx.rotations[j]) for j in range(i))
-        ]
+    wanted = _wanted_stars(stars, kpoints, ctx.centerings, p)
+    pure_translations, coset_ops = _translations_and_cosets(ctx.rotations, len(cells))
+    job = _ModeJob(
+        ctx,
+        ops,
+        np.linalg.inv(p),
+        rng,
+        orbit_names,
+        len(shifted),
+        len(sc),
+        wanted,
+        pure_translations,
+        coset_ops,
     )
     result: list[IrrepModes] = []
-    for b, star_list in blocks:
-        cand = [(s, irreps_from_context(ctx, s[0])) for s in star_list]
-        mats_b = _block_matrices(ops, b)
-        pieces, chis = _irreducible_pieces(mats_b, rng, pure_translations, coset_ops)
-        classes: list[list[int]] = []
-        for i, chi in enumerate(chis):
-            for cl in classes:
-                if len(chis[cl[0]]) == len(chi) and np.abs(chis[cl[0]] - chi).max() < 1e-6:
-                    cl.append(i)
-                    break
-            else:
-                classes.append([i])
-        entries = []
-        for cl in classes:
-            w1 = pieces[cl[0]]
-            mats_w = w1.T @ mats_b @ w1
-            irr, star, found = _identify(ops, p_inv, mats_w, cand)
-            if not is_wanted(star):
-                continue
-            d = w1.shape[1]
-            if len(found) > 1 or irr.dim != d:
-                irr = replace(irr, label="".join(f.label for f in found), dim=d)
-            e = _canonical_first_copy(
-                ops, mats_w, star, ctx.centerings, ctx.info.std_rotation_matrix
-            )
-            w1c = w1 @ e
-            d_mats = w1c.T @ mats_b @ w1c
-            copies = [w1c]
-            for j in cl[1:]:
-                wm = pieces[j]
-                dm = wm.T @ mats_b @ wm
-                x = rng.standard_normal((d, d))
-                t = (dm @ x @ d_mats.transpose(0, 2, 1)).sum(axis=0) / n_g
-                c = t.T @ t
-                t = t / np.sqrt(np.trace(c) / d)
-                copies.append(wm @ t)
-            # sign of the first component of each copy: first significant entry positive
-            basis = np.stack([b @ w for w in copies])  # (m, 3N, d)
-            basis = basis.transpose(0, 2, 1).reshape(len(copies), d, len(sc), 3)
-            weight = np.sum(basis**2, axis=(0, 1, 3))
-            moving = sorted({orbit_names[i % n_at] for i in np.flatnonzero(weight > 1e-10)})
-            entries.append(
-                IrrepModes(
-                    irrep=irr,
-                    multiplicity=len(copies),
-                    basis=basis,
-                    matrices=d_mats,
-                    orbits=moving,
-                    characters=np.trace(d_mats, axis1=1, axis2=2),
-                    paired=tuple(f.label for f in found) if len(found) > 1 else (),
-                )
-            )
-        order = {}
-        for s, irs in cand:
-            for n, irr in enumerate(irs):
-                order.setdefault(irr.label, (len(order), n))
-        entries.sort(key=lambda m: order.get(m.irrep.label, (len(order), 0)))
-        result.extend(entries)
+    for b, star_list in _bloch_blocks(stars, cells, len(shifted), ctx.centerings):
+        if any(job.is_wanted(st) for st in star_list):
+            result.extend(_block_modes(job, b, star_list))
     return DisplacementRepresentation(
         parent=shifted,
         origin_index=origin_index,
@@ -655,3 +608,178 @@ def displacement_modes(
         irreps=result,
         idealization=ctx.idealization,
     )
+
+
+@dataclass(frozen=True)
+class _ModeJob:
+    """What every Bloch block of :func:`displacement_modes` needs.
+
+    Attributes
+    ----------
+    p_inv : NDArray[float]
+        (3, 3) inverse of the supercell matrix.
+    rng : np.random.Generator
+        Draws the commutant elements and intertwiners, block after block.
+    orbit_names : list of str
+        Wyckoff orbit of each parent atom.
+    n_at, n_sc : int
+        Atoms in the parent cell and in the supercell.
+    wanted : list of NDArray
+        The stars to keep (the very objects of ``kpoint_stars``).
+    pure_translations, coset_ops : NDArray[int]
+        Operations that are pure translations, and one operation per coset of them.
+    """
+
+    ctx: ParentContext
+    ops: SupercellOperations
+    p_inv: NDArray
+    rng: np.random.Generator
+    orbit_names: list[str]
+    n_at: int
+    n_sc: int
+    wanted: list[NDArray]
+    pure_translations: NDArray
+    coset_ops: NDArray
+
+    def is_wanted(self, star: NDArray) -> bool:
+        """Whether ``star`` (by identity) is one of the stars asked for."""
+        return any(star is w for w in self.wanted)
+
+
+def _wanted_stars(
+    stars: list[NDArray], kpoints: Any, centerings: NDArray, p: NDArray
+) -> list[NDArray]:
+    """The stars that contain one of ``kpoints`` (all stars when it is None)."""
+    if kpoints is None:
+        return stars
+    want = np.atleast_2d(np.asarray(kpoints, dtype=float))
+    wanted = [
+        st for st in stars if any(is_reciprocal_vector(a - k, centerings) for a in st for k in want)
+    ]
+    if not wanted:
+        raise ValueError(
+            f"none of the k-points {want.tolist()} is commensurate with supercell {p.tolist()}"
+        )
+    return wanted
+
+
+def _bloch_blocks(
+    stars: list[NDArray], cells: NDArray, n_at: int, centerings: NDArray
+) -> list[tuple[NDArray, list[NDArray]]]:
+    """Union of the Bloch spans of each star, (3N, d) with its stars.
+
+    Stars whose spans coincide are merged (centred cells, where the Bloch waves of the
+    cells do not separate k-points that differ by the centring).
+    """
+    blocks: list[tuple[NDArray, list[NDArray]]] = []
+    for star in stars:
+        b = _bloch_block(cells, n_at, star, centerings)
+        for i, (bb, ss) in enumerate(blocks):
+            if np.linalg.norm(bb.T @ b) > 1e-6:
+                blocks[i] = (_orth(np.hstack([bb, b])), ss + [star])
+                break
+        else:
+            blocks.append((b, [star]))
+    return blocks
+
+
+def _translations_and_cosets(rotations: NDArray, n_cells: int) -> tuple[NDArray, NDArray]:
+    """Pure translations and one operation per coset of them (``g = i * n_cells + c``)."""
+    is_identity = np.all(rotations == np.eye(3, dtype=int), axis=(1, 2))
+    pure_translations = (
+        np.flatnonzero(is_identity)[:, None] * n_cells + np.arange(n_cells)[None, :]
+    ).ravel()
+    coset_ops = np.array(
+        [
+            i * n_cells
+            for i in range(len(rotations))
+            if not any(np.array_equal(rotations[i], rotations[j]) for j in range(i))
+        ]
+    )
+    return pure_translations, coset_ops
+
+
+def _block_modes(job: _ModeJob, b: NDArray, star_list: list[NDArray]) -> list[IrrepModes]:
+    """Labelled irreps of one Bloch block ``b`` (3N, d), in the order of the irrep tables."""
+    cand = [(s, irreps_from_context(job.ctx, s[0])) for s in star_list]
+    mats_b = _block_matrices(job.ops, b)
+    pieces, chis = _irreducible_pieces(mats_b, job.rng, job.pure_translations, job.coset_ops)
+    entries = []
+    for cl in _character_classes(chis):
+        modes = _isotypic_modes(job, b, mats_b, [pieces[i] for i in cl], cand)
+        if modes is not None:
+            entries.append(modes)
+    order = {}
+    for _, irs in cand:
+        for n, irr in enumerate(irs):
+            order.setdefault(irr.label, (len(order), n))
+    entries.sort(key=lambda m: order.get(m.irrep.label, (len(order), 0)))
+    return entries
+
+
+def _character_classes(chis: list[NDArray]) -> list[list[int]]:
+    """Indices of the pieces grouped by equal characters (isotypic components)."""
+    classes: list[list[int]] = []
+    for i, chi in enumerate(chis):
+        for cl in classes:
+            if len(chis[cl[0]]) == len(chi) and np.abs(chis[cl[0]] - chi).max() < 1e-6:
+                cl.append(i)
+                break
+        else:
+            classes.append([i])
+    return classes
+
+
+def _isotypic_modes(
+    job: _ModeJob,
+    b: NDArray,
+    mats_b: NDArray,
+    pieces: list[NDArray],
+    cand: list[tuple[NDArray, list[Irrep]]],
+) -> IrrepModes | None:
+    """All copies of one irrep in the canonical basis; None if its star is not wanted.
+
+    ``pieces`` are the (d_b, d) bases of the copies in block coordinates.
+    """
+    w1 = pieces[0]
+    mats_w = w1.T @ mats_b @ w1
+    irr, star, found = _identify(job.ops, job.p_inv, mats_w, cand)
+    if not job.is_wanted(star):
+        return None
+    d = w1.shape[1]
+    if len(found) > 1 or irr.dim != d:
+        irr = replace(irr, label="".join(f.label for f in found), dim=d)
+    ctx = job.ctx
+    e = _canonical_first_copy(job.ops, mats_w, star, ctx.centerings, ctx.info.std_rotation_matrix)
+    w1c = w1 @ e
+    d_mats = w1c.T @ mats_b @ w1c
+    copies = [w1c] + [_intertwined_copy(wm, mats_b, d_mats, job.rng) for wm in pieces[1:]]
+    basis = np.stack([b @ w for w in copies])  # (m, 3N, d)
+    basis = basis.transpose(0, 2, 1).reshape(len(copies), d, job.n_sc, 3)
+    weight = np.sum(basis**2, axis=(0, 1, 3))
+    moving = sorted({job.orbit_names[i % job.n_at] for i in np.flatnonzero(weight > 1e-10)})
+    return IrrepModes(
+        irrep=irr,
+        multiplicity=len(copies),
+        basis=basis,
+        matrices=d_mats,
+        orbits=moving,
+        characters=np.trace(d_mats, axis1=1, axis2=2),
+        paired=tuple(f.label for f in found) if len(found) > 1 else (),
+    )
+
+
+def _intertwined_copy(
+    wm: NDArray, mats_b: NDArray, d_mats: NDArray, rng: np.random.Generator
+) -> NDArray:
+    """Basis (d_b, d) of the copy ``wm`` that transforms with the first copy's ``d_mats``.
+
+    Uses a random intertwiner ``sum_g D_m(g) X D(g)^T``, normalised to be orthogonal.
+    """
+    d = d_mats.shape[1]
+    dm = wm.T @ mats_b @ wm
+    x = rng.standard_normal((d, d))
+    t = (dm @ x @ d_mats.transpose(0, 2, 1)).sum(axis=0) / len(mats_b)
+    c = t.T @ t
+    t = t / np.sqrt(np.trace(c) / d)
+    return wm @ t
