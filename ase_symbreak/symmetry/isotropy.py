@@ -381,98 +381,185 @@ def isotropy_subgroups(
     >>> [(s.direction, s.space_group_symbol) for s in subs[:3]]
     [('(a,a,a)', 'R-3c'), ('(a,0,0)', 'I4/mcm'), ('(a,a,0)', 'Imma')]
     """
+    labels = _checked_labels(irreps, amplitude)
+    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
+    ks = [_parse_label_k(ctx, lab) for lab in labels]
+    if supercell_matrix is None:
+        supercell_matrix = _default_supercell(ctx, ks)
+    rep = displacement_modes(
+        shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks)
+    )
+    op_space = _OrderParameterSpace.build(rep, labels)
+    classes = fixed_subspace_classes(op_space.images)
+    parent_cell = _PrimitiveCell.of(shifted)
+    out = [_realise(op_space, basis, parent_cell, amplitude) for basis in classes]
+    out.sort(key=lambda h: (h.n_params, -h.space_group_number, h.direction))
+    return out
+
+
+def _checked_labels(irreps: list[str] | str, amplitude: float) -> list[str]:
+    """The irrep labels as a non-empty list; refuses an amplitude near the tolerance."""
     labels = [irreps] if isinstance(irreps, str) else list(irreps)
     if not labels:
         raise ValueError("give at least one irrep label")
     if not amplitude > 1e3 * REALISE_SYMPREC:
         raise ValueError(f"amplitude {amplitude} A must be larger than {1e3 * REALISE_SYMPREC:g} A")
-    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
-    ks = [_parse_label_k(ctx, lab) for lab in labels]
-    if supercell_matrix is None:
-        n = [1, 1, 1]
-        for k in ks:
-            for arm in star_of(ctx, k):
-                n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
-        supercell_matrix = n
-    rep = displacement_modes(
-        shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks)
-    )
-    modes = [_optical(_find_modes(rep, lab)) for lab in labels]
-    dims = [m.dim for m in modes]
-    n_tot = sum(dims)
-    n_g = len(rep.operations)
-    mats = np.zeros((n_g, n_tot, n_tot))
-    start = 0
-    for m in modes:
-        mats[:, start : start + m.dim, start : start + m.dim] = m.matrices
-        start += m.dim
-    # distinct image matrices
-    keys = np.round(mats.reshape(n_g, -1) * 1e6).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    images = mats[np.sort(first)]
-    classes = fixed_subspace_classes(images)
-    trivial = bool(
-        np.allclose(images, 1.0)
-    )  # the identity irrep: its isotropy subgroup is the parent
+    return labels
 
-    info_parent = analyze(shifted, symprec=REALISE_SYMPREC)
-    vol_parent_prim = shifted.get_volume() / (len(shifted) / len(info_parent.primitive))
-    out = []
-    for basis in classes:
-        rows = _rref(basis)
-        s = rows.shape[0]
-        direction = _direction(rows, dims)
-        stab_sub = np.all(np.abs(mats @ basis - basis[None]) < 1e-6, axis=(1, 2))
-        vec = _generic(s) @ rows
-        rng = np.random.default_rng(0)
-        for _ in range(10):
-            stab_v = np.all(np.abs(mats @ vec - vec[None]) < 1e-6, axis=1)
-            if np.array_equal(stab_v, stab_sub):
-                break
-            vec = (_generic(s) + 0.05 * rng.random(s)) @ rows
-        u = np.zeros((len(rep.supercell), 3))
+
+def _default_supercell(ctx, ks: list[NDArray]) -> list[int]:
+    """Diagonal supercell: per axis the lcm of the denominators of all arms of the stars."""
+    n = [1, 1, 1]
+    for k in ks:
+        for arm in star_of(ctx, k):
+            n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
+    return n
+
+
+@dataclass(frozen=True)
+class _OrderParameterSpace:
+    """The direct sum of the irreps' order-parameter spaces and its image group.
+
+    Attributes
+    ----------
+    labels : list of str
+        The irreps, in order.
+    rep : DisplacementRepresentation
+    modes : list of IrrepModes
+        Optical copies of each irrep.
+    mats : NDArray[float]
+        (G, n, n) block-diagonal matrices of every supercell operation, n = sum of dims.
+    images : NDArray[float]
+        The distinct matrices of ``mats``.
+    trivial : bool
+        Every image is the identity (the identity irrep: its subgroup is the parent).
+    """
+
+    labels: list[str]
+    rep: DisplacementRepresentation
+    modes: list[IrrepModes]
+    mats: NDArray
+    images: NDArray
+    trivial: bool
+
+    @property
+    def dims(self) -> list[int]:
+        """Dimension of each irrep."""
+        return [m.dim for m in self.modes]
+
+    @classmethod
+    def build(cls, rep: DisplacementRepresentation, labels: list[str]) -> _OrderParameterSpace:
+        """Optical modes of ``labels`` in ``rep`` and their block-diagonal matrices."""
+        modes = [_optical(_find_modes(rep, lab)) for lab in labels]
+        n_tot = sum(m.dim for m in modes)
+        n_g = len(rep.operations)
+        mats = np.zeros((n_g, n_tot, n_tot))
         start = 0
         for m in modes:
-            block = vec[start : start + m.dim]
-            weights = _generic(m.multiplicity)
-            for c in range(m.multiplicity):
-                u += weights[c] * np.einsum("d,dna->na", block, m.basis[c])
+            mats[:, start : start + m.dim, start : start + m.dim] = m.matrices
             start += m.dim
-        u *= amplitude / np.linalg.norm(u, axis=1).max()
-        structure = rep.supercell.copy()
-        structure.positions += u
-        child = analyze(structure, symprec=REALISE_SYMPREC)
-        n_pg_child = child.pointgroup_order
-        vol_child_prim = structure.get_volume() / (len(structure) / len(child.primitive))
-        index = info_parent.pointgroup_order * vol_child_prim / vol_parent_prim / n_pg_child
-        if int(round(index)) == 1 and not trivial:
-            raise RuntimeError(
-                f"isotropy subgroup of {'+'.join(labels)} {direction} came out as the parent group "
-                f"{child.symbol} ({child.number}): "
-                f"the realising distortion breaks no symmetry (a bug; "
-                "please report it with the structure)"
-            )
-        t = child.transformation_matrix
-        m_child = np.linalg.inv(t).T @ rep.supercell_matrix
-        if np.allclose(m_child, np.round(m_child), atol=1e-6):
-            m_child = np.round(m_child).astype(int)
-        origin = -rep.supercell_matrix.T @ np.linalg.solve(t, child.origin_shift)
-        out.append(
-            IsotropySubgroup(
-                irreps=tuple(labels),
-                direction=direction,
-                vector=vec,
-                space_group_number=child.number,
-                space_group_symbol=child.symbol,
-                supercell_matrix=m_child,
-                origin_shift=origin,
-                structure=structure,
-                index=int(round(index)),
-                conventional=child.conventional,
-                n_params=s,
-                stabilizer_order=int(stab_sub.sum()),
-                subspace=basis,
-            )
+        # distinct image matrices
+        keys = np.round(mats.reshape(n_g, -1) * 1e6).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        images = mats[np.sort(first)]
+        return cls(labels, rep, modes, mats, images, bool(np.allclose(images, 1.0)))
+
+
+@dataclass(frozen=True)
+class _PrimitiveCell:
+    """Point-group order and primitive-cell volume (A^3) of a structure."""
+
+    pointgroup_order: int
+    volume: float
+
+    @classmethod
+    def of(cls, atoms: Atoms, info: Any = None) -> _PrimitiveCell:
+        """Identified at ``REALISE_SYMPREC`` unless ``info`` (its ``analyze``) is given."""
+        info = analyze(atoms, symprec=REALISE_SYMPREC) if info is None else info
+        volume = atoms.get_volume() / (len(atoms) / len(info.primitive))
+        return cls(info.pointgroup_order, volume)
+
+    def index_of(self, child: _PrimitiveCell) -> float:
+        """Index of a subgroup with primitive cell ``child`` in this group."""
+        return self.pointgroup_order * child.volume / self.volume / child.pointgroup_order
+
+
+def _realise(
+    space: _OrderParameterSpace, basis: NDArray, parent_cell: _PrimitiveCell, amplitude: float
+) -> IsotropySubgroup:
+    """Condense a generic vector of the fixed subspace ``basis`` (n, s); identify the child."""
+    rows = _rref(basis)
+    direction = _direction(rows, space.dims)
+    stab_sub = np.all(np.abs(space.mats @ basis - basis[None]) < 1e-6, axis=(1, 2))
+    vec = _generic_vector(rows, space.mats, stab_sub)
+    structure = space.rep.supercell.copy()
+    structure.positions += _displacements(vec, space.modes, len(structure), amplitude)
+    child = analyze(structure, symprec=REALISE_SYMPREC)
+    index = parent_cell.index_of(_PrimitiveCell.of(structure, child))
+    if int(round(index)) == 1 and not space.trivial:
+        raise RuntimeError(
+            f"isotropy subgroup of {'+'.join(space.labels)} {direction} came out as the parent "
+            f"group {child.symbol} ({child.number}): "
+            f"the realising distortion breaks no symmetry (a bug; "
+            "please report it with the structure)"
         )
-    out.sort(key=lambda h: (h.n_params, -h.space_group_number, h.direction))
-    return out
+    m_child, origin = _child_setting(child, space.rep.supercell_matrix)
+    return IsotropySubgroup(
+        irreps=tuple(space.labels),
+        direction=direction,
+        vector=vec,
+        space_group_number=child.number,
+        space_group_symbol=child.symbol,
+        supercell_matrix=m_child,
+        origin_shift=origin,
+        structure=structure,
+        index=int(round(index)),
+        conventional=child.conventional,
+        n_params=rows.shape[0],
+        stabilizer_order=int(stab_sub.sum()),
+        subspace=basis,
+    )
+
+
+def _generic_vector(rows: NDArray, mats: NDArray, stab_sub: NDArray) -> NDArray:
+    """(n,) vector of the subspace spanned by ``rows`` (s, n) with exactly its stabiliser.
+
+    Generic parameters first; up to ten seeded perturbations when they happen to be special.
+    """
+    s = rows.shape[0]
+    vec = _generic(s) @ rows
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        stab_v = np.all(np.abs(mats @ vec - vec[None]) < 1e-6, axis=1)
+        if np.array_equal(stab_v, stab_sub):
+            break
+        vec = (_generic(s) + 0.05 * rng.random(s)) @ rows
+    return vec
+
+
+def _displacements(
+    vec: NDArray, modes: list[IrrepModes], n_atoms: int, amplitude: float
+) -> NDArray:
+    """(N, 3) displacements (A) of ``vec``, copies mixed with generic weights, largest
+    ``amplitude``.
+    """
+    u = np.zeros((n_atoms, 3))
+    start = 0
+    for m in modes:
+        block = vec[start : start + m.dim]
+        weights = _generic(m.multiplicity)
+        for c in range(m.multiplicity):
+            u += weights[c] * np.einsum("d,dna->na", block, m.basis[c])
+        start += m.dim
+    u *= amplitude / np.linalg.norm(u, axis=1).max()
+    return u
+
+
+def _child_setting(child: Any, supercell_matrix: NDArray) -> tuple[NDArray, NDArray]:
+    """Child conventional cell in parent units (3, 3) and its origin (3,), parent fractional."""
+    t = child.transformation_matrix
+    m_child = np.linalg.inv(t).T @ supercell_matrix
+    if np.allclose(m_child, np.round(m_child), atol=1e-6):
+        m_child = np.round(m_child).astype(int)
+    origin = -supercell_matrix.T @ np.linalg.solve(t, child.origin_shift)
+    return m_child, origin
