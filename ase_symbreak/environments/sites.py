@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import spglib
 from ase import Atoms
 
 from .polyhedra import PolyhedronMatch, classify_site
@@ -91,9 +90,14 @@ def _orbits(atoms: Atoms, symprec: float) -> np.ndarray:
     """Orbit representative of every atom (every atom its own for molecules and slabs)."""
     if not atoms.pbc.all() or atoms.cell.rank < 3:
         return np.arange(len(atoms))
+    from ase_symbreak.symmetry.spacegroup import spglib_dataset
+    from ase_symbreak.validation import check_symprec
+
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    if dataset is None:  # pragma: no cover - spglib failed: every atom its own orbit
+    check_symprec(symprec)
+    try:
+        dataset = spglib_dataset(cell, symprec)
+    except ValueError:  # pragma: no cover - spglib failed: every atom its own orbit
         return np.arange(len(atoms))
     return np.asarray(dataset.equivalent_atoms)
 

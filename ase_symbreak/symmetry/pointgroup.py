@@ -21,13 +21,14 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-import spglib
 from numpy.typing import NDArray
 from spgrep.rep.enumerate import enumerate_unitary_irreps_from_regular_representation
 from spgrep.rep.irreps import frobenius_schur_indicator
 from spgrep.rep.pir import get_physically_irrep
 
 from ase_symbreak.validation import check_symprec
+
+from .spacegroup import spglib_dataset
 
 __all__ = [
     "TENSOR_INDEX_SYMMETRIES",
@@ -111,9 +112,12 @@ def point_group_operations(obj, symprec: float = 1e-3, lattice: NDArray | None =
     if hasattr(obj, "get_scaled_positions") or hasattr(obj, "frac_coords"):
         cell, scaled, numbers = _cell_tuple(obj)
         check_symprec(symprec)
-        dataset = spglib.get_symmetry_dataset((cell, scaled, numbers), symprec=symprec)
-        if dataset is None:
-            raise ValueError(f"spglib found no symmetry for the structure (symprec={symprec})")
+        try:
+            dataset = spglib_dataset((cell, scaled, numbers), symprec)
+        except ValueError:
+            raise ValueError(
+                f"spglib found no symmetry for the structure (symprec={symprec})"
+            ) from None
         rotations, lattice = np.asarray(dataset.rotations), cell
     else:
         rotations = np.asarray(obj, dtype=float)

@@ -145,13 +145,19 @@ def _cell_to_atoms(cell: tuple) -> Atoms:
     return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
 
 
-def spglib_dataset(atoms: Atoms, symprec: float, angle_tolerance: float):
-    """spglib's symmetry dataset of ``atoms``; ``ValueError`` when spglib finds none."""
+def spglib_dataset(atoms: Atoms | tuple, symprec: float, angle_tolerance: float = -1.0):
+    """spglib's symmetry dataset of ``atoms``; ``ValueError`` when spglib finds none.
+
+    The package's call of ``spglib.get_symmetry_dataset`` (:func:`analyze` builds on it; use
+    it where the raw dataset is wanted; only ``hessian/forceconstants.py``, in a layer below
+    this one, calls spglib itself). ``atoms`` is an ``Atoms`` (positions wrapped into the
+    cell) or an spglib cell ``(lattice, fractional, numbers)`` passed as it is. ``symprec``
+    is checked first (``ValueError``: spglib crashes on bad tolerances).
+    """
     check_symprec(symprec)
+    cell = atoms if isinstance(atoms, tuple) else _spglib_cell(atoms)
     try:
-        ds = spglib.get_symmetry_dataset(
-            _spglib_cell(atoms), symprec=symprec, angle_tolerance=angle_tolerance
-        )
+        ds = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
     except Exception as err:  # spglib >= 2.5 raises SpglibError
         raise ValueError(f"spglib could not analyse the structure: {err}") from err
     if ds is None:

@@ -18,6 +18,8 @@ import numpy as np
 import spglib
 from ase import Atoms
 
+from ase_symbreak.symmetry.spacegroup import spglib_dataset
+
 #: The 32 crystallographic point groups (spglib symbols), with one space group each.
 POINT_GROUP_REPRESENTATIVES = {
     "1": 1,
@@ -93,8 +95,11 @@ def _search(number: int, max_atoms: int, single: bool) -> Atoms | None:
             except Exception:  # pyxtal gives up on some combinations
                 continue
             cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-            ds = spglib.get_symmetry_dataset(cell, symprec=1e-5)
-            if ds is None or ds.number != number:
+            try:
+                ds = spglib_dataset(cell, 1e-5)
+            except ValueError:
+                continue
+            if ds.number != number:
                 continue
             lat, frac, nums = spglib.standardize_cell(
                 cell, to_primitive=True, no_idealize=True, symprec=1e-5

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from ase_symbreak.environments.sites import environment_changes
 from ase_symbreak.hessian.forceconstants import symmetry_map
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import decompose
@@ -25,6 +26,7 @@ def test_every_path_into_spglib_refuses_a_bad_symprec(symprec):
         lambda: point_group_operations(atoms, symprec=symprec),
         lambda: symmetry_map(atoms, symprec=symprec),
         lambda: decompose(atoms, atoms.repeat(2), symprec=symprec),
+        lambda: environment_changes(atoms, atoms, symprec=symprec),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="positive length"):
