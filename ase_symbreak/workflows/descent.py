@@ -86,9 +86,10 @@ def primitive_structure(atoms: Atoms, symprec: float = 1e-5) -> Atoms:
     import spglib
 
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    lattice, positions, numbers = spglib.standardize_cell(
-        cell, to_primitive=True, no_idealize=True, symprec=symprec
-    )
+    found = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=symprec)
+    if found is None:  # spglib found no symmetry at this tolerance: keep the cell
+        return atoms.copy()
+    lattice, positions, numbers = found
     if len(numbers) >= len(atoms):
         return atoms.copy()
     return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
@@ -389,7 +390,7 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
     nodes = descent.final_nodes()
     timings = dict(result.timings)
     timings[DESCENT_STEP] = {"seconds": time.perf_counter() - start, "nodes": len(nodes) - 1}
-    out = dataclasses.replace(
+    final = dataclasses.replace(
         result,
         nodes=tuple(nodes),
         child_nodes=tuple(child_nodes),
@@ -399,9 +400,9 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
     if result.out_dir is not None:
         from .report import write_report_safely
 
-        write_search_files(out)
-        write_report_safely(out, tree_plot=result.settings.plot)
-    return out
+        write_search_files(final)
+        write_report_safely(final, tree_plot=result.settings.plot)
+    return final
 
 
 def descend(

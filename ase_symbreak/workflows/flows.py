@@ -116,7 +116,9 @@ def plan_job(
         :meth:`SearchPlan.to_dict`.
     """
     s = SearchSettings() if settings is None else SearchSettings.from_dict(settings)
-    return plan_search(atoms_from_dict(atoms), _calc(spec), s, out_dir).to_dict()
+    plan = plan_search(atoms_from_dict(atoms), _calc(spec), s, out_dir)
+    assert plan is not None  # no stop_after: the plan is complete
+    return plan.to_dict()
 
 
 @job
@@ -301,7 +303,8 @@ def condense_job(
     """
     p = _relaxed(parent)
     if isinstance(p, RelaxResult):
-        p, parent_energy = p.atoms, p.energy if parent_energy is None else parent_energy
+        parent_energy = p.energy if parent_energy is None else parent_energy
+        p = p.atoms
     return condense(
         p,
         PhononModes.from_dict(soft),

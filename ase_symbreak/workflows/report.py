@@ -66,7 +66,11 @@ def _num(value: Any, spec: str = ".3f") -> str:
     return _e(value if value is not None else "")
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], table_id: str) -> str:
+#: A table cell: its HTML (escaped), or ``("num", html)`` for a right-aligned number.
+Cell = str | tuple[str, str]
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], table_id: str) -> str:
     """An HTML table; ``rows`` hold cell HTML (already escaped), a cell ``('num', html)``
     is right-aligned.
     """
@@ -190,7 +194,7 @@ def _settings(data: Mapping[str, Any]) -> str:
 
 
 def _soft_modes(data: Mapping[str, Any]) -> str:
-    rows = []
+    rows: list[list[Cell]] = []
     for m in data.get("soft_modes") or ():
         q = m.get("q") or ()
         coords = ", ".join(_num(x, ".3f") for x in q)
@@ -210,7 +214,7 @@ def _soft_modes(data: Mapping[str, Any]) -> str:
 
 def _children(folder: Path, data: Mapping[str, Any]) -> str:
     gs = (data.get("ground_state") or {}).get("index")
-    rows = []
+    rows: list[list[Cell]] = []
     for c in data.get("children") or ():
         css, stable = _stability(c)
         group = _e(group_label(c))
@@ -239,7 +243,7 @@ def _nodes(folder: Path, data: Mapping[str, Any]) -> str:
     by_index = {n.get("index"): n for n in nodes}
     order = [0, *(data.get("ranked") or [n.get("index") for n in nodes[1:]])]
     gs = (data.get("ground_state") or {}).get("index")
-    rows = []
+    rows: list[list[Cell]] = []
     for i in order:
         n = by_index.get(i)
         if n is None:
@@ -270,7 +274,7 @@ def _nodes(folder: Path, data: Mapping[str, Any]) -> str:
 
 def _merged(folder: Path, data: Mapping[str, Any]) -> str:
     rank_of = {c.get("candidate_index"): c.get("rank") for c in data.get("children") or ()}
-    rows = []
+    rows: list[list[Cell]] = []
     for d in data.get("duplicates") or ():
         target = d.get("duplicate_of")
         into = f"rank {rank_of[target]}" if target in rank_of else f"candidate {target}"
@@ -332,7 +336,7 @@ def _left_out(data: Mapping[str, Any]) -> str:
 
 
 def _timings(data: Mapping[str, Any]) -> str:
-    rows = []
+    rows: list[list[Cell]] = []
     for step, t in (data.get("timings") or {}).items():
         seconds = t.get("seconds") if isinstance(t, Mapping) else t
         rows.append([_e(step), ("num", _num(seconds, ".1f"))])

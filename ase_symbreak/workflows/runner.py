@@ -98,13 +98,13 @@ class StepRunner:
         """
         self.report(step, 0, total)
         start = time.perf_counter()
-        result = load_record(self.checkpoints, name, key, record)
-        loaded = result is not None
-        if result is not None:
-            result, self.hashes[step] = result
+        stored = load_record(self.checkpoints, name, key, record)
+        loaded = stored is not None
+        if stored is not None:
+            result, self.hashes[step] = stored
         else:
             result = compute(self.step_progress(step))
-            self.hashes[step] = self.checkpoints.save(name, key, result.to_dict())
+            self.hashes[step] = self.checkpoints.save(name, key, result.to_dict())  # type: ignore[attr-defined]
             if on_computed is not None:
                 on_computed(result)
         self.loaded[step] = loaded

@@ -17,10 +17,12 @@ Files in ``out_dir``::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -205,7 +207,7 @@ class _Plan:
 
     def __init__(self, atoms: Atoms, calc, s: SearchSettings, out: Path | None) -> None:
         self.atoms, self.calc, self.s, self.out = atoms, calc, s, out
-        self.results: dict[str, object] = {}
+        self.results: dict[str, Any] = {}
 
     def compute(self, step: str, progress) -> object:
         s, r = self.s, self.results
@@ -306,9 +308,9 @@ def plan_search(
             step,
             inputs,
             s,
-            lambda prog, name=step.name: plan.compute(name, prog),
+            functools.partial(plan.compute, step.name),
             total=plan.total(step.name),
-            on_computed=lambda result, name=step.name: plan.written(name, result),
+            on_computed=functools.partial(plan.written, step.name),
         )
         inputs = (run.keys[step.name],)
         if stop_after == step.name:

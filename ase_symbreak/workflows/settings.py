@@ -163,7 +163,7 @@ _SCALAR_TYPES = {
 }
 
 
-def _check_field_types(settings: object) -> None:
+def _check_field_types(settings: SearchSettings) -> None:
     """``ValueError`` naming the field when a scalar setting has the wrong type (or is a NaN
     or infinite number).
 
@@ -185,7 +185,7 @@ def _check_field_types(settings: object) -> None:
                 kind, "a string"
             )
             raise ValueError(f"{f.name} must be {expected}, got {value!r}")
-        if kind == "float" and not math.isfinite(value):
+        if kind == "float" and not math.isfinite(float(value)):
             raise ValueError(f"{f.name} must be a finite number, got {value!r}")
 
 

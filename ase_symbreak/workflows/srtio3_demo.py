@@ -53,10 +53,12 @@ def run_search_demo(
     progress : ``progress(step, done, total)``, as for
         :func:`~ase_symbreak.workflows.driver.distortion_search`.
     """
-    return distortion_search(
+    result = distortion_search(
         cubic_perovskite(lattice),
         calc,
         settings or DEMO_SETTINGS,
         out_dir=out_dir,
         progress=progress,
     )
+    assert result is not None  # no stop_after: the search runs to the end
+    return result

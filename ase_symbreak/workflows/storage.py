@@ -69,7 +69,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write a text file atomically."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    return atomic_write(path, write)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

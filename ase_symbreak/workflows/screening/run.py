@@ -98,6 +98,7 @@ class _ScreenRun:
 
     def start(self, inp: StructureInput, key: str) -> None:
         job = _Job(input=inp, key=key, t0=time.perf_counter())
+        assert inp.atoms is not None  # structures that could not be read are not started
         job.steps = search_steps(inp.atoms, self.settings, self.out / inp.name)
         self._advance(job, lambda: next(job.steps))
 
@@ -163,7 +164,9 @@ class _ScreenRun:
                 report()
 
     def _handle(self, fut, job: _Job, index: int) -> None:
-        if job.over or fut.status == "cancelled" or job.futures.get(index) is not fut:
+        if job.over or fut.status == "cancelled" or index not in job.futures:
+            return
+        if job.futures[index] is not fut:  # an earlier try of a retried task
             return
         work = job.batch[index]
         if fut.status == "error":
@@ -268,9 +271,9 @@ def _screen_in(
     entries: dict[str, ScreenEntry] = {}
     todo: list[tuple[StructureInput, str]] = []
     for inp in inputs:
-        error = inp.error or check_input(inp.atoms, settings)
-        if error:
-            entries[inp.name] = failed_entry(inp, error, attempts=0)
+        error = inp.error or (None if inp.atoms is None else check_input(inp.atoms, settings))
+        if error or inp.atoms is None:
+            entries[inp.name] = failed_entry(inp, error or "no structure", attempts=0)
             continue
         key = screen_key(inp.atoms, settings, spec)
         done = load_entry(out / inp.name / "screen.json", key)

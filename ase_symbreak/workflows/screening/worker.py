@@ -17,7 +17,7 @@ __all__ = ["ModelPreload", "work_task", "worker_loads"]
 try:  # the plugin base class, when distributed is installed
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover - dask is an optional extra
-    _WorkerPlugin = object
+    _WorkerPlugin = object  # type: ignore[misc,assignment]  # a plain base without dask
 
 
 class ModelPreload(_WorkerPlugin):

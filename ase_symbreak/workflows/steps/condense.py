@@ -202,7 +202,7 @@ def _directions(
     from ase_symbreak.symmetry import isotropy_subgroups
 
     labels_of = list(dict.fromkeys(m.irrep for m in soft.modes))
-    sets = [(lab,) for lab in labels_of]
+    sets: list[tuple[str, ...]] = [(lab,) for lab in labels_of]
     if couple:
         sets += list(itertools.combinations(labels_of, 2))
     jobs, rejected = [], []
