@@ -38,8 +38,8 @@ its path.
         fail(f"{folder} has no search.json (not a search folder?)", code=BAD_INPUT)
     try:
         path = write_report(folder, tree_plot=tree)
-    except (ValueError, TypeError, KeyError, AttributeError) as err:  # malformed search.json
-        fail(f"{folder / 'search.json'} cannot be read: {first_line(err)}", code=BAD_INPUT)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:  # malformed result files
+        fail(f"the search in {folder} cannot be read: {first_line(err)}", code=BAD_INPUT)
     except OSError as err:
         fail(f"cannot write the report in {folder}: {err.strerror or err}", code=BAD_INPUT)
     typer.echo(str(path))
