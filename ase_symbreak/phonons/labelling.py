@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
@@ -71,96 +72,22 @@ def labelled_modes(
     PhononModes
         ``sum(m.degeneracy) == 3 * N_supercell``.
     """
-    from phonopy import Phonopy
-
-    from ase_symbreak.symmetry import displacement_modes
     from ase_symbreak.symmetry.lattice import centering_vectors
 
     unitcell = check_unitcell(unitcell)
     p = supercell_matrix_3x3(supercell_matrix)
-    if isinstance(calc_or_phonopy, Phonopy):
-        phonon = calc_or_phonopy
-        if not np.array_equal(np.asarray(phonon.supercell_matrix), p.T):
-            raise ValueError(
-                f"the Phonopy object's supercell matrix "
-                f"{np.asarray(phonon.supercell_matrix).T.tolist()} "
-                f"differs from supercell_matrix {p.tolist()}"
-            )
-        if len(phonon.unitcell) != len(unitcell):
-            raise ValueError(
-                f"the Phonopy object's unit cell has {len(phonon.unitcell)} atoms, "
-                f"unitcell has {len(unitcell)}"
-            )
-    elif hasattr(calc_or_phonopy, "get_force_constants"):
-        phonon = phonopy_from_calculator(
-            unitcell, calc_or_phonopy, p, symmetrize=True, progress=progress
-        )
-    else:
-        raise TypeError(
-            f"calc_or_phonopy must be a calculator with get_force_constants or a phonopy.Phonopy, "
-            f"got {type(calc_or_phonopy).__name__}"
-        )
-
-    if representation is None:
-        rep = displacement_modes(unitcell, p, origin_index=origin_index, symprec=symprec)
-    else:
-        rep = representation
-        if not np.array_equal(np.asarray(rep.supercell_matrix), p) or (
-            origin_index is not None and rep.origin_index != origin_index % len(unitcell)
-        ):
-            raise ValueError(
-                f"representation was built for supercell "
-                f"{np.asarray(rep.supercell_matrix).tolist()} and origin "
-                f"{rep.origin_index}, not {p.tolist()} and {origin_index}"
-            )
+    phonon = _phonopy_for(unitcell, calc_or_phonopy, p, progress)
+    rep = _representation_for(unitcell, p, origin_index, symprec, representation)
     perm = _map_to_phonopy(rep, unitcell, phonon, symprec)  # rep atom i == phonopy atom perm[i]
-    n = len(perm)
-    fc = full_force_constants(phonon)[np.ix_(perm, perm)]  # rep order
-    masses = np.asarray(phonon.supercell.masses, dtype=float)[perm]
-    inv_sqrt_m = np.repeat(1.0 / np.sqrt(masses), 3)
-    dyn = fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * np.outer(inv_sqrt_m, inv_sqrt_m)
-    dyn = 0.5 * (dyn + dyn.T)
-    scale = max(np.abs(dyn).max(), 1e-300)
-    factor = float(phonon.unit_conversion_factor)
-
+    dyn = _DynamicalMatrix.of(phonon, perm)
     bloch = _BlochProjector(phonon, perm)
     centerings = centering_vectors(rep.operations.rotations, rep.operations.translations)
     sets: list[ModeSet] = []
     residual = 0.0
     for irrep_modes in rep.irreps:
-        irr = irrep_modes.irrep
-        basis = irrep_modes.basis  # (mult, dim, N, 3)
-        mult, dim = basis.shape[:2]
-        modes_of_irrep, leak = _irrep_normal_modes(basis.reshape(mult, dim, 3 * n), dyn)
-        residual = max(residual, leak / scale)
-        ir, raman = _optical_activity(irr)
-        q_label = irr.kpoint_label or format_q(irr.k)
-        arms = star_and_inverse(irr.star, centerings)
-        freqs = np.array([factor * np.sign(w) * np.sqrt(abs(w)) for w, _ in modes_of_irrep])
-        for group in _clusters(freqs, degeneracy_tol):
-            # e: (len(group) * dim, 3N) mass-weighted patterns, `dim` components per copy
-            e = np.concatenate([modes_of_irrep[j][1] for j in group])
-            u = e * inv_sqrt_m[None, :]
-            u /= np.linalg.norm(u, axis=1, keepdims=True)
-            freq = float(np.mean(freqs[group]))
-            vecs, vec_q = bloch.eigenvectors(e, arms, freq, max(degeneracy_tol, 1e-4))
-            sets.append(
-                ModeSet(
-                    q=np.asarray(irr.k, dtype=float),
-                    q_label=q_label,
-                    irrep=irr.label,
-                    frequency_thz=freq,
-                    degeneracy=int(len(group) * dim),
-                    eigenvectors=vecs,
-                    displacements=u.reshape(-1, n, 3),
-                    ir_active=ir,
-                    raman_active=raman,
-                    star=np.asarray(irr.star, dtype=float),
-                    eigenvector_q=vec_q,
-                    reality=_REALITY[int(irr.reality)],
-                    paired_irreps=tuple(irrep_modes.paired),
-                )
-            )
+        irrep_sets, leak = _irrep_mode_sets(irrep_modes, dyn, bloch, centerings, degeneracy_tol)
+        sets.extend(irrep_sets)
+        residual = max(residual, leak / dyn.scale)
     if residual > _RESIDUAL_WARN:
         warnings.warn(
             f"the force constants break the parent symmetry "
@@ -178,6 +105,148 @@ def labelled_modes(
         symmetry_residual=residual,
         unitcell=unitcell.copy(),
     )
+
+
+def _phonopy_for(
+    unitcell: Atoms, calc_or_phonopy, p: NDArray, progress: Callable[[int, int], None] | None
+):
+    """The given Phonopy object (checked against ``unitcell`` and ``p``) or a new one."""
+    from phonopy import Phonopy
+
+    if isinstance(calc_or_phonopy, Phonopy):
+        phonon = calc_or_phonopy
+        if not np.array_equal(np.asarray(phonon.supercell_matrix), p.T):
+            raise ValueError(
+                f"the Phonopy object's supercell matrix "
+                f"{np.asarray(phonon.supercell_matrix).T.tolist()} "
+                f"differs from supercell_matrix {p.tolist()}"
+            )
+        if len(phonon.unitcell) != len(unitcell):
+            raise ValueError(
+                f"the Phonopy object's unit cell has {len(phonon.unitcell)} atoms, "
+                f"unitcell has {len(unitcell)}"
+            )
+        return phonon
+    if hasattr(calc_or_phonopy, "get_force_constants"):
+        return phonopy_from_calculator(
+            unitcell, calc_or_phonopy, p, symmetrize=True, progress=progress
+        )
+    raise TypeError(
+        f"calc_or_phonopy must be a calculator with get_force_constants or a phonopy.Phonopy, "
+        f"got {type(calc_or_phonopy).__name__}"
+    )
+
+
+def _representation_for(
+    unitcell: Atoms, p: NDArray, origin_index: int | None, symprec: float, representation
+):
+    """``displacement_modes`` of the supercell, or ``representation`` checked against it."""
+    from ase_symbreak.symmetry import displacement_modes
+
+    if representation is None:
+        return displacement_modes(unitcell, p, origin_index=origin_index, symprec=symprec)
+    rep = representation
+    if not np.array_equal(np.asarray(rep.supercell_matrix), p) or (
+        origin_index is not None and rep.origin_index != origin_index % len(unitcell)
+    ):
+        raise ValueError(
+            f"representation was built for supercell "
+            f"{np.asarray(rep.supercell_matrix).tolist()} and origin "
+            f"{rep.origin_index}, not {p.tolist()} and {origin_index}"
+        )
+    return rep
+
+
+@dataclass(frozen=True)
+class _DynamicalMatrix:
+    """Mass-weighted dynamical matrix of the supercell, in the representation's atom order.
+
+    Attributes
+    ----------
+    matrix : NDArray[float]
+        (3N, 3N) symmetrised ``M^-1/2 Phi M^-1/2``, eV / (A^2 amu).
+    inv_sqrt_m : NDArray[float]
+        (3N,) ``1 / sqrt(mass)`` per Cartesian coordinate, amu^-1/2.
+    scale : float
+        Largest entry of ``matrix`` (the reference of the symmetry residual).
+    factor : float
+        phonopy's conversion from ``sqrt(eigenvalue)`` to THz.
+    """
+
+    matrix: NDArray
+    inv_sqrt_m: NDArray
+    scale: float
+    factor: float
+
+    @classmethod
+    def of(cls, phonon, perm: NDArray) -> _DynamicalMatrix:
+        """From phonopy's force constants and masses, atoms reordered by ``perm``."""
+        n = len(perm)
+        fc = full_force_constants(phonon)[np.ix_(perm, perm)]  # rep order
+        masses = np.asarray(phonon.supercell.masses, dtype=float)[perm]
+        inv_sqrt_m = np.repeat(1.0 / np.sqrt(masses), 3)
+        dyn = fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * np.outer(inv_sqrt_m, inv_sqrt_m)
+        dyn = 0.5 * (dyn + dyn.T)
+        scale = max(np.abs(dyn).max(), 1e-300)
+        return cls(dyn, inv_sqrt_m, scale, float(phonon.unit_conversion_factor))
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms in the supercell."""
+        return len(self.inv_sqrt_m) // 3
+
+    def frequency(self, eigenvalue: float) -> float:
+        """THz, negative for an imaginary frequency."""
+        return self.factor * np.sign(eigenvalue) * np.sqrt(abs(eigenvalue))
+
+    def displacements(self, e: NDArray) -> NDArray:
+        """(n_vec, N, 3) unit-norm Cartesian displacements of mass-weighted patterns (n_vec, 3N)."""
+        u = e * self.inv_sqrt_m[None, :]
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        return u.reshape(-1, self.n_atoms, 3)
+
+
+def _irrep_mode_sets(
+    irrep_modes,
+    dyn: _DynamicalMatrix,
+    bloch: _BlochProjector,
+    centerings: NDArray,
+    degeneracy_tol: float,
+) -> tuple[list[ModeSet], float]:
+    """Mode sets of one irrep (copies within ``degeneracy_tol`` THz merged) and its leak."""
+    irr = irrep_modes.irrep
+    basis = irrep_modes.basis  # (mult, dim, N, 3)
+    mult, dim = basis.shape[:2]
+    normal, leak = _irrep_normal_modes(basis.reshape(mult, dim, 3 * dyn.n_atoms), dyn.matrix)
+    ir, raman = _optical_activity(irr)
+    q_label = irr.kpoint_label or format_q(irr.k)
+    arms = star_and_inverse(irr.star, centerings)
+    freqs = np.array([dyn.frequency(w) for w, _ in normal])
+    sets = []
+    for group in _clusters(freqs, degeneracy_tol):
+        # e: (len(group) * dim, 3N) mass-weighted patterns, `dim` components per copy
+        e = np.concatenate([normal[j][1] for j in group])
+        displacements = dyn.displacements(e)
+        freq = float(np.mean(freqs[group]))
+        vecs, vec_q = bloch.eigenvectors(e, arms, freq, max(degeneracy_tol, 1e-4))
+        sets.append(
+            ModeSet(
+                q=np.asarray(irr.k, dtype=float),
+                q_label=q_label,
+                irrep=irr.label,
+                frequency_thz=freq,
+                degeneracy=int(len(group) * dim),
+                eigenvectors=vecs,
+                displacements=displacements,
+                ir_active=ir,
+                raman_active=raman,
+                star=np.asarray(irr.star, dtype=float),
+                eigenvector_q=vec_q,
+                reality=_REALITY[int(irr.reality)],
+                paired_irreps=tuple(irrep_modes.paired),
+            )
+        )
+    return sets, leak
 
 
 def star_and_inverse(star: NDArray, centerings: NDArray | None = None) -> NDArray:
