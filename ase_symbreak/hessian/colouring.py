@@ -221,92 +221,189 @@ def coloured_hessian(
         ``radius`` is None and the model does not know its ``num_interactions``, or
         ``radius`` is not positive.
     """
+    sparsity = _exact_sparsity(model, atoms) if radius is None else _radius_sparsity(atoms, radius)
+    colours = colour_atoms(sparsity.pattern)
     n = len(atoms)
-    name = type(model).__name__
-    if radius is None:
-        layers = getattr(model, "num_interactions", None)
-        if layers is None:
-            raise ValueError(
-                f"{name} does not set num_interactions (its message-passing depth), so the "
-                "exact sparsity of its Hessian is unknown; pass radius=... (Angstrom) to assume "
-                "force constants vanish beyond that distance, or use hessian_rows"
-            )
-        hops = 2 * int(layers)
-        pattern = hessian_sparsity(atoms, model.cutoff, hops)
-        exact = True
-        assumption = (
-            f"exact: {name}'s {int(layers)} message-passing layers make force constants vanish "
-            f"beyond {hops} graph hops (cutoff {model.cutoff:g} A)"
-        )
-        coupling = f"within {hops} graph hops (cutoff {model.cutoff:g} A)"
-    else:
-        if not radius > 0:
-            raise ValueError(f"radius must be positive (Angstrom), got {radius!r}")
-        pattern = radius_sparsity(atoms, float(radius))
-        exact = False
-        assumption = (
-            f"approximate: force constants assumed zero between atoms farther apart than "
-            f"{radius:g} A (closest periodic images); symmetrised"
-        )
-        coupling = f"within {radius:g} A"
-    colours = colour_atoms(pattern)
     n_colours = int(colours.max()) + 1 if n else 0
     if n_colours == n:
-        hessian = hessian_rows(model, atoms, None, dtype, progress=progress)
-        return ColouredHessian(
-            hessian=hessian,
-            colours=np.arange(n, dtype=np.int64),
-            n_colours=n,
-            n_products=3 * n,
-            n_atoms=n,
-            exact=True,
-            assumption=(
-                f"fell back to plain rows: every pair of the {n} atoms is coupled {coupling}; exact"
-            ),
-            fell_back=True,
-        )
-
-    pattern = pattern.tocoo()
-    rows, cols = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
-    order = np.argsort(colours[cols], kind="stable")
-    rows, cols = rows[order], cols[order]
-    bounds = np.searchsorted(colours[cols], np.arange(n_colours + 1))
-    hessian = np.zeros((n, 3, n, 3))
-    total = 3 * n_colours
-    per_chunk = max(1, int(chunk_size) // 3)
-    for first in range(0, n_colours, per_chunk):
-        last = min(first + per_chunk, n_colours)
-        members = np.flatnonzero((colours >= first) & (colours < last))
-        vectors = np.zeros((last - first, 3, n, 3))
-        for alpha in range(3):
-            vectors[colours[members] - first, alpha, members, alpha] = 1.0
-        done = 3 * first
-
-        def report(k: int, _: int, done: int = done) -> None:
-            if progress is not None:
-                progress(done + k, total)
-
-        products = hessian_vector_products(
-            model,
-            atoms,
-            vectors.reshape(-1, n, 3),
-            dtype,
-            method=method,
-            progress=report,
-            batch_size=batch_size,
-        ).reshape(last - first, 3, n, 3)
-        span = slice(bounds[first], bounds[last])
-        _decompress(hessian, products, first, rows[span], cols[span], colours)
-    hessian = hessian.reshape(3 * n, 3 * n)
-    if not exact:
+        return _plain_rows(model, atoms, dtype, progress, sparsity.coupling)
+    hessian = _products_by_colour(
+        model,
+        atoms,
+        sparsity.pattern,
+        colours,
+        n_colours,
+        dtype,
+        progress,
+        chunk_size=chunk_size,
+        method=method,
+        batch_size=batch_size,
+    )
+    if not sparsity.exact:
         hessian = 0.5 * (hessian + hessian.T)
     return ColouredHessian(
         hessian=hessian,
         colours=colours,
         n_colours=n_colours,
-        n_products=total,
+        n_products=3 * n_colours,
         n_atoms=n,
-        exact=exact,
-        assumption=assumption,
+        exact=sparsity.exact,
+        assumption=sparsity.assumption,
         fell_back=False,
     )
+
+
+@dataclass(frozen=True)
+class _Sparsity:
+    """Which atom pairs may couple, and on what that rests.
+
+    Attributes
+    ----------
+    pattern : (N, N) bool csr_matrix
+        Nonzero where atoms ``i`` and ``j`` may have nonzero force constants.
+    exact : bool
+        The pattern follows from the model (not an assumption).
+    assumption : str
+        What the result rests on, in words.
+    coupling : str
+        How "coupled" is meant, for the fall-back message.
+    """
+
+    pattern: sp.csr_matrix
+    exact: bool
+    assumption: str
+    coupling: str
+
+
+def _exact_sparsity(model: EnergyModel, atoms: Atoms) -> _Sparsity:
+    """Pairs within ``2 * model.num_interactions`` graph hops; refuses an unknown depth."""
+    name = type(model).__name__
+    layers = getattr(model, "num_interactions", None)
+    if layers is None:
+        raise ValueError(
+            f"{name} does not set num_interactions (its message-passing depth), so the "
+            "exact sparsity of its Hessian is unknown; pass radius=... (Angstrom) to assume "
+            "force constants vanish beyond that distance, or use hessian_rows"
+        )
+    hops = 2 * int(layers)
+    return _Sparsity(
+        pattern=hessian_sparsity(atoms, model.cutoff, hops),
+        exact=True,
+        assumption=(
+            f"exact: {name}'s {int(layers)} message-passing layers make force constants vanish "
+            f"beyond {hops} graph hops (cutoff {model.cutoff:g} A)"
+        ),
+        coupling=f"within {hops} graph hops (cutoff {model.cutoff:g} A)",
+    )
+
+
+def _radius_sparsity(atoms: Atoms, radius: float) -> _Sparsity:
+    """Pairs whose closest periodic images are within ``radius`` (A): an assumption."""
+    if not radius > 0:
+        raise ValueError(f"radius must be positive (Angstrom), got {radius!r}")
+    return _Sparsity(
+        pattern=radius_sparsity(atoms, float(radius)),
+        exact=False,
+        assumption=(
+            f"approximate: force constants assumed zero between atoms farther apart than "
+            f"{radius:g} A (closest periodic images); symmetrised"
+        ),
+        coupling=f"within {radius:g} A",
+    )
+
+
+def _plain_rows(
+    model: EnergyModel,
+    atoms: Atoms,
+    dtype: torch.dtype,
+    progress: Callable[[int, int], None] | None,
+    coupling: str,
+) -> ColouredHessian:
+    """The fall-back when every pair of atoms is coupled: plain Hessian rows (exact)."""
+    n = len(atoms)
+    hessian = hessian_rows(model, atoms, None, dtype, progress=progress)
+    return ColouredHessian(
+        hessian=hessian,
+        colours=np.arange(n, dtype=np.int64),
+        n_colours=n,
+        n_products=3 * n,
+        n_atoms=n,
+        exact=True,
+        assumption=(
+            f"fell back to plain rows: every pair of the {n} atoms is coupled {coupling}; exact"
+        ),
+        fell_back=True,
+    )
+
+
+def _products_by_colour(
+    model: EnergyModel,
+    atoms: Atoms,
+    pattern: sp.csr_matrix,
+    colours: NDArray[np.int64],
+    n_colours: int,
+    dtype: torch.dtype,
+    progress: Callable[[int, int], None] | None,
+    chunk_size: int,
+    method: str,
+    batch_size: int,
+) -> NDArray[np.float64]:
+    """(3N, 3N) Hessian from ``3 * n_colours`` products, ``chunk_size // 3`` colours a call.
+
+    Entries outside ``pattern`` stay zero; not symmetrised.
+    """
+    n = len(atoms)
+    rows, cols, bounds = _entries_by_colour(pattern, colours, n_colours)
+    hessian = np.zeros((n, 3, n, 3))
+    total = 3 * n_colours
+    per_chunk = max(1, int(chunk_size) // 3)
+    for first in range(0, n_colours, per_chunk):
+        last = min(first + per_chunk, n_colours)
+        products = hessian_vector_products(
+            model,
+            atoms,
+            _colour_vectors(colours, first, last).reshape(-1, n, 3),
+            dtype,
+            method=method,
+            progress=_offset_progress(progress, 3 * first, total),
+            batch_size=batch_size,
+        ).reshape(last - first, 3, n, 3)
+        span = slice(bounds[first], bounds[last])
+        _decompress(hessian, products, first, rows[span], cols[span], colours)
+    return hessian.reshape(3 * n, 3 * n)
+
+
+def _entries_by_colour(
+    pattern: sp.csr_matrix, colours: NDArray[np.int64], n_colours: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Pattern entries ``(rows, cols)`` sorted by the colour of the column atom, and the
+    ``(n_colours + 1,)`` bounds of each colour's run.
+    """
+    pattern = pattern.tocoo()
+    rows, cols = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
+    order = np.argsort(colours[cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    bounds = np.searchsorted(colours[cols], np.arange(n_colours + 1))
+    return rows, cols, bounds
+
+
+def _colour_vectors(colours: NDArray[np.int64], first: int, last: int) -> NDArray[np.float64]:
+    """(last - first, 3 alpha, N, 3) directions ``u_{c,alpha} = sum_{j in c} e_{j,alpha}``."""
+    n = len(colours)
+    members = np.flatnonzero((colours >= first) & (colours < last))
+    vectors = np.zeros((last - first, 3, n, 3))
+    for alpha in range(3):
+        vectors[colours[members] - first, alpha, members, alpha] = 1.0
+    return vectors
+
+
+def _offset_progress(
+    progress: Callable[[int, int], None] | None, done: int, total: int
+) -> Callable[[int, int], None]:
+    """``progress`` of one call's products, counted after the ``done`` before it."""
+
+    def report(k: int, _: int) -> None:
+        if progress is not None:
+            progress(done + k, total)
+
+    return report
