@@ -54,6 +54,10 @@ _FRACTION_TOL = 1e-3
 _SAME_Q_TOL = 2e-3
 #: Dynamical matrices built per batch (memory: batch x (3 n_prim)^2 complex numbers).
 _BATCH = 64
+#: THz: frequencies this close count as one plateau (a flat valley of minima).
+_FLAT_THZ = 1e-5
+#: The 26 neighbours of a mesh point.
+_NEIGHBOURS = [o for o in itertools.product((-1, 0, 1), repeat=3) if any(o)]
 
 Matrix3 = tuple[tuple[int, ...], ...]
 
@@ -265,6 +269,7 @@ def check_dispersion(
 def _check(
     phonon, supercell_matrix, threshold_thz, mesh, band_path, max_denominator, use_symmetry
 ) -> DispersionCheck:
+    """:func:`check_dispersion` itself (BLAS already single-threaded)."""
     if threshold_thz > 0:
         raise ValueError(
             f"threshold_thz must be <= 0 (imaginary frequencies are negative), got {threshold_thz}"
@@ -276,9 +281,94 @@ def _check(
     p = supercell_matrix_3x3(supercell_matrix)
     scan = _Scanner(phonon, p, use_symmetry)
     mesh = scan.default_mesh() if mesh is None else _check_mesh(mesh)
-    eps = 1e-5
+    grid = _scan_mesh(scan, mesh, threshold_thz)
+    samples = _Samples([grid.q], [grid.freq], [grid.comm])
+    seeds = list(grid.seeds)
+    segments: list[tuple[str, str, NDArray, NDArray]] = []
+    n_path = 0
+    if band_path:
+        segments = scan.band_path()
+        n_path = _scan_band_path(scan, segments, grid, threshold_thz, samples, seeds)
+    found = _refine_minima(scan, seeds, grid, threshold_thz, segments, max_denominator, samples)
+    f_min, q_min, q_min_commensurate, commensurate_min = samples.minimum()
+    return DispersionCheck(
+        supercell_matrix=_as_matrix(p),
+        mesh=tuple(int(n) for n in mesh),
+        n_q=int(len(grid.q) + n_path),
+        threshold_thz=float(threshold_thz),
+        min_frequency_thz=f_min,
+        min_q=tuple(float(x) for x in scan.to_unit(_centred(q_min))),
+        min_q_commensurate=q_min_commensurate,
+        commensurate_min_frequency_thz=commensurate_min,
+        instabilities=tuple(found),
+        band_path=tuple(f"{_label(a)}-{_label(b)}" for a, b, _, _ in segments),
+        max_denominator=int(max_denominator),
+    )
 
-    # -- the mesh: lowest branch on the irreducible points, local minima with 26 neighbours
+
+@dataclass
+class _Samples:
+    """Every q where the lowest branch was evaluated, in order: mesh, band path, refinements.
+
+    Attributes
+    ----------
+    q, f, comm : lists of arrays
+        ``(n, 3)`` q (primitive reciprocal basis), ``(n,)`` lowest frequency (THz) and
+        ``(n,)`` whether q is commensurate with the supercell.
+    """
+
+    q: list[NDArray]
+    f: list[NDArray]
+    comm: list[NDArray]
+
+    def add(self, q: NDArray, f: NDArray, comm: NDArray) -> None:
+        """Append ``(n, 3)`` q, their frequencies and commensurability."""
+        self.q.append(q)
+        self.f.append(f)
+        self.comm.append(comm)
+
+    def minimum(self) -> tuple[float, NDArray, bool, float]:
+        """The softest sample: THz, ``(3,)`` q and whether it is commensurate; and the
+        softest commensurate frequency (THz).
+        """
+        q_cat = np.concatenate(self.q)
+        f_cat = np.concatenate(self.f)
+        c_cat = np.concatenate(self.comm)
+        i_min = int(np.argmin(f_cat))
+        return float(f_cat[i_min]), q_cat[i_min], bool(c_cat[i_min]), float(f_cat[c_cat].min())
+
+
+@dataclass(frozen=True)
+class _MeshScan:
+    """The lowest branch on the Gamma-centred mesh and its unexplained local minima.
+
+    Attributes
+    ----------
+    mesh : NDArray[int]
+        ``(3,)`` points per reciprocal vector of the primitive cell.
+    q : NDArray[float]
+        ``(M, 3)`` mesh points (primitive reciprocal basis), ``freq`` ``(M,)`` THz and
+        ``comm`` ``(M,)`` commensurate with the supercell.
+    explained : set of int
+        Mesh points on plateaus of minima that reach a commensurate q.
+    seeds : list of (q, THz)
+        The softest point of each other component of minima, one per irreducible class.
+    """
+
+    mesh: NDArray
+    q: NDArray
+    freq: NDArray
+    comm: NDArray
+    explained: set[int]
+    seeds: list[tuple[NDArray, float]]
+
+    def on_plateau(self, q_prim: NDArray, f: float) -> bool:
+        """Whether ``q_prim`` at ``f`` THz lies on an explained plateau."""
+        return _on_plateau(q_prim, f, self.mesh, self.freq, self.explained, _FLAT_THZ)
+
+
+def _scan_mesh(scan: _Scanner, mesh: tuple[int, int, int], threshold_thz: float) -> _MeshScan:
+    """Lowest branch on the irreducible mesh points, local minima with 26 neighbours."""
     addresses = np.array(list(itertools.product(*(range(n) for n in mesh))), dtype=np.int64)
     mesh_arr = np.array(mesh)
     canon = scan.canonical(addresses, mesh_arr)
@@ -287,12 +377,11 @@ def _check(
     freq = scan.lowest(q_grid[reps])[inverse]
     comm = scan.commensurate(q_grid)
     f3 = freq.reshape(mesh)
-    offsets = [o for o in itertools.product((-1, 0, 1), repeat=3) if any(o)]
-    neighbours = np.min([np.roll(f3, o, axis=(0, 1, 2)) for o in offsets], axis=0).ravel()
-    low = (freq <= neighbours + eps) & (freq < threshold_thz)
+    neighbours = np.min([np.roll(f3, o, axis=(0, 1, 2)) for o in _NEIGHBOURS], axis=0).ravel()
+    low = (freq <= neighbours + _FLAT_THZ) & (freq < threshold_thz)
     starts: dict[int, int] = {}  # irreducible class -> softest grid point of a component
     explained: set[int] = set()  # plateaus of minima that reach a commensurate q
-    for comp in _components(np.flatnonzero(low), mesh_arr, offsets):
+    for comp in _components(np.flatnonzero(low), mesh_arr, _NEIGHBOURS):
         if comm[comp].any():  # a flat valley reaching a labelled q: explained by it
             explained.update(int(i) for i in comp)
             continue
@@ -301,32 +390,50 @@ def _check(
         if cls not in starts or freq[best] < freq[starts[cls]]:
             starts[cls] = best
     seeds = [(q_grid[i], float(freq[i])) for i in starts.values()]
-    q_all = [q_grid]
-    f_all = [freq]
-    comm_all = [comm]
+    return _MeshScan(mesh_arr, q_grid, freq, comm, explained, seeds)
 
-    # -- the band path: 1-D minima along each segment
-    segments: list[tuple[str, str, NDArray, NDArray]] = []
+
+def _scan_band_path(
+    scan: _Scanner,
+    segments: list[tuple[str, str, NDArray, NDArray]],
+    grid: _MeshScan,
+    threshold_thz: float,
+    samples: _Samples,
+    seeds: list[tuple[NDArray, float]],
+) -> int:
+    """Lowest branch along each segment at half the mesh spacing; adds its 1-D minima to
+    ``seeds`` and its points to ``samples``. Returns the number of path points.
+    """
     n_path = 0
-    if band_path:
-        segments = scan.band_path()
-        spacing = scan.recip_norm / (2 * max(mesh))  # half the mesh spacing
-        for _, _, qa, qb in segments:
-            length = np.linalg.norm((qb - qa) @ scan.recip_prim)
-            npts = max(5, int(math.ceil(length / spacing)) + 1)
-            qs = qa + np.linspace(0.0, 1.0, npts)[:, None] * (qb - qa)
-            f = scan.lowest(qs)
-            c = scan.commensurate(qs)
-            n_path += npts
-            q_all.append(qs)
-            f_all.append(f)
-            comm_all.append(c)
-            for i in _minima_1d(f, c, threshold_thz, eps):
-                if not _on_plateau(qs[i], f[i], mesh_arr, freq, explained, eps):
-                    seeds.append((qs[i], float(f[i])))
+    spacing = scan.recip_norm / (2 * int(grid.mesh.max()))  # half the mesh spacing
+    for _, _, qa, qb in segments:
+        length = np.linalg.norm((qb - qa) @ scan.recip_prim)
+        npts = max(5, int(math.ceil(length / spacing)) + 1)
+        qs = qa + np.linspace(0.0, 1.0, npts)[:, None] * (qb - qa)
+        f = scan.lowest(qs)
+        c = scan.commensurate(qs)
+        n_path += npts
+        samples.add(qs, f, c)
+        for i in _minima_1d(f, c, threshold_thz, _FLAT_THZ):
+            if not grid.on_plateau(qs[i], f[i]):
+                seeds.append((qs[i], float(f[i])))
+    return n_path
 
-    # -- refine, rationalise, merge symmetry-equivalent minima
-    step = 0.5 / mesh_arr
+
+def _refine_minima(
+    scan: _Scanner,
+    seeds: list[tuple[NDArray, float]],
+    grid: _MeshScan,
+    threshold_thz: float,
+    segments: list[tuple[str, str, NDArray, NDArray]],
+    max_denominator: int,
+    samples: _Samples,
+) -> list[OffGridInstability]:
+    """Refine the seeds (softest first), rationalise, merge symmetry-equivalent minima.
+
+    Returns the instabilities, softest first; every refined point is added to ``samples``.
+    """
+    step = 0.5 / grid.mesh
     found: list[OffGridInstability] = []
     tried: list[NDArray] = []
     for q0, f0 in sorted(seeds, key=lambda s: s[1]):
@@ -335,10 +442,8 @@ def _check(
             continue
         tried.append(start)
         q_ref, f_ref = scan.refine(q0, f0, step)
-        q_all.append(q_ref[None, :])
-        f_all.append(np.array([f_ref]))
-        comm_all.append(scan.commensurate(q_ref[None, :]))
-        if _on_plateau(q_ref, f_ref, mesh_arr, freq, explained, eps):
+        samples.add(q_ref[None, :], np.array([f_ref]), scan.commensurate(q_ref[None, :]))
+        if grid.on_plateau(q_ref, f_ref):
             continue
         inst = scan.describe(q_ref, f_ref, segments, max_denominator)
         if inst is None or inst.frequency_thz >= threshold_thz:
@@ -347,24 +452,7 @@ def _check(
             continue
         found.append(inst)
     found.sort(key=lambda i: i.frequency_thz)
-
-    q_cat = np.concatenate(q_all)
-    f_cat = np.concatenate(f_all)
-    c_cat = np.concatenate(comm_all)
-    i_min = int(np.argmin(f_cat))
-    return DispersionCheck(
-        supercell_matrix=_as_matrix(p),
-        mesh=tuple(int(n) for n in mesh),
-        n_q=int(len(q_grid) + n_path),
-        threshold_thz=float(threshold_thz),
-        min_frequency_thz=float(f_cat[i_min]),
-        min_q=tuple(float(x) for x in scan.to_unit(_centred(q_cat[i_min]))),
-        min_q_commensurate=bool(c_cat[i_min]),
-        commensurate_min_frequency_thz=float(f_cat[c_cat].min()),
-        instabilities=tuple(found),
-        band_path=tuple(f"{_label(a)}-{_label(b)}" for a, b, _, _ in segments),
-        max_denominator=int(max_denominator),
-    )
+    return found
 
 
 def default_mesh(phonon, supercell_matrix: ArrayLike | None = None) -> tuple[int, int, int]:
