@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from typing import overload
 
 import numpy as np
 import torch
@@ -44,6 +45,10 @@ from ase_symbreak.validation import check_atoms
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+@overload
+def _to_dtype(value: str | torch.dtype) -> torch.dtype: ...
+@overload
+def _to_dtype(value: None) -> None: ...
 def _to_dtype(value: str | torch.dtype | None) -> torch.dtype | None:
     if value is None or isinstance(value, torch.dtype):
         return value
@@ -390,7 +395,8 @@ def _force_constant_strategy(
     if isinstance(strategy, bool):
         if symmetry_reduced is not None:
             raise TypeError("get_force_constants got symmetry_reduced twice")
-        strategy, symmetry_reduced = FORCE_CONSTANT_STRATEGIES[0], strategy
+        symmetry_reduced = strategy
+        strategy = FORCE_CONSTANT_STRATEGIES[0]
     if not isinstance(strategy, str) or strategy not in FORCE_CONSTANT_STRATEGIES:
         raise ValueError(
             f"strategy must be one of {', '.join(map(repr, FORCE_CONSTANT_STRATEGIES))}, "

@@ -18,7 +18,7 @@ derivative) needs no shared graph and is competitive for a single vector.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +85,11 @@ def energy_forces_stress(
     edge_vec = edge_vectors(positions, cell, nl, strain)
     energies = _atomic_energies(model, numbers, nl, edge_vec)
     energy = energies.sum()
-    inputs = [positions] + ([strain] if with_stress else [])
+    inputs = [positions] if strain is None else [positions, strain]
     grads = torch.autograd.grad(energy, inputs, allow_unused=True)
     forces = _or_zeros(grads[0], positions).neg()
     voigt = None
-    if with_stress:
+    if strain is not None:  # with_stress
         virial = _or_zeros(grads[1], strain)
         sigma = 0.5 * (virial + virial.T) / atoms.get_volume()
         voigt = full_3x3_to_voigt_6_stress(sigma.detach().cpu().numpy().astype(np.float64))
@@ -108,7 +108,7 @@ def _or_zeros(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
 def hessian_rows(
     model: EnergyModel,
     atoms: Atoms,
-    atom_indices: Sequence[int] | None = None,
+    atom_indices: Iterable[int] | None = None,
     dtype: torch.dtype = torch.float64,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = 1,
@@ -208,7 +208,7 @@ def hessian_vector_products(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
     us = torch.tensor(array.reshape(-1, n, 3), dtype=dtype, device=positions.device)
-    out = []
+    out: list[torch.Tensor] = []
     if method == "double_backward":
         positions.requires_grad_(True)
         energy = _atomic_energies(model, numbers, nl, edge_vectors(positions, cell, nl)).sum()

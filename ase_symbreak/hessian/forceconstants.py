@@ -8,6 +8,7 @@ for an operation ``g = (R|t)`` mapping atom i to g(i), ``fc[g(i), g(j)] = R fc[i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import spglib
@@ -15,6 +16,10 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.validation import check_symprec
+
+if TYPE_CHECKING:
+    from phonopy import Phonopy
+    from phonopy.harmonic.displacement import Type1DisplacementDataset
 
 
 def hessian_to_force_constants(hessian: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -119,12 +124,15 @@ class DisplacementSet:
     is the (N, 3) displacement pattern (Angstrom) of its k-th displaced cell.
     """
 
-    phonon: object  # phonopy.Phonopy
+    phonon: Phonopy
     vectors: NDArray[np.float64]  # (K, N, 3) Angstrom
 
 
 def phonopy_displacements(
-    atoms: Atoms, distance: float = 0.01, symprec: float = 1e-5, is_plusminus: bool | str = False
+    atoms: Atoms,
+    distance: float = 0.01,
+    symprec: float = 1e-5,
+    is_plusminus: bool | Literal["auto"] = False,
 ) -> DisplacementSet:
     """phonopy's systematic displacements of ``atoms`` taken as its own supercell.
 
@@ -154,7 +162,8 @@ def phonopy_displacements(
     phonon.generate_displacements(distance=distance, is_plusminus=is_plusminus)
     _check_same_order(atoms, phonon.supercell)
     n = len(atoms)
-    entries = phonon.dataset["first_atoms"]
+    # generate_displacements makes a type-1 dataset (one displaced atom per cell)
+    entries = cast("Type1DisplacementDataset", phonon.dataset)["first_atoms"]
     vectors = np.zeros((len(entries), n, 3))
     for k, entry in enumerate(entries):
         vectors[k, entry["number"]] = entry["displacement"]
@@ -223,7 +232,7 @@ def orbit_directions(
     for alpha in range(3):
         translations[alpha, :, alpha] = 1.0
     basis = translations.reshape(3, -1).T  # (3N, m)
-    chosen = []
+    chosen: list[NDArray[np.float64]] = []
     limit = max_vectors or 3 * n
     while np.linalg.matrix_rank(basis) < 3 * n and len(chosen) < limit:
         u = rng.standard_normal((1, n, 3))

@@ -163,6 +163,10 @@ class E3nnPotential(EnergyModel):
     Every operation is twice differentiable (Hessians by double backward).
     """
 
+    # buffers (``register_buffer`` in ``_build``)
+    energy_shifts: torch.Tensor
+    energy_scales: torch.Tensor
+
     def __init__(self, config: PotentialConfig, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         dtype = torch.get_default_dtype() if dtype is None else dtype

@@ -19,6 +19,7 @@ the plain computation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -49,14 +50,14 @@ class _Recomputed(torch.autograd.Function):
     """``fn(*inputs)`` keeping only the inputs; backward by :class:`_RecomputedVJP`."""
 
     @staticmethod
-    def forward(ctx, fn, *inputs):  # type: ignore[override]
+    def forward(ctx, fn, *inputs):
         ctx.fn = fn
         ctx.save_for_backward(*inputs)
         with torch.no_grad():
             return fn(*inputs)
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         inputs = ctx.saved_tensors
         return (None, *_RecomputedVJP.apply(ctx.fn, len(inputs), *inputs, grad_out))
 
@@ -65,14 +66,14 @@ class _RecomputedVJP(torch.autograd.Function):
     """The vector-Jacobian product of ``fn``, recomputed; its own backward recomputes too."""
 
     @staticmethod
-    def forward(ctx, fn, n, *args):  # type: ignore[override]
+    def forward(ctx, fn, n, *args):
         ctx.fn, ctx.n = fn, n
         ctx.save_for_backward(*args)
         _, grads = _vjp(fn, args[:n], args[n], create_graph=False)
         return tuple(grads)
 
     @staticmethod
-    def backward(ctx, *cotangents):  # type: ignore[override]
+    def backward(ctx, *cotangents):
         args = ctx.saved_tensors
         grad_out = args[ctx.n].detach().requires_grad_(True)
         with torch.enable_grad():
@@ -126,7 +127,8 @@ class EdgeChunkedConvolution(torch.nn.Module):
         self.min_edges = int(min_edges)
 
     def forward(self, data: dict) -> dict:
-        conv = self.convolution
+        # a sevenn IrrepsConvolution, whose stubs type convolution/weight_nn as None
+        conv: Any = self.convolution
         x = data[conv.key_x]
         edge_attr, embedding = data[conv.key_filter], data[conv.key_weight_input]
         edge_dst, edge_src = data[conv.key_edge_idx][0], data[conv.key_edge_idx][1]
@@ -138,7 +140,7 @@ class EdgeChunkedConvolution(torch.nn.Module):
             out = _Messages(conv, edge_src, edge_dst)(x, edge_attr, embedding)
             data[conv.key_x] = out.div(conv.denominator)
             return data
-        out = None
+        total: torch.Tensor | None = None
         for start in range(0, len(edge_src), self.chunk):
             part = slice(start, start + self.chunk)
             piece = recomputed(
@@ -147,8 +149,9 @@ class EdgeChunkedConvolution(torch.nn.Module):
                 edge_attr[part],
                 embedding[part],
             )
-            out = piece if out is None else out + piece
-        data[conv.key_x] = out.div(conv.denominator)
+            total = piece if total is None else total + piece
+        assert total is not None  # at least chunk + 1 edges: one piece or more
+        data[conv.key_x] = total.div(conv.denominator)
         return data
 
 
@@ -156,7 +159,9 @@ class _Messages:
     """Messages of one edge chunk summed onto their destination atoms (a pure function)."""
 
     def __init__(self, conv: torch.nn.Module, src: torch.Tensor, dst: torch.Tensor):
-        self.conv, self.src, self.dst = conv, src, dst
+        # a sevenn IrrepsConvolution (its convolution and weight_nn are typed None there)
+        self.conv: Any = conv
+        self.src, self.dst = src, dst
 
     def __call__(
         self, x: torch.Tensor, edge_attr: torch.Tensor, embedding: torch.Tensor

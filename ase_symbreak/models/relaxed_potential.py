@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from e3nn import o3
@@ -95,4 +95,4 @@ class RelaxedPotential(E3nnPotential):
 
     def relaxed_convolutions(self) -> list[RelaxedConvolution]:
         """The relaxed convolutions, one per block, in order."""
-        return [block.conv for block in self.blocks]
+        return [cast(RelaxedConvolution, block.conv) for block in self.blocks]

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import operator
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+from numpy._core.multiarray import _reconstruct
 
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.torch_utils import default_dtype as _default_dtype
+
+if TYPE_CHECKING:
+    from sevenn.nn.node_embedding import OnehotEmbedding
 
 DEFAULT_PRETRAINED = "7net-0"
 #: edges per recomputed convolution chunk. Graphs under 4096 edges (about 90 atoms of an
@@ -28,8 +34,8 @@ DEFAULT_PRETRAINED = "7net-0"
 DEFAULT_EDGE_CHUNK = 512
 
 # What sevenn's checkpoints pickle besides tensors: numpy arrays and their dtypes.
-_NUMPY_GLOBALS = [
-    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+_NUMPY_GLOBALS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+    (_reconstruct, "numpy.core.multiarray._reconstruct"),
     np.ndarray,
     np.dtype,
     np.dtypes.Float32DType,
@@ -86,25 +92,25 @@ class _CatSplitBackward(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(dim: int, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(dim: int, *tensors: torch.Tensor) -> torch.Tensor:
         return torch.cat(tensors, dim)
 
     @staticmethod
-    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:  # type: ignore[override]
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
         dim, *tensors = inputs
         ctx.dim = dim
         ctx.sizes = [t.shape[dim] for t in tensors]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         return (None, *torch.split(grad, ctx.sizes, ctx.dim))
 
     @staticmethod
-    def jvp(ctx, dim: None, *tangents: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def jvp(ctx, dim: None, *tangents: torch.Tensor) -> torch.Tensor:
         return torch.cat(tangents, ctx.dim)
 
     @staticmethod
-    def vmap(info, in_dims: tuple, dim: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, int]:  # type: ignore[override]
+    def vmap(info, in_dims: tuple, dim: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, int]:
         size = info.batch_size
         moved = [
             t.movedim(d, 0) if d is not None else t.unsqueeze(0).expand(size, *t.shape)
@@ -145,11 +151,11 @@ def _column_slice(node: torch.fx.Node) -> tuple[int, int] | None:
     if node.op != "call_function" or node.target is not operator.getitem or len(node.args) != 2:
         return None
     index = node.args[1]
-    if not (
-        isinstance(index, tuple) and len(index) == 2 and all(isinstance(s, slice) for s in index)
-    ):
+    if not (isinstance(index, tuple) and len(index) == 2):
         return None
     first, second = index
+    if not (isinstance(first, slice) and isinstance(second, slice)):
+        return None
     if (first.start, first.stop, first.step) != (None, None, None) or second.step not in (None, 1):
         return None
     if (
@@ -170,9 +176,9 @@ def _fuse_slices_and_cats(module: torch.fx.GraphModule) -> int:
     changed = 0
     groups: dict[torch.fx.Node, list[tuple[tuple[int, int], torch.fx.Node]]] = {}
     for node in graph.nodes:
-        bounds = _column_slice(node)
-        if bounds is not None and isinstance(node.args[0], torch.fx.Node):
-            groups.setdefault(node.args[0], []).append((bounds, node))
+        span = _column_slice(node)
+        if span is not None and isinstance(node.args[0], torch.fx.Node):
+            groups.setdefault(node.args[0], []).append((span, node))
     for source, items in groups.items():
         items.sort(key=lambda item: item[0])
         bounds = [b for b, _ in items]
@@ -265,7 +271,7 @@ class SevenNetModel(EnergyModel):
         network.load_state_dict(state, strict=True)
         network.set_is_batch_data(False)
         network.delete_module_by_key("force_output")
-        onehot = network._modules["onehot_idx_to_onehot"]
+        onehot = cast("OnehotEmbedding", network._modules["onehot_idx_to_onehot"])
         network.replace_module(
             "onehot_idx_to_onehot",
             _OneHot(

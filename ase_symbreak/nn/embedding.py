@@ -30,6 +30,10 @@ class SpeciesEmbedding(torch.nn.Module):
     [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     """
 
+    # buffers (``register_buffer`` in ``__init__``)
+    _index_of: torch.Tensor
+    _eye: torch.Tensor
+
     def __init__(self, species: Sequence[int]) -> None:
         super().__init__()
         species = tuple(int(z) for z in species)

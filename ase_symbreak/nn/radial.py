@@ -78,7 +78,7 @@ class BesselBasis(torch.nn.Module):
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         """Basis of edge lengths ``r`` (E,) in Angstrom; returns (E, num_radial)."""
-        freq = self.frequencies
+        freq: torch.Tensor | None = self.frequencies
         if freq is None:  # fixed n*pi, built in the input dtype (exact in float64)
             freq = math.pi * torch.arange(1, self.num_radial + 1, dtype=r.dtype, device=r.device)
         r = r.unsqueeze(-1)
