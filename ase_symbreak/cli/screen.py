@@ -8,6 +8,8 @@ exit with code 2.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -106,14 +108,29 @@ failures fail alone.
     Exit code 0 when every structure is done, 1 when some failed (see summary.csv), \
 2 for bad options.
     """
-    import logging
-
     from rich.console import Console
-
-    from ._tables import screen_table
 
     if sum(x is not None for x in (scheduler, workers, jobqueue)) > 1:
         fail("give at most one of --scheduler, --workers, --jobqueue", code=BAD_INPUT)
+    api = _screening_api()
+    options = {
+        "supercell": supercell,
+        "threshold_thz": threshold,
+        "max_children": max_children,
+        "max_depth": max_depth,
+        "child_fmax": fmax,
+    }
+    search_settings = _screen_settings(settings, options)
+    check_model_name(model, allow_code_models)
+    structures = _read_inputs(api, inputs, out, jobqueue)
+    console = Console()
+    cluster = _Cluster(scheduler, workers, jobqueue)
+    result = _run_screen(api, console, cluster, structures, search_settings, model, out, retries)
+    _print_summary(console, result, out)
+
+
+def _screening_api() -> _ScreeningApi:
+    """The Dask side of the screen; exits with what to install when Dask is missing."""
     try:
         from ase_symbreak.workflows.screening import (
             load_jobqueue_config,
@@ -126,39 +143,71 @@ failures fail alone.
             f"the screen needs Dask ({err.name} is missing): pip install 'ase-symbreak[dask]'",
             code=BAD_INPUT,
         )
-    options = {
-        "supercell": supercell,
-        "threshold_thz": threshold,
-        "max_children": max_children,
-        "max_depth": max_depth,
-        "child_fmax": fmax,
-    }
-    search_settings = _screen_settings(settings, options)
-    check_model_name(model, allow_code_models)
-    from ase_symbreak.workflows.storage import FolderLocked
+    return _ScreeningApi(load_jobqueue_config, open_client, read_structures, screen)
 
+
+@dataclass(frozen=True)
+class _ScreeningApi:
+    """Functions of :mod:`ase_symbreak.workflows.screening` (imported only when needed)."""
+
+    load_jobqueue_config: Callable
+    open_client: Callable
+    read_structures: Callable
+    screen: Callable
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    """Where to run: at most one of a scheduler address, local workers, a jobqueue YAML."""
+
+    scheduler: str | None
+    workers: int | None
+    jobqueue: Path | None
+
+
+def _read_inputs(api: _ScreeningApi, inputs: list[Path], out: Path, jobqueue: Path | None):
+    """Structures of ``inputs`` once ``out`` is checked unlocked; loads the jobqueue YAML."""
     from .search import check_unlocked
 
     check_unlocked(out)
     with exit_on(FileNotFoundError, ValueError, code=BAD_INPUT):
-        structures = read_structures(inputs)
+        structures = api.read_structures(inputs)
         if jobqueue is not None:
-            load_jobqueue_config(jobqueue)
-    console = Console()
+            api.load_jobqueue_config(jobqueue)
+    return structures
+
+
+def _run_screen(
+    api: _ScreeningApi,
+    console,
+    cluster: _Cluster,
+    structures,
+    search_settings: SearchSettings,
+    model: str | None,
+    out: Path,
+    retries: int,
+):
+    """Open the Dask client and screen ``structures`` with progress bars; the result."""
+    import logging
+
+    from ase_symbreak.workflows.storage import FolderLocked
+
     # keep Dask's INFO lines off the progress bars
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         with exit_on(
             OSError, TimeoutError, code=BAD_INPUT, prefix="cannot start or reach the Dask cluster: "
         ):
-            client, torch_threads = stack.enter_context(open_client(scheduler, workers, jobqueue))
+            client, torch_threads = stack.enter_context(
+                api.open_client(cluster.scheduler, cluster.workers, cluster.jobqueue)
+            )
         console.print(f"screening {len(structures)} structures on {client.scheduler.address}")
         # a model the workers cannot load, no structures
         with (
             exit_on(FolderLocked, ValueError, code=BAD_INPUT),
             screen_bars(console) as progress,
         ):
-            result = screen(
+            return api.screen(
                 structures,
                 search_settings,
                 model,
@@ -168,6 +217,12 @@ failures fail alone.
                 progress=progress,
                 torch_threads=torch_threads,
             )
+
+
+def _print_summary(console, result, out: Path) -> None:
+    """The summary table and totals; exit code 1 when some structures failed."""
+    from ._tables import screen_table
+
     console.print(screen_table(result))
     console.print(
         f"{len(result.entries)} structures in {result.seconds:.1f} s on "
