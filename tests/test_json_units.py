@@ -49,6 +49,8 @@ DIMENSIONLESS = {
     "strain": "strain tensor",
     "max_strain": "largest strain component",
     "strain_parts": "strain tensor parts",
+    "strain_amplitude": "Frobenius norm of a strain part",
+    "principal_strains": "eigenvalues of the Biot strain",
     "strain_voigt": "strain (Voigt)",
     "volume_ratio": "child volume / parent volume",
     "completeness_residual": "relative norm",

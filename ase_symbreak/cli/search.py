@@ -221,6 +221,17 @@ def search_command(
     no_couple: Annotated[
         bool, typer.Option("--no-couple", help="Do not condense pairs of soft irreps.")
     ] = False,
+    max_strain: Annotated[
+        float,
+        typer.Option(
+            help="Decomposition of the children: largest principal strain of a child's cell "
+            "against the parent's (raise it for strongly strained children)."
+        ),
+    ] = 0.2,  # SearchSettings.max_strain (not imported: the CLI starts light)
+    max_displacement: Annotated[
+        float,
+        typer.Option(help="Decomposition of the children: largest atomic displacement, Angstrom."),
+    ] = 1.0,
     device: DeviceOption = "cpu",
     hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
@@ -242,14 +253,14 @@ with a family tree.
             optimizer=optimizer,
             couple=not no_couple,
             origin_index=origin,
+            max_strain=max_strain,
+            max_displacement=max_displacement,
         )
     _search(atoms, model, settings, out, device, allow_code_models, hessian_dtype)
 
 
 def run_command(
-    recipe: Annotated[
-        Path, typer.Argument(help="Recipe (TOML), e.g. recipes/srtio3_search.toml.")
-    ],
+    recipe: Annotated[Path, typer.Argument(help="Recipe (TOML), e.g. recipes/srtio3_search.toml.")],
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: the recipe's [output] dir).")
     ] = None,

@@ -86,6 +86,13 @@ def decompose_command(
     max_displacement: Annotated[
         float, typer.Option(help="Largest allowed atomic displacement, Angstrom.")
     ] = 1.0,
+    max_strain: Annotated[
+        float,
+        typer.Option(
+            help="Largest principal (Biot) strain of the child cell against the parent's; the "
+            "lattice correspondence with the least strain is used."
+        ),
+    ] = 0.2,  # symmetry.mapping.DEFAULT_MAX_STRAIN (not imported: the CLI starts light)
     threshold: Annotated[
         float, typer.Option(help="Show irreps with amplitude above this, Angstrom.")
     ] = 1e-4,
@@ -100,7 +107,6 @@ def decompose_command(
     as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
 ) -> None:
     """Decompose CHILD's distortion into irreps of PARENT (ISODISTORT amplitudes)."""
-    import numpy as np
     from rich.console import Console
 
     from ase_symbreak.symmetry import decompose
@@ -115,6 +121,7 @@ def decompose_command(
             origin_index=origin,
             symprec=symprec,
             max_displacement=max_displacement,
+            max_strain=max_strain,
         )
     if isodistort is not None:
         isodistort.write_text(result.isodistort_text(threshold))
@@ -133,8 +140,11 @@ def decompose_command(
             f"origin atom {result.origin_index}",
         )
     )
-    strain = ", ".join(f"{k}: {np.linalg.norm(v):.2e}" for k, v in result.strain_parts.items())
-    console.print(f"strain (Biot, |part|): {strain or 'none'}")
+    strain = ", ".join(
+        f"{m.irrep} ({m.point_group_label}) {m.amplitude:.2e}" for m in result.strain_modes
+    )
+    principal = " ".join(f"{e:+.4f}" for e in result.principal_strains)
+    console.print(f"strain (Biot U-1, |part|): {strain or 'none'}; principal strains {principal}")
 
 
 def subgroups_command(

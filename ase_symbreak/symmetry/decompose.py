@@ -10,9 +10,13 @@ of that supercell (:func:`~ase_symbreak.symmetry.modes.displacement_modes`).
 Amplitudes follow ISODISTORT: ``As = sqrt(sum |u|^2)`` over the child's primitive cell and
 ``Ap = As / sqrt(s)`` with ``s`` the child / parent primitive volume ratio; equivalently
 ``Ap^2 = sum |u|^2 / (number of parent cells)`` over any supercell. Displacements are in
-Angstrom, in the unstrained parent frame, with the uniform translation removed. The
-homogeneous strain is reported separately (Biot strain, split into the parent point
-group's irreps).
+Angstrom, in the unstrained parent frame (the parent's metric: a strongly strained child's
+displacements are measured in its ideal, unstrained supercell), with the uniform
+translation removed. The homogeneous strain is reported separately, as ISODISTORT does: the
+finite Biot strain ``U - 1`` (``F = R U``, rotation removed, parent Cartesian axes) split into
+the parent's irreps at Gamma (:class:`StrainMode`: ``GM1+`` volume, ``GM3+`` and ``GM5+``
+for a cubic parent, each with its point-group name), the amplitude of each the Frobenius
+norm of its part.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from .idealize import Idealization, idealize_and_warn
-from .mapping import ParentChildMapping, map_to_parent, smith_invariants
+from .mapping import DEFAULT_MAX_STRAIN, ParentChildMapping, map_to_parent, smith_invariants
 from .pointgroup import (
     point_group_irreps,
     point_group_operations,
@@ -35,7 +39,14 @@ from .pointgroup import (
 )
 from .spacegroup import default_origin_index, shift_origin, to_atoms
 
-__all__ = ["IrrepAmplitude", "ModeDecomposition", "decompose", "strain_by_irrep"]
+__all__ = [
+    "IrrepAmplitude",
+    "ModeDecomposition",
+    "StrainMode",
+    "decompose",
+    "strain_by_irrep",
+    "strain_modes",
+]
 
 from ase_symbreak.validation import check_symprec
 
@@ -58,7 +69,7 @@ class IrrepAmplitude:
     multiplicity : int
         Number of copies of the irrep in the displacement representation.
     amplitude : float
-        ``Ap`` in Angstrom (normalised to the parent cell).
+        ``Ap`` in Angstrom, per parent primitive cell (whichever parent cell is given).
     amplitude_supercell : float
         ``As`` in Angstrom (over the child's primitive cell).
     order_parameter : NDArray[float]
@@ -110,6 +121,39 @@ class IrrepAmplitude:
 
 
 @dataclass(frozen=True)
+class StrainMode:
+    """One irrep's part of the homogeneous strain of a child.
+
+    Attributes
+    ----------
+    irrep : str
+        Label of the parent space group's irrep at Gamma ('GM1+', 'GM3+', 'GM5+'; a pair
+        of complex-conjugate irreps is written as both labels, 'GM2+GM3+'); the point-group
+        name where no table label is found.
+    point_group_label : str
+        Mulliken name in the parent's point group ('A1g', 'Eg', 'T2g').
+    amplitude : float
+        Frobenius norm of :attr:`tensor` (dimensionless).
+    tensor : NDArray[float]
+        ``(3, 3)`` the part of the Biot strain, parent Cartesian axes; the parts add up to
+        the strain.
+    """
+
+    irrep: str
+    point_group_label: str
+    amplitude: float
+    tensor: NDArray = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "irrep": self.irrep,
+            "point_group_label": self.point_group_label,
+            "strain_amplitude": float(self.amplitude),
+            "strain": _floats(self.tensor),
+        }
+
+
+@dataclass(frozen=True)
 class ModeDecomposition:
     """Result of :func:`decompose`.
 
@@ -141,6 +185,9 @@ class ModeDecomposition:
         Strain split into the parent point group's irreps (Mulliken labels, e.g.
         ``A1g`` volume, ``Eg`` tetragonal/orthorhombic, ``T2g`` shear for Oh); each
         ``(3, 3)``, they add up to ``strain``.
+    strain_modes : tuple of StrainMode
+        The same parts under the space group's Gamma labels (``GM1+``, ``GM3+``,
+        ``GM5+``), largest first.
     parent_idealization : Idealization
         The parent's space group (found at ``symprec``) and how far the parent given was
         from it; the decomposition is done against the idealised parent.
@@ -158,6 +205,12 @@ class ModeDecomposition:
     strain: NDArray  # (3, 3)
     strain_parts: dict = field(repr=False)  # label -> (3, 3)
     parent_idealization: Idealization | None = field(repr=False, default=None)
+    strain_modes: tuple[StrainMode, ...] = ()
+
+    @property
+    def principal_strains(self) -> NDArray:
+        """``(3,)`` eigenvalues of the Biot strain, ascending (dimensionless)."""
+        return np.linalg.eigvalsh(np.asarray(self.strain, dtype=float))
 
     def significant(self, threshold: float = 1e-4) -> list[IrrepAmplitude]:
         """Irreps with ``amplitude > threshold`` (Angstrom)."""
@@ -190,6 +243,9 @@ class ModeDecomposition:
         lines.append(f"{'Overall':<42} {self.amplitude_supercell:10.5f} {self.amplitude:10.5f}")
         e = np.asarray(self.strain, dtype=float)
         voigt = [e[0, 0], e[1, 1], e[2, 2], 2 * e[1, 2], 2 * e[0, 2], 2 * e[0, 1]]
+        for mode in self.strain_modes:
+            label = f"[0,0,0]{mode.irrep} strain ({mode.point_group_label})"
+            lines.append(f"{label:<42} {mode.amplitude:10.5f}")
         lines.append("# strain (Voigt, parent axes): " + " ".join(f"{x:.6f}" for x in voigt))
         return "\n".join(lines) + "\n"
 
@@ -206,6 +262,8 @@ class ModeDecomposition:
             "irreps": [ir.to_dict() for ir in self.significant(threshold)],
             "strain": _floats(self.strain),
             "strain_parts": {k: _floats(v) for k, v in self.strain_parts.items()},
+            "strain_modes": [m.to_dict() for m in self.strain_modes],
+            "principal_strains": _floats(self.principal_strains),
             "origin_shift": _floats(self.mapping.origin_shift),
             **(
                 {"parent_symmetry": self.parent_idealization.to_dict()}
@@ -226,7 +284,7 @@ def decompose(
     origin_index: int | None = None,
     symprec: float = 1e-3,
     max_displacement: float = 1.0,
-    max_strain: float = 0.05,
+    max_strain: float = DEFAULT_MAX_STRAIN,
     direction_tol: float = 1e-2,
 ) -> ModeDecomposition:
     """Decompose the child's distortion into irreps of the parent space group.
@@ -280,7 +338,9 @@ def decompose(
     if not _same_structure(rep.parent, shifted):
         mapping = map_to_parent(rep.parent, child, max_displacement, max_strain)
     u = _supercell_displacements(mapping, rep)  # (N_sc, 3)
-    n_cells = n**3
+    # Ap is per parent *primitive* cell, whichever parent cell was given (a conventional
+    # F-centred cell holds 4): n_cells counts primitive cells of the parent in the supercell
+    n_cells = n**3 * _primitive_cells_in(shifted, symprec)
     s = _primitive_volume_ratio(shifted, mapping.child, symprec)
     irreps = [_irrep_amplitude(m, u, n_cells, s, direction_tol) for m in rep.irreps]
     irreps.sort(key=lambda r: (-round(r.amplitude, 10), r.irrep))
@@ -299,6 +359,7 @@ def decompose(
         strain=mapping.strain,
         strain_parts=strain_by_irrep(shifted, mapping.strain, symprec),
         parent_idealization=ideal,
+        strain_modes=strain_modes(shifted, mapping.strain, symprec),
     )
 
 
@@ -372,16 +433,22 @@ def _supercell_displacements(mapping: ParentChildMapping, rep) -> NDArray:
     return mapping.displacement_field(frac)
 
 
+def _n_primitive(atoms: Atoms, symprec: float) -> int:
+    """Number of atoms in the primitive cell of ``atoms``."""
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    check_symprec(symprec)
+    prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=symprec)
+    return len(atoms) if prim is None else len(prim[2])
+
+
+def _primitive_cells_in(parent: Atoms, symprec: float) -> int:
+    """How many primitive cells the parent cell as given holds (1, or 2, 4 for centred)."""
+    return max(1, round(len(parent) / _n_primitive(parent, symprec)))
+
+
 def _primitive_volume_ratio(parent: Atoms, child: Atoms, symprec: float) -> float:
     """``s``: child primitive cell volume over parent primitive cell volume."""
-
-    def n_primitive(atoms: Atoms) -> int:
-        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-        check_symprec(symprec)
-        prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=symprec)
-        return len(atoms) if prim is None else len(prim[2])
-
-    return n_primitive(child) / n_primitive(parent)
+    return _n_primitive(child, symprec) / _n_primitive(parent, symprec)
 
 
 def _irrep_amplitude(modes, u: NDArray, n_cells: int, s: float, tol: float) -> IrrepAmplitude:
@@ -437,3 +504,68 @@ def _direction(op: NDArray, amplitude: float, tol: float, matrices: NDArray | No
 def _direction_key(name: str) -> tuple:
     tokens = name.strip("()").split(",")
     return (tuple(t == "0" for t in tokens), sum(t.startswith("-") for t in tokens), tokens)
+
+
+def strain_modes(parent, strain: NDArray, symprec: float = 1e-3) -> tuple[StrainMode, ...]:
+    """The strain split into the parent's irreps at Gamma, with their Bilbao labels.
+
+    Parameters
+    ----------
+    parent : ase.Atoms
+        Its space group names the parts (the labels at Gamma do not depend on the origin).
+    strain : NDArray
+        ``(3, 3)`` symmetric strain, parent Cartesian axes.
+
+    Returns
+    -------
+    tuple[StrainMode, ...]
+        Largest amplitude first; parts with a norm below 1e-12 are left out.
+    """
+    parts = strain_by_irrep(parent, strain, symprec)
+    if not parts:
+        return ()
+    names = _gamma_names(parent, symprec)
+    modes = [
+        StrainMode(
+            irrep=names.get(label, label),
+            point_group_label=label,
+            amplitude=float(np.linalg.norm(part)),
+            tensor=part,
+        )
+        for label, part in parts.items()
+    ]
+    return tuple(sorted(modes, key=lambda m: (-round(m.amplitude, 12), m.irrep)))
+
+
+def _gamma_names(parent, symprec: float) -> dict[str, str]:
+    """Mulliken label of each real point-group irrep -> the space group's Gamma label(s)."""
+    from .irreps import irreps_at_k
+
+    rotations = point_group_operations(parent, symprec=symprec)
+    try:
+        gamma = irreps_at_k(parent, np.zeros(3), origin_index=0, symprec=symprec)
+    except (ValueError, RuntimeError, KeyError):  # no tables: keep the point-group names
+        return {}
+    a = np.asarray(parent.cell[:], dtype=float)
+    characters = []
+    for irr in gamma:  # each Gamma irrep's characters on the Cartesian point-group rotations
+        cart = np.einsum("ji,njk,lk->nil", a, np.asarray(irr.little_rotations), np.linalg.inv(a))
+        chi = np.zeros(len(rotations), dtype=complex)
+        for r, c in zip(cart, irr.characters):
+            i = int(np.argmin(np.abs(rotations - r).sum(axis=(1, 2))))
+            chi[i] = c
+        characters.append(chi)
+    names = {}
+    for pg in point_group_irreps(rotations):
+        target = np.asarray(pg.characters, dtype=complex)
+        found = [irr.label for irr, chi in zip(gamma, characters) if np.allclose(chi, target)]
+        if not found:  # a real pair of complex-conjugate irreps
+            found = [
+                gamma[i].label + gamma[j].label
+                for i in range(len(gamma))
+                for j in range(i + 1, len(gamma))
+                if np.allclose(characters[i] + characters[j], target)
+            ]
+        if found:
+            names[pg.label] = found[0]
+    return names

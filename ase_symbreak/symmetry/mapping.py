@@ -12,9 +12,13 @@ homogeneous strain, :func:`map_to_parent` finds
   unrotated) frame, with the mean displacement removed.
 
 The child may be in any setting: another origin, another (equivalent) choice of basis
-vectors, atoms in any order, rigidly rotated, and slightly strained. The
-supercell matrix is found by enumerating parent lattice vectors whose lengths match the
-Minkowski-reduced child vectors, so results are exact to rounding on exact inputs.
+vectors, atoms in any order, rigidly rotated, and strained as real phase transitions strain
+it (monoclinic angles 10-15 degrees off the parent's, volume changes of several percent).
+The supercell matrix is found by enumerating parent lattice vectors whose lengths match the
+Minkowski-reduced child vectors, so results are exact to rounding on exact inputs. The
+lattice correspondence that needs the least strain is chosen: the search widens its strain
+window step by step (:data:`STRAIN_STEPS`) up to ``max_strain``, so that a nearly unstrained
+child is mapped as fast as before and a strongly strained one is still found.
 
 The parent cell is used as given: the child lattice must be an integer supercell of it, so
 give the parent as a primitive cell when the child is not a supercell of its conventional
@@ -34,7 +38,16 @@ from numpy.typing import NDArray
 from .matching import nearest_sites
 from .spacegroup import to_atoms
 
-__all__ = ["ParentChildMapping", "map_to_parent", "smith_invariants"]
+__all__ = ["DEFAULT_MAX_STRAIN", "ParentChildMapping", "map_to_parent", "smith_invariants"]
+
+#: Default largest principal Biot strain of a child cell: covers monoclinic children whose
+#: angle is 15 degrees off the parent's together with volume changes of several percent
+#: (baddeleyite ZrO2 against fluorite needs 0.12; a 15 degree shear with 3 % volume about 0.16).
+DEFAULT_MAX_STRAIN = 0.2
+
+#: Strain windows tried in turn (then ``max_strain`` itself): the least-strained lattice
+#: correspondence is found in the first window that holds one.
+STRAIN_STEPS = (0.05, 0.1)
 
 
 @dataclass(frozen=True)
@@ -182,7 +195,7 @@ def map_to_parent(
     parent,
     child,
     max_displacement: float = 1.0,
-    max_strain: float = 0.05,
+    max_strain: float = DEFAULT_MAX_STRAIN,
 ) -> ParentChildMapping:
     """Find the supercell, origin shift, atom correspondence, strain and displacements.
 
@@ -195,7 +208,8 @@ def map_to_parent(
     max_displacement : float
         Largest allowed atomic displacement (Angstrom, after removing the mean).
     max_strain : float
-        Largest allowed principal Biot strain (dimensionless).
+        Largest allowed principal Biot strain (dimensionless); the correspondence with the
+        least strain is chosen (:data:`STRAIN_STEPS`).
 
     Returns
     -------
@@ -216,27 +230,7 @@ def map_to_parent(
     child = _checked(child, "child")
     n_cells = _check_composition(parent, child)
     _check_volume(parent, child, n_cells, max_strain)
-
-    best: tuple | None = None
-    best_err: str | None = None
-    for group in _supercell_candidates(parent.cell[:], child.cell[:], n_cells, max_strain):
-        for p in group:
-            try:
-                result = _map_atoms(parent, child, p)
-            except _NoMatch as err:
-                best_err = best_err or str(err)
-                continue
-            score = np.sqrt(np.mean(np.sum(result["displacements"] ** 2, axis=1)))
-            if best is None or score < best[0] - 1e-10:
-                best = (score, p, result)
-        if best is not None:
-            break
-    if best is None:
-        raise ValueError(
-            "no atom correspondence between child and parent: "
-            + (best_err or "no candidate supercell")
-        )
-    _, p, _ = best
+    p = _least_strained_correspondence(parent, child, n_cells, max_strain)
     result = _map_atoms(parent, child, p, recentre=True)
     disp = result["displacements"]
     umax = np.linalg.norm(disp, axis=1)
@@ -245,7 +239,8 @@ def map_to_parent(
         raise ValueError(
             f"child atom {i} ({child[i].symbol}) is displaced by {umax[i]:.3f} A from its parent "
             f"site, more than max_displacement={max_displacement} A: the child does not derive "
-            "from this parent by a small distortion (or raise max_displacement)"
+            "from this parent by a small distortion (or raise max_displacement, "
+            "--max-displacement on the command line)"
         )
     f, rot, u = _deformation(parent.cell[:], child.cell[:], p)
     return ParentChildMapping(
@@ -262,6 +257,40 @@ def map_to_parent(
         reference_positions=result["reference_positions"],
         displacements=disp,
     )
+
+
+def _least_strained_correspondence(
+    parent: Atoms, child: Atoms, n_cells: int, max_strain: float
+) -> NDArray:
+    """The supercell matrix ``P`` of the least-strained lattice correspondence whose atoms
+    match one to one (smallest mean displacement among equally strained ones).
+    """
+    windows = [w for w in STRAIN_STEPS if w < max_strain] + [max_strain]
+    no_lattice: ValueError | None = None
+    no_atoms: str | None = None
+    for window in windows:
+        try:
+            groups = list(_supercell_candidates(parent.cell[:], child.cell[:], n_cells, window))
+        except ValueError as err:  # no lattice correspondence within this window
+            no_lattice = err
+            continue
+        best: tuple | None = None
+        for group in groups:
+            for p in group:
+                try:
+                    result = _map_atoms(parent, child, p)
+                except _NoMatch as err:
+                    no_atoms = no_atoms or str(err)
+                    continue
+                score = np.sqrt(np.mean(np.sum(result["displacements"] ** 2, axis=1)))
+                if best is None or score < best[0] - 1e-10:
+                    best = (score, p)
+            if best is not None:
+                return best[1]
+    if no_atoms is not None:
+        raise ValueError(f"no atom correspondence between child and parent: {no_atoms}")
+    assert no_lattice is not None
+    raise no_lattice
 
 
 def smith_invariants(matrix: NDArray) -> tuple[int, int, int]:
@@ -337,7 +366,7 @@ def _check_volume(parent: Atoms, child: Atoms, n_cells: int, max_strain: float) 
             f"child cell volume {abs(child.get_volume()):.4f} A^3 is {ratio * n_cells:.4f} parent "
             f"cells, but the child has {n_cells} formula units of the parent: the child cell is "
             f"not an integer supercell of the parent (incommensurate) or is strained beyond "
-            f"max_strain={max_strain}"
+            f"max_strain={max_strain} (raise it: --max-strain on the command line)"
         )
 
 
@@ -413,7 +442,8 @@ def _supercell_candidates(parent_cell, child_cell, n_cells: int, max_strain: flo
         raise ValueError(
             f"the child cell {np.round(c, 4).tolist()} is not an integer supercell of the parent "
             f"cell {np.round(a, 4).tolist()} with {n_cells} parent cells and principal strain "
-            f"<= {max_strain} (incommensurate lattice, or too strained)"
+            f"<= {max_strain} (incommensurate lattice, or too strained: raise max_strain, "
+            "--max-strain on the command line)"
         )
     found.sort(key=lambda x: (x[0], x[1], x[2].ravel().tolist()))
     for _, grp in itertools.groupby(found, key=lambda x: x[0]):

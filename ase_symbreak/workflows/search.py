@@ -188,7 +188,14 @@ CHILD_STEP = Step(
     "05_child_{index:02d}",
     "child",
     ChildResult,
-    fields=("child_fmax", "max_steps", "optimizer", "child_symprec"),
+    fields=(
+        "child_fmax",
+        "max_steps",
+        "optimizer",
+        "child_symprec",
+        "max_strain",
+        "max_displacement",
+    ),
 )
 
 
@@ -393,6 +400,8 @@ def _relaxed_child(plan: SearchPlan, index: int, calc) -> ChildResult:
         origin_index=plan.soft_modes.origin_index,
         symprec=s.symprec,
         child_symprec=s.child_symprec,
+        max_strain=s.max_strain,
+        max_displacement=s.max_displacement,
     )
     structure = rel.atoms if idn.symmetrized is None else idn.symmetrized
     environments = _environments(plan, structure, idn)

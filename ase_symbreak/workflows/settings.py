@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ase_symbreak.codec import decode, encode
+from ase_symbreak.symmetry.mapping import DEFAULT_MAX_STRAIN
 
 __all__ = ["STEPS", "OPTIMIZERS", "SearchSettings", "DEFAULTS"]
 
@@ -59,6 +60,11 @@ class SearchSettings:
         A candidate must lower the energy in the scan by more (meV per formula unit).
     symprec : float
         spglib tolerance, Angstrom.
+    max_strain, max_displacement : float
+        Limits of the parent-child mapping when a relaxed child is decomposed into the
+        parent's irreps: largest principal Biot strain of its cell (dimensionless; the
+        least-strained lattice correspondence is used) and largest atomic displacement
+        (Angstrom). Raise them for strongly strained children (monoclinic zirconia).
     child_symprec : float
         Tolerance (Angstrom) at which relaxed children are identified and symmetrised before
         their CIF is written (a relaxation to ``child_fmax`` leaves residual displacements
@@ -108,6 +114,8 @@ class SearchSettings:
     origin_index: int | None = None
     plot: bool = True
     child_symprec: float = 1e-2
+    max_strain: float = DEFAULT_MAX_STRAIN
+    max_displacement: float = 1.0
     max_depth: int = 3
     child_supercell: tuple | None = None
     time_budget_s: float | None = 240.0
@@ -134,7 +142,9 @@ class SearchSettings:
             raise ValueError(
                 f"threshold_thz must be a finite number <= 0, got {self.threshold_thz}"
             )
-        for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec"):
+        if not 0 < self.max_strain < 0.5:
+            raise ValueError(f"max_strain must be in (0, 0.5), got {self.max_strain}")
+        for name in ("parent_fmax", "child_fmax", "symprec", "child_symprec", "max_displacement"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if (

@@ -168,11 +168,19 @@ def test_incommensurate_cells_are_rejected():
     stretched.set_cell(child.cell[:] * [1.25, 1, 1], scale_atoms=True)
     with pytest.raises(ValueError, match="incommensurate"):
         map_to_parent(srtio3_cubic_pm3m(), stretched)
-    # same volume and composition, but the c axis is tilted by a non-lattice vector
+    # same volume and composition, but the c axis is tilted by a non-lattice vector: at a
+    # strict strain limit no lattice correspondence exists (the message names the option) ...
     sheared = child.copy()
     sheared.set_cell(child.cell[:] + [[0, 0, 0], [0, 0, 0], [0.37 * A, 0, 0]], scale_atoms=True)
-    with pytest.raises(ValueError, match="not an integer supercell"):
-        map_to_parent(srtio3_cubic_pm3m(), sheared)
+    with pytest.raises(ValueError, match="not an integer supercell.*--max-strain"):
+        map_to_parent(srtio3_cubic_pm3m(), sheared, max_strain=0.05)
+    # ... while the default limit takes it as the 10.5 degree monoclinic shear it is
+    mapping = map_to_parent(srtio3_cubic_pm3m(), sheared)
+    shear = np.linalg.solve(2 * np.eye(3) @ srtio3_cubic_pm3m().cell[:], sheared.cell[:]).T
+    w, v = np.linalg.eigh(shear.T @ shear)
+    expected = (v * np.sqrt(w)) @ v.T - np.eye(3)
+    np.testing.assert_allclose(mapping.strain, expected, atol=1e-9)
+    assert abs(round(np.linalg.det(mapping.supercell_matrix))) == 8
 
 
 def test_empty_and_nan_structures_are_rejected():

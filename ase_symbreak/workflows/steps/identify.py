@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from ase_symbreak.codec import NOT_SAVED, Record
 
 from ..records import IrrepRole
+from ..settings import DEFAULTS
 from .common import formula_units
 from .relax import RelaxResult
 
@@ -95,6 +96,8 @@ def identify(
     symprec: float = 1e-3,
     threshold: float = 2e-3,
     child_symprec: float | None = 1e-2,
+    max_strain: float = DEFAULTS.max_strain,
+    max_displacement: float = DEFAULTS.max_displacement,
 ) -> Identification:
     """Space group, energy gain per formula unit and mode decomposition of a relaxed child.
 
@@ -107,6 +110,8 @@ def identify(
     child_symprec : tolerance (Angstrom) of the child's space group, at least ``symprec``;
         the child is symmetrised to the group found (``Identification.symmetrized``). None:
         ``symprec``.
+    max_strain, max_displacement : limits of the parent-child mapping of the decomposition
+        (principal Biot strain; Angstrom), :func:`~ase_symbreak.symmetry.map_to_parent`.
     """
     from ase_symbreak.symmetry import analyze, decompose
     from ase_symbreak.symmetry.idealize import idealize
@@ -128,7 +133,14 @@ def identify(
     amplitude = 0.0
     strain = np.zeros((3, 3))
     try:
-        dec = decompose(parent_atoms, child_atoms, origin_index=origin_index, symprec=symprec)
+        dec = decompose(
+            parent_atoms,
+            child_atoms,
+            origin_index=origin_index,
+            symprec=symprec,
+            max_strain=max_strain,
+            max_displacement=max_displacement,
+        )
         amplitude = float(dec.amplitude)
         strain = np.asarray(dec.strain, dtype=float)
         for ir in dec.significant(threshold):
