@@ -709,7 +709,7 @@ def _block_modes(job: _ModeJob, b: NDArray, star_list: list[NDArray]) -> list[Ir
         modes = _isotypic_modes(job, b, mats_b, [pieces[i] for i in cl], cand)
         if modes is not None:
             entries.append(modes)
-    order = {}
+    order: dict[str, tuple[int, int]] = {}
     for _, irs in cand:
         for n, irr in enumerate(irs):
             order.setdefault(irr.label, (len(order), n))
