@@ -29,10 +29,13 @@ import numbers
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 
 import numpy as np
 from ase import Atoms
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["NOT_SAVED", "Record", "atoms_from_dict", "atoms_to_dict", "decode", "encode"]
 
@@ -131,7 +134,8 @@ def decode(cls: type[T], data: dict, strict: bool = False) -> T:
     """
     if not isinstance(data, dict):
         raise TypeError(f"{cls.__name__} must be read from a dict, got {type(data).__name__}")
-    fields = [f for f in dataclasses.fields(cls) if f.init]
+    # a dataclass (documented; dataclasses.fields raises TypeError otherwise)
+    fields = [f for f in dataclasses.fields(cast("type[DataclassInstance]", cls)) if f.init]
     if strict:
         unknown = sorted(set(data) - {f.name for f in fields})
         if unknown:

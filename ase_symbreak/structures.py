@@ -31,13 +31,14 @@ def as_atoms(structure) -> Atoms:
     try:
         from pymatgen.core import Structure
     except ImportError:  # pragma: no cover - pymatgen is a dependency
-        Structure = None
-    if Structure is not None and isinstance(structure, Structure):
-        from pymatgen.io.ase import AseAtomsAdaptor
+        pass
+    else:
+        if isinstance(structure, Structure):
+            from pymatgen.io.ase import AseAtomsAdaptor
 
-        atoms = AseAtomsAdaptor.get_atoms(structure)
-        atoms.pbc = True
-        return atoms
+            atoms = AseAtomsAdaptor.get_atoms(structure)
+            atoms.pbc = True
+            return atoms
     raise TypeError(f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}")
 
 

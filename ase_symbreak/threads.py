@@ -78,7 +78,7 @@ def _load_of_others(cores: int) -> float:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - Windows
         return 0.0
-    samples = []
+    samples: list[int] = []
     for _ in range(5):
         n = _runnable_now()
         if n is None:

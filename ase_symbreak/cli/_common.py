@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ase_symbreak.errors import first_line
 
@@ -78,7 +85,7 @@ class _StderrHandler(logging.StreamHandler):
     """
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         import sys
 
         return sys.stderr
@@ -253,7 +260,7 @@ class LineProgress:
         self._clock = time.monotonic
         self.console = console or Console()
         self.interval = interval
-        self.tasks: dict[int, dict[str, Any]] = {}
+        self.tasks: dict[TaskID, dict[str, Any]] = {}
 
     def __enter__(self) -> LineProgress:
         return self
@@ -261,8 +268,8 @@ class LineProgress:
     def __exit__(self, *exc) -> None:
         return None
 
-    def add_task(self, description: str, total: int | None = None) -> int:
-        task = len(self.tasks)
+    def add_task(self, description: str, total: int | None = None) -> TaskID:
+        task = TaskID(len(self.tasks))
         self.tasks[task] = {
             "description": description,
             "total": total,
@@ -272,7 +279,7 @@ class LineProgress:
         }
         return task
 
-    def update(self, task: int, completed: int, total: int | None = None) -> None:
+    def update(self, task: TaskID, completed: int, total: int | None = None) -> None:
         t = self.tasks[task]
         t["total"] = total
         now = self._clock()
@@ -315,7 +322,7 @@ def progress_bars(
 ) -> Iterator[Callable[[str, int, int | None], None]]:
     """Rich progress bars, one per search step; yields ``progress(step, done, total)``."""
     with _bars("{task.description:<15}", console, disable) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(step: str, done: int, total: int | None) -> None:
             if step not in tasks:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.console import JustifyMethod
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from ase_symbreak.symmetry import ModeDecomposition
     from ase_symbreak.workflows.screening import ScreenResult
     from ase_symbreak.workflows.search import SearchResult
+    from ase_symbreak.workflows.search_result import ChildResult
 
 __all__ = [
     "children_table",
@@ -32,12 +35,15 @@ def fractions(k) -> str:
     return "(" + ",".join(str(Fraction(float(x)).limit_denominator(48)) for x in np.ravel(k)) + ")"
 
 
-def _with_columns(title: str, columns) -> Table:
+def _with_columns(title: str, columns: Iterable[str | tuple[str, JustifyMethod]]) -> Table:
     """A table with ``columns``: names, or (name, justify) pairs."""
     table = Table(title=title)
     for col in columns:
-        name, just = (col, "left") if isinstance(col, str) else col
-        table.add_column(name, justify=just)
+        if isinstance(col, str):
+            table.add_column(col, justify="left")
+        else:
+            name, just = col
+            table.add_column(name, justify=just)
     return table
 
 
@@ -185,8 +191,11 @@ def merged_table(result: SearchResult) -> Table | None:
     """
     if not result.duplicates:
         return None
-    rank = {c.candidate_index: r for r, c in enumerate(result.children, 1)}
-    by_index = {c.candidate_index: c for c in (*result.children, *result.duplicates)}
+    # looked up by duplicate_of (int | None)
+    rank: dict[int | None, int] = {c.candidate_index: r for r, c in enumerate(result.children, 1)}
+    by_index: dict[int | None, ChildResult] = {
+        c.candidate_index: c for c in (*result.children, *result.duplicates)
+    }
     table = _with_columns(
         "relaxed children merged into a ranked one (files kept)",
         (
@@ -414,8 +423,8 @@ def child_sites_table(result: SearchResult) -> Table | None:
     """How far each child distorted every parent site's polyhedron (largest shape measure
     over the child orbits of that site; 0 = still ideal); None when no child has the data.
     """
-    rows = [(c, (c.environments or {}).get("sites")) for c in result.children]
-    rows = [(c, sites) for c, sites in rows if sites]
+    all_rows = [(c, (c.environments or {}).get("sites")) for c in result.children]
+    rows = [(c, sites) for c, sites in all_rows if sites]
     if not rows:
         return None
     heads = [

@@ -208,6 +208,7 @@ def neighbour_projection(
             )
         weights = weights * radial_values
     numbers = atoms.numbers
+    channels: tuple[int | str, ...]
     if species_channels:
         channels = tuple(sorted({_atomic_number(z) for z in (species or numbers.tolist())}))
         lookup = {z: k for k, z in enumerate(channels)}

@@ -30,7 +30,7 @@ from types import MappingProxyType
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ase_symbreak.validation import check_atoms
@@ -54,7 +54,7 @@ SEARCH_ANCHORS = 3
 SEARCH_RADIUS = 6.0
 
 
-def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
+def _unit(v: ArrayLike) -> NDArray[np.float64]:
     v = np.asarray(v, dtype=np.float64)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 

@@ -10,7 +10,7 @@ Systems with no regular-octahedron network (Woodward 1997) need ``rigid=False``.
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 from ase import Atoms
@@ -134,7 +134,8 @@ def tilted_perovskite(
     if "?" in phases:
         raise ValueError(f"cannot build an irregular ('?') tilt system {system!r}")
     if np.ndim(angles) == 0:
-        values = np.array([0.0 if p == "0" else float(angles) for p in phases])
+        angle = cast(float, angles)  # a scalar (np.ndim 0)
+        values = np.array([0.0 if p == "0" else float(angle) for p in phases])
     else:
         values = np.asarray(angles, dtype=float)
     if values.shape != (3,) or not np.isfinite(values).all():

@@ -37,7 +37,7 @@ import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 from ase import Atoms
@@ -433,7 +433,7 @@ def _letters(phases: Sequence[str], magnitudes: NDArray, equal_tol: float) -> st
             return phases[a] == phases[b]
         return abs(magnitudes[a] - magnitudes[b]) <= equal_tol
 
-    out = []
+    out: list[str] = []
     for k in range(3):
         letter = next((out[j][0] for j in range(k) if equal(j, k)), "abc"[k])
         out.append(letter + phases[k])
@@ -565,8 +565,8 @@ def octahedral_tilts(
     return TiltAnalysis(
         glazer=_letters([phases[i] for i in order], magnitudes[order], equal_tol),
         glazer_axes=_letters(phases, magnitudes, equal_tol),
-        axis_order=tuple(order),
-        phases=tuple(phases),
+        axis_order=cast("tuple[int, int, int]", tuple(order)),  # one per axis
+        phases=cast("tuple[str, str, str]", tuple(phases)),
         magnitudes=magnitudes,
         spread=np.ptp(np.abs(angles), axis=0),
         angles=angles,

@@ -189,7 +189,9 @@ def parent_operations(parent: Atoms, symprec: float = 1e-3) -> Operations:
     numbers = parent.numbers
     if all(parent.pbc):
         cell = np.asarray(parent.cell.array, float)
-        ds = spglib.get_symmetry((cell, parent.get_scaled_positions(), numbers), symprec=symprec)
+        # spglib's stubs type the cell as nested Sequences; it takes arrays
+        spg_cell = (cell, parent.get_scaled_positions(), numbers)
+        ds = spglib.get_symmetry(spg_cell, symprec=symprec)  # type: ignore[arg-type]
         if ds is None:
             raise ValueError(f"spglib found no symmetry for the parent (symprec={symprec})")
         w, tf = np.asarray(ds["rotations"]), np.asarray(ds["translations"])
@@ -255,20 +257,21 @@ def _point_cloud_operations(pos: NDArray, numbers: NDArray, tol: float) -> Opera
                 for sign in (1.0, -1.0):
                     img = np.stack([r[a2], r[b2], sign * np.cross(r[a2], r[b2])], axis=1)
                     cands.append(img @ inv)
-    rots, perms = [], []
+    rot_list: list[NDArray] = []
+    perm_list: list[NDArray] = []
     for m in cands:
         if np.abs(m @ m.T - np.eye(3)).max() > 1e-4:
             continue
         u, _, vt = np.linalg.svd(m)
         m = u @ vt
         perm = _site_permutation(r @ m.T, r, numbers, None, tol)
-        if perm is not None and not any(np.allclose(m, q, atol=1e-6) for q in rots):
-            rots.append(m)
-            perms.append(perm)
-    rots = np.array(rots)
+        if perm is not None and not any(np.allclose(m, q, atol=1e-6) for q in rot_list):
+            rot_list.append(m)
+            perm_list.append(perm)
+    rots = np.array(rot_list)
     first = int(np.argmin([np.abs(q - np.eye(3)).max() for q in rots]))
     idx = [first] + [i for i in range(len(rots)) if i != first]
-    rots, perms = rots[idx], np.array(perms)[idx]
+    rots, perms = rots[idx], np.array(perm_list)[idx]
     trans = centre - rots @ centre
     return Operations(rots, trans, perms, None, None, False)
 
@@ -325,6 +328,8 @@ def group_name(ops: Operations, parent: Atoms) -> str:
     """
     if ops.periodic:
         try:
+            # set for crystals (periodic); a None raises here as spglib would
+            assert ops.rotations_lattice is not None and ops.translations_lattice is not None
             sg = spglib.get_spacegroup_type_from_symmetry(
                 ops.rotations_lattice,
                 ops.translations_lattice,
@@ -339,8 +344,10 @@ def group_name(ops: Operations, parent: Atoms) -> str:
     rots = np.rint(ops.rotations)
     if np.abs(rots - ops.rotations).max() < 1e-6:
         try:
-            symbol = spglib.get_pointgroup(rots.astype(np.intc))[0].strip()
-            return f"{_SCHOENFLIES.get(symbol, symbol)} ({symbol})"
+            pointgroup = spglib.get_pointgroup(rots.astype(np.intc))
+            if pointgroup is not None:
+                symbol = pointgroup[0].strip()
+                return f"{_SCHOENFLIES.get(symbol, symbol)} ({symbol})"
         except Exception:  # noqa: BLE001
             pass
     return f"order {len(ops)}"

@@ -166,7 +166,7 @@ class OrderParameterResult:
     @property
     def dominant_irrep(self) -> str:
         """Irrep with the largest share."""
-        return max(self.o3_shares, key=self.o3_shares.get)
+        return max(self.o3_shares, key=lambda name: self.o3_shares[name])
 
     def irrep_block(self, irrep: str) -> NDArray:
         """``(N, 2l+1)`` features of one irrep (first copy)."""
@@ -643,6 +643,7 @@ class _Fit:
     def step_features(self, opt: _ScalarAdam, lr: float, sparsity: float) -> None:
         """One masked scalar-Adam step of the features, then the proximal sparsity step."""
         op = self.op
+        assert op.grad is not None  # set by the loss's backward (op feeds the network input)
         with torch.no_grad():
             update, scale = opt.step(op.grad, self.mask, lr)
             op -= update
@@ -694,6 +695,7 @@ def _train(fit: _Fit, schedule: _Schedule, progress) -> _Run:
             run.symmetric_loss = run.history[step]
         if step >= s.warmup:
             if step == s.warmup:
+                assert fit.op.grad is not None  # set by loss.backward() above
                 run.gradient0 = fit.op.grad.detach() * fit.mask
             fit.step_features(feat_opt, s.lr_features * decay, s.sparsity)
         opt.step()

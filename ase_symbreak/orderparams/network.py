@@ -89,6 +89,13 @@ class OrderParameterNetwork(torch.nn.Module):
         ``irreps_target``.
     """
 
+    # buffers (``register_buffer`` in ``__init__``)
+    onehot: torch.Tensor
+    edge_src: torch.Tensor
+    edge_dst: torch.Tensor
+    edge_attr: torch.Tensor
+    edge_radial: torch.Tensor
+
     def __init__(
         self,
         parent: Atoms,

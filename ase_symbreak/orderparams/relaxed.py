@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import spglib
@@ -75,7 +76,8 @@ def point_group_name(rotations: NDArray[np.float64]) -> str:
     if rotations.size == 0 or np.abs(rotations - integer).max() > 1e-8:
         return f"unknown (order {len(rotations)})"
     try:
-        symbol = spglib.get_pointgroup(integer.astype(np.intc))[0].strip()
+        pointgroup = spglib.get_pointgroup(integer.astype(np.intc))
+        symbol = pointgroup[0].strip() if pointgroup is not None else ""
     except Exception:  # spglib raises on sets that are not a group
         symbol = ""
     return _SCHOENFLIES.get(symbol, f"unknown (order {len(rotations)})")
@@ -262,7 +264,7 @@ class RelaxedShapeNet(torch.nn.Module):
         hidden = o3.Irreps([(hidden_mul, (l, p)) for l in range(lmax + 1) for p in (1, -1)])
         self.sh = o3.SphericalHarmonics(self.irreps_out, normalize=True, normalization="component")
         self.radial = RadialEmbedding(cutoff, num_radial)
-        kw = dict(num_radial=num_radial, radial_hidden=16, avg_num_neighbors=7.0)
+        kw: dict[str, Any] = dict(num_radial=num_radial, radial_hidden=16, avg_num_neighbors=7.0)
         self.block = InteractionBlock(
             "0e",
             self.irreps_out,

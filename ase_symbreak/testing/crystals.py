@@ -101,9 +101,11 @@ def _search(number: int, max_atoms: int, single: bool) -> Atoms | None:
                 continue
             if ds.number != number:
                 continue
-            lat, frac, nums = spglib.standardize_cell(
+            standard = spglib.standardize_cell(
                 cell, to_primitive=True, no_idealize=True, symprec=1e-5
             )
+            assert standard is not None  # spglib found this cell's dataset just above
+            lat, frac, nums = standard
             if len(nums) <= max_atoms:
                 return Atoms(numbers=nums, cell=lat, scaled_positions=frac, pbc=True)
     return None

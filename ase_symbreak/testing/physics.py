@@ -9,7 +9,7 @@ reference for symmetry labelling that needs no model (and no torch).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 from ase import Atoms
@@ -72,7 +72,8 @@ def assert_equivariant(
     calculator must then have ``get_hessian``, as ``SymBreakCalculator`` has).
     """
     calc = as_calculator(calc)
-    if hessian and not callable(getattr(calc, "get_hessian", None)):
+    get_hessian = getattr(calc, "get_hessian", None)
+    if hessian and not callable(get_hessian):
         raise TypeError(f"{type(calc).__name__} has no get_hessian; pass hessian=False")
     moved = transformed(atoms, rotation)
     e0, f0 = calc.get_potential_energy(atoms), calc.get_forces(atoms)
@@ -81,13 +82,15 @@ def assert_equivariant(
     err = np.abs(f1 - f0 @ rotation.T).max()
     assert err < atol_forces, f"forces not equivariant: {err:.3e} eV/A"
     if np.all(atoms.pbc):
-        s0 = voigt_6_to_full_3x3_stress(calc.get_stress(atoms))
-        s1 = voigt_6_to_full_3x3_stress(calc.get_stress(moved))
+        ase_calc = cast(Any, calc)  # ASE calculators have get_stress (not in the protocol)
+        s0 = voigt_6_to_full_3x3_stress(ase_calc.get_stress(atoms))
+        s1 = voigt_6_to_full_3x3_stress(ase_calc.get_stress(moved))
         err = np.abs(s1 - rotation @ s0 @ rotation.T).max()
         assert err < atol_forces, f"stress not equivariant: {err:.3e} eV/A^3"
     if hessian:
         big = np.kron(np.eye(len(atoms)), rotation)
-        h0, h1 = calc.get_hessian(atoms), calc.get_hessian(moved)
+        assert get_hessian is not None  # callable: checked above
+        h0, h1 = get_hessian(atoms), get_hessian(moved)
         err = np.abs(h1 - big @ h0 @ big.T).max()
         assert err < atol_hessian, f"Hessian not equivariant: {err:.3e} eV/A^2"
 
@@ -162,7 +165,7 @@ def pair_force_constants(atoms: Atoms, cutoff: float = 4.0, seed: int = 0) -> ND
 
     rng = np.random.default_rng(seed)
     species = sorted(set(atoms.numbers.tolist()))
-    strength = {}
+    strength: dict[tuple[int, int], float] = {}
     for a in species:
         for b in species:
             strength[(a, b)] = strength[(b, a)] if (b, a) in strength else 0.5 + rng.random()

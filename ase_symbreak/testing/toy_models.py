@@ -45,6 +45,8 @@ class PlantedTiltModel(EnergyModel):
     cutoff : Angstrom; X-X springs are switched off smoothly over the last 0.15 A.
     """
 
+    species: frozenset[int]  # always set here (the base class allows None)
+
     def __init__(
         self,
         a_site: int = 38,

@@ -91,7 +91,7 @@ def structure_from_atoms(
     results = getattr(calc, "results", {}) if calc is not None else {}
     if "energy" not in results and "free_energy" not in results:
         raise DataError(f"{where} has no energy (attach a SinglePointCalculator with energy=...)")
-    energy = float(results.get("energy", results.get("free_energy")))
+    energy = float(results["energy"] if "energy" in results else results["free_energy"])
     if not np.isfinite(energy):
         raise DataError(f"{where} has a non-finite energy {energy!r}")
     if "forces" not in results:

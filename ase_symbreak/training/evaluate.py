@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from ase_symbreak.codec import Record
 from ase_symbreak.hessian.autodiff import energy_forces_stress, hessian_rows
 from ase_symbreak.models.base import EnergyModel
 from ase_symbreak.training.data import Structure
+
+#: phonopy's names of a centred primitive cell (``primitive_matrix``)
+Centring = Literal["P", "F", "I", "A", "C", "R", "auto"]
 
 __all__ = [
     "Metrics",
@@ -67,7 +71,7 @@ def model_phonon_frequencies(
     unitcell: Atoms,
     supercell: ArrayLike,
     qpoints: ArrayLike,
-    primitive_matrix: str = "P",
+    primitive_matrix: Centring = "P",
 ) -> NDArray[np.float64]:
     """(n_q, 3 n_atoms) frequencies (THz, imaginary negative) from the model's exact Hessian.
 
@@ -92,7 +96,7 @@ def reference_phonon_frequencies(
     supercell: ArrayLike,
     qpoints: ArrayLike,
     distance: float = 0.01,
-    primitive_matrix: str = "P",
+    primitive_matrix: Centring = "P",
 ) -> NDArray[np.float64]:
     """(n_q, 3 n_atoms) reference frequencies (THz) from any ASE calculator by finite
     displacements.
@@ -106,8 +110,10 @@ def reference_phonon_frequencies(
         to_phonopy_atoms(unitcell), supercell_matrix=p.T, primitive_matrix=primitive_matrix
     )
     phonon.generate_displacements(distance=distance, is_plusminus=True)
+    supercells = phonon.supercells_with_displacements
+    assert supercells is not None  # generate_displacements above
     forces = []
-    for cell in phonon.supercells_with_displacements:
+    for cell in supercells:
         atoms = from_phonopy_atoms(cell)
         atoms.calc = calc
         forces.append(atoms.get_forces().copy())
@@ -144,22 +150,23 @@ def evaluate(
             s_err.append(np.abs(pred - s.stress).ravel())
         if s.hessian is not None:
             h_err.append(np.abs(hessian_rows(model, atoms, dtype=dtype) - s.hessian).ravel())
-    phonon_mae = qs = model_freq = ref_freq = None
+    phonon_mae: float | None = None
+    qs: list[list[float]] | None = None
+    model_freq: list[list[float]] | None = None
+    ref_freq: list[list[float]] | None = None
     if phonon_cell is not None:
         q = np.atleast_2d(np.asarray(qpoints, dtype=float))
-        model_freq = model_phonon_frequencies(model, phonon_cell, supercell, q)
+        freq = model_phonon_frequencies(model, phonon_cell, supercell, q)
         if reference_frequencies is not None:
             ref = np.asarray(reference_frequencies, dtype=float)
         elif reference_calc is not None:
             ref = reference_phonon_frequencies(reference_calc, phonon_cell, supercell, q)
         else:
             raise ValueError("phonon_cell given without reference_frequencies or reference_calc")
-        if ref.shape != model_freq.shape:
-            raise ValueError(
-                f"reference frequencies have shape {ref.shape}, expected {model_freq.shape}"
-            )
-        phonon_mae = float(np.mean(np.abs(np.sort(model_freq, axis=1) - np.sort(ref, axis=1))))
-        qs, model_freq, ref_freq = q.tolist(), model_freq.tolist(), ref.tolist()
+        if ref.shape != freq.shape:
+            raise ValueError(f"reference frequencies have shape {ref.shape}, expected {freq.shape}")
+        phonon_mae = float(np.mean(np.abs(np.sort(freq, axis=1) - np.sort(ref, axis=1))))
+        qs, model_freq, ref_freq = q.tolist(), freq.tolist(), ref.tolist()
     return Metrics(
         n_structures=len(structures),
         energy_mae=float(np.mean(e_err)),

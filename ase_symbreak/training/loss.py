@@ -176,6 +176,7 @@ def compute_loss(
             np.stack([s.stress if s.stress is not None else np.zeros((3, 3)) for s in structures]),
             dtype=dtype,
         )
+        assert pred.stress is not None  # predict(stress=True)
         s_loss = ((pred.stress - ref)[mask] ** 2).mean()
 
     h_loss = zero

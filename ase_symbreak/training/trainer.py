@@ -193,9 +193,10 @@ def _digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = 
     the checksum itself, so an edited ``state`` or ``config`` fails as a modified tensor does.
     """
     h = hashlib.sha256()
-    for key in sorted(metadata or {}):
+    entries = metadata or {}
+    for key in sorted(entries):
         if key != "sha256":
-            h.update(f"{key}={metadata[key]}\n".encode())
+            h.update(f"{key}={entries[key]}\n".encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(name.encode())
@@ -322,6 +323,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 # --------------------------------------------------------------------------- training
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig):
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
     if config.scheduler == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.lr_min
@@ -478,6 +480,7 @@ class _Run:
 
     def save_checkpoint(self) -> None:
         """Write the full training state to ``ckpt_path``."""
+        assert self.ckpt_path is not None  # callers check that there is an output folder
         save_checkpoint(
             self.ckpt_path, self.model, self.optimizer, self.scheduler, self.generator, self.state
         )
@@ -486,6 +489,7 @@ class _Run:
 def _resume(run: _Run, log: Callable[[str], None] | None) -> None:
     """Load model, optimiser, scheduler, generator and progress from the checkpoint."""
     ckpt_path, model, dtype = run.ckpt_path, run.model, run.config.torch_dtype
+    assert ckpt_path is not None  # train() resumes only from an existing checkpoint
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.model.config != model.config:
         raise CheckpointError(
