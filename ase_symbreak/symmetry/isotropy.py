@@ -366,7 +366,9 @@ def isotropy_subgroups(
         identified at ``REALISE_SYMPREC``.
     supercell_matrix : (3,) or (3, 3) int, optional
         Supercell to work in; default diagonal, the least common multiple of the
-        denominators of all arms of the stars involved.
+        denominators of all arms of the stars involved, or where that is not invariant
+        under the parent's point group (centred lattices) the smallest invariant
+        superlattice on which every arm is commensurate.
 
     Returns
     -------
@@ -407,13 +409,78 @@ def _checked_labels(irreps: list[str] | str, amplitude: float) -> list[str]:
     return labels
 
 
-def _default_supercell(ctx, ks: list[NDArray]) -> list[int]:
-    """Diagonal supercell: per axis the lcm of the denominators of all arms of the stars."""
+def _default_supercell(ctx, ks: list[NDArray]) -> NDArray:
+    """The supercell of the isotropy subgroups of the stars of ``ks``.
+
+    Diagonal (per axis the lcm of the denominators of all arms) when that lattice is
+    invariant under the parent's point group, as for every primitive lattice; otherwise
+    (centred lattices: F-orthorhombic at T, Y, Z) the smallest invariant superlattice on
+    which every arm is commensurate (:func:`commensurate_superlattice`).
+    """
     n = [1, 1, 1]
-    for k in ks:
-        for arm in star_of(ctx, k):
-            n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
-    return n
+    arms = np.concatenate([star_of(ctx, k) for k in ks])
+    for arm in arms:
+        n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
+    diagonal = np.diag(n)
+    if _invariant(diagonal, ctx.rotations):
+        return diagonal
+    return commensurate_superlattice(arms, ctx.atoms.cell[:])
+
+
+def _invariant(p: NDArray, rotations: NDArray) -> bool:
+    """Whether the superlattice with rows ``p`` (parent basis) is mapped onto itself."""
+    p_inv = np.linalg.inv(p)
+    return all(np.abs((m := p_inv.T @ r @ p.T) - np.round(m)).max() < 1e-6 for r in rotations)
+
+
+def commensurate_superlattice(arms: NDArray, cell: NDArray) -> NDArray:
+    """The smallest superlattice on which every wave vector of ``arms`` is commensurate.
+
+    It is the lattice of parent translations ``t`` with ``exp(2 pi i k.t) = 1`` for every
+    arm ``k``; for the arms of whole stars it is invariant under the parent's point group.
+
+    Parameters
+    ----------
+    arms : NDArray
+        ``(n, 3)`` wave vectors, reciprocal basis of the parent cell (rational).
+    cell : NDArray
+        ``(3, 3)`` parent lattice vectors (rows, Angstrom): the shortest basis is chosen.
+
+    Returns
+    -------
+    NDArray[int]
+        ``(3, 3)`` rows: the superlattice vectors in the parent basis, ``det > 0``.
+
+    >>> p = commensurate_superlattice(np.array([[0.5, 0.5, 0.5]]), np.eye(3))  # R of cubic P
+    >>> p.tolist(), round(np.linalg.det(p))  # the face-centred lattice of index 2
+    ([[1, 1, 0], [1, 0, 1], [1, 0, -1]], 2)
+    """
+    arms = np.asarray(arms, dtype=float).reshape(-1, 3)
+    d = 1
+    for arm in arms:
+        for x in denominators(arm):
+            d = lcm(d, int(x))
+    grid = np.arange(-d, d + 1)
+    n = np.array(np.meshgrid(grid, grid, grid, indexing="ij")).reshape(3, -1).T
+    phase = n @ arms.T
+    members = n[(np.abs(phase - np.round(phase)).max(axis=1) < 1e-6) & np.any(n != 0, axis=1)]
+    in_cell = members[np.all((members >= 0) & (members < d), axis=1)]
+    index = round(d**3 / (len(in_cell) + 1))  # the origin is a member too
+    lengths = np.linalg.norm(members @ np.asarray(cell, dtype=float), axis=1)
+    order = members[np.lexsort((*members.T[::-1], lengths))]
+    for i, a in enumerate(order):
+        for j in range(i + 1, len(order)):
+            b = order[j]
+            if not np.any(np.cross(a, b)):
+                continue
+            for c in order[j + 1 :]:
+                det = int(round(np.linalg.det(np.array([a, b, c]))))
+                if abs(det) == index:
+                    basis = np.array([a, b, c])
+                    return basis if det > 0 else -basis
+    raise RuntimeError(
+        f"no superlattice basis found for the arms {arms.tolist()}"
+    )  # pragma: no cover
 
 
 @dataclass(frozen=True)
