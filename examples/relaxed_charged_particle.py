@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from ase_symbreak.orderparams.relaxed import (
+from ase_symbreak.orderparams.relaxed_weights import (
     ChargedParticleNet,
     fit_charged_particle,
     lorentz_trajectory,

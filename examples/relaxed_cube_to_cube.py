@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from e3nn import o3
 
-from ase_symbreak.orderparams.relaxed import (
+from ase_symbreak.orderparams.relaxed_weights import (
     RelaxedShapeNet,
     cubic_operations,
     fit_shape,

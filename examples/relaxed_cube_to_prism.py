@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from ase_symbreak.orderparams.relaxed import RelaxedShapeNet, fit_shape, theta_readout
+from ase_symbreak.orderparams.relaxed_weights import RelaxedShapeNet, fit_shape, theta_readout
 
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)  # tiny graph: threads only add overhead

@@ -2,7 +2,7 @@
 
 Reference: ASE's EMT potential for fcc Cu. Training data: rattled 4- and 8-atom Cu cells
 (slightly strained) with EMT energies, forces, stresses and Hessians (central differences of
-EMT forces, stored with :func:`ase_symbreak.io.store_hessian`). Two identical small e3nn
+EMT forces, stored with :func:`ase_symbreak.hessian.files.store_hessian`). Two identical small e3nn
 models (same seed, same epochs) are trained, one with and one without the Hessian loss
 term (exact double backward, ``hessian_samples`` random rows per structure per step);
 a third run without Hessians gets as many epochs as fit in the Hessian run's time.
@@ -30,7 +30,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ase_symbreak.io import store_hessian
+from ase_symbreak.hessian.files import store_hessian
 from ase_symbreak.models import PotentialConfig
 from ase_symbreak.training import (
     LossWeights,

@@ -137,7 +137,7 @@ def test_hessian_is_a_cached_ase_property(own_calc, monkeypatch):
 def test_hessian_survives_extxyz_round_trip(own_calc, tmp_path):
     from ase.io import read, write
 
-    from ase_symbreak.io import store_hessian, stored_hessian
+    from ase_symbreak.hessian.files import store_hessian, stored_hessian
 
     atoms = cubic_perovskite(3.9)
     hessian = own_calc.get_hessian(atoms)

@@ -50,3 +50,27 @@ def test_each_name_has_an_example_that_runs(name):
     for test in finder.find(obj, name, globs={name: obj}):
         runner.run(test)
     assert runner.failures == 0
+
+
+MOVED = {
+    "ase_symbreak.io": "ase_symbreak.hessian.files",
+    "ase_symbreak.models.io": "ase_symbreak.models.files",
+    "ase_symbreak.nn.relaxed": "ase_symbreak.nn.relaxed_convolution",
+    "ase_symbreak.orderparams.relaxed": "ase_symbreak.orderparams.relaxed_weights",
+    "ase_symbreak.workflows.report": "ase_symbreak.workflows.html_report",
+}
+
+
+@pytest.mark.parametrize(("old", "new"), MOVED.items())
+def test_renamed_modules_keep_their_old_path_with_a_warning(old, new):
+    code = (
+        "import importlib, warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    old = importlib.import_module({old!r})\n"
+        f"new = importlib.import_module({new!r})\n"
+        "assert old is new, (old, new)\n"
+        "assert any(issubclass(w.category, FutureWarning) and 'moved to' in str(w.message)"
+        " for w in caught), [str(w.message) for w in caught]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

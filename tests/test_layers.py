@@ -36,7 +36,6 @@ LAYER_OF = {
     "ase_symbreak.structures": "foundations",
     "ase_symbreak.errors": "foundations",
     "ase_symbreak.protocols": "foundations",
-    "ase_symbreak.io": "foundations",
     "ase_symbreak.threads": "foundations",
     "ase_symbreak.progress": "foundations",
     "ase_symbreak.torch_utils": "foundations",
@@ -50,6 +49,7 @@ LAYER_OF = {
     "ase_symbreak.forceconstants": "calculators",
     "ase_symbreak.graph": "calculators",
     "ase_symbreak.hessian_colouring": "calculators",
+    "ase_symbreak.io": "calculators",  # moved to hessian/files.py
     "ase_symbreak.symmetry": "symmetry core",
     "ase_symbreak.phonons": "analyses",
     "ase_symbreak.orderparams": "analyses",

@@ -30,7 +30,7 @@ def report_command(
 its path.
     """
     from ase_symbreak.errors import first_line
-    from ase_symbreak.workflows.report import write_report
+    from ase_symbreak.workflows.html_report import write_report
 
     if not folder.is_dir():
         fail(f"{folder}: not a folder", code=BAD_INPUT)

@@ -54,7 +54,7 @@ def load(
         name, modality = PRETRAINED.get(spec.lower(), (spec, None))
         return SevenNetModel(name, dtype=dtype or torch.float32, modality=modality)
     if os.path.isfile(spec):
-        from ase_symbreak.models.io import load_model
+        from ase_symbreak.models.files import load_model
 
         return load_model(spec, dtype=dtype or torch.float64)
     if _IMPORT_PATH.match(spec):

@@ -1,11 +1,12 @@
 """A potential whose convolutions carry learnable symmetry-breaking weights (paper 001).
 
 Same architecture as :class:`~ase_symbreak.models.e3nn_potential.E3nnPotential`, with every
-convolution a :class:`~ase_symbreak.nn.relaxed.RelaxedConvolution`. While every ``theta`` is
-scalar-only (the initial state) the energy is E(3)-invariant; a trained non-scalar ``theta``
-plays the role of an external field or strain the atoms feel (a 1o ``theta`` an electric
-field, a 1e one a magnetic field, a 2e one a uniaxial strain), and the readout
-:func:`ase_symbreak.orderparams.relaxed.theta_readout` tells which symmetry it left.
+convolution a :class:`~ase_symbreak.nn.relaxed_convolution.RelaxedConvolution`. While every
+``theta`` is scalar-only (the initial state) the energy is E(3)-invariant; a trained
+non-scalar ``theta`` plays the role of an external field or strain the atoms feel (a 1o
+``theta`` an electric field, a 1e one a magnetic field, a 2e one a uniaxial strain), and the
+readout
+:func:`ase_symbreak.orderparams.relaxed_weights.theta_readout` tells which symmetry it left.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from e3nn import o3
 
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
-from ase_symbreak.nn.relaxed import RelaxedConvolution
+from ase_symbreak.nn.relaxed_convolution import RelaxedConvolution
 
 __all__ = ["RelaxedPotential", "RelaxedPotentialConfig"]
 
@@ -68,7 +69,7 @@ class RelaxedPotential(E3nnPotential):
     Hidden blocks keep every irrep of ``irreps_hidden`` (a non-scalar ``theta`` can turn
     any of them into the energy, so the equivariant model's pruning does not apply); the
     last block keeps the even scalars. Parameters named ``*.theta`` are the relaxed weights;
-    train them with :func:`ase_symbreak.nn.relaxed.relaxation_penalty` in the loss.
+    train them with :func:`ase_symbreak.nn.relaxed_convolution.relaxation_penalty` in the loss.
     """
 
     def __init__(self, config: PotentialConfig, dtype: torch.dtype | None = None) -> None:

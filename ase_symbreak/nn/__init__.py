@@ -4,7 +4,11 @@ from ase_symbreak.nn.convolution import EquivariantConvolution
 from ase_symbreak.nn.embedding import SpeciesEmbedding
 from ase_symbreak.nn.gate_block import InteractionBlock
 from ase_symbreak.nn.radial import BesselBasis, PolynomialCutoff, RadialEmbedding
-from ase_symbreak.nn.relaxed import RelaxedConvolution, relaxation_penalty, relaxation_prox_
+from ase_symbreak.nn.relaxed_convolution import (
+    RelaxedConvolution,
+    relaxation_penalty,
+    relaxation_prox_,
+)
 
 __all__ = [
     "BesselBasis",

@@ -16,7 +16,7 @@ from .gradient import (
     perovskite_b_sites,
     pseudovector_irreps,
 )
-from .relaxed import (
+from .relaxed_weights import (
     ChargedParticleNet,
     RelaxedShapeNet,
     ThetaReadout,

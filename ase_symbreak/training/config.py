@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ase_symbreak.models.e3nn_potential import PotentialConfig
-from ase_symbreak.models.io import load_model
+from ase_symbreak.models.files import load_model
 from ase_symbreak.training.data import load_structures, split
 from ase_symbreak.training.evaluate import evaluate, write_metrics
 from ase_symbreak.training.loss import LossWeights

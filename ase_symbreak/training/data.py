@@ -3,7 +3,7 @@
 A :class:`Structure` holds one labelled configuration (energy, forces, optional stress and
 Hessian) read from ASE ``Atoms`` whose calculator holds the results (extxyz, ASE db, or a
 list of ``Atoms`` with a ``SinglePointCalculator``). Hessians come from
-``atoms.arrays["hessian"]`` (:func:`ase_symbreak.io.stored_hessian`) or from a phonopy
+``atoms.arrays["hessian"]`` (:func:`ase_symbreak.hessian.files.stored_hessian`) or from a phonopy
 ``FORCE_CONSTANTS`` file of the same supercell (:func:`hessian_from_phonopy`).
 
 :func:`collate` concatenates several periodic graphs into one (atom indices offset per
@@ -23,8 +23,8 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 from numpy.typing import NDArray
 
+from ase_symbreak.hessian.files import HESSIAN_KEY, stored_hessian
 from ase_symbreak.hessian.graph import NeighborList, neighbor_list
-from ase_symbreak.io import HESSIAN_KEY, stored_hessian
 
 __all__ = [
     "Batch",

@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 
 from ase_symbreak.codec import Record
 from ase_symbreak.models.e3nn_potential import E3nnPotential, PotentialConfig
-from ase_symbreak.models.io import (
+from ase_symbreak.models.files import (
     MAX_CONFIG,
     architecture,
     read_tagged_safetensors,
@@ -503,7 +503,7 @@ def _resume(run: _Run, log: Callable[[str], None] | None) -> None:
     run.generator.set_state(ckpt.generator_state)
     run.state = ckpt.state
     if run.out is not None and (run.out / BEST_NAME).exists():
-        from ase_symbreak.models.io import load_model
+        from ase_symbreak.models.files import load_model
 
         run.best_state = load_model(run.out / BEST_NAME, dtype=dtype).state_dict()
     if log is not None:

@@ -14,7 +14,7 @@ from .calcspec import CalculatorSpec
 from .descent import descend
 from .driver import distortion_search, search_steps
 from .folder import load_search
-from .report import write_report
+from .html_report import write_report
 from .search import (
     STEPS,
     ChildResult,

@@ -398,7 +398,7 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
         timings=timings,
     )
     if result.out_dir is not None:
-        from .report import write_report_safely
+        from .html_report import write_report_safely
 
         write_search_files(final)
         write_report_safely(final, tree_plot=result.settings.plot)

@@ -550,7 +550,7 @@ def finish_search(
     )
     if plan.out_dir is not None:
         write_search_files(result)
-        from .report import write_report_safely
+        from .html_report import write_report_safely
 
         write_report_safely(result, tree_plot=s.plot)  # a failure is a logged warning
     _report(progress, STEPS[5], 1, 1)

@@ -60,7 +60,7 @@ def test_model_file_asking_for_a_million_layers_is_refused_at_once(tmp_path):
 
     import pytest
 
-    from ase_symbreak.models.io import ModelFileError
+    from ase_symbreak.models.files import ModelFileError
 
     crafted = _crafted(tmp_path, edit_config={"num_layers": 1_000_000})
     start = time.perf_counter()
@@ -72,7 +72,7 @@ def test_model_file_asking_for_a_million_layers_is_refused_at_once(tmp_path):
 def test_model_file_with_nan_weights_is_refused(tmp_path):
     import pytest
 
-    from ase_symbreak.models.io import ModelFileError
+    from ase_symbreak.models.files import ModelFileError
 
     def poison(tensors):
         name = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel())

@@ -14,8 +14,12 @@ from e3nn import o3
 from ase_symbreak.calculator import SymBreakCalculator
 from ase_symbreak.models.relaxed_potential import RelaxedPotential, RelaxedPotentialConfig
 from ase_symbreak.nn.convolution import EquivariantConvolution
-from ase_symbreak.nn.relaxed import RelaxedConvolution, relaxation_penalty, relaxation_prox_
-from ase_symbreak.orderparams.relaxed import (
+from ase_symbreak.nn.relaxed_convolution import (
+    RelaxedConvolution,
+    relaxation_penalty,
+    relaxation_prox_,
+)
+from ase_symbreak.orderparams.relaxed_weights import (
     ChargedParticleNet,
     RelaxedShapeNet,
     cubic_operations,

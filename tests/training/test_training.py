@@ -12,7 +12,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ase_symbreak.io import store_hessian
+from ase_symbreak.hessian.files import store_hessian
 from ase_symbreak.models import PotentialConfig, save_model
 from ase_symbreak.training import (
     CheckpointError,

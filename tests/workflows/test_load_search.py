@@ -18,8 +18,8 @@ from ase_symbreak.calculator import SymBreakCalculator
 from ase_symbreak.testing.toy_models import PlantedTiltModel
 from ase_symbreak.workflows import SearchSettings, distortion_search
 from ase_symbreak.workflows.folder import RESULT_FILE, load_search
+from ase_symbreak.workflows.html_report import write_report
 from ase_symbreak.workflows.records import SCHEMA_VERSION, NodeStatus, SoftestMode
-from ase_symbreak.workflows.report import write_report
 
 from .test_report import Page
 

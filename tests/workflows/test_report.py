@@ -24,7 +24,7 @@ import pytest
 from ase_symbreak.calculator import SymBreakCalculator
 from ase_symbreak.testing.toy_models import PlantedTiltModel
 from ase_symbreak.workflows import distortion_search, search_one_level
-from ase_symbreak.workflows.report import REPORT_NAME, TREE_IMAGE, write_report
+from ase_symbreak.workflows.html_report import REPORT_NAME, TREE_IMAGE, write_report
 from ase_symbreak.workflows.tree_plot import BOX_HEIGHT, family_tree_layout, group_label
 
 from .test_descent import _tilt_settings
@@ -278,9 +278,9 @@ def test_a_failing_report_never_costs_the_search(toy, descent, tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("no display for you")
 
-    monkeypatch.setattr("ase_symbreak.workflows.report.plot_family_tree", broken)
+    monkeypatch.setattr("ase_symbreak.workflows.html_report.plot_family_tree", broken)
     calc = SymBreakCalculator(model=toy, dtype="float64")
-    with caplog.at_level(logging.WARNING, logger="ase_symbreak.workflows.report"):
+    with caplog.at_level(logging.WARNING, logger="ase_symbreak.workflows.html_report"):
         result = search_one_level(toy.cubic(), calc, _tilt_settings(plot=True), out_dir=out)
     assert result is not None and len(result.children) == len(descent[1]["children"])
     assert (out / "search.json").is_file() and not (out / REPORT_NAME).exists()
