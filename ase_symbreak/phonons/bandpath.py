@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -27,10 +28,19 @@ from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 
 from .records import format_q
 
+if TYPE_CHECKING:
+    from ase_symbreak.symmetry.irreps import ParentContext
+
 __all__ = ["BandPath", "SpecialPoint", "standard_band_path"]
 
 #: Tolerance on fractional coordinates for "q is on the supercell grid".
 _COMMENSURATE_TOL = 1e-6
+
+
+def _float3(v: ArrayLike) -> tuple[float, float, float]:
+    """The three components of a q point as floats."""
+    x, y, z = (float(c) for c in np.asarray(v))
+    return x, y, z
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,9 @@ class BandPath(Record):
                 runs[-1].append(b)
             else:
                 runs.append([a, b])
-        path, labels, connections = [], [], []
+        path: list[list[NDArray]] = []
+        labels: list[str] = []
+        connections: list[bool] = []
         for run in runs:
             path.append([np.asarray(self.point(n).q_primitive, float) for n in run])
             labels.extend(self.point(n).label for n in run)
@@ -203,8 +215,8 @@ def standard_band_path(
             SpecialPoint(
                 name=name,
                 table_name=namer.name(q),
-                q=tuple(float(x) for x in q),
-                q_primitive=tuple(float(x) for x in q_prim),
+                q=_float3(q),
+                q_primitive=_float3(q_prim),
                 commensurate=commensurate,
             )
         )
@@ -260,6 +272,7 @@ class _TableNamer:
     def __init__(self, unitcell: Atoms, symprec: float) -> None:
         from ase_symbreak.symmetry.irreps import prepare_parent
 
+        self.ctx: ParentContext | None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

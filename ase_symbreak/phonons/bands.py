@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .bandpath import BandPath, SpecialPoint, standard_band_path
+from .bandpath import BandPath, SpecialPoint, _float3, standard_band_path
 from .records import ModeSet, PhononModes
 
 __all__ = ["BandStructureData", "band_structure_data", "modes_at", "to_pymatgen_band_structure"]
@@ -130,8 +130,8 @@ def _with_missing_points(band_path: BandPath, modes: PhononModes, phonon) -> Ban
             SpecialPoint(
                 name=name,
                 table_name=None if m.q_label.startswith("(") else m.q_label,
-                q=tuple(float(x) for x in q),
-                q_primitive=tuple(float(x) for x in pmat.T @ q),
+                q=_float3(q),
+                q_primitive=_float3(pmat.T @ q),
                 commensurate=True,
             )
         )

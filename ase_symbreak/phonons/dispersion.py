@@ -606,7 +606,8 @@ class _Scanner:
         for m, length in zip(self.commensurate_grid(), lengths):
             target = max(4, int(math.ceil(base * length / lengths.max() - 1e-9)), 2 * int(m))
             out.append(int(m * math.ceil(target / m)))
-        return tuple(out)
+        m1, m2, m3 = out  # one per axis
+        return m1, m2, m3
 
     def canonical(self, addresses: NDArray[np.int64], mesh: NDArray[np.int64]) -> NDArray:
         """Smallest flat grid index over each point's orbit (rotations keeping the grid, -q)."""
@@ -636,7 +637,7 @@ class _Scanner:
                 out.append(a)
         return np.array([self.to_unit(_centred(a)) for a in out])
 
-    def equivalent(self, q1: Sequence[float], q2: Sequence[float]) -> bool:
+    def equivalent(self, q1: ArrayLike, q2: ArrayLike) -> bool:
         """Whether q2 is an arm of the star of q1 (unit-cell basis, within 2e-3)."""
         b = self.pmat.T @ np.asarray(q2, dtype=float)
         return any(
@@ -860,7 +861,8 @@ def _check_mesh(mesh: Sequence[int]) -> tuple[int, int, int]:
     m = np.asarray(mesh)
     if m.shape != (3,) or np.any(m != np.round(m)) or np.any(m < 1):
         raise ValueError(f"mesh must be 3 positive integers, got {mesh!r}")
-    return tuple(int(x) for x in m)
+    m1, m2, m3 = (int(x) for x in m)
+    return m1, m2, m3
 
 
 def _fractions(q: NDArray, max_den: int) -> list[Fraction] | None:

@@ -412,11 +412,13 @@ class _BlochProjector:
             q_prim = self.pmat.T @ np.asarray(k, dtype=float)
             phase = np.exp(-2j * np.pi * self.frac_p @ q_prim)  # (N,)
             comp = np.zeros((len(e), self.n_prim, 3), dtype=complex)
-            np.add.at(comp, (slice(None), self.atom_prim), e3 * phase[None, :, None])
-            comp = comp.reshape(len(e), 3 * self.n_prim).T  # (3 n_prim, n_vec)
-            if np.linalg.norm(comp) < 1e-8:
+            # numpy's stub types ufunc.at's indices as an int array; numpy documents (and
+            # takes) a tuple of index arrays and slices for a multi-dimensional operand
+            np.add.at(comp, (slice(None), self.atom_prim), e3 * phase[None, :, None])  # type: ignore[arg-type]
+            flat = comp.reshape(len(e), 3 * self.n_prim).T  # (3 n_prim, n_vec)
+            if np.linalg.norm(flat) < 1e-8:
                 continue
-            u, s, _ = np.linalg.svd(comp, full_matrices=False)
+            u, s, _ = np.linalg.svd(flat, full_matrices=False)
             span = u[:, s > 1e-6 * s.max()]
             freqs, vecs = self._phonopy_at(q_prim)
             near = np.abs(freqs - freq) <= max(tol, 1e-3 * max(1.0, abs(freq)), 0.05)

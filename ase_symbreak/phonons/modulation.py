@@ -44,6 +44,8 @@ def mode_modulation(
     if not amps or not all(np.isfinite(amps)):
         raise ValueError(f"amplitudes must be finite numbers (Angstrom), got {list(amplitudes)}")
     pattern = np.asarray(mode.displacements[partner], dtype=float)
+    if modes.unitcell is None:  # a record decoded without it; len(None) failed here before
+        raise ValueError(f"modes at {mode.q_label} have no unit cell (PhononModes.unitcell)")
     n_cells = len(modes.supercell) / len(modes.unitcell)
     pattern = pattern / np.sqrt((pattern**2).sum() / n_cells)  # Ap = 1 Angstrom
     frames = []

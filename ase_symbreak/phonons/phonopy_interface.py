@@ -112,7 +112,9 @@ def phonopy_from_calculator(
         phonon = Phonopy(
             to_phonopy_atoms(unitcell),
             supercell_matrix=p.T,
-            primitive_matrix=primitive_matrix,
+            # phonopy's annotation is Literal | Sequence[Sequence[float]] | ndarray | None, but it
+            # takes any array_like (also 9 flat numbers) and checks a str itself
+            primitive_matrix=primitive_matrix,  # type: ignore[arg-type]
             symprec=symprec,
         )
     supercell = from_phonopy_atoms(phonon.supercell)

@@ -82,7 +82,7 @@ def plot_band_structure(
             segs = np.stack([pts[:-1], pts[1:]], axis=1)
             imaginary = np.minimum(branch[:-1], branch[1:]) < IMAGINARY_THZ
             colors = np.where(imaginary[:, None], [[0.84, 0.15, 0.16, 1]], [[0.12, 0.47, 0.71, 1]])
-            ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.2))
+            ax.add_collection(LineCollection(list(segs), colors=colors, linewidths=1.2))
     ax.set_xticks(data.ticks)
     ax.set_xticklabels(data.tick_labels, fontsize=12)
     for t in data.ticks:

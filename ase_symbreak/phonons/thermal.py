@@ -29,7 +29,6 @@ are replaced.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,7 +251,7 @@ class ThermalProperties(Record):
 # ----------------------------------------------------------------------------- functions
 def phonon_dos(
     phonon: Any,
-    mesh: Sequence[int] | float | None = None,
+    mesh: ArrayLike | float | None = None,
     sigma: float | None = None,
     projected: bool = False,
 ) -> PhononDOS:
@@ -298,7 +297,8 @@ def phonon_dos(
     dos = np.array(total.dos, dtype=float)
 
     symbols = tuple(str(s) for s in phonon.primitive.symbols)
-    per_element = per_atom = None
+    per_element: dict[str, NDArray[np.float64]] | None = None
+    per_atom: NDArray[np.float64] | None = None
     if projected:
         pdos = phonon.run_projected_dos(sigma=sigma)
         per_atom = np.array(pdos.projected_dos, dtype=float)
@@ -329,7 +329,7 @@ def phonon_dos(
 def thermal_properties(
     phonon: Any,
     temperatures_k: ArrayLike = DEFAULT_TEMPERATURES_K,
-    mesh: Sequence[int] | float | None = None,
+    mesh: ArrayLike | float | None = None,
     cutoff_frequency_thz: float | None = None,
 ) -> ThermalProperties:
     """Harmonic free energy, entropy and heat capacity of ``phonon``, per mole of primitive
@@ -464,7 +464,7 @@ def _run_mesh(phonon: Any, mesh_arg: list[int] | float, **kwargs: Any) -> None:
         phonon.run_mesh(mesh_arg, is_gamma_center=True, **kwargs)
 
 
-def _mesh_argument(mesh: Sequence[int] | float | None) -> list[int] | float:
+def _mesh_argument(mesh: ArrayLike | float | None) -> list[int] | float:
     """What ``Phonopy.run_mesh`` gets: 3 positive ints, or a positive length (Angstrom)."""
     if mesh is None:
         return DEFAULT_MESH_LENGTH

@@ -52,6 +52,9 @@ def child_primitive_cell(
     cell = (distorted.cell[:], distorted.get_scaled_positions(), distorted.numbers)
     check_symprec(symprec)
     ds = spglib.get_symmetry(cell, symprec=symprec)
+    if ds is None:
+        # same error as spacegroup.spglib_dataset's for a structure spglib cannot analyse
+        raise ValueError(f"spglib could not analyse the structure: {spglib.get_error_message()}")
     eye = np.eye(3, dtype=int)
     trans = [t for r, t in zip(ds["rotations"], ds["translations"]) if np.array_equal(r, eye)]
     vecs = np.array([np.asarray(t) @ p for t in trans] + list(p), dtype=float)  # parent frac.

@@ -77,16 +77,17 @@ class Irrep:
     star: NDArray
     dim: int
     characters: NDArray = field(repr=False)
-    little_rotations: NDArray = field(repr=False, default=None)
-    little_translations: NDArray = field(repr=False, default=None)
+    little_rotations: NDArray | None = field(repr=False, default=None)
+    little_translations: NDArray | None = field(repr=False, default=None)
     small_dim: int = 1
     reality: int = 1
     real_dim: int = 1
     kpoint_label: str | None = None
-    matrices: NDArray = field(repr=False, default=None)
+    matrices: NDArray | None = field(repr=False, default=None)
 
     def character(self, rotation: NDArray, translation: NDArray) -> complex:
         """Small-representation character of ``(R, t)``; 0 if R is not in the little co-group."""
+        assert self.little_rotations is not None and self.little_translations is not None
         for r, t, chi in zip(self.little_rotations, self.little_translations, self.characters):
             if np.array_equal(r, rotation):
                 return complex(chi * np.exp(-2j * np.pi * self.k @ (np.asarray(translation) - t)))
@@ -170,11 +171,12 @@ def _table_arm(ctx: ParentContext, star: NDArray) -> int | None:
 def _canonical_star(ctx: ParentContext, k: NDArray) -> NDArray:
     """Star of k with the table arm (if any) first, expressed exactly as in the table."""
     star = star_of(ctx, np.asarray(k, dtype=float))
+    frame = ctx.frame
     i = _table_arm(ctx, star)
-    if i is None:
+    if i is None or frame is None:  # _table_arm gives None when there is no frame
         return _tidy(ctx, star)
-    name = ctx.frame.kpoint_name(star[i])
-    k0 = ctx.frame.k_from_std(ctx.frame.table.kpoints[name][0])
+    name = frame.kpoint_name(star[i])
+    k0 = frame.k_from_std(frame.table.kpoints[name][0])
     star = star_of(ctx, k0)
     star[1:] = _tidy(ctx, star[1:])
     return star
@@ -203,7 +205,12 @@ def irreps_from_context(ctx: ParentContext, k: NDArray) -> list[Irrep]:
     out = []
     for n, mats in enumerate(irreps):
         chars = np.trace(mats, axis1=1, axis2=2)
-        label = frame.label(k0, rot_g, trans_g, chars) if kname is not None else None
+        # kname is None when frame is
+        label = (
+            frame.label(k0, rot_g, trans_g, chars)
+            if frame is not None and kname is not None
+            else None
+        )
         standard = label is not None
         if label is None:
             label = f"k({','.join(frac_str(x) for x in k0)})_{n + 1}"

@@ -148,7 +148,7 @@ class IsotropySubgroup:
     conventional: Atoms | None = field(repr=False, default=None)
     n_params: int = 0
     stabilizer_order: int = 0
-    subspace: NDArray = field(repr=False, default=None)
+    subspace: NDArray | None = field(repr=False, default=None)
 
 
 # ----------------------------------------------------------------------------- subspaces
@@ -201,7 +201,7 @@ def _coef(x: float) -> str:
 def _direction(rows: NDArray, dims: list[int]) -> str:
     comps = []
     for j in range(rows.shape[1]):
-        terms = []
+        terms: list[str] = []
         for i in range(rows.shape[0]):
             c = rows[i, j]
             if abs(c) < 1e-8:

@@ -87,7 +87,8 @@ def load_table(number: int) -> IrrepTable | None:
         return None
     lines = [ln.strip() for ln in text.splitlines()]
     nsym = 0
-    rots, trans = [], []
+    rots: list[NDArray] = []
+    trans: list[NDArray] = []
     kpoints: dict = {}
     irreps: dict = {}
     i = 0
@@ -262,6 +263,8 @@ def standard_frame(
     rs = np.round(np.einsum("ij,njk,kl->nil", P, rotations, p_inv)).astype(int)
     ts = translations @ P.T
     sym = spglib.get_symmetry_from_database(hall_number)
+    # hall_number comes from spglib's own dataset of this cell, so it is in the database
+    assert sym is not None
     cent = centering_vectors(np.asarray(sym["rotations"]), np.asarray(sym["translations"]))
     key = {r.tobytes(): j for j, r in enumerate(table.rotations)}
     try:

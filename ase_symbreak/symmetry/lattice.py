@@ -133,13 +133,13 @@ def reduce_to_primitive(
     if np.abs(rot - rot_i).max() > 1e-6:
         raise ValueError("operations are not integral in the primitive basis")
     seen: dict[bytes, int] = {}
-    keep = []
+    kept: list[int] = []
     for i, r in enumerate(rot_i):
         key = r.tobytes()
         if key not in seen:
             seen[key] = i
-            keep.append(i)
-    keep = np.array(keep)
+            kept.append(i)
+    keep = np.array(kept)
     return rot_i[keep], wrap(trans[keep], tol), s, keep
 
 

@@ -132,7 +132,7 @@ class IrrepModes:
     basis: NDArray = field(repr=False)
     matrices: NDArray = field(repr=False)
     orbits: list[str] = field(default_factory=list)
-    characters: NDArray = field(repr=False, default=None)
+    characters: NDArray | None = field(repr=False, default=None)
     paired: tuple[str, ...] = ()
 
     @property
@@ -367,6 +367,8 @@ def _identify(
         if q.shape[1] == 0:
             continue
         ref = irreps[0]
+        # irreps_from_context sets the little group of every irrep it returns
+        assert ref.little_rotations is not None and ref.little_translations is not None
         idx = [
             _find_op(ops, p_inv, r, t)
             for r, t in zip(ref.little_rotations, ref.little_translations)

@@ -513,7 +513,9 @@ def _index_symmetry_projector(rank: int, index_symmetries) -> NDArray:
         frontier = new
     size = 3**rank
     eye = np.eye(size).reshape((size,) + (3,) * rank)
-    s = sum(np.transpose(eye, (0,) + tuple(i + 1 for i in p)).reshape(size, size) for p in perms)
+    s = np.zeros((size, size))
+    for p in perms:
+        s += np.transpose(eye, (0,) + tuple(i + 1 for i in p)).reshape(size, size)
     return s / len(perms)
 
 

@@ -54,7 +54,7 @@ class SpaceGroupInfo:
         Point-group symbol.
     pointgroup_order : int
         Order of the point group.
-    std_rotation_matrix : NDArray[float]
+    std_rotation_matrix : NDArray[float] or None
         (3, 3) spglib's rotation of our Cartesian frame onto that of the standardised
         conventional cell (a along x, ... ); exactly orthogonal for an idealised structure.
     """
@@ -73,7 +73,7 @@ class SpaceGroupInfo:
     origin_shift: NDArray = field(repr=False)
     pointgroup: str = ""
     pointgroup_order: int = 0
-    std_rotation_matrix: NDArray = field(repr=False, default=None)
+    std_rotation_matrix: NDArray | None = field(repr=False, default=None)
 
     @property
     def n_ops(self) -> int:
@@ -119,11 +119,14 @@ def to_atoms(structure: Any) -> Atoms:
     if isinstance(structure, Atoms):
         atoms = structure.copy()
     else:
+        structure_type: type | None
         try:
             from pymatgen.core import Structure
+
+            structure_type = Structure
         except ImportError:  # pragma: no cover
-            Structure = None
-        if Structure is not None and isinstance(structure, Structure):
+            structure_type = None
+        if structure_type is not None and isinstance(structure, structure_type):
             from pymatgen.io.ase import AseAtomsAdaptor
 
             atoms = AseAtomsAdaptor.get_atoms(structure)
@@ -189,6 +192,9 @@ def analyze(structure: Any, symprec: float = 1e-3, angle_tolerance: float = -1.0
     conv = spglib.standardize_cell(
         cell, to_primitive=False, symprec=symprec, angle_tolerance=angle_tolerance
     )
+    if prim is None or conv is None:
+        # spglib found a dataset above, so this does not happen; same error as spglib_dataset's
+        raise ValueError(f"spglib could not analyse the structure: {spglib.get_error_message()}")
     pg_order = len({r.tobytes() for r in np.asarray(ds.rotations)})
     return SpaceGroupInfo(
         number=int(ds.number),
