@@ -31,7 +31,7 @@ from ase_symbreak.testing.toy_models import PlantedTiltModel
 from ase_symbreak.workflows import SearchSettings, distortion_search
 
 UNIT = re.compile(
-    r"(_(thz|ev|mev|angstrom|angstrom2|deg|degrees|s|k|gb|states|kj_per_mol|j_per_k_mol)"
+    r"(_(thz|ev|mev|angstrom|angstrom2|deg|degrees|s|k|gb|gpa|states|kj_per_mol|j_per_k_mol)"
     r"(_per_[a-z0-9_]+)?|seconds)$"
 )
 
@@ -51,6 +51,7 @@ DIMENSIONLESS = {
     "strain_parts": "strain tensor parts",
     "strain_amplitude": "Frobenius norm of a strain part",
     "principal_strains": "eigenvalues of the Biot strain",
+    "softest_strain_voigt": "unit Voigt strain of the softest elastic eigenvector",
     "strain_voigt": "strain (Voigt)",
     "volume_ratio": "child volume / parent volume",
     "completeness_residual": "relative norm",

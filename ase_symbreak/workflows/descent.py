@@ -27,6 +27,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.phonons import DispersionCheck, PhononModes
+from ase_symbreak.phonons.elastic import ElasticCheck
 
 from .folder import write_search_files
 from .records import NodeStatus, SkippedCandidate, SoftestMode
@@ -34,9 +35,10 @@ from .runner import SearchProgress
 from .search import ChildResult, SearchResult, _default_calculator, level_steps
 from .settings import SearchSettings
 from .steps.common import rank_value
+from .steps.strain import strain_work
 from .storage import safe_filename
 from .tree import Node, ground_state
-from .work import Steps, drain
+from .work import Steps, Work, drain
 
 __all__ = [
     "DESCENT_STEP",
@@ -291,6 +293,22 @@ class _Descent:
         out = None if self.out is None else self.out / folder
         return atoms, sub_settings, out, node["depth"] < s.max_depth
 
+    def strain_checked(self, index: int, check: ElasticCheck) -> None:
+        """Record the strain check of a node stable at its q points: a negative eigenvalue
+        of its relaxed-ion elastic tensor makes it a strain saddle, not a stable structure.
+        """
+        node = self.nodes[index]
+        node["elastic"] = check
+        if check.stable:
+            return
+        strain = ", ".join(f"{x:+.2f}" for x in check.softest_strain)
+        node["dynamically_stable"] = False
+        node["status"] = NodeStatus.STRAIN_UNSTABLE
+        node["status_detail"] = (
+            f"relaxed-ion elastic tensor eigenvalue {check.eigenvalues_gpa.min():.2f} GPa "
+            f"along the Voigt strain ({strain}); not followed by this version"
+        )
+
     def failed(self, index: int, err: BaseException) -> None:
         from ase_symbreak.errors import first_line
 
@@ -365,6 +383,7 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
     start = time.perf_counter()
     descent = _Descent(result, progress)
     descent.add_root()
+    yield from _check_strain(descent, 0, result.parent.atoms, result.out_dir)
     child_nodes = descent.add_children(0, result)
     done = 0
     while descent.queue:
@@ -383,6 +402,7 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
                 descent.failed(index, err)
             else:
                 descent.searched(index, sub)
+                yield from _check_strain(descent, index, sub.parent.atoms, out)
                 descent.node_seconds.append(time.perf_counter() - t0)
         done += 1
     if progress is not None:
@@ -403,6 +423,24 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
         write_search_files(final)
         write_report_safely(final, tree_plot=result.settings.plot)
     return final
+
+
+def _check_strain(descent: _Descent, index: int, atoms: Atoms, out) -> Steps:
+    """The strain check of node ``index`` when its phonons found it stable (a work item)."""
+    node = descent.nodes[index]
+    if not descent.s.check_strain or node["dynamically_stable"] is not True:
+        return
+    folder = None if out is None else str(out)
+    try:
+        (check,) = yield (Work("check", strain_work, (atoms, folder), label=f"strain {index}"),)
+    except NODE_ERRORS as err:
+        from ase_symbreak.errors import first_line
+
+        node["dynamically_stable"] = None
+        node["status"] = NodeStatus.FAILED
+        node["status_detail"] = f"strain check: {first_line(err)}"
+        return
+    descent.strain_checked(index, check)
 
 
 def descend(

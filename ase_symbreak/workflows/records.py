@@ -142,6 +142,7 @@ class NodeStatus(str, enum.Enum):
     SEARCHED = "searched"  # unstable, its soft modes condensed
     DEPTH_LIMIT = "depth limit"  # unstable, at max_depth: not searched
     TIME_BUDGET = "time budget"  # not checked: the search's time budget was spent
+    STRAIN_UNSTABLE = "unstable to strain"  # stable phonons, but the elastic tensor is not
     FAILED = "failed"  # its search raised; the detail holds the error
 
     def __str__(self) -> str:

@@ -206,6 +206,7 @@ UNKEYED_SETTINGS = {
     "max_depth": "the descent's extent, not a step's result",
     "child_supercell": "the descent's node searches carry it in their own supercell setting",
     "time_budget_s": "the descent's extent, not a step's result",
+    "check_strain": "the descent's strain checks have their own checkpoint (06_elastic)",
 }
 
 

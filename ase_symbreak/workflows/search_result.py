@@ -171,8 +171,9 @@ class SearchResult(Record):
             low = min(self.nodes, key=lambda n: n.energy_per_fu)
             return (
                 f"no dynamically stable structure found within depth {depth}; "
-                f"lowest energy: #{low.index} {low.label} ({low.status})"
+                f"lowest energy: #{low.index} {low.label} ({low.status_text})"
             )
+        checked = self._checked(gs)
         caution = ""
         if gs.off_grid is not None:
             worst = gs.off_grid.min_frequency_thz
@@ -182,12 +183,22 @@ class SearchResult(Record):
                 "with a larger supercell"
             )
         if gs.index == 0:
-            return f"the parent {gs.label} is dynamically stable{caution}"
+            return f"the parent {gs.label} is dynamically stable ({checked}){caution}"
         return (
             f"predicted ground state: #{gs.index} {gs.label}, "
             f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
-            f"{gs.depth} condensation(s){caution}"
+            f"{gs.depth} condensation(s) ({checked}){caution}"
         )
+
+    @staticmethod
+    def _checked(node: Node) -> str:
+        """What the verdict of a stable node rests on."""
+        sc = np.asarray(node.phonon_supercell if node.phonon_supercell is not None else np.eye(3))
+        cells = round(abs(np.linalg.det(sc)))
+        text = f"checked: labelled phonons at the q points of its {cells}-cell supercell"
+        if node.elastic is not None:
+            return text + ", strain (relaxed-ion elastic tensor positive definite)"
+        return text + "; strain not checked"
 
     def no_children_reason(self) -> str | None:
         """Why the search found no child (None when it found some): soft modes, directions,

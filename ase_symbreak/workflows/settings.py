@@ -60,6 +60,10 @@ class SearchSettings:
         A candidate must lower the energy in the scan by more (meV per formula unit).
     symprec : float
         spglib tolerance, Angstrom.
+    check_strain : bool
+        Descent: a node stable at its supercell's q points is also checked against strain
+        (relaxed-ion elastic tensor positive definite, :mod:`ase_symbreak.phonons.elastic`);
+        a strain saddle is not called stable.
     max_strain, max_displacement : float
         Limits of the parent-child mapping when a relaxed child is decomposed into the
         parent's irreps: largest principal Biot strain of its cell (dimensionless; the
@@ -115,6 +119,7 @@ class SearchSettings:
     plot: bool = True
     child_symprec: float = 1e-2
     max_strain: float = DEFAULT_MAX_STRAIN
+    check_strain: bool = True
     max_displacement: float = 1.0
     max_depth: int = 3
     child_supercell: tuple | None = None

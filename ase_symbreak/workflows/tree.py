@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
 from ase_symbreak.phonons import DispersionCheck
+from ase_symbreak.phonons.elastic import ElasticCheck
 
 from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .steps.common import rank_value
@@ -138,10 +139,11 @@ class Node(Record):
         Parent minus node energy, meV per formula unit (positive: lower than the parent).
     dynamically_stable : bool or None
         No mode below the threshold at the q points of the node's phonon supercell (exact
-        Hessian, labelled); None when not checked (``status`` says why). Instabilities that
-        only the interpolated dispersion shows between those q points are in ``off_grid``:
-        a hint to confirm with the supercell it names, not a verdict (Fourier interpolation
-        from a small supercell can make them up).
+        Hessian, labelled) and, where ``elastic`` was checked, a positive definite relaxed-ion
+        elastic tensor (no strain saddle); None when not checked (``status`` says why).
+        Instabilities that only the interpolated dispersion shows between those q points are
+        in ``off_grid``: a hint to confirm with the supercell it names, not a verdict
+        (Fourier interpolation from a small supercell can make them up).
     softest_mode : SoftestMode or None
         Irrep, q point and frequency of the lowest labelled mode.
     phonon_supercell : tuple or None
@@ -164,6 +166,9 @@ class Node(Record):
         there are none.
     folder, cif : str or None
         The node's search folder and structure file, relative to the search's ``out_dir``.
+    elastic : ElasticCheck or None
+        The strain check of a node stable at its q points
+        (:func:`~ase_symbreak.phonons.elastic.elastic_check`); None when not made.
     atoms : Atoms
         The node's structure (primitive cell, relaxed in its group).
     """
@@ -188,6 +193,7 @@ class Node(Record):
     cif: str | None = None
     atoms: Atoms | None = field(default=None, repr=False, compare=False)
     status_detail: str = ""
+    elastic: ElasticCheck | None = None
 
     @property
     def label(self) -> str:
@@ -212,6 +218,7 @@ class Node(Record):
         d["status"] = self.status_text
         d["skipped"] = [s.summary() for s in self.skipped]
         d["off_grid"] = None if self.off_grid is None else self.off_grid.summary()
+        d["elastic"] = None if self.elastic is None else self.elastic.summary()
         d = {("energy_ev_per_fu" if k == "energy_per_fu" else k): v for k, v in d.items()}
         d["n_atoms"] = None if self.atoms is None else len(self.atoms)
         return d
