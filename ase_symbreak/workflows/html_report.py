@@ -149,12 +149,15 @@ def _stability(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 def _model_name(data: Mapping[str, Any]) -> str | None:
     model = data.get("model") or {}
-    return model.get("model") or model.get("name")
+    return model.get("name") or model.get("model")
 
 
 def _model_text(data: Mapping[str, Any]) -> str:
     """``'SevenNet-0 (modality: ..., dtype: float32)'`` from the ``model`` entry."""
-    rest = {k: v for k, v in (data.get("model") or {}).items() if k not in ("model", "name")}
+    model = data.get("model") or {}
+    rest = {k: v for k, v in model.items() if k not in ("model", "name")}
+    if model.get("name") and model.get("model"):  # the name first, then the class
+        rest = {"class": model["model"], **rest}
     details = ", ".join(f"{k}: {v}" for k, v in rest.items())
     name = _model_name(data) or "unknown model"
     return f"{name} ({details})" if details else str(name)

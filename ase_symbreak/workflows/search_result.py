@@ -166,13 +166,8 @@ class SearchResult(Record):
         if not self.nodes:
             return None
         gs = self.predicted_ground_state
-        depth = self.settings.max_depth
         if gs is None:
-            low = min(self.nodes, key=lambda n: n.energy_per_fu)
-            return (
-                f"no dynamically stable structure found within depth {depth}; "
-                f"lowest energy: #{low.index} {low.label} ({low.status_text})"
-            )
+            return self._no_ground_state_note()
         checked = self._checked(gs)
         caution = ""
         if gs.off_grid is not None:
@@ -189,6 +184,31 @@ class SearchResult(Record):
             f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
             f"{gs.depth} condensation(s) ({checked}){caution}"
         )
+
+    def _no_ground_state_note(self) -> str:
+        """Why no node is a stable structure: what stopped each line of the search."""
+        from .records import NodeStatus
+
+        low = min(self.nodes, key=lambda n: n.energy_per_fu)
+        lowest = f"lowest energy: #{low.index} {low.label} ({low.status_text})"
+        if len(self.nodes) == 1:
+            root = self.nodes[0]
+            if root.status == NodeStatus.STRAIN_UNSTABLE:
+                return f"no dynamically stable structure found: the parent is {root.status_text}"
+            reason = self.no_children_reason() or "the search found no child"
+            return f"no dynamically stable structure found: {reason}; {lowest}"
+        why = []
+        statuses = {n.status for n in self.nodes}
+        if NodeStatus.DEPTH_LIMIT in statuses:
+            why.append(f"unstable nodes at the depth limit max_depth={self.settings.max_depth}")
+        if NodeStatus.TIME_BUDGET in statuses:
+            why.append("nodes left unchecked by the time budget")
+        if NodeStatus.STRAIN_UNSTABLE in statuses:
+            why.append("strain saddles not followed")
+        if NodeStatus.FAILED in statuses:
+            why.append("nodes whose search failed")
+        because = f" ({'; '.join(why)})" if why else ""
+        return f"no dynamically stable structure found{because}; {lowest}"
 
     @staticmethod
     def _checked(node: Node) -> str:
@@ -231,7 +251,10 @@ class SearchResult(Record):
                 f"but none was kept after relaxation and de-duplication; "
                 f"rejected directions: {reasons}{more}"
             )
-        return f"soft modes {modes}, but no direction lowered the energy: {reasons}{more}"
+        return (
+            f"soft modes {modes}, but no direction lowered the energy by more than "
+            f"min_gain_mev={self.settings.min_gain_mev} meV/f.u. in the scan: {reasons}{more}"
+        )
 
 
 @dataclass(frozen=True)

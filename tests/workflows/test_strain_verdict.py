@@ -37,6 +37,7 @@ def test_a_strain_saddle_is_not_called_stable(tmp_path):
     assert root.elastic is not None and root.elastic.eigenvalues_gpa.min() < -10
     assert "elastic tensor eigenvalue" in root.status_text
     assert result.predicted_ground_state is None
+    assert "the parent is unstable to strain" in result.ground_state_note()
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["nodes"][0]["status"].startswith("unstable to strain")
     assert data["nodes"][0]["elastic"]["stable"] is False

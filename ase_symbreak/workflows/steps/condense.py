@@ -300,7 +300,15 @@ class _Scan:
         best = int(np.argmin(energies))
         gain = -float(energies[best])
         if gain <= min_gain_mev:
-            return None, f"no energy lowering in the scan (best {-gain:.3f} meV/f.u.)"
+            if gain > 0:
+                return None, (
+                    f"gain {gain:.3f} meV/f.u. in the scan, not above min_gain_mev="
+                    f"{min_gain_mev}"
+                )
+            return None, (
+                f"no energy lowering in the scan (lowest point {-gain:.3f} meV/f.u. above the "
+                "parent)"
+            )
         structure = prim.copy()
         structure.positions += amps[best] * prim_pattern
         candidate = Candidate(
