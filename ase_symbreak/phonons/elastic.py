@@ -11,8 +11,10 @@ positions, central differences), :math:`\\Lambda_{u j} = -\\partial F_u / \\part
 \\varepsilon_j` the internal-strain coupling (the same strained cells' forces) and
 :math:`\\Phi^{+}` the pseudo-inverse of the Gamma force constants without the three
 translations (the calculator's exact Hessian where it has one, else central differences of
-forces). The structure is stable against strain when :math:`C` (6x6, Voigt) is positive
-definite: the generalised Born criteria. Twelve stress calls and one Hessian of the cell.
+forces; the symmetry-reduced force constants where the calculator has
+``get_force_constants``). The structure is stable against strain when :math:`C` (6x6,
+Voigt) is positive definite: the generalised Born criteria. Twelve stress calls and one
+Hessian of the cell.
 """
 
 from __future__ import annotations
@@ -98,9 +100,12 @@ def _gamma_force_constants(atoms: Atoms, calc, delta: float) -> tuple[NDArray, s
     """``(3N, 3N)`` force constants of the cell with its periodic images, eV/A^2."""
     work = atoms.copy()
     work.calc = calc
+    n = len(atoms)
+    if hasattr(calc, "get_force_constants"):  # exact, symmetry-reduced (orbits)
+        fc = np.asarray(calc.get_force_constants(work), dtype=float)  # (N, N, 3, 3)
+        return fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n), "exact"
     if hasattr(calc, "get_hessian"):
         return np.asarray(calc.get_hessian(work), dtype=float), "exact"
-    n = len(atoms)
     phi = np.zeros((3 * n, 3 * n))
     for i in range(n):
         for a in range(3):

@@ -81,7 +81,7 @@ def test_exact_hessian_path_equals_finite_differences():
             self.inner = inner
 
         def __getattr__(self, name):
-            if name == "get_hessian":
+            if name in ("get_hessian", "get_force_constants"):
                 raise AttributeError(name)
             return getattr(self.inner, name)
 
