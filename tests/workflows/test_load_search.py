@@ -132,3 +132,28 @@ def test_other_versions_and_damage_are_refused(searched, tmp_path):
         load_search(folder)
     with pytest.raises(FileNotFoundError, match="no search"):
         load_search(tmp_path / "nowhere")
+
+
+def test_a_process_pool_runs_the_same_search(searched, tmp_path):
+    """Issue 32: child relaxations in other processes (a CalculatorSpec travels, each process
+    builds the model once) give the search the serial run gave (about 12 s: two spawned
+    processes import torch)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ase_symbreak.workflows.calcspec import CalculatorSpec
+
+    result, _ = searched
+    spec = CalculatorSpec(model="ase_symbreak.testing.toy_models:PlantedTiltModel", dtype="float64")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        again = distortion_search(
+            PlantedTiltModel().cubic(), spec, _settings(), out_dir=tmp_path, executor=pool
+        )
+    assert [(n.label, n.status_text) for n in again.nodes] == [
+        (n.label, n.status_text) for n in result.nodes
+    ]
+    assert [c.identification.energy_gain_mev_per_fu for c in again.children] == pytest.approx(
+        [c.identification.energy_gain_mev_per_fu for c in result.children], abs=1e-9
+    )
+    assert load_search(tmp_path).summary()["ground_state"] == again.summary()["ground_state"]
