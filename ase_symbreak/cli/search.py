@@ -22,6 +22,7 @@ from ._common import (
     HessianDtypeOption,
     check_model_name,
     exit_on,
+    fail,
     load_calculator,
     progress_bars,
     read_structure,
@@ -153,9 +154,14 @@ def _search(
     device: str = "cpu",
     allow_code: bool = False,
     hessian_dtype: str = "float64",
+    workers: int = 1,
 ) -> None:
+    import contextlib
+
+    from ase_symbreak.workflows.calcspec import CalculatorSpec
     from ase_symbreak.workflows.driver import distortion_search
     from ase_symbreak.workflows.steps import check_parent
+    from ase_symbreak.workflows.work import process_pool
 
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
         check_parent(atoms, settings.symprec)
@@ -163,8 +169,24 @@ def _search(
     check_unlocked(out_dir)
     check_model_name(model, allow_code)
 
+    if workers > 1 and device != "cpu":
+        fail("--workers runs CPU processes; on a GPU use one process", code=BAD_INPUT)
+
     def search(calc, progress):
-        return distortion_search(atoms, calc, settings, out_dir=out_dir, progress=progress)
+        with contextlib.ExitStack() as stack:
+            pool, spec = None, None
+            if workers > 1:
+                pool = stack.enter_context(process_pool(workers))
+                spec = CalculatorSpec(model=model, hessian_dtype=hessian_dtype)
+            return distortion_search(
+                atoms,
+                calc,
+                settings,
+                out_dir=out_dir,
+                progress=progress,
+                executor=pool,
+                executor_calc=spec,
+            )
 
     search_and_print(search, model, device, allow_code, hessian_dtype)
 
@@ -235,6 +257,14 @@ def search_command(
     device: DeviceOption = "cpu",
     hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes for the child relaxations (each loads the model once; the cores "
+            "are shared out as torch threads). 1: all in this process.",
+        ),
+    ] = 1,
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
 with a family tree.
@@ -256,7 +286,7 @@ with a family tree.
             max_strain=max_strain,
             max_displacement=max_displacement,
         )
-    _search(atoms, model, settings, out, device, allow_code_models, hessian_dtype)
+    _search(atoms, model, settings, out, device, allow_code_models, hessian_dtype, workers)
 
 
 def run_command(

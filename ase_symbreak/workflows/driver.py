@@ -51,6 +51,7 @@ def distortion_search(
     progress: SearchProgress | None = None,
     stop_after: str | None = None,
     executor: Executor | None = None,
+    executor_calc=None,
 ) -> SearchResult | None:
     """Find the lower-symmetry children of a high-symmetry structure, down to stable ones.
 
@@ -72,9 +73,12 @@ def distortion_search(
     progress : ``progress(step, done, total)`` with ``step`` in :data:`~.settings.STEPS`
         or ``"descent"``.
     stop_after : a name in :data:`~.settings.STEPS`: stop after that step (returns None).
-    executor : anything with ``map(fn, iterable)`` in order (``concurrent.futures``):
-        the relaxations of each structure's candidates run through it. None: here, one
-        after another. The result does not depend on it.
+    executor : anything with ``map(fn, iterable)`` in order (``concurrent.futures``,
+        :func:`~.work.process_pool`): the relaxations of each structure's candidates run
+        through it; plans and checks run here. None: everything here, one after another.
+        The result does not depend on it.
+    executor_calc : what the executor's workers build their calculator from (a
+        :class:`~.calcspec.CalculatorSpec` for other processes; default ``calc``).
 
     ``out_dir`` is locked while the search runs (:func:`~.storage.folder_lock`): a second
     search on the same folder raises :class:`~.storage.FolderLocked`. Step files are checked
@@ -102,4 +106,4 @@ def distortion_search(
         calc = CalculatorSpec()
     with folder_lock(out_dir):
         steps = search_steps(atoms, settings, out_dir, progress, stop_after)
-        return drain(steps, calc, progress, executor)
+        return drain(steps, calc, progress, executor, executor_calc)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from .runner import SearchProgress
 
-__all__ = ["Work", "Steps", "Executor", "drain", "run_work"]
+__all__ = ["Work", "Steps", "Executor", "drain", "process_pool", "run_work"]
 
 #: Step name under which child relaxations report progress (``STEPS[4]``).
 CHILD_STEP = "relax children"
@@ -85,26 +85,57 @@ def drain(
     calc: Any,
     progress: SearchProgress | None = None,
     executor: Executor | None = None,
+    executor_calc: Any = None,
 ) -> Any:
     """Run a search to its end and return its result.
 
     ``executor=None``: every item runs here, in order, with ``calc`` (children report
-    ``progress("relax children", i, n)``). With an executor, each batch goes through
-    ``executor.map``; ``calc`` must then travel to where the work runs (a
-    ``CalculatorSpec`` for processes and clusters). An item that raises is thrown back
-    into the search, which may record it (a failed descent node) or end with it.
+    ``progress("relax children", i, n)``). With an executor, the children of each batch go
+    through ``executor.map`` with ``executor_calc`` (default ``calc``; a ``CalculatorSpec``
+    for processes and clusters, which each builds once), while plans and checks, one at a
+    time anyway, run here with ``calc`` and report progress. An item that raises is thrown
+    back into the search, which may record it (a failed descent node) or end with it.
     """
+    remote = calc if executor_calc is None else executor_calc
     try:
         batch = next(steps)
         while True:
             try:
-                results = _run_batch(batch, calc, progress, executor)
+                if executor is not None and all(w.kind == "child" for w in batch):
+                    results = _run_batch(batch, remote, None, executor)
+                else:
+                    results = _run_batch(batch, calc, progress, None)
             except Exception as err:  # noqa: BLE001 - the search decides what an error means
                 batch = steps.throw(err)
             else:
                 batch = steps.send(results)
     except StopIteration as stop:
         return stop.value
+
+
+def process_pool(workers: int) -> Any:
+    """``workers`` local processes for a search's child relaxations (spawned, so that torch
+    starts clean; the cores shared out as torch threads). Use as a context manager.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    threads = max(1, (os.cpu_count() or 1) // int(workers))
+    return ProcessPoolExecutor(
+        int(workers),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(threads,),
+    )
+
+
+def _start_worker(threads: int) -> None:
+    from ase_symbreak.threads import apply_thread_policy
+
+    apply_thread_policy(threads)
 
 
 def _run_batch(
