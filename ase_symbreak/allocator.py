@@ -1,21 +1,5 @@
-"""Deprecated path of :mod:`ase_symbreak.hessian.allocator`, kept for a while.
+"""Deprecated path of :mod:`ase_symbreak.hessian.allocator` (warns, then forwards)."""
 
-Importing it warns (``FutureWarning``) and puts the moved module itself in ``sys.modules``
-under the old name: every name, private ones included, is the same object, and module state
-(and monkeypatching) is shared.
-"""
+from ase_symbreak._moved import forward
 
-from __future__ import annotations
-
-import sys
-import warnings
-
-from ase_symbreak.hessian import allocator as _moved
-
-warnings.warn(
-    "ase_symbreak.allocator moved to ase_symbreak.hessian.allocator; "
-    "the old path will be removed in a future release",
-    FutureWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = _moved
+forward(__name__, "ase_symbreak.hessian.allocator")

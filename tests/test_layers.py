@@ -31,6 +31,7 @@ LAYERS = (
 #: Layer of each module, by the longest dotted prefix listed (ARCHITECTURE.md's table).
 LAYER_OF = {
     "ase_symbreak": "foundations",  # the package's __init__: the version only
+    "ase_symbreak._moved": "foundations",  # forwards old module paths (imports nothing)
     "ase_symbreak.codec": "foundations",
     "ase_symbreak.validation": "foundations",
     "ase_symbreak.structures": "foundations",

@@ -1,20 +1,5 @@
-"""Deprecated path of :mod:`ase_symbreak.models.files`, kept for a while.
+"""Deprecated path of :mod:`ase_symbreak.models.files` (warns, then forwards)."""
 
-Importing it warns (``FutureWarning``) and puts the moved module itself in ``sys.modules``
-under the old name: every name is the same object.
-"""
+from ase_symbreak._moved import forward
 
-from __future__ import annotations
-
-import sys
-import warnings
-
-from ase_symbreak.models import files as _moved
-
-warnings.warn(
-    "ase_symbreak.models.io moved to ase_symbreak.models.files; "
-    "the old path will be removed in a future release",
-    FutureWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = _moved
+forward(__name__, "ase_symbreak.models.files")
