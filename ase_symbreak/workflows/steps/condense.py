@@ -302,8 +302,7 @@ class _Scan:
         if gain <= min_gain_mev:
             if gain > 0:
                 return None, (
-                    f"gain {gain:.3f} meV/f.u. in the scan, not above min_gain_mev="
-                    f"{min_gain_mev}"
+                    f"gain {gain:.3f} meV/f.u. in the scan, not above min_gain_mev={min_gain_mev}"
                 )
             return None, (
                 f"no energy lowering in the scan (lowest point {-gain:.3f} meV/f.u. above the "
