@@ -47,7 +47,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.stable{background:#e5f5e0}.unstable{background:#fee0d2}.gs{font-weight:bold}
+.stable{background:#e5f5e0}.unstable{background:#fee0d2}.caution{background:#fff3bf}.gs{font-weight:bold}
 .note{padding:.6em 1em;background:#fff8e1;border-left:4px solid #d4a017}
 .missing{color:#999}img{max-width:100%;border:1px solid #ddd}
 figure{margin:1em 0}figcaption{font-size:.9em;color:#555}pre{background:#f7f7f7;padding:.5em}
@@ -136,14 +136,19 @@ def _stability(entry: Mapping[str, Any]) -> tuple[str, str]:
     """(CSS class, text) of a child's or node's dynamical stability."""
     stable = entry.get("dynamically_stable")
     soft = entry.get("softest_mode") or {}
+    status = str(entry.get("status") or "")
     if stable is True:
+        off = entry.get("off_grid") or {}
+        if off.get("min_frequency_thz") is not None:  # the same caveat as the CLI's
+            return "caution", f"yes (off grid {_num(off['min_frequency_thz'], '.2f')} THz?)"
         return "stable", "yes"
     if stable is False:
+        if status and not status.startswith(("searched", "depth limit")):
+            return "unstable", f"no ({status})"  # e.g. unstable to strain, with its reason
         detail = ""
         if soft:
             detail = f" ({soft.get('irrep', '?')} {_num(soft.get('frequency_thz'), '.2f')} THz)"
         return "unstable", "no" + detail
-    status = entry.get("status")
     return "", f"not checked ({status})" if status else "not checked"
 
 

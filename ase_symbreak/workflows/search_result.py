@@ -122,7 +122,8 @@ class SearchResult(Record):
                 parent_node=0,
                 dynamically_stable=node.dynamically_stable,
                 softest_mode=node.softest_mode,
-                status=node.status,
+                status=node.status_text,
+                off_grid=None if node.off_grid is None else node.off_grid.summary(),
             )
         return entry
 

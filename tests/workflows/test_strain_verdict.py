@@ -73,3 +73,25 @@ def test_stable_nodes_of_the_tilt_descent_pass_the_strain_check(tmp_path):
     before = np.concatenate([n.elastic.eigenvalues_gpa for n in result.nodes if n.elastic])
     after = np.concatenate([n.elastic.eigenvalues_gpa for n in again.nodes if n.elastic])
     np.testing.assert_array_equal(after, before)
+
+
+def test_the_report_shows_the_verdict_as_the_cli_does(tmp_path):
+    """A strain saddle is 'no (unstable to strain: ...)' in report.html and in the CLI table;
+    a stable node with an off-grid dip carries the same caveat in both."""
+    from rich.console import Console
+
+    from ase_symbreak.cli._tables import descent_table
+    from ase_symbreak.workflows.html_report import _stability
+
+    from .test_report import Page
+
+    toy, calc = _shear_unstable()
+    result = distortion_search(toy.rocksalt(), calc, _settings(plot=True), out_dir=tmp_path)
+    page = Page((tmp_path / "report.html").read_text())
+    row = page.tables["nodes"][0]
+    assert any(cell.startswith("no (unstable to strain") for cell in row), row
+    console = Console(record=True, width=250)
+    console.print(descent_table(result))
+    assert "unstable to strain" in console.export_text()
+    css, text = _stability({"dynamically_stable": True, "off_grid": {"min_frequency_thz": -1.2}})
+    assert css == "caution" and text == "yes (off grid -1.20 THz?)"
