@@ -37,7 +37,7 @@ from .pointgroup import (
     projection_operator,
     tensor_representation,
 )
-from .spacegroup import default_origin_index, shift_origin, to_atoms
+from .spacegroup import analyze, default_origin_index, shift_origin, to_atoms
 
 __all__ = [
     "IrrepAmplitude",
@@ -345,6 +345,7 @@ def decompose(
     irreps = [_irrep_amplitude(m, u, n_cells, s, direction_tol) for m in rep.irreps]
     irreps.sort(key=lambda r: (-round(r.amplitude, 10), r.irrep))
     total_sq = float(np.sum(u**2)) / n_cells
+    parts = strain_by_irrep(shifted, mapping.strain, symprec)
     residual = abs(total_sq - sum(r.amplitude**2 for r in irreps))
     return ModeDecomposition(
         mapping=mapping,
@@ -357,9 +358,9 @@ def decompose(
         irreps=tuple(irreps),
         completeness_residual=residual,
         strain=mapping.strain,
-        strain_parts=strain_by_irrep(shifted, mapping.strain, symprec),
+        strain_parts=parts,
         parent_idealization=ideal,
-        strain_modes=strain_modes(shifted, mapping.strain, symprec),
+        strain_modes=_named_strain_modes(shifted, parts, symprec),
     )
 
 
@@ -521,7 +522,11 @@ def strain_modes(parent, strain: NDArray, symprec: float = 1e-3) -> tuple[Strain
     tuple[StrainMode, ...]
         Largest amplitude first; parts with a norm below 1e-12 are left out.
     """
-    parts = strain_by_irrep(parent, strain, symprec)
+    return _named_strain_modes(parent, strain_by_irrep(parent, strain, symprec), symprec)
+
+
+def _named_strain_modes(parent, parts: dict, symprec: float) -> tuple[StrainMode, ...]:
+    """:class:`StrainMode` of each part of :func:`strain_by_irrep`, largest first."""
     if not parts:
         return ()
     names = _gamma_names(parent, symprec)
@@ -537,11 +542,29 @@ def strain_modes(parent, strain: NDArray, symprec: float = 1e-3) -> tuple[Strain
     return tuple(sorted(modes, key=lambda m: (-round(m.amplitude, 12), m.irrep)))
 
 
+#: Gamma names by (space group number, cell, Cartesian point-group rotations): every child
+#: of one parent needs the same (a decomposition per relaxed child in a search). The cell is
+#: in the key because its orientation decides which mirrors the tables call which.
+_GAMMA_NAMES: dict[tuple[int, bytes, bytes], dict[str, str]] = {}
+
+
 def _gamma_names(parent, symprec: float) -> dict[str, str]:
     """Mulliken label of each real point-group irrep -> the space group's Gamma label(s)."""
+    rotations = point_group_operations(parent, symprec=symprec)
+    key = (
+        analyze(parent, symprec=symprec).number,
+        np.round(np.asarray(parent.cell[:], dtype=float), 8).tobytes(),
+        np.round(rotations, 8).tobytes(),
+    )
+    if key not in _GAMMA_NAMES:
+        _GAMMA_NAMES[key] = _match_gamma_names(parent, rotations, symprec)
+    return dict(_GAMMA_NAMES[key])
+
+
+def _match_gamma_names(parent, rotations: NDArray, symprec: float) -> dict[str, str]:
+    """The Gamma irreps whose characters on ``rotations`` are each point-group irrep's."""
     from .irreps import irreps_at_k
 
-    rotations = point_group_operations(parent, symprec=symprec)
     try:
         gamma = irreps_at_k(parent, np.zeros(3), origin_index=0, symprec=symprec)
     except (ValueError, RuntimeError, KeyError):  # no tables: keep the point-group names
