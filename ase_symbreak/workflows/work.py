@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .runner import SearchProgress
+from .settings import STEPS
 
 __all__ = ["Work", "Steps", "Executor", "drain", "process_pool", "run_work"]
-
-#: Step name under which child relaxations report progress (``STEPS[4]``).
-CHILD_STEP = "relax children"
-
 
 @dataclass(frozen=True)
 class Work:
@@ -76,10 +73,6 @@ def run_work(work: Work, calc: Any, progress: SearchProgress | None = None) -> A
     return work(calc, progress)
 
 
-def _run_remote(work: Work, calc: Any) -> Any:
-    return run_work(work, calc)
-
-
 def drain(
     steps: Steps,
     calc: Any,
@@ -102,9 +95,9 @@ def drain(
         while True:
             try:
                 if executor is not None and all(w.kind == "child" for w in batch):
-                    results = _run_batch(batch, remote, None, executor)
+                    results = list(executor.map(run_work, batch, [remote] * len(batch)))
                 else:
-                    results = _run_batch(batch, calc, progress, None)
+                    results = _run_here(batch, calc, progress)
             except Exception as err:  # noqa: BLE001 - the search decides what an error means
                 batch = steps.throw(err)
             else:
@@ -138,20 +131,14 @@ def _start_worker(threads: int) -> None:
     apply_thread_policy(threads)
 
 
-def _run_batch(
-    batch: tuple[Work, ...],
-    calc: Any,
-    progress: SearchProgress | None,
-    executor: Executor | None,
-) -> list:
+def _run_here(batch: tuple[Work, ...], calc: Any, progress: SearchProgress | None) -> list:
+    """The items of a batch one after another here; children report ``relax children``."""
     children = any(w.kind == "child" and w.report for w in batch)
-    if executor is not None:
-        return list(executor.map(_run_remote, batch, [calc] * len(batch)))
     results = []
     for i, work in enumerate(batch):
         if children and progress is not None:
-            progress(CHILD_STEP, i, len(batch))
+            progress(STEPS[4], i, len(batch))
         results.append(run_work(work, calc, progress))
     if children and progress is not None:
-        progress(CHILD_STEP, len(batch), len(batch))
+        progress(STEPS[4], len(batch), len(batch))
     return results
