@@ -21,23 +21,13 @@ from ase_symbreak.workflows.folder import RESULT_FILE, load_search
 from ase_symbreak.workflows.html_report import write_report
 from ase_symbreak.workflows.records import SCHEMA_VERSION, NodeStatus, SoftestMode
 
+from .test_descent import _tilt_settings
 from .test_report import Page
-
-FCC = ((0, 1, 1), (1, 0, 1), (1, 1, 0))
 
 
 def _settings(**kw) -> SearchSettings:
-    base = dict(
-        supercell=FCC,
-        child_fmax=2e-4,
-        parent_fmax=1e-4,
-        amplitudes=(0.1, 0.2, 0.3),
-        plot=False,
-        child_supercell=(1, 1, 1),
-        max_depth=1,
-        time_budget_s=None,
-    )
-    return SearchSettings(**{**base, **kw})
+    """The planted-tilt settings of test_descent, one level of descent, no time budget."""
+    return _tilt_settings(**{"max_depth": 1, "time_budget_s": None, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from ase_symbreak.testing.toy_models import PlantedPolarRocksaltModel, PlantedTi
 from ase_symbreak.workflows import SearchSettings, distortion_search, load_search
 from ase_symbreak.workflows.records import NodeStatus
 
+from .test_descent import _tilt_settings
+
 
 def _shear_unstable():
     toy = PlantedPolarRocksaltModel(well_a=0.05, k_second=-0.5)
@@ -51,16 +53,7 @@ def test_a_strain_saddle_is_not_called_stable(tmp_path):
 def test_stable_nodes_of_the_tilt_descent_pass_the_strain_check(tmp_path):
     toy = PlantedTiltModel()
     calc = SymBreakCalculator(model=toy, dtype="float64")
-    settings = SearchSettings(
-        supercell=((0, 1, 1), (1, 0, 1), (1, 1, 0)),
-        child_fmax=2e-4,
-        parent_fmax=1e-4,
-        amplitudes=(0.1, 0.2, 0.3),
-        plot=False,
-        child_supercell=(1, 1, 1),
-        max_depth=2,
-        time_budget_s=None,
-    )
+    settings = _tilt_settings(max_depth=2, time_budget_s=None)
     result = distortion_search(toy.cubic(), calc, settings, out_dir=tmp_path)
     gs = result.predicted_ground_state
     assert gs is not None and gs.space_group_symbol == "R-3c"
