@@ -220,13 +220,30 @@ def search_command(
             "(0: one level, children not checked)."
         ),
     ] = 3,
+    max_candidates: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Work budget: candidates relaxed per searched structure, most promising "
+            "first (the rest are listed as left). 0: all.",
+        ),
+    ] = 12,  # SearchSettings.max_candidates
+    max_nodes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Work budget: descent nodes checked, lowest energy first. 0: all. The "
+            "budgets count work, not seconds: the same input gives the same answer anywhere.",
+        ),
+    ] = 16,  # SearchSettings.max_nodes
     time_budget: Annotated[
         float,
         typer.Option(
-            help="Seconds for the whole search; the descent leaves nodes unchecked (and says "
-            "so) past it. 0: no limit."
+            min=0,
+            help="Optional wall-clock limit, seconds for the whole search: work not started "
+            "by then is left and listed (the answer then depends on the machine). 0: none.",
         ),
-    ] = 240.0,
+    ] = 0.0,
     origin: Annotated[
         int | None,
         typer.Option(
@@ -278,7 +295,9 @@ with a family tree.
             threshold_thz=threshold,
             max_children=max_children,
             max_depth=max_depth,
-            time_budget_s=time_budget if time_budget != 0 else None,
+            max_candidates=max_candidates or None,
+            max_nodes=max_nodes or None,
+            time_budget_s=time_budget or None,
             child_fmax=fmax,
             optimizer=optimizer,
             couple=not no_couple,

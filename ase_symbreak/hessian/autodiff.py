@@ -101,6 +101,14 @@ def energy_forces_stress(
     )
 
 
+def potential_energy(model: EnergyModel, atoms: Atoms, dtype: torch.dtype) -> float:
+    """Energy alone (eV), without gradients: the cheap evaluation of a ranking energy."""
+    nl, numbers, positions, cell = _graph_inputs(model, atoms, dtype)
+    with torch.no_grad():
+        edge_vec = edge_vectors(positions, cell, nl, None)
+        return float(_atomic_energies(model, numbers, nl, edge_vec).sum())
+
+
 def _or_zeros(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad
 

@@ -5,8 +5,9 @@ children, every child becomes a :class:`Node`: its own labelled phonons (Gamma a
 points of a supercell of the child) say whether it is dynamically stable; an unstable node
 is searched again (its soft modes condensed, its children relaxed), down to
 ``SearchSettings.max_depth`` condensations from the parent. Nodes are checked lowest energy
-first, so that a time budget (``SearchSettings.time_budget_s``, counted from the start of
-the search) is spent where the ground state is likeliest; nodes it leaves unchecked say so.
+first, so that the work budget (``SearchSettings.max_nodes`` nodes; optionally a wall-clock
+``time_budget_s``) is spent where the ground state is likeliest; nodes it leaves unchecked
+say so.
 A structure reached along two paths (same space group, pymatgen's ``StructureMatcher``) is
 one node with several parents.
 The predicted ground state is the lowest-energy stable node.
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from ase_symbreak.phonons import DispersionCheck, PhononModes
 from ase_symbreak.phonons.elastic import ElasticCheck
 
+from .budget import Deadline
 from .folder import write_search_files
 from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .runner import SearchProgress
@@ -140,20 +142,20 @@ def _via(child: ChildResult) -> str:
 class _Descent:
     """The mutable state of one descent (nodes as dicts until they are final)."""
 
-    def __init__(self, result: SearchResult, progress: SearchProgress | None) -> None:
+    def __init__(
+        self, result: SearchResult, progress: SearchProgress | None, deadline: Deadline
+    ) -> None:
         self.result = result
         self.s = result.settings
         self.progress = progress
+        self.deadline = deadline
         self.out = None if result.out_dir is None else Path(result.out_dir)
-        self.start = time.perf_counter()
+        self.checked = 0  # nodes searched so far (the work budget max_nodes counts them)
         self.root_energy = result.parent.energy_per_fu
         self.root_lattice = np.asarray(self.s.supercell) @ result.parent.atoms.cell[:]
         self.nodes: list[dict] = []
         self.structures: list[Atoms] = []
         self.queue: list[int] = []  # pending nodes, evaluated lowest energy first
-        self.node_seconds: list[float] = []  # wall time of each node computed here
-        spent = sum(float(t.get("seconds", 0.0)) for t in result.timings.values())
-        self.start -= spent  # the time budget counts the parent's search too
 
     # -- nodes -----------------------------------------------------------------------
     def add_root(self) -> None:
@@ -264,18 +266,18 @@ class _Descent:
         whether to condense its soft modes), or None when the time budget leaves it unchecked.
         """
         node, atoms, s = self.nodes[index], self.structures[index], self.s
-        elapsed = time.perf_counter() - self.start
-        typical = float(np.median(self.node_seconds)) if self.node_seconds else 0.0
-        # the lowest-energy child is always checked; then a node runs when it fits the budget
-        if self.node_seconds and s.time_budget_s is not None:
-            if elapsed + typical > s.time_budget_s:
-                node["status"] = NodeStatus.TIME_BUDGET
-                node["status_detail"] = (
-                    f"not checked (time_budget_s={s.time_budget_s:g}: "
-                    f"{elapsed:.0f} s spent, a node takes about {typical:.0f} s; nodes are "
-                    "checked lowest energy first)"
-                )
-                return None
+        if s.max_nodes is not None and self.checked >= s.max_nodes:
+            node["status"] = NodeStatus.WORK_BUDGET
+            node["status_detail"] = (
+                f"not checked (max_nodes={s.max_nodes} nodes were checked first, lowest "
+                "energy first; a rerun with a larger max_nodes resumes here)"
+            )
+            return None
+        if self.deadline.passed():
+            node["status"] = NodeStatus.TIME_BUDGET
+            node["status_detail"] = self.deadline.reason("its check")
+            return None
+        self.checked += 1
         folder = f"descent/node_{index:02d}_{safe_filename(node['space_group_symbol'])}"
         node["folder"] = folder
         sc = s.child_supercell
@@ -288,6 +290,7 @@ class _Descent:
             parent_fmax=s.child_fmax,
             origin_index=None,
             max_depth=0,
+            max_nodes=None,
             time_budget_s=None,
         )
         out = None if self.out is None else self.out / folder
@@ -372,16 +375,24 @@ class _Descent:
 NODE_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError)
 
 
-def descent_steps(result: SearchResult, progress: SearchProgress | None = None) -> Steps:
+def descent_steps(
+    result: SearchResult,
+    progress: SearchProgress | None = None,
+    deadline: Deadline | None = None,
+) -> Steps:
     """The descent below a finished search, as a search generator (:mod:`.work`).
 
     Each pending node is searched by :func:`~.search.level_steps` (its phonons; its
-    children when it is unstable and above ``max_depth``), lowest energy first. Returns
+    children when it is unstable and above ``max_depth``), lowest energy first, at most
+    ``max_nodes`` of them; none is started after ``deadline`` (default: the search's
+    ``time_budget_s`` from now). Returns
     ``result`` with ``nodes`` (parent first), ``ground_state`` and the descent's time in
     ``timings["descent"]``; rewrites ``search.json`` and ``report.html`` in ``result.out_dir``.
     """
     start = time.perf_counter()
-    descent = _Descent(result, progress)
+    if deadline is None:
+        deadline = Deadline.start(result.settings.time_budget_s)
+    descent = _Descent(result, progress, deadline)
     descent.add_root()
     yield from _check_strain(descent, 0, result.parent.atoms, result.out_dir)
     child_nodes = descent.add_children(0, result)
@@ -390,20 +401,23 @@ def descent_steps(result: SearchResult, progress: SearchProgress | None = None) 
         if progress is not None:
             progress(DESCENT_STEP, done, done + len(descent.queue))
         index = descent.next_node()
-        t0 = time.perf_counter()
         job = descent.node_search(index)
         if job is not None:
             atoms, settings, out, search_more = job
             try:
                 sub = yield from level_steps(
-                    atoms, settings, out, condense_modes=search_more, quiet=True
+                    atoms,
+                    settings,
+                    out,
+                    condense_modes=search_more,
+                    quiet=True,
+                    deadline=descent.deadline,
                 )
             except NODE_ERRORS as err:
                 descent.failed(index, err)
             else:
                 descent.searched(index, sub)
                 yield from _check_strain(descent, index, sub.parent.atoms, out)
-                descent.node_seconds.append(time.perf_counter() - t0)
         done += 1
     if progress is not None:
         progress(DESCENT_STEP, done, done)

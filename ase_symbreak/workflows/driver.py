@@ -15,6 +15,7 @@ from ase import Atoms
 
 from ase_symbreak.structures import as_atoms
 
+from .budget import Deadline
 from .descent import descent_steps
 from .runner import SearchProgress
 from .search import SearchResult, _default_calculator, level_steps
@@ -37,10 +38,13 @@ def search_steps(
     or None when ``stop_after`` stops it early.
     """
     s = settings or SearchSettings()
-    result = yield from level_steps(as_atoms(atoms), s, out_dir, progress, stop_after)
+    deadline = Deadline.start(s.time_budget_s)
+    result = yield from level_steps(
+        as_atoms(atoms), s, out_dir, progress, stop_after, deadline=deadline
+    )
     if result is None or s.max_depth == 0:
         return result
-    return (yield from descent_steps(result, progress))
+    return (yield from descent_steps(result, progress, deadline))
 
 
 def distortion_search(

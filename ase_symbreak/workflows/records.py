@@ -120,6 +120,10 @@ class SkippedCandidate(_ReadsLikeADict, Record):
     reason : str
     irreps, direction, space_group_symbol, scan_gain_mev_per_fu
         Of the candidate, where known (meV per formula unit).
+    budget : str or None
+        The setting whose budget left it unrelaxed (``"max_candidates"``,
+        ``"max_children"``, ``"time_budget_s"``): work a rerun with a larger budget adds.
+        None: it was relaxed and not kept (same minimum, back to the node's group).
     """
 
     candidate: str
@@ -128,6 +132,7 @@ class SkippedCandidate(_ReadsLikeADict, Record):
     direction: str | None = None
     space_group_symbol: str | None = None
     scan_gain_mev_per_fu: float | None = None
+    budget: str | None = None
 
     def summary(self) -> dict:
         """The entry of ``search.json``: the fields that are known."""
@@ -141,7 +146,8 @@ class NodeStatus(str, enum.Enum):
     STABLE = "stable"  # no soft mode at the q points of its phonon supercell
     SEARCHED = "searched"  # unstable, its soft modes condensed
     DEPTH_LIMIT = "depth limit"  # unstable, at max_depth: not searched
-    TIME_BUDGET = "time budget"  # not checked: the search's time budget was spent
+    TIME_BUDGET = "time budget"  # not checked: the wall-clock limit time_budget_s was spent
+    WORK_BUDGET = "work budget"  # not checked: max_nodes nodes were checked before it
     STRAIN_UNSTABLE = "unstable to strain"  # stable phonons, but the elastic tensor is not
     FAILED = "failed"  # its search raised; the detail holds the error
 

@@ -33,6 +33,7 @@ from ase_symbreak.phonons import PhononModes
 from ase_symbreak.protocols import HessianCalculator
 from ase_symbreak.structures import as_atoms
 
+from .budget import Deadline
 from .folder import write_search_files
 from .records import ChildTimings, SkippedCandidate
 from .runner import SearchProgress, Step, StepRunner, run_step
@@ -52,7 +53,7 @@ from .steps import (
     relax_child,
     soft_modes,
 )
-from .steps.common import rank_value
+from .steps.common import rank_value, ranking_energy
 from .steps.condense import candidate_rank
 from .storage import (
     Checkpoints,
@@ -85,17 +86,32 @@ __all__ = [
 
 
 def choose_candidates(
-    candidates: Sequence[Candidate], max_children: int | None = None
+    candidates: Sequence[Candidate],
+    max_children: int | None = None,
+    max_candidates: int | None = None,
 ) -> tuple[list[Candidate], list[SkippedCandidate]]:
-    """The candidates to relax and the ones left out, with the reason.
+    """The candidates to relax, most promising first, and the ones the budgets leave out.
 
-    Every single-irrep candidate is chosen (largest scan gain first); candidates of coupled
-    irrep pairs follow, at most ``max_children`` of them (None: all), largest gain first.
+    Single-irrep candidates come first (largest scan gain first), then candidates of
+    coupled irrep pairs (at most ``max_children`` of them, largest gain first); at most
+    ``max_candidates`` in all (None: no limit). The order is canonical
+    (:func:`~.steps.condense.candidate_rank`), so a budget always keeps the same ones.
     """
     order = sorted(candidates, key=candidate_rank)
     singles = [c for c in order if len(c.irreps) == 1]
     pairs = [c for c in order if len(c.irreps) > 1]
-    keep = pairs if max_children is None else pairs[: max(int(max_children), 0)]
+    n_pairs = len(pairs) if max_children is None else max(int(max_children), 0)
+    ranked = singles + pairs[:n_pairs]
+    n_total = len(ranked) if max_candidates is None else max(int(max_candidates), 0)
+    left = [(c, "max_children") for c in pairs[n_pairs:]]
+    left = [(c, "max_candidates") for c in ranked[n_total:]] + left
+    reasons = {
+        "max_children": f"count budget: max_children={max_children} coupled-pair candidates",
+        "max_candidates": (
+            f"work budget: max_candidates={max_candidates} candidates per structure, "
+            "single irreps first, then by scan gain"
+        ),
+    }
     skipped = [
         SkippedCandidate(
             candidate=c.name,
@@ -103,14 +119,12 @@ def choose_candidates(
             direction=c.direction,
             space_group_symbol=c.space_group_symbol,
             scan_gain_mev_per_fu=c.energy_gain_mev_per_fu,
-            reason=(
-                f"count budget: max_children={max_children} coupled-pair candidates "
-                f"(single-irrep candidates are always relaxed)"
-            ),
+            reason=reasons[budget],
+            budget=budget,
         )
-        for c in pairs[len(keep) :]
+        for c, budget in left
     ]
-    return singles + keep, skipped
+    return ranked[:n_total], skipped
 
 
 def _default_calculator(calc):
@@ -135,7 +149,7 @@ def _unrelaxed(atoms: Atoms, calc, settings: SearchSettings) -> RelaxResult:
     info = analyze(atoms, symprec=settings.symprec)
     return RelaxResult(
         atoms=atoms.copy(),
-        energy=float(work.get_potential_energy()),
+        energy=ranking_energy(calc, atoms),
         n_steps=0,
         converged=False,
         fmax=settings.parent_fmax,
@@ -205,7 +219,9 @@ UNKEYED_SETTINGS = {
     "max_children": "chooses which candidates are relaxed; each child's key names its candidate",
     "max_depth": "the descent's extent, not a step's result",
     "child_supercell": "the descent's node searches carry it in their own supercell setting",
-    "time_budget_s": "the descent's extent, not a step's result",
+    "time_budget_s": "how much of the search runs, not a step's result",
+    "max_candidates": "chooses which candidates are relaxed; each child's key names its candidate",
+    "max_nodes": "the descent's extent, not a step's result",
     "check_strain": "the descent's strain checks have their own checkpoint (06_elastic)",
 }
 
@@ -327,7 +343,7 @@ def plan_search(
     parent, soft = r[STEPS[0]], r[STEPS[2]]
     if condense_modes:
         cond = r[STEPS[3]]
-        chosen, skipped = choose_candidates(cond.candidates, s.max_children)
+        chosen, skipped = choose_candidates(cond.candidates, s.max_children, s.max_candidates)
         key = fingerprint("plan", run.keys[STEPS[3]], run.hashes[STEPS[3]])
     else:
         cond = CondenseResult(parent_energy_per_fu=parent.energy_per_fu, candidates=())
@@ -508,9 +524,25 @@ def finish_search(
 
     Writes ``search.json`` and ``result.json`` into ``plan.out_dir``, and ``report.html``
     beside them (:func:`~.report.write_report`; a report that fails is a logged warning,
-    never an error). ``children`` may come in any order.
+    never an error). ``children`` may come in any order; None in it is a candidate the
+    wall-clock limit left (listed in ``skipped``).
     """
     s = plan.settings
+    done = {c.candidate_index for c in children if c is not None}
+    left = tuple(
+        SkippedCandidate(
+            candidate=c.name,
+            irreps=tuple(c.irreps),
+            direction=c.direction,
+            space_group_symbol=c.space_group_symbol,
+            scan_gain_mev_per_fu=c.energy_gain_mev_per_fu,
+            reason=f"time budget: relaxation not started (time_budget_s={s.time_budget_s:g})",
+            budget="time_budget_s",
+        )
+        for i, c in enumerate(plan.chosen)
+        if i not in done
+    )
+    children = [c for c in children if c is not None]
     timings = {k: dict(v) for k, v in plan.timings.items()}
     timings[STEPS[4]] = {
         "seconds": sum(c.timings.relax for c in children),
@@ -546,7 +578,7 @@ def finish_search(
         tree=tree,
         timings=timings,
         out_dir=plan.out_dir,
-        skipped=plan.skipped,
+        skipped=plan.skipped + left,
         model=dict(plan.model),
     )
     if plan.out_dir is not None:
@@ -585,9 +617,18 @@ def plan_work(
 
 
 def child_work(
-    plan: SearchPlan, index: int, *, calc=None, progress: SearchProgress | None = None
-) -> ChildResult:
-    """:func:`run_child` as a :class:`~.work.Work` function."""
+    plan: SearchPlan,
+    index: int,
+    deadline: Deadline | None = None,
+    *,
+    calc=None,
+    progress: SearchProgress | None = None,
+) -> ChildResult | None:
+    """:func:`run_child` as a :class:`~.work.Work` function; None when ``deadline`` passed
+    before it started (the candidate is left, not half-relaxed).
+    """
+    if deadline is not None and deadline.passed():
+        return None
     return run_child(plan, index, calc)
 
 
@@ -599,11 +640,13 @@ def level_steps(
     stop_after: str | None = None,
     condense_modes: bool = True,
     quiet: bool = False,
+    deadline: Deadline | None = None,
 ) -> Steps:
     """The children of one structure, as a search generator (:mod:`.work`): its plan
     (steps 1-4), then its chosen candidates' relaxations (step 5) in one batch, then
     :func:`finish_search` (step 6) here. Returns the :class:`SearchResult`, or None when
-    ``stop_after`` stops it early.
+    ``stop_after`` stops it early. Candidates not started when ``deadline`` passes are
+    left (``skipped``, budget ``time_budget_s``).
 
     ``progress`` is given to the plan and the children (None: a quiet search, as for the
     nodes of the descent).
@@ -623,7 +666,7 @@ def level_steps(
         return None
     if plan.chosen:
         children = yield tuple(
-            Work("child", child_work, (plan, i), label=f"child {i}", report=report)
+            Work("child", child_work, (plan, i, deadline), label=f"child {i}", report=report)
             for i in range(len(plan.chosen))
         )
     else:

@@ -155,6 +155,8 @@ class SearchResult(Record):
                 "tree": None if self.tree is None else self.tree.to_dict(),
                 "ground_state": None if gs is None else gs.summary(),
                 "ground_state_note": self.ground_state_note(),
+                "complete": self.complete,
+                "left_by_budget": self.left_by_budget(),
                 "ranked": [n.index for n in ranked_nodes(self.nodes)] if self.nodes else [],
                 "nodes": [n.summary() for n in self.nodes],
                 "descent_tree": node_tree_text(self.nodes) if self.nodes else None,
@@ -162,13 +164,40 @@ class SearchResult(Record):
             }
         )
 
+    def left_by_budget(self) -> list[str]:
+        """The work the budgets left, one line per kind (empty: the search did everything
+        its settings asked for). A rerun with larger budgets resumes it from the folder.
+        """
+        from collections import Counter
+
+        from .records import NodeStatus
+
+        skipped = [x for n in self.nodes for x in n.skipped] if self.nodes else self.skipped
+        left = [
+            f"{n} candidate(s) not relaxed ({budget}={getattr(self.settings, budget)})"
+            for budget, n in sorted(Counter(x.budget for x in skipped if x.budget).items())
+        ]
+        limits = {NodeStatus.WORK_BUDGET: "max_nodes", NodeStatus.TIME_BUDGET: "time_budget_s"}
+        for status, name in limits.items():
+            n = sum(node.status == status for node in self.nodes)
+            if n:
+                left.append(f"{n} node(s) not checked ({name}={getattr(self.settings, name)})")
+        return left
+
+    @property
+    def complete(self) -> bool:
+        """Whether no budget left work undone (:meth:`left_by_budget`)."""
+        return not self.left_by_budget()
+
     def ground_state_note(self) -> str | None:
         """One line on the predicted ground state (None before the descent)."""
         if not self.nodes:
             return None
         gs = self.predicted_ground_state
+        left = self.left_by_budget()
+        incomplete = f"; incomplete: {'; '.join(left)}" if left else ""
         if gs is None:
-            return self._no_ground_state_note()
+            return self._no_ground_state_note() + incomplete
         checked = self._checked(gs)
         caution = ""
         if gs.off_grid is not None:
@@ -179,11 +208,11 @@ class SearchResult(Record):
                 "with a larger supercell"
             )
         if gs.index == 0:
-            return f"the parent {gs.label} is dynamically stable ({checked}){caution}"
+            return f"the parent {gs.label} is dynamically stable ({checked}){caution}{incomplete}"
         return (
             f"predicted ground state: #{gs.index} {gs.label}, "
             f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
-            f"{gs.depth} condensation(s) ({checked}){caution}"
+            f"{gs.depth} condensation(s) ({checked}){caution}{incomplete}"
         )
 
     def _no_ground_state_note(self) -> str:
@@ -202,6 +231,9 @@ class SearchResult(Record):
         statuses = {n.status for n in self.nodes}
         if NodeStatus.DEPTH_LIMIT in statuses:
             why.append(f"unstable nodes at the depth limit max_depth={self.settings.max_depth}")
+        if NodeStatus.WORK_BUDGET in statuses:
+            budget = f"max_nodes={self.settings.max_nodes}"
+            why.append(f"nodes left unchecked by the work budget {budget}")
         if NodeStatus.TIME_BUDGET in statuses:
             why.append("nodes left unchecked by the time budget")
         if NodeStatus.STRAIN_UNSTABLE in statuses:

@@ -86,14 +86,23 @@ class SearchSettings:
         Phonon supercell of the children (of their primitive cells); None: the parent's
         ``supercell`` written in each child's cell, so that every child's phonons see the
         q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
+    max_candidates : int or None
+        Work budget of each searched structure (the parent and every descent node): at
+        most this many candidates are relaxed, most promising first (single-irrep
+        candidates by scan gain, then coupled ones by scan gain); the rest are listed in
+        ``skipped`` with the reason and make the result incomplete. Default 12. None: all.
+    max_nodes : int or None
+        Work budget of the descent: at most this many nodes are checked (their phonons,
+        strain and, when unstable, their own children), lowest energy first; the rest are
+        left with status "work budget". Default 16. None: no limit. Budgets count work,
+        not seconds, so the same input gives the same answer on any machine and under
+        any load; a rerun with a larger budget resumes from the folder.
     time_budget_s : float or None
-        Seconds for the whole search, counted from its start: the parent's search always
-        finishes and its lowest-energy child is always checked; the descent checks nodes
-        lowest energy first and leaves the rest unchecked (``status`` says so,
-        ``dynamically_stable`` None) once the next node would take the search past the
-        budget (a node is expected to take the median time of those before).
-        Default 240 s (the default search of cubic SrTiO3 then takes about 4 minutes
-        here); None: no limit.
+        Optional wall-clock limit (seconds from the start of the search; default None):
+        candidates not yet relaxed and nodes not yet checked when it runs out are left,
+        with status "time budget", and the result says it is incomplete. The answer then
+        depends on the machine's speed: prefer the work budgets; a rerun without the limit
+        resumes the cut work.
 
     Examples
     --------
@@ -123,7 +132,9 @@ class SearchSettings:
     max_displacement: float = 1.0
     max_depth: int = 3
     child_supercell: tuple | None = None
-    time_budget_s: float | None = 240.0
+    max_candidates: int | None = 12
+    max_nodes: int | None = 16
+    time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         from ase_symbreak.phonons import supercell_matrix_3x3
@@ -158,6 +169,10 @@ class SearchSettings:
             or min(self.amplitudes) <= 0
         ):
             raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
+        for name in ("max_candidates", "max_nodes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.max_children is not None and self.max_children < 0:
             raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
 

@@ -266,16 +266,19 @@ def test_cli_search_prints_the_ground_state_first(tmp_path):
     assert data["settings"]["time_budget_s"] is None  # --time-budget 0: no limit
 
 
-def test_time_budget_is_reported_not_silent(toy):
-    """A spent budget leaves nodes unchecked and says so; the lowest-energy child (R-3c, the
-    planted minimum) is always checked."""
-    result = distortion_search(toy.cubic(), _calc(toy), _tilt_settings(time_budget_s=1e-6))
+def test_work_budget_is_reported_not_silent(toy):
+    """max_nodes=1 checks the lowest-energy child (R-3c, the planted minimum) and leaves the
+    other nodes unchecked, saying so; the result says it is incomplete."""
+    result = distortion_search(toy.cubic(), _calc(toy), _tilt_settings(max_nodes=1))
     assert len(result.children) >= 3  # the parent's search always finishes
     first, *rest = sorted(result.nodes[1:], key=lambda n: n.energy_per_fu)
     assert first.space_group_symbol == "R-3c" and first.dynamically_stable is True
     assert rest and all(n.dynamically_stable is None for n in rest)
-    assert all(n.status.startswith("time budget") for n in rest)
+    assert all(n.status_text.startswith("work budget: not checked (max_nodes=1") for n in rest)
     assert result.predicted_ground_state.index == first.index
+    assert not result.complete
+    assert result.left_by_budget() == [f"{len(rest)} node(s) not checked (max_nodes=1)"]
+    assert "incomplete: " in result.ground_state_note()
 
 
 def test_screen_entry_names_the_ground_state(toy, tilt_descent):

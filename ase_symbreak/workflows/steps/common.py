@@ -21,6 +21,7 @@ __all__ = [
     "formula_units",
     "max_force",
     "rank_value",
+    "ranking_energy",
     "single_threaded_blas",
 ]
 
@@ -34,6 +35,19 @@ def rank_value(value: float, resolution: float = 1e-6) -> float:
     True
     """
     return round(float(value) / resolution) * resolution
+
+
+def ranking_energy(calc, atoms: Atoms) -> float:
+    """Energy of ``atoms`` (eV) as the search ranks it: in float64 where the calculator can
+    (``get_precise_energy``, :class:`~ase_symbreak.calculator.SymBreakCalculator`), so that
+    noise of float32 reductions cannot reorder structures; else its own energy.
+    """
+    precise = getattr(calc, "get_precise_energy", None)
+    if precise is not None:
+        return float(precise(atoms))
+    work = atoms.copy()
+    work.calc = calc
+    return float(work.get_potential_energy())
 
 
 def formula_units(atoms: Atoms, reference: Atoms | None = None) -> float:

@@ -20,7 +20,7 @@ from ase_symbreak.symmetry.childcell import child_primitive_cell
 from ase_symbreak.symmetry.matching import displacements_from
 
 from ..settings import DEFAULTS
-from .common import Progress, formula_units, rank_value
+from .common import Progress, formula_units, rank_value, ranking_energy
 
 __all__ = ["Candidate", "CondenseResult", "candidate_rank", "condense"]
 
@@ -160,9 +160,7 @@ def condense(
     ):
         raise ValueError("parent is not the unit cell the soft modes were computed for")
     if parent_energy is None:
-        work = parent.copy()
-        work.calc = calc
-        parent_energy = float(work.get_potential_energy())
+        parent_energy = ranking_energy(calc, parent)
     scan = _Scan(parent, soft, calc, amps, parent_energy / formula_units(parent), symprec)
     jobs, rejected = _directions(parent, soft, couple, max_params, symprec)
     candidates = []
@@ -277,8 +275,8 @@ class _Scan:
         for a in self.amps:
             trial = prim.copy()
             trial.positions += a * prim_pattern
-            trial.calc = self.calc
-            energies.append((trial.get_potential_energy() / n_fu - self.e_parent_fu) * 1000.0)
+            e = ranking_energy(self.calc, trial)
+            energies.append((e / n_fu - self.e_parent_fu) * 1000.0)
         return np.asarray(energies)
 
     def candidate(self, labels, sub, min_gain_mev: float) -> tuple[Candidate | None, str]:

@@ -15,7 +15,7 @@ from ase_symbreak.protocols import Calculator
 from ase_symbreak.structures import as_atoms
 
 from ..settings import DEFAULTS, OPTIMIZERS
-from .common import Progress, formula_units, max_force, single_threaded_blas
+from .common import Progress, formula_units, max_force, ranking_energy, single_threaded_blas
 from .condense import Candidate
 
 __all__ = ["OPTIMIZERS", "RelaxResult", "relax", "relax_child"]
@@ -198,7 +198,7 @@ def _relax_newton(
         fmax,
         relax_cell,
         keep_symmetry,
-        energy=res.energy,
+        energy=ranking_energy(calc, res.atoms),
         n_steps=res.n_steps,
         converged=res.converged,
         max_force=res.max_force,
@@ -236,8 +236,8 @@ def _relax_ase(
             if progress is not None:
                 progress(opt.nsteps, steps)
     largest = max_force(target)
-    energy = float(work.get_potential_energy())
     out = Atoms(numbers=work.numbers, cell=work.cell[:], positions=work.positions, pbc=work.pbc)
+    energy = ranking_energy(calc, out)
     return _relaxed(
         out,
         symprec,
