@@ -2,8 +2,10 @@
 
 Any ASE calculator (``ase.calculators.calculator.Calculator``) is a :class:`Calculator`:
 relaxations, amplitude scans and identifications only ask for energies and forces.
-Phonons need the force constants as well, which :class:`HessianCalculator` describes
-(:class:`ase_symbreak.calculator.SymBreakCalculator` gives them from the exact Hessian).
+So do phonons and the strain check: where a calculator is also a :class:`HessianCalculator`
+(:class:`ase_symbreak.calculator.SymBreakCalculator` gives its exact Hessian) its force
+constants are used, otherwise phonopy's finite displacements of its forces
+(:func:`ase_symbreak.hessian.any_calculator.calculator_force_constants`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``ase-symbreak phonons STRUCTURE``: labelled phonons from the model's exact Hessian.
 
 Reads the structure (a file that cannot be read exits with code 2 and a one-line message),
-computes the force constants from the model's exact Hessian with a progress bar over the
-Hessian rows (:class:`ase_symbreak.phonons.Phonons` does the work), and prints the labelled
+computes the force constants from the calculator's exact Hessian (phonopy's finite
+displacements for a calculator without one) with a progress bar over the Hessian rows or
+force calculations (:class:`ase_symbreak.phonons.Phonons` does the work), and prints the labelled
 modes as a rich table or, with ``--json``, JSON. A rejected input (:class:`ValueError`, e.g. a
 singular supercell matrix or an element the model does not know) exits with code 1; a
 model file that cannot be loaded exits with code 2.
@@ -89,6 +90,13 @@ def phonons_command(
             "as JSON here ({'band_structure': ..., 'dos': ...}, MontyDecoder reads it).",
         ),
     ] = None,
+    displacement: Annotated[
+        float,
+        typer.Option(
+            help="Finite-displacement amplitude (Angstrom) for a calculator without an exact "
+            "Hessian.",
+        ),
+    ] = 0.01,
     device: DeviceOption = "cpu",
     hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
@@ -102,8 +110,12 @@ def phonons_command(
 
     atoms = read_structure(structure)
     phonopy_yaml = _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
+    if not displacement > 0:
+        fail(f"--displacement must be a positive length, got {displacement}", code=BAD_INPUT)
     calc = load_calculator(model, device, allow_code_models, hessian_dtype)
-    calculation, modes = _labelled_phonons(atoms, calc, supercell, origin, quiet=as_json)
+    calculation, modes = _labelled_phonons(
+        atoms, calc, supercell, origin, quiet=as_json, displacement=displacement
+    )
     largest_force = _largest_force(atoms, calc)
     written = _write_phonopy_files(calculation, phonopy_yaml, force_constants)
     dos = calculation.dos() if (plot is not None or pymatgen is not None) else None
@@ -127,6 +139,7 @@ def phonons_command(
 
     console = Console()
     _print_modes(console, modes, f"{structure.name}: phonon modes, supercell {list(supercell)}")
+    console.print(f"force constants: {_how(calculation)}", highlight=False)
     _print_outcome(console, band_path, plot, thermo, largest_force, written)
 
 
@@ -168,10 +181,20 @@ def _checked_outputs(
     return phonopy_yaml
 
 
-def _labelled_phonons(atoms, calc, supercell, origin: int | None, quiet: bool):
-    """``(Phonons, PhononModes)``: the force constants (a bar over the Hessian rows on
-    stderr, unless ``quiet`` and stderr is not a terminal), the labelled modes, and the
-    dispersion check between the supercell's q points attached; a rejected input exits 1.
+def _how(calculation) -> str:
+    """How the force constants were found, for the table's footer."""
+    if calculation.force_constants_method == "finite displacements":
+        return f"finite displacements of {calculation.displacement:g} A (no exact Hessian)"
+    return str(calculation.force_constants_method)
+
+
+def _labelled_phonons(
+    atoms, calc, supercell, origin: int | None, quiet: bool, displacement: float = 0.01
+):
+    """``(Phonons, PhononModes)``: the force constants (a bar over the Hessian rows or force
+    calculations on stderr, unless ``quiet`` and stderr is not a terminal), the labelled
+    modes, and the dispersion check between the supercell's q points attached; a rejected
+    input exits 1.
     """
     import dataclasses
 
@@ -181,7 +204,9 @@ def _labelled_phonons(atoms, calc, supercell, origin: int | None, quiet: bool):
 
     err = Console(stderr=True)
     with exit_on(ValueError, code=REJECTED):
-        calculation = Phonons(atoms, calc, supercell, origin_index=origin)
+        calculation = Phonons(
+            atoms, calc, supercell, origin_index=origin, displacement=displacement
+        )
         with hessian_bar(err, disable=quiet and not err.is_terminal) as progress:
             calculation.run(progress=progress)
         modes = calculation.modes

@@ -6,7 +6,8 @@
   it chains the functions below.
 - :func:`phonopy_from_calculator` (:mod:`.phonopy_interface`): an ordinary
   :class:`phonopy.Phonopy` object whose supercell force constants are the calculator's
-  exact Hessian, symmetrised by phonopy.
+  exact Hessian (phonopy's finite displacements for a calculator without one), symmetrised
+  by phonopy; :func:`phonopy_force_constants` also says which path was taken.
 - :func:`labelled_modes` (:mod:`.labelling`): the modes at Gamma and every q commensurate
   with the supercell, grouped into degenerate sets and labelled with the irreps of the
   symmetry core (Bilbao/ISOTROPY labels, e.g. ``GM4-``, ``R4+``, ``M3+``).
@@ -45,6 +46,7 @@ from .labelling import labelled_modes, star_and_inverse
 from .modulation import mode_modulation, write_modulations
 from .phonopy_interface import (
     from_phonopy_atoms,
+    phonopy_force_constants,
     phonopy_from_calculator,
     symmetrize_force_constants,
     to_phonopy_atoms,
@@ -77,6 +79,7 @@ __all__ = [
     "check_dispersion",
     "from_phonopy_atoms",
     "labelled_modes",
+    "phonopy_force_constants",
     "phonopy_from_calculator",
     "plot_band_structure",
     "star_and_inverse",

@@ -1,8 +1,9 @@
 """One phonon calculation as one object: :class:`Phonons`.
 
 A :class:`Phonons` holds a parent structure, a calculator and a supercell; :meth:`~Phonons.run`
-computes the supercell force constants from the calculator's exact Hessian
-(:func:`~.phonopy_interface.phonopy_from_calculator`) and everything else is read off the
+computes the supercell force constants from the calculator's exact Hessian where it has one,
+from phonopy's finite displacements and its forces otherwise (any ASE calculator,
+:func:`~.phonopy_interface.phonopy_force_constants`) and everything else is read off the
 :class:`phonopy.Phonopy` object it builds: the labelled modes at every commensurate q
 (:func:`~.labelling.labelled_modes`), the soft ones, the dispersion check between the
 supercell's q points (:func:`~.dispersion.check_dispersion`), the band structure, DOS and
@@ -17,15 +18,16 @@ check); :meth:`~Phonons.run` starts afresh.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
 from numpy.typing import ArrayLike, NDArray
 
-from ase_symbreak.protocols import HessianCalculator
+from ase_symbreak.protocols import Calculator
 from ase_symbreak.structures import as_atoms
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 from ase_symbreak.validation import check_symprec
@@ -34,11 +36,14 @@ from .bandpath import BandPath, standard_band_path
 from .bands import BandStructureData, band_structure_data
 from .dispersion import DispersionCheck, check_dispersion
 from .labelling import labelled_modes
-from .phonopy_interface import check_unitcell, from_phonopy_atoms, phonopy_from_calculator
+from .phonopy_interface import check_unitcell, from_phonopy_atoms, phonopy_force_constants
 from .plot import plot_band_structure
 from .records import PhononModes
 from .thermal import DEFAULT_TEMPERATURES_K, PhononDOS, ThermalProperties, phonon_dos
 from .thermal import thermal_properties as _thermal_properties
+
+if TYPE_CHECKING:
+    from ase_symbreak.hessian.any_calculator import Method
 
 __all__ = ["Phonons", "check_supercell"]
 
@@ -48,15 +53,17 @@ SETTINGS_KEY = "ase_symbreak"
 
 
 class Phonons:
-    """Harmonic phonons of a crystal from a model's exact Hessian, labelled by irrep.
+    """Harmonic phonons of a crystal from any ASE calculator, labelled by irrep.
 
     Parameters
     ----------
     atoms : Atoms or pymatgen Structure
         The high-symmetry parent: a 3-D periodic unit cell, used as given (not relaxed).
-    calc : HessianCalculator, optional
-        Gives ``get_force_constants`` (eV/A^2); default: ``SymBreakCalculator()`` (embedded
-        SevenNet-0), created when :meth:`run` first needs it.
+    calc : ASE calculator, optional
+        Its exact Hessian where it has one (``get_force_constants`` of
+        :class:`~ase_symbreak.calculator.SymBreakCalculator`, or ``get_hessian``), phonopy's
+        finite displacements and its forces otherwise; default: ``SymBreakCalculator()``
+        (embedded SevenNet-0), created when :meth:`run` first needs it.
     supercell : (3,) or (3, 3) int
         Supercell lattice (rows) = ``supercell @ atoms.cell``; the modes are labelled at
         Gamma and every q with ``supercell @ q`` integer. Must be invariant under the
@@ -69,6 +76,11 @@ class Phonons:
         band path (phonopy's own is 1e-5 Angstrom).
     symmetrize : bool
         Impose phonopy's space-group and sum-rule symmetrisation on the force constants.
+    force_constants_method : ``"auto"`` (exact Hessian where the calculator has one, else
+        finite displacements), ``"exact hessian"`` or ``"finite displacements"``; the path
+        taken is :attr:`force_constants_method` after :meth:`run`.
+    displacement : float
+        Finite-displacement amplitude, Angstrom.
 
     Raises
     ------
@@ -94,11 +106,13 @@ class Phonons:
     def __init__(
         self,
         atoms: Atoms,
-        calc: HessianCalculator | None = None,
+        calc: Calculator | None = None,
         supercell: ArrayLike = (2, 2, 2),
         origin_index: int | None = None,
         symprec: float = 1e-3,
         symmetrize: bool = True,
+        force_constants_method: Method = "auto",
+        displacement: float = 0.01,
     ) -> None:
         atoms = check_unitcell(as_atoms(atoms)).copy()
         atoms.calc = None
@@ -119,7 +133,12 @@ class Phonons:
         self.origin_index = origin_index
         self.symprec = float(symprec)
         self.symmetrize = bool(symmetrize)
+        if force_constants_method != "auto" or not displacement > 0:
+            _check_method(force_constants_method, displacement)
+        self.requested_method: Method = force_constants_method
+        self.displacement = float(displacement)
         self._phonopy = None
+        self._found: str | None = None
         self._modes: PhononModes | None = None
         self._dispersion: DispersionCheck | None = None
 
@@ -133,12 +152,13 @@ class Phonons:
 
     # ------------------------------------------------------------------ computing
     def run(self, progress: Callable[[int, int], None] | None = None) -> Phonons:
-        """Compute the force constants from the calculator's exact Hessian.
+        """Compute the force constants: the calculator's exact Hessian where it has one,
+        phonopy's finite displacements otherwise (:attr:`force_constants_method` says which).
 
         Parameters
         ----------
         progress : ``progress(done, total)``, optional
-            Called by the calculator after each Hessian row.
+            Called after each Hessian row or force calculation.
 
         Returns
         -------
@@ -149,29 +169,33 @@ class Phonons:
             from ase_symbreak.calculator import SymBreakCalculator
 
             self.calc = SymBreakCalculator()
-        phonon = phonopy_from_calculator(
+        phonon, found = phonopy_force_constants(
             self.atoms,
             self.calc,
             self.supercell_matrix,
             symmetrize=self.symmetrize,
             progress=progress,
+            method=self.requested_method,
+            displacement=self.displacement,
         )
-        self._set_phonopy(phonon)
+        self._set_phonopy(phonon, found.method)
         return self
 
     @classmethod
     def from_phonopy(
         cls,
         phonon: Any,
-        calc: HessianCalculator | None = None,
+        calc: Calculator | None = None,
         origin_index: int | None = None,
         symprec: float = 1e-3,
+        force_constants_method: str | None = None,
     ) -> Phonons:
         """Wrap a :class:`phonopy.Phonopy` that already has force constants (no Hessian).
 
         The parent is phonopy's unit cell, the supercell its supercell matrix (transposed
         to rows, see :mod:`ase_symbreak.phonons`). ``calc`` is kept for a later
-        :meth:`run`.
+        :meth:`run`; ``force_constants_method`` records how the force constants were found
+        ('exact hessian' or 'finite displacements'; None: not known).
         """
         if getattr(phonon, "force_constants", None) is None:
             raise ValueError("the phonopy object has no force constants")
@@ -183,11 +207,12 @@ class Phonons:
             origin_index=origin_index,
             symprec=symprec,
         )
-        out._set_phonopy(phonon)
+        out._set_phonopy(phonon, force_constants_method)
         return out
 
-    def _set_phonopy(self, phonon: Any) -> None:
+    def _set_phonopy(self, phonon: Any, found: str | None) -> None:
         self._phonopy = phonon
+        self._found = found
         self._modes = None
         self._dispersion = None
 
@@ -198,6 +223,13 @@ class Phonons:
         if self._phonopy is None:
             raise RuntimeError("no force constants yet: call run() first (or Phonons.load)")
         return self._phonopy
+
+    @property
+    def force_constants_method(self) -> str | None:
+        """How the force constants were found: 'exact hessian' or 'finite displacements'
+        (None before :meth:`run`, or for a phonopy object or file that does not say).
+        """
+        return self._found
 
     @property
     def force_constants(self) -> NDArray[np.float64]:
@@ -234,7 +266,7 @@ class Phonons:
         """
         if degeneracy_tol == 1e-3 and self._modes is not None:
             return self._modes
-        return labelled_modes(
+        modes = labelled_modes(
             self.atoms,
             self.phonopy,
             self.supercell_matrix,
@@ -242,6 +274,7 @@ class Phonons:
             degeneracy_tol=degeneracy_tol,
             symprec=self.symprec,
         )
+        return dataclasses.replace(modes, force_constants_method=self._found)
 
     def soft_modes(self, threshold_thz: float = -0.1) -> PhononModes:
         """The unstable irreps (frequency below ``threshold_thz``, THz, <= 0), softest
@@ -365,21 +398,26 @@ class Phonons:
         """Write phonopy's ``phonopy_params.yaml`` with the force constants.
 
         ``phonopy.load(path)`` reads it as usual; the labelling settings (``origin_index``,
-        ``symprec``) follow under a top-level ``ase_symbreak`` key, which phonopy ignores and
-        :meth:`load` reads. Missing folders are created. Returns the path written.
+        ``symprec``) and how the force constants were found follow under a top-level
+        ``ase_symbreak`` key, which phonopy ignores and :meth:`load` reads. Missing folders
+        are created. Returns the path written.
         """
         import yaml
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.phonopy.save(str(path), settings={"force_constants": True})
-        settings = {"origin_index": self.origin_index, "symprec": self.symprec}
+        settings = {
+            "origin_index": self.origin_index,
+            "symprec": self.symprec,
+            "force_constants_method": self._found,
+        }
         with path.open("a") as handle:
             handle.write("\n" + yaml.safe_dump({SETTINGS_KEY: settings}, sort_keys=False))
         return path
 
     @classmethod
-    def load(cls, path: str | Path, calc: HessianCalculator | None = None) -> Phonons:
+    def load(cls, path: str | Path, calc: Calculator | None = None) -> Phonons:
         """Read a ``phonopy_params.yaml`` with force constants back, without recomputing.
 
         The labelling settings come from the file's ``ase_symbreak`` block (written by
@@ -405,6 +443,7 @@ class Phonons:
             calc,
             origin_index=settings.get("origin_index"),
             symprec=settings.get("symprec", 1e-3),
+            force_constants_method=settings.get("force_constants_method"),
         )
 
 
@@ -418,6 +457,19 @@ def check_supercell(atoms: Atoms, supercell_matrix: ArrayLike, symprec: float) -
     info = analyze(atoms, symprec=symprec)
     p = np.asarray(supercell_matrix_3x3(supercell_matrix))
     check_supercell_invariant(p, info.rotations, info.pointgroup)
+
+
+def _check_method(method: str, displacement: float) -> None:
+    """Raise ``ValueError`` on an unknown force-constant method or a non-positive amplitude."""
+    from ase_symbreak.hessian.any_calculator import FORCE_CONSTANT_METHODS
+
+    if method not in FORCE_CONSTANT_METHODS:
+        raise ValueError(
+            f"force_constants_method must be one of "
+            f"{', '.join(map(repr, FORCE_CONSTANT_METHODS))}, got {method!r}"
+        )
+    if not displacement > 0:
+        raise ValueError(f"displacement must be a positive length (Angstrom), got {displacement}")
 
 
 def _stored_settings(path: Path) -> dict:

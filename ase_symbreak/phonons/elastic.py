@@ -10,11 +10,11 @@ with :math:`C^{(0)}` the clamped-ion tensor (stress against strain at fixed frac
 positions, central differences), :math:`\\Lambda_{u j} = -\\partial F_u / \\partial
 \\varepsilon_j` the internal-strain coupling (the same strained cells' forces) and
 :math:`\\Phi^{+}` the pseudo-inverse of the Gamma force constants without the three
-translations (the calculator's exact Hessian where it has one, else central differences of
-forces; the symmetry-reduced force constants where the calculator has
-``get_force_constants``). The structure is stable against strain when :math:`C` (6x6,
-Voigt) is positive definite: the generalised Born criteria. Twelve stress calls and one
-Hessian of the cell.
+translations (:func:`~ase_symbreak.hessian.any_calculator.calculator_force_constants`: the
+calculator's exact Hessian where it has one, symmetry-reduced where it has
+``get_force_constants``; else phonopy's finite displacements of the cell and its forces).
+The structure is stable against strain when :math:`C` (6x6, Voigt) is positive definite:
+the generalised Born criteria. Twelve stress calls and one Hessian of the cell.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class ElasticCheck(Record):
     threshold_gpa : float
         An eigenvalue below it is unstable (a small negative threshold absorbs noise).
     hessian : str
-        How the Gamma force constants were found: 'exact' or 'finite differences'.
+        How the Gamma force constants were found: 'exact hessian' or 'finite displacements'
+        (older records: 'exact' or 'finite differences').
     """
 
     relaxed_gpa: NDArray = field(repr=False)
@@ -97,26 +98,14 @@ def _strained(atoms: Atoms, eps: NDArray) -> Atoms:
 
 
 def _gamma_force_constants(atoms: Atoms, calc, delta: float) -> tuple[NDArray, str]:
-    """``(3N, 3N)`` force constants of the cell with its periodic images, eV/A^2."""
-    work = atoms.copy()
-    work.calc = calc
-    n = len(atoms)
-    if hasattr(calc, "get_force_constants"):  # exact, symmetry-reduced (orbits)
-        fc = np.asarray(calc.get_force_constants(work), dtype=float)  # (N, N, 3, 3)
-        return fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n), "exact"
-    if hasattr(calc, "get_hessian"):
-        return np.asarray(calc.get_hessian(work), dtype=float), "exact"
-    phi = np.zeros((3 * n, 3 * n))
-    for i in range(n):
-        for a in range(3):
-            forces = []
-            for sign in (1, -1):
-                moved = atoms.copy()
-                moved.calc = calc
-                moved.positions[i, a] += sign * delta
-                forces.append(moved.get_forces().ravel())
-            phi[3 * i + a] = -(forces[0] - forces[1]) / (2 * delta)
-    return 0.5 * (phi + phi.T), "finite differences"
+    """``(3N, 3N)`` force constants of the cell with its periodic images, eV/A^2, and how
+    they were found ('exact hessian' or 'finite displacements' of ``delta`` Angstrom).
+    """
+    from ase_symbreak.hessian.any_calculator import calculator_force_constants
+    from ase_symbreak.hessian.forceconstants import force_constants_to_hessian
+
+    found = calculator_force_constants(atoms, calc, displacement=delta)
+    return force_constants_to_hessian(found.force_constants), found.method
 
 
 def elastic_check(
@@ -133,11 +122,12 @@ def elastic_check(
     ----------
     atoms : Atoms
         A relaxed, 3-D periodic structure (its primitive cell is cheapest).
-    calc : ASE calculator with stress; its ``get_hessian(atoms)`` is used when it has one.
+    calc : ASE calculator with stress; its exact Hessian is used when it has one
+        (``get_force_constants`` or ``get_hessian``), phonopy's finite displacements otherwise.
     strain_step : float
         Central-difference strain (dimensionless).
     displacement_step : float
-        Central-difference displacement for calculators without a Hessian, Angstrom.
+        Finite-displacement amplitude for calculators without a Hessian, Angstrom.
     threshold_gpa : float
         Eigenvalues below it count as unstable, GPa.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -23,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 
-from .phonopy_interface import check_unitcell, full_force_constants, phonopy_from_calculator
+from .phonopy_interface import check_unitcell, full_force_constants, phonopy_force_constants
 from .records import ModeSet, PhononModes, format_q
 
 __all__ = ["labelled_modes", "star_and_inverse"]
@@ -47,10 +48,12 @@ def labelled_modes(
     Parameters
     ----------
     unitcell : Atoms
-        The high-symmetry parent (the cell ``phonopy_from_calculator`` was given).
-    calc_or_phonopy : SymBreakCalculator or phonopy.Phonopy
-        A calculator (force constants are computed with :func:`phonopy_from_calculator`,
-        symmetrised) or a Phonopy object with force constants on the same supercell.
+        The high-symmetry parent (the cell ``phonopy_force_constants`` was given).
+    calc_or_phonopy : ASE calculator or phonopy.Phonopy
+        A calculator (force constants are computed with :func:`phonopy_force_constants`,
+        symmetrised: its exact Hessian where it has one, else finite displacements; the
+        record's ``force_constants_method`` says which) or a Phonopy object with force
+        constants on the same supercell.
     supercell_matrix : (3,) or (3, 3) int
         Supercell lattice = ``supercell_matrix @ unitcell.cell``; q is commensurate when
         ``supercell_matrix @ q`` is integer (2x2x2 of cubic: GM, X, M, R).
@@ -62,7 +65,8 @@ def labelled_modes(
         set (accidental degeneracy); modes of one irrep copy are degenerate exactly.
     symprec : float
         Tolerance (Angstrom) of the symmetry core.
-    progress : passed to the calculator (Hessian rows) when a calculator is given.
+    progress : ``progress(done, total)`` over the Hessian rows or force calculations, when
+        a calculator is given.
     representation : DisplacementRepresentation, optional
         ``displacement_modes(unitcell, supercell_matrix, origin_index)`` if already computed
         (it is the slow part for large supercells); must match the arguments.
@@ -76,7 +80,7 @@ def labelled_modes(
 
     unitcell = check_unitcell(unitcell)
     p = supercell_matrix_3x3(supercell_matrix)
-    phonon = _phonopy_for(unitcell, calc_or_phonopy, p, progress)
+    phonon, method = _phonopy_for(unitcell, calc_or_phonopy, p, progress)
     rep = _representation_for(unitcell, p, origin_index, symprec, representation)
     perm = _map_to_phonopy(rep, unitcell, phonon, symprec)  # rep atom i == phonopy atom perm[i]
     dyn = _DynamicalMatrix.of(phonon, perm)
@@ -104,13 +108,16 @@ def labelled_modes(
         supercell=rep.supercell,
         symmetry_residual=residual,
         unitcell=unitcell.copy(),
+        force_constants_method=method,
     )
 
 
 def _phonopy_for(
     unitcell: Atoms, calc_or_phonopy, p: NDArray, progress: Callable[[int, int], None] | None
-):
-    """The given Phonopy object (checked against ``unitcell`` and ``p``) or a new one."""
+) -> tuple[Any, str | None]:
+    """The given Phonopy object (checked against ``unitcell`` and ``p``) or a new one, and how
+    its force constants were found (None: not known for a given object).
+    """
     from phonopy import Phonopy
 
     if isinstance(calc_or_phonopy, Phonopy):
@@ -126,13 +133,16 @@ def _phonopy_for(
                 f"the Phonopy object's unit cell has {len(phonon.unitcell)} atoms, "
                 f"unitcell has {len(unitcell)}"
             )
-        return phonon
-    if hasattr(calc_or_phonopy, "get_force_constants"):
-        return phonopy_from_calculator(
+        return phonon, None
+    if callable(getattr(calc_or_phonopy, "get_forces", None)) or callable(
+        getattr(calc_or_phonopy, "get_force_constants", None)
+    ):
+        phonon, found = phonopy_force_constants(
             unitcell, calc_or_phonopy, p, symmetrize=True, progress=progress
         )
+        return phonon, found.method
     raise TypeError(
-        f"calc_or_phonopy must be a calculator with get_force_constants or a phonopy.Phonopy, "
+        f"calc_or_phonopy must be an ASE calculator (with get_forces) or a phonopy.Phonopy, "
         f"got {type(calc_or_phonopy).__name__}"
     )
 

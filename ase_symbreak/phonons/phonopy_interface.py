@@ -1,8 +1,10 @@
-"""Glue to phonopy: ``PhonopyAtoms`` <-> ``Atoms`` and force constants from the exact Hessian.
+"""Glue to phonopy: ``PhonopyAtoms`` <-> ``Atoms`` and force constants from a calculator.
 
 :func:`phonopy_from_calculator` builds an ordinary :class:`phonopy.Phonopy` object whose
-supercell force constants are the calculator's exact Hessian (no finite displacements),
-optionally symmetrised by phonopy (space group, translational and permutation symmetry).
+supercell force constants are the calculator's exact Hessian where it has one (no finite
+displacements), phonopy's finite displacements with its forces otherwise (any ASE
+calculator), optionally symmetrised by phonopy (space group, translational and permutation
+symmetry); :func:`phonopy_force_constants` also says which path was taken.
 Use it as usual: band structure, DOS, thermal properties, ``phonon.save(...)``.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
@@ -19,10 +21,14 @@ from numpy.typing import ArrayLike, NDArray
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
 from ase_symbreak.validation import check_atoms, check_symprec
 
+if TYPE_CHECKING:  # the hessian package imports torch: only when force constants are computed
+    from ase_symbreak.hessian.any_calculator import CalculatorForceConstants, Method
+
 __all__ = [
     "check_unitcell",
     "from_phonopy_atoms",
     "full_force_constants",
+    "phonopy_force_constants",
     "phonopy_from_calculator",
     "symmetrize_force_constants",
     "to_phonopy_atoms",
@@ -67,18 +73,52 @@ def phonopy_from_calculator(
     progress: Callable[[int, int], None] | None = None,
     primitive_matrix: ArrayLike | str | None = "auto",
     symprec: float = 1e-5,
+    method: Method = "auto",
+    displacement: float = 0.01,
 ):
-    """A :class:`phonopy.Phonopy` object with force constants from the exact Hessian.
+    """A :class:`phonopy.Phonopy` object with the supercell force constants of ``calc``.
+
+    :func:`phonopy_force_constants` without the record of how they were found.
+    """
+    phonon, _ = phonopy_force_constants(
+        unitcell,
+        calc,
+        supercell_matrix,
+        symmetrize=symmetrize,
+        progress=progress,
+        primitive_matrix=primitive_matrix,
+        symprec=symprec,
+        method=method,
+        displacement=displacement,
+    )
+    return phonon
+
+
+def phonopy_force_constants(
+    unitcell: Atoms,
+    calc,
+    supercell_matrix: ArrayLike = (2, 2, 2),
+    symmetrize: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    primitive_matrix: ArrayLike | str | None = "auto",
+    symprec: float = 1e-5,
+    method: Method = "auto",
+    displacement: float = 0.01,
+) -> tuple[Any, CalculatorForceConstants]:
+    """A :class:`phonopy.Phonopy` object with the supercell force constants of any ASE
+    calculator, and how they were found.
 
     Parameters
     ----------
     unitcell : Atoms
         3-D periodic unit cell.
-    calc : SymBreakCalculator
-        Anything with ``get_force_constants(atoms, strategy="orbits", progress=...)``
-        returning (N, N, 3, 3) eV/A^2 in the order of ``atoms``: exact
+    calc : ASE calculator
+        Its exact Hessian where it has one (``get_force_constants(atoms, strategy="orbits",
+        progress=...)`` of :class:`~ase_symbreak.calculator.SymBreakCalculator`: exact
         Hessian-vector products along the fewest directions whose symmetry images span all
-        3N directions (1 for cubic SrTiO3 2x2x2), see ``benchmarks/README.md``.
+        3N directions, 1 for cubic SrTiO3 2x2x2, see ``benchmarks/README.md``; or
+        ``get_hessian(atoms)``), phonopy's finite displacements and its forces otherwise
+        (:func:`~ase_symbreak.hessian.any_calculator.calculator_force_constants`).
     supercell_matrix : (3,) or (3, 3) int
         Supercell lattice (rows) = ``supercell_matrix @ unitcell.cell``.
     symmetrize : bool
@@ -87,21 +127,27 @@ def phonopy_from_calculator(
         Needed for models that are not exactly equivariant: SevenNet-0 is not
         parity-equivariant and its cubic-perovskite Hessian has symmetry-forbidden
         elements of about 2e-3 eV/A^2.
-    progress : ``progress(done, total)``, called by the calculator after each Hessian row.
+    progress : ``progress(done, total)`` after each Hessian row or force calculation.
     primitive_matrix : phonopy's ``primitive_matrix`` (default ``"auto"``: phonopy's primitive
         cell of ``unitcell``, a reorientation when ``unitcell`` is primitive).
     symprec : spglib tolerance (Angstrom) for phonopy.
+    method : ``"auto"``, ``"exact hessian"`` or ``"finite displacements"`` (see
+        :func:`~ase_symbreak.hessian.any_calculator.calculator_force_constants`).
+    displacement : finite-displacement amplitude, Angstrom.
 
     Returns
     -------
-    phonopy.Phonopy
-        Full (not compact) force constants set; phonopy's supercell atom order.
+    (phonopy.Phonopy, CalculatorForceConstants)
+        Full (not compact) force constants set, phonopy's supercell atom order; the record's
+        ``method`` says which path was taken (its array is before symmetrisation).
     """
     from phonopy import Phonopy
 
+    from ase_symbreak.hessian.any_calculator import calculator_force_constants
+
     unitcell = check_unitcell(unitcell)
     check = getattr(calc, "check_structure", None)
-    if check is not None:  # unknown elements fail here, not inside phonopy
+    if callable(check):  # unknown elements fail here, not inside phonopy
         check(unitcell)
     check_symprec(symprec)
     p = supercell_matrix_3x3(supercell_matrix)
@@ -118,17 +164,18 @@ def phonopy_from_calculator(
             symprec=symprec,
         )
     supercell = from_phonopy_atoms(phonon.supercell)
-    fc = calc.get_force_constants(supercell, strategy="orbits", progress=progress)
-    fc = np.asarray(fc, dtype=np.float64)
-    n = len(supercell)
-    if fc.shape != (n, n, 3, 3):
-        raise RuntimeError(
-            f"calculator returned force constants of shape {fc.shape}, expected {(n, n, 3, 3)}"
-        )
-    phonon.force_constants = fc
+    found = calculator_force_constants(
+        supercell,
+        calc,
+        method=method,
+        displacement=displacement,
+        symprec=symprec,
+        progress=progress,
+    )
+    phonon.force_constants = found.force_constants
     if symmetrize:
         symmetrize_force_constants(phonon)
-    return phonon
+    return phonon, found
 
 
 def symmetrize_force_constants(phonon) -> None:

@@ -136,6 +136,11 @@ class PhononModes(Record):
         The check of the interpolated dispersion beyond the supercell
         (:func:`~ase_symbreak.phonons.check_dispersion`): unstable minima at q the modes
         do not cover. Kept by :meth:`soft` and :meth:`keep_patterns`.
+    force_constants_method : str or None
+        How the supercell force constants were found: 'exact hessian' (the calculator's
+        second derivatives) or 'finite displacements' (phonopy's displacements and the
+        calculator's forces); None when not recorded (modes of a given phonopy object, and
+        records written before it was recorded, which were all exact Hessians).
     """
 
     modes: tuple[ModeSet, ...]
@@ -146,6 +151,7 @@ class PhononModes(Record):
     unitcell: Atoms | None = field(repr=False, default=None)
     threshold_thz: float | None = None
     dispersion: DispersionCheck | None = None
+    force_constants_method: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modes", tuple(self.modes))
@@ -208,7 +214,7 @@ class PhononModes(Record):
 
     def summary(self) -> dict:
         """JSON-ready dict: supercell matrix, origin, residual and the modes' summaries (and
-        the dispersion check's, when there is one).
+        the dispersion check's and how the force constants were found, when known).
         """
         out = {
             "supercell_matrix": np.asarray(self.supercell_matrix).tolist(),
@@ -218,6 +224,8 @@ class PhononModes(Record):
         }
         if self.dispersion is not None:
             out["dispersion"] = self.dispersion.summary()
+        if self.force_constants_method is not None:
+            out["force_constants"] = self.force_constants_method
         return out
 
 

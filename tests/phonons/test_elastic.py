@@ -67,7 +67,7 @@ def test_relaxed_ion_tensor_equals_relaxing_the_ions_under_strain():
     np.testing.assert_allclose(check.relaxed_gpa, reference, atol=0.05)
     # the internal relaxation matters here (C66 and C11 - C12 of hcp)
     assert np.abs(check.clamped_gpa - check.relaxed_gpa).max() > 5
-    assert check.hessian == "finite differences" and check.stable
+    assert check.hessian == "finite displacements" and check.stable
 
 
 def test_exact_hessian_path_equals_finite_differences():
@@ -86,7 +86,7 @@ def test_exact_hessian_path_equals_finite_differences():
             return getattr(self.inner, name)
 
     fd = elastic_check(atoms, ForcesOnly(calc))
-    assert exact.hessian == "exact" and fd.hessian == "finite differences"
+    assert exact.hessian == "exact hessian" and fd.hessian == "finite displacements"
     np.testing.assert_allclose(exact.relaxed_gpa, fd.relaxed_gpa, atol=0.05)
 
 

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from ase_symbreak.phonons import OffGridInstabilityWarning, PhononModes, Phonons
 from ase_symbreak.phonons.calculation import check_supercell
-from ase_symbreak.protocols import HessianCalculator
+from ase_symbreak.protocols import Calculator
 
 from .common import Progress
 
@@ -25,7 +25,7 @@ __all__ = ["check_supercell", "phonons", "soft_modes"]
 
 def phonons(
     atoms: Atoms,
-    calc: HessianCalculator,
+    calc: Calculator,
     supercell: ArrayLike = (2, 2, 2),
     origin_index: int | None = None,
     symprec: float = 1e-3,
@@ -34,8 +34,12 @@ def phonons(
     save_phonopy: str | Path | None = None,
     progress: Progress | None = None,
     check_off_grid: bool = True,
+    displacement: float = 0.01,
 ) -> PhononModes:
     """Labelled phonon modes of ``atoms`` (:func:`ase_symbreak.phonons.labelled_modes`).
+
+    Any ASE calculator: its exact Hessian where it has one, phonopy's finite displacements
+    and its forces otherwise; the record's ``force_constants_method`` says which.
 
     Parameters
     ----------
@@ -45,15 +49,24 @@ def phonons(
         Keep eigenvectors and displacement patterns of modes below this frequency (THz) only.
     plot : path of a band-structure plot to write (optional).
     save_phonopy : path of a ``phonopy_params.yaml`` to write (optional).
-    progress : ``progress(done, total)`` over the exact Hessian rows.
+    progress : ``progress(done, total)`` over the exact Hessian rows or force calculations.
     check_off_grid : bool
         Check the dispersion interpolated from the supercell force constants on a dense mesh
         and the band path (:func:`ase_symbreak.phonons.check_dispersion`, below -0.1 THz),
         attach it as ``dispersion`` and warn (``OffGridInstabilityWarning``) when it is
         unstable at q the supercell does not contain. Not done for a 1x1x1 supercell (its
         force constants hold Gamma only).
+    displacement : float
+        Finite-displacement amplitude (Angstrom) for a calculator without an exact Hessian.
     """
-    calculation = Phonons(atoms, calc, supercell, origin_index=origin_index, symprec=symprec)
+    calculation = Phonons(
+        atoms,
+        calc,
+        supercell,
+        origin_index=origin_index,
+        symprec=symprec,
+        displacement=displacement,
+    )
     calculation.run(progress=progress)
     modes = calculation.modes
     if check_off_grid and calculation.n_cells > 1:  # a 1x1x1 cell knows Gamma only
