@@ -202,3 +202,24 @@ def test_phonons_checks_its_method_where_it_enters():
 
 def _record(done: list):
     return lambda i, n: done.append((i, n))
+
+
+@pytest.mark.slow  # about 30 s on two CPU cores
+def test_sevenns_own_calculator_gives_our_exact_labelled_phonons(sevennet_calc64):
+    """sevenn's SevenNetCalculator (no Hessian) on cubic SrTiO3: finite displacements give
+    the labels and, within 0.05 THz, the frequencies of our exact path with the same model.
+    """
+    sevenn_calculator = pytest.importorskip("sevenn.calculator")
+    from ase_symbreak.structures import cubic_perovskite
+
+    plain = sevenn_calculator.SevenNetCalculator("7net-0", device="cpu")
+    atoms = cubic_perovskite(3.9)
+    fd = Phonons(atoms, plain, (2, 2, 2)).run()
+    exact = Phonons(atoms, sevennet_calc64, (2, 2, 2)).run()
+    assert fd.force_constants_method == FINITE_DISPLACEMENTS
+    assert exact.force_constants_method == EXACT_HESSIAN
+    a, b = _labelled(exact.modes), _labelled(fd.modes)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], atol=0.05, err_msg=str(key))
+    assert {m.irrep for m in fd.modes.unstable()} == {"R4+", "M3+"}
