@@ -4,7 +4,9 @@ stress but no Hessian.
 fcc Al and Cu are stable under EMT: the parent is relaxed, its phonons come from phonopy's
 finite displacements (and say so in the record, the step file and phonopy's yaml), no mode
 is soft, no child is made, the strain check passes; the force constants written equal
-phonopy's own finite-displacement calculation of the relaxed parent. A result folder
+phonopy's own finite-displacement calculation of the relaxed parent. The tilt toy with a
+plain calculator (its forces only) descends to the same R-3c ground state through finite
+displacements as the exact path does (tests/workflows/test_descent.py). A result folder
 written before the record said how the force constants were found still loads.
 """
 
@@ -66,6 +68,36 @@ def test_emt_fcc_search_is_stable_with_finite_displacement_phonons(tmp_path, ele
     # loaded back as computed
     again = load_search(tmp_path)
     assert again.phonons.force_constants_method == FINITE
+
+
+class ForcesOnly:
+    """The wrapped calculator without its second derivatives: a plain ASE calculator."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        if name in ("get_hessian", "get_force_constants"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+@pytest.mark.filterwarnings("ignore::ase_symbreak.phonons.OffGridInstabilityWarning")
+def test_plain_calculator_descends_to_the_tilt_ground_state():
+    from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.testing.toy_models import PlantedTiltModel
+
+    from .test_descent import _tilt_settings
+
+    toy = PlantedTiltModel()
+    plain = ForcesOnly(SymBreakCalculator(model=toy, dtype="float64"))
+    result = distortion_search(toy.cubic(), calc=plain, settings=_tilt_settings())
+    assert result is not None and result.ground_state is not None
+    ground = result.nodes[result.ground_state]
+    assert ground.space_group_symbol == "R-3c" and ground.dynamically_stable
+    assert result.phonons.force_constants_method == FINITE
+    assert ground.elastic is not None and ground.elastic.hessian == FINITE
+    assert {n.space_group_symbol for n in result.nodes} == {"Pm-3m", "R-3c", "Imma", "I4/mcm"}
 
 
 def test_phonon_records_written_before_the_method_was_recorded_still_load():
