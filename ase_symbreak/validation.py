@@ -10,7 +10,10 @@ from ase.neighborlist import primitive_neighbor_list
 #: Angstrom; closer atoms (or an atom and its image) overlap: shorter than any bond (H2: 0.74 A).
 MIN_DISTANCE = 0.5
 
-__all__ = ["MIN_DISTANCE", "check_atoms"]
+#: The most atoms a command takes in one structure; ``ASE_SYMBREAK_MAX_ATOMS`` lifts it.
+MAX_ATOMS = 5000
+
+__all__ = ["MAX_ATOMS", "MIN_DISTANCE", "check_atom_count", "check_atoms", "check_reach"]
 
 
 def check_atoms(
@@ -63,7 +66,7 @@ def check_atoms(
 
 def _check_overlap(atoms: Atoms, min_distance: float) -> None:
     pbc = np.asarray(atoms.pbc, dtype=bool)
-    cell = atoms.cell.array.copy()
+    cell = _reduced_cell(atoms, min_distance)
     if not pbc.all():
         span = np.ptp(atoms.positions, axis=0).max() + 10.0 * min_distance + 1.0
         for axis in np.flatnonzero(~pbc):
@@ -84,6 +87,31 @@ def _check_overlap(atoms: Atoms, min_distance: float) -> None:
         )
 
 
+def _reduced_cell(atoms: Atoms, min_distance: float) -> np.ndarray:
+    """The Minkowski-reduced cell of ``atoms`` (the same lattice) for the neighbour search.
+
+    Raises ``ValueError`` (overlapping atoms) when a lattice vector is shorter than
+    ``min_distance``: every atom then overlaps its own image, and a neighbour search over
+    the thin original cell would visit millions of images (a hang for a 0.004 A cell).
+    """
+    from ase.geometry.minkowski_reduction import minkowski_reduce
+
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    cell = atoms.cell.array.copy()
+    if not pbc.any():
+        return cell
+    reduced, _ = minkowski_reduce(cell, pbc=pbc)
+    lengths = np.linalg.norm(reduced[pbc], axis=1)
+    if lengths.min() < min_distance:
+        symbol = atoms.get_chemical_symbols()[0]
+        raise ValueError(
+            f"overlapping atoms: atom 0 ({symbol}) is {lengths.min():.3g} A from its own "
+            f"periodic image (a lattice vector that short; is the cell in Angstrom?); the "
+            f"minimum allowed distance is {min_distance} A"
+        )
+    return reduced
+
+
 def check_symprec(symprec: float, name: str = "symprec") -> float:
     """``symprec`` as a float; ``ValueError`` unless it is a finite positive length (Angstrom).
 
@@ -97,3 +125,51 @@ def check_symprec(symprec: float, name: str = "symprec") -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive length in Angstrom, got {symprec!r}")
     return value
+
+
+def max_atoms() -> int:
+    """:data:`MAX_ATOMS`, or ``ASE_SYMBREAK_MAX_ATOMS`` when that is set to a positive integer."""
+    import os
+
+    text = os.environ.get("ASE_SYMBREAK_MAX_ATOMS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return MAX_ATOMS
+
+
+def check_atom_count(count: int, what: str = "structure") -> int:
+    """``count``; ``ValueError`` naming the limit when it is above :func:`max_atoms`.
+
+    Exact Hessians grow as the square of the atoms and their symmetry analysis as much:
+    inputs beyond the limit would run for hours or exhaust memory without a word.
+    """
+    limit = max_atoms()
+    if count > limit:
+        raise ValueError(
+            f"{what} has {count} atoms; the limit is {limit} "
+            "(set ASE_SYMBREAK_MAX_ATOMS to lift it, and expect hours and much memory)"
+        )
+    return count
+
+
+def check_reach(atoms: Atoms, cutoff: float, what: str = "structure") -> Atoms:
+    """``atoms``; ``ValueError`` when an atom of a 3-D periodic structure has no neighbour
+    within ``cutoff`` Angstrom (the model's reach): the model sees free atoms there, and
+    their force constants are zero, which reads as a stable crystal. A cell typed in the
+    wrong unit (ten times too large) is the usual cause.
+    """
+    if not np.asarray(atoms.pbc, dtype=bool).all() or not np.isfinite(cutoff) or cutoff <= 0:
+        return atoms
+    cell = _reduced_cell(atoms, 0.0)
+    i = primitive_neighbor_list("i", atoms.pbc, cell, atoms.positions, cutoff)
+    lonely = np.setdiff1d(np.arange(len(atoms)), i)
+    if lonely.size:
+        symbols = atoms.get_chemical_symbols()
+        named = ", ".join(f"{k} ({symbols[k]})" for k in lonely[:5].tolist())
+        more = f" and {lonely.size - 5} more" if lonely.size > 5 else ""
+        raise ValueError(
+            f"{what}: atom(s) {named}{more} have no neighbour within the model's cutoff "
+            f"{cutoff:g} A, so the model sees free atoms and the phonons would be zero; is the "
+            f"cell in Angstrom? (cell lengths {np.round(atoms.cell.lengths(), 4).tolist()} A)"
+        )
+    return atoms

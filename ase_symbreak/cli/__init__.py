@@ -8,7 +8,11 @@ this package imports typer or rich.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -100,16 +104,60 @@ def quiet_dependencies() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM during the console script.
+
+    Not a ``KeyboardInterrupt``, which typer turns into a silent exit 130; not an
+    ``Exception``, which the search's steps would record as a failed candidate. It unwinds
+    the run like an error, so that ``finally`` blocks (the folder lock) run.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Raise :class:`Interrupted` in this process on SIGINT and SIGTERM (signals ignored at
+    start, as under ``nohup``, stay ignored); forked workers keep the default behaviour.
+    """
+    owner = os.getpid()
+
+    def handler(signum: int, frame) -> None:
+        if os.getpid() != owner:  # a forked worker process
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: ``app`` with every unexpected error as a one-line message (exit
-    :data:`~._common.INTERNAL`), or its traceback under ``--debug``.
+    :data:`~._common.INTERNAL`), or its traceback under ``--debug``; Ctrl-C and SIGTERM stop
+    it with one line saying so (exit 130 and 143), the folder lock released.
     """
     _common.set_console_script(True)
     quiet_dependencies()
     try:
-        app(args=argv, standalone_mode=True)
+        with _interruptible():
+            app(args=argv, standalone_mode=True)
     except SystemExit:
         raise
+    except Interrupted as stop:
+        _common.report_interrupted(stop.signum)
     except Exception as err:
         if _common.debug_enabled():
             raise

@@ -34,7 +34,7 @@ from ase_symbreak.errors import first_line
 if TYPE_CHECKING:
     from ase import Atoms
 
-    from ase_symbreak.calculator import SymBreakCalculator
+    from ._calculator import CommandCalculator
 
 __all__ = [
     "BAD_INPUT",
@@ -130,6 +130,20 @@ def report_unexpected(err: BaseException) -> NoReturn:
     raise SystemExit(INTERNAL)
 
 
+def report_interrupted(signum: int) -> NoReturn:
+    """One line for Ctrl-C (SIGINT) or SIGTERM; exits ``128 + signum`` (130, 143)."""
+    import signal
+
+    how = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    Console(stderr=True).print(
+        f"[red]error:[/red] {how}: the work finished so far is kept; a search or screen "
+        "resumes from its folder when run again",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise SystemExit(128 + signum)
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: MESSAGE`` on stderr and exit with ``code``."""
     Console(stderr=True).print(
@@ -153,11 +167,16 @@ def exit_on(*errors: type[BaseException], code: int, prefix: str = "") -> Iterat
 
 
 def read_structure(path: Path) -> Atoms:
-    """One structure (:func:`ase_symbreak.structures.read_structure`); exit 2 naming the file."""
+    """One structure (:func:`ase_symbreak.structures.read_structure`); exit 2 naming the file,
+    also for more atoms than :func:`ase_symbreak.validation.max_atoms` (checked before any work).
+    """
     from ase_symbreak.structures import read_structure as read
+    from ase_symbreak.validation import check_atom_count
 
     with exit_on(ValueError, code=BAD_INPUT):
-        return read(path)
+        atoms = read(path)
+        check_atom_count(len(atoms), what=str(path))
+        return atoms
 
 
 def check_model_name(model: str | None, allow_code: bool) -> None:
@@ -177,18 +196,19 @@ def load_calculator(
     device: str = "cpu",
     allow_code: bool = False,
     hessian_dtype: str = "float64",
-) -> SymBreakCalculator:
+) -> CommandCalculator:
     """The calculator of ``--model`` (None: SevenNet-0) on ``--device`` with Hessians in
     ``--hessian-dtype``; exit 2 when it cannot be loaded (unknown model, no GPU for ``cuda``,
-    an import path without ``--allow-code-models``).
+    an import path without ``--allow-code-models``). It refuses periodic structures with atoms
+    out of the model's reach (:class:`~._calculator.CommandCalculator`).
     """
-    from ase_symbreak.calculator import SymBreakCalculator
+    from ._calculator import CommandCalculator
 
     check_model_name(model, allow_code)
     if hessian_dtype not in ("float64", "float32"):
         fail(f"--hessian-dtype must be float64 or float32, got {hessian_dtype!r}", code=BAD_INPUT)
     try:
-        return SymBreakCalculator(model=model, device=device, hessian_dtype=hessian_dtype)
+        return CommandCalculator(model=model, device=device, hessian_dtype=hessian_dtype)
     except Exception as exc:  # missing file, wrong format, ModelFileError, ...
         fail(f"cannot load model {model or 'SevenNet-0'}: {first_line(exc)}", code=BAD_INPUT)
 

@@ -8,6 +8,7 @@ exit with code 2.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,25 +24,55 @@ if TYPE_CHECKING:
 __all__ = ["screen_command"]
 
 
-def _screen_settings(settings_file: Path | None, overrides: dict) -> SearchSettings:
-    """SearchSettings from an optional TOML (a ``[search]`` table, as in recipes) and options."""
-    import tomllib
+#: A Dask scheduler address: ``[protocol://]host[:port]``.
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[A-Za-z0-9_.\-\[\]:]+$")
 
+
+def _check_cluster_options(scheduler: str | None, workers: int | None) -> None:
+    """Exit 2 for a ``--scheduler`` that is not an address or ``--workers`` out of 1..cores
+    (0 or -1 would wait for workers that never come; more than the cores overload the machine
+    with model copies: use --scheduler or --jobqueue for more).
+    """
+    import os
+
+    if sum(x is not None for x in (scheduler, workers)) > 1:
+        return  # the caller says: at most one
+    if scheduler is not None and not _ADDRESS.match(scheduler):
+        fail(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address "
+            "(tcp://host:8786 or host:8786)",
+            code=BAD_INPUT,
+        )
+    cores = os.cpu_count() or 1
+    if workers is not None and not 1 <= workers <= cores:
+        fail(
+            f"--workers must be between 1 and the machine's {cores} cores, got {workers} "
+            "(--scheduler or --jobqueue run more workers on a cluster)",
+            code=BAD_INPUT,
+        )
+
+
+def _screen_settings(settings_file: Path | None, overrides: dict) -> SearchSettings:
+    """SearchSettings from an optional TOML (a ``[search]`` table, as in recipes) and options;
+    sizes are bounded as in recipes (:func:`~ase_symbreak.workflows.recipe.check_search_sizes`).
+    """
     from ase_symbreak.errors import first_line
+    from ase_symbreak.tomlfile import TomlFileError, read_toml
+    from ase_symbreak.workflows.recipe import check_search_sizes
     from ase_symbreak.workflows.search import SearchSettings
 
     base: dict = {}
     if settings_file is not None:
-        try:
-            data = tomllib.loads(settings_file.read_text())
-        except OSError as err:
-            fail(f"cannot read settings {settings_file}: {err.strerror or err}", code=BAD_INPUT)
-        except tomllib.TOMLDecodeError as err:
-            fail(f"malformed TOML in {settings_file}: {err}", code=BAD_INPUT)
+        with exit_on(TomlFileError, code=BAD_INPUT):
+            data = read_toml(settings_file, "settings")
         base = data.get("search", data)
         if not isinstance(base, dict):
             fail(f"{settings_file}: [search] must be a table", code=BAD_INPUT)
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "supercell" in given:
+        given["supercell"] = list(given["supercell"])
+    with exit_on(ValueError, code=BAD_INPUT, prefix="bad search settings: "):
+        check_search_sizes({**base, **given})
     try:
         return SearchSettings.from_dict({**base, **given})
     except (TypeError, ValueError) as err:
@@ -112,6 +143,7 @@ failures fail alone.
 
     if sum(x is not None for x in (scheduler, workers, jobqueue)) > 1:
         fail("give at most one of --scheduler, --workers, --jobqueue", code=BAD_INPUT)
+    _check_cluster_options(scheduler, workers)
     api = _screening_api()
     options = {
         "supercell": supercell,
@@ -196,7 +228,11 @@ def _run_screen(
     logging.getLogger("distributed").setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         with exit_on(
-            OSError, TimeoutError, code=BAD_INPUT, prefix="cannot start or reach the Dask cluster: "
+            OSError,
+            TimeoutError,
+            ValueError,
+            code=BAD_INPUT,
+            prefix="cannot start or reach the Dask cluster: ",
         ):
             client, torch_threads = stack.enter_context(
                 api.open_client(cluster.scheduler, cluster.workers, cluster.jobqueue)

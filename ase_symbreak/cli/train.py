@@ -17,7 +17,22 @@ __all__ = ["train_command"]
 
 
 def _relative_to(recipe: dict, base: Path) -> dict:
-    """The recipe with its file paths (out_dir, data path/val_path, model init) under ``base``."""
+    """The recipe with its file paths (out_dir, data path/val_path, model init) under ``base``;
+    exit 2 when one is not a string (or its section not a table).
+    """
+    for section in ("data", "model"):
+        if not isinstance(recipe.get(section, {}), dict):
+            fail(f"[{section}] must be a table, got {recipe[section]!r}", code=BAD_INPUT)
+    for section, key in (
+        ("", "out_dir"),
+        ("data", "path"),
+        ("data", "val_path"),
+        ("model", "init"),
+    ):
+        table = recipe.get(section, {}) if section else recipe
+        if key in table and not isinstance(table[key], str):
+            where = f"[{section}] {key}" if section else key
+            fail(f"{where} must be a string (a path), got {table[key]!r}", code=BAD_INPUT)
     if "out_dir" in recipe:
         recipe["out_dir"] = str((base / recipe["out_dir"]).resolve())
     for key in ("path", "val_path"):
@@ -39,19 +54,15 @@ def train_command(
     ] = False,
 ) -> None:
     """Train the package's e3nn potential on energies, forces, stresses and Hessians."""
-    import tomllib
-
     from rich.console import Console
 
+    from ase_symbreak.tomlfile import TomlFileError, read_toml
     from ase_symbreak.training.config import train_from_config
 
-    try:
-        with config.open("rb") as f:
-            recipe = tomllib.load(f)
-    except FileNotFoundError:
+    if not config.exists():
         fail(f"no training config at {config}", code=BAD_INPUT)
-    except tomllib.TOMLDecodeError as exc:
-        fail(f"{config} is not valid TOML: {exc}", code=BAD_INPUT)
+    with exit_on(TomlFileError, code=BAD_INPUT):
+        recipe = read_toml(config, "training recipe")
     if resume:
         recipe["resume"] = True
     recipe = _relative_to(recipe, config.resolve().parent)

@@ -120,3 +120,149 @@ def test_debug_shows_the_traceback_of_a_rejected_input(srtio3):
     assert res.exit_code == 2 or res.exit_code == 1
     res = CliRunner().invoke(app, ["--debug", "irreps", str(srtio3), "--symprec", "-1"])
     assert isinstance(res.exception, ValueError)
+
+
+# -- issue 34: the last hostile inputs -----------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [0, -1, 100_000])
+def test_screen_workers_out_of_range(srtio3, tmp_path, workers):
+    res = _run(["screen", srtio3, "--out", tmp_path / "out", "--workers", workers])
+    assert res.exit_code == 2 and "--workers must be between 1 and" in res.output
+
+
+def test_screen_scheduler_that_is_not_an_address(srtio3, tmp_path):
+    res = _run(["screen", srtio3, "--out", tmp_path / "out", "--scheduler", "not a url"])
+    assert res.exit_code == 2 and "is not a Dask scheduler address" in res.output
+
+
+def test_screen_settings_with_200000_amplitudes(srtio3, tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[search]\namplitudes = [" + ", ".join(["0.1"] * 200_000) + "]\n")
+    res = _run(["screen", srtio3, "--out", tmp_path / "out", "--settings", settings])
+    assert res.exit_code == 2 and "amplitudes has 200000 entries; at most 100" in res.output
+
+
+def _training_recipe(tmp_path, extra: str = "", data: str = "data.extxyz"):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    images = []
+    for seed in range(2):
+        atoms = cubic_perovskite(3.9)
+        atoms.rattle(0.01, seed=seed)
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=atoms.positions * 0.0)
+        images.append(atoms)
+    write(tmp_path / "data.extxyz", images)
+    (tmp_path / "garbage.bin").write_bytes(bytes(range(256)))
+    recipe = tmp_path / "train.toml"
+    recipe.write_text(f'out_dir = "run"\n[data]\npath = "{data}"\nval_fraction = 0.5\n{extra}')
+    return recipe
+
+
+@pytest.mark.parametrize(
+    ("extra", "data", "code", "message"),
+    [
+        ("[model]\nnum_layers = 1000000\n", "data.extxyz", 1, "num_layers = 1000000 is above"),
+        ('[train]\nlr = "fast"\n', "data.extxyz", 1, "[train] lr must be a finite number"),
+        ("[train]\nepochs = 1.5\n", "data.extxyz", 1, "[train] epochs must be an integer"),
+        ("", "garbage.bin", 1, "cannot read data file"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "data.extxyz", 2, "5000 deep; at most 32"),
+        ("[data.extra]\n", "data.extxyz", 1, "unknown keys"),
+    ],
+)
+def test_bad_training_recipe(tmp_path, extra, data, code, message):
+    """Sizes and types of a training recipe are checked before any model is built."""
+    recipe = _training_recipe(tmp_path, extra, data)
+    res = _run(["train", recipe])
+    assert res.exit_code == code and message in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_recipe_that_is_a_named_pipe(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "train.toml")
+    res = _run(["train", tmp_path / "train.toml"])
+    assert res.exit_code == 2 and "not a regular file" in res.output
+
+
+def test_left_handed_cell_is_read_as_the_same_lattice(tmp_path):
+    """phonons and search refused a left-handed cell with an 'unexpected' phonopy error: the
+    reader now gives -a, -b, -c (the same crystal) and every command takes it."""
+    from ase_symbreak.structures import read_structure
+
+    atoms = cubic_perovskite(3.9)
+    atoms.set_cell(atoms.cell[[1, 0, 2]], scale_atoms=False)
+    path = tmp_path / "left.vasp"
+    write(path, atoms, format="vasp")
+    read = read_structure(path)
+    assert read.cell.handedness == 1
+    assert abs(read.cell.volume - atoms.cell.volume) < 1e-9
+    assert abs(read.positions - atoms.positions).max() < 1e-9
+    res = _run(["irreps", path, "--json"])
+    assert res.exit_code == 0 and "GM4-" in res.output
+
+
+def test_short_poscar_count_line_warns(tmp_path, caplog):
+    from ase_symbreak.structures import read_structure
+
+    path = tmp_path / "POSCAR"
+    write(path, cubic_perovskite(3.9), format="vasp")
+    lines = path.read_text().splitlines()
+    lines[6] = "   1   1   2"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("WARNING", logger="ase_symbreak"):
+        assert len(read_structure(path)) == 4
+    assert "more coordinate lines follow" in caplog.text
+
+
+def test_atoms_out_of_the_models_reach_are_refused(tmp_path):
+    """A perovskite typed ten times too large (39 A) was reported dynamically stable."""
+    path = tmp_path / "big.vasp"
+    write(path, cubic_perovskite(39.0), format="vasp")
+    res = _run(["phonons", path, "--supercell", 1, 1, 1])
+    assert res.exit_code == 1
+    assert "no neighbour within the model's cutoff" in " ".join(res.output.split())
+    assert "stable" not in res.output
+
+
+def _terminate_self(*args, **kwargs):
+    import os
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signals_stop_with_a_line_and_release_the_lock(
+    srtio3, tmp_path, monkeypatch, capsys, signum
+):
+    """Ctrl-C printed nothing and SIGTERM left the folder lock behind."""
+    import os
+    import signal
+    import time
+
+    import ase_symbreak.cli.search as search_cli
+    import ase_symbreak.workflows.driver as driver
+    from ase_symbreak.cli import main
+    from ase_symbreak.workflows.storage import LOCK_NAME, folder_lock
+
+    def locked_search(atoms, calc, settings, out_dir, **kwargs):
+        with folder_lock(out_dir):
+            assert (out_dir / LOCK_NAME).exists()
+            os.kill(os.getpid(), getattr(signal, signum))
+            time.sleep(10)
+
+    monkeypatch.setattr(search_cli, "load_calculator", lambda *args, **kwargs: None)
+    monkeypatch.setattr(driver, "distortion_search", locked_search)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        main(["search", str(srtio3), "--out", str(tmp_path / "out")])
+    expected = 143 if signum == "SIGTERM" else 130
+    assert stop.value.code == expected
+    err = capsys.readouterr().err
+    assert ("terminated (SIGTERM)" if signum == "SIGTERM" else "interrupted (Ctrl-C)") in err
+    assert not (tmp_path / "out" / LOCK_NAME).exists()
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -1,6 +1,6 @@
 """Every command on a table of bad structure files: a one-line error and exit code 1 or 2, never
-a traceback, a hang or a crash (issue 19). Bad input must be refused before the model loads,
-so the whole table runs in seconds.
+a traceback, a hang or a crash (issues 19 and 34). Bad input must be refused before the model
+loads, so the whole table runs in seconds.
 """
 
 from __future__ import annotations
@@ -74,18 +74,80 @@ def _flat_cell(path: Path) -> None:  # singular cell
     write(path, atoms, format="extxyz")
 
 
+def _occupied(path: Path, *replace: tuple[str, str]) -> None:
+    write(path, cubic_perovskite(3.9), format="cif")
+    text = path.read_text()
+    for old, new in replace:
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
+def _mixed_site(path: Path) -> None:  # Sr 0.5 / Ba 0.5 on the A site
+    line = "Sr  Sr1       1.0  0.5  0.5  0.5  1.0000"
+    mixed = "Sr  Sr1       1.0  0.5  0.5  0.5  0.5000\n  Ba  Ba1       1.0  0.5  0.5  0.5  0.5000"
+    _occupied(path, (line, mixed))
+
+
+def _vacancy(path: Path) -> None:  # one O site 90 % occupied
+    _occupied(
+        path, ("O3        1.0  0.0  0.0  0.5  1.0000", "O3        1.0  0.0  0.0  0.5  0.9000")
+    )
+
+
+def _tiny_cell(path: Path) -> None:  # a perovskite of 0.004 A: the neighbour search hung
+    write(path, cubic_perovskite(0.004), format="vasp")
+
+
+def _huge_count(path: Path) -> None:  # POSCAR count line of 999999999 atoms
+    write(path, cubic_perovskite(3.9), format="vasp")
+    lines = path.read_text().splitlines()
+    lines[6] = "   1   1   999999999"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _many_atoms(path: Path) -> None:  # 10,080 atoms: phonons hung without a word
+    write(path, cubic_perovskite(3.9).repeat((12, 12, 14)), format="extxyz")
+
+
+def _named_pipe(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _folder(path: Path) -> None:
+    path.mkdir()
+
+
+def _link_loop(path: Path) -> None:
+    os.symlink(path.name, path)
+
+
+def _unknown_format(path: Path) -> None:
+    path.write_bytes(bytes(range(256)))
+
+
+#: case: (file name, writer, a fragment every command's message holds or None)
 BAD_FILES = {
-    "NaN positions": ("bad.vasp", _nan_positions),
-    "NaN cell": ("bad.vasp", _nan_cell),
-    "overlapping atoms": ("bad.vasp", _overlapping),
-    "unknown element": ("bad.extxyz", _unknown_element),
-    "zero atoms": ("bad.extxyz", _zero_atoms),
-    "binary garbage": ("bad.cif", _binary),
-    "empty file": ("bad.cif", _empty),
-    "truncated CIF": ("bad.cif", _truncated_cif),
-    "no periodic cell": ("bad.xyz", _molecule),
-    "singular cell": ("bad.extxyz", _flat_cell),
-    "missing file": ("missing.cif", None),
+    "NaN positions": ("bad.vasp", _nan_positions, None),
+    "NaN cell": ("bad.vasp", _nan_cell, None),
+    "overlapping atoms": ("bad.vasp", _overlapping, "overlapping atoms"),
+    "unknown element": ("bad.extxyz", _unknown_element, None),
+    "zero atoms": ("bad.extxyz", _zero_atoms, None),
+    "binary garbage": ("bad.cif", _binary, None),
+    "empty file": ("bad.cif", _empty, None),
+    "truncated CIF": ("bad.cif", _truncated_cif, None),
+    "no periodic cell": ("bad.xyz", _molecule, None),
+    "singular cell": ("bad.extxyz", _flat_cell, None),
+    "missing file": ("missing.cif", None, "no such file"),
+    "mixed occupancy": ("bad.cif", _mixed_site, "holds Sr 0.5 + Ba 0.5"),
+    "vacancy": ("bad.cif", _vacancy, "partial occupancy on 1 site(s): atom 4"),
+    "0.004 A cell": ("bad.vasp", _tiny_cell, "from its own periodic image"),
+    "count of 999999999": ("POSCAR", _huge_count, "asks for 1000000001 atoms"),
+    "10,080 atoms": ("bad.extxyz", _many_atoms, "has 10080 atoms; the limit is 5000"),
+    "named pipe": ("bad.cif", _named_pipe, "is a named pipe"),
+    "folder": ("bad.cif", _folder, "is a folder, not a structure file"),
+    "symlink loop": ("bad.cif", _link_loop, "symbolic link loop"),
+    "unknown format": ("bad.bin", _unknown_format, "unknown file format .bin"),
 }
 
 
@@ -115,7 +177,7 @@ def good(tmp_path_factory):
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_bad_structure_file(tmp_path, good, case, command):
-    name, make = BAD_FILES[case]
+    name, make, fragment = BAD_FILES[case]
     if case == "no periodic cell" and command == "environments":
         pytest.skip("a molecule's environments are a valid question (test_sites.py)")
     bad = tmp_path / name
@@ -130,6 +192,7 @@ def test_bad_structure_file(tmp_path, good, case, command):
     text = res.output.strip()
     assert text.startswith("error:"), text
     assert "Traceback" not in text
+    assert fragment is None or fragment in " ".join(text.split()), text
     assert not (tmp_path / "out" / "01_parent.json").exists()
 
 
@@ -141,26 +204,70 @@ a = 3.9
 [search]
 supercell = [2, 2, 2]
 [output]
-dir = "OUT"
+dir = "out"
 """
 
+
+def _search_key(line: str) -> str:
+    return GOOD_RECIPE.replace("[search]", f"[search]\n{line}")
+
+
+#: case: (recipe text, None for random bytes, or "pipe"; a fragment of the message or None)
 BAD_RECIPES = {
-    "binary": None,
-    "invalid TOML": "name = \n[structure",
-    "a missing structure file": '[structure]\nfile = "missing.cif"\n',
-    "a binary structure file": '[structure]\nfile = "garbage.cif"\n',
-    "an unknown section": GOOD_RECIPE + "\n[extra]\nx = 1\n",
-    "an unknown search key": GOOD_RECIPE.replace("[search]", "[search]\nthreshold = -0.1"),
-    "a string boolean": GOOD_RECIPE.replace("[search]", '[search]\nrelax_parent = "no"'),
-    "a string integer": GOOD_RECIPE.replace("[search]", '[search]\nmax_params = "two"'),
-    "a NaN threshold": GOOD_RECIPE.replace("[search]", "[search]\nthreshold_thz = nan"),
-    "an infinite fmax": GOOD_RECIPE.replace("[search]", "[search]\nchild_fmax = inf"),
-    "a negative supercell": GOOD_RECIPE.replace("[2, 2, 2]", "[2, -2, 2]"),
-    "a non-string output dir": GOOD_RECIPE.replace('dir = "OUT"', "dir = 3"),
-    "a non-string model name": GOOD_RECIPE + "\n[model]\nname = 1\n",
-    "an import-path model": GOOD_RECIPE + '\n[model]\nname = "os:getcwd"\n',
-    "a negative structure index": '[structure]\nfile = "good.cif"\nindex = -5\n',
-    "a P1 structure": '[structure]\nfile = "p1.extxyz"\n',
+    "binary": (None, "not a text (TOML) file"),
+    "invalid TOML": ("name = \n[structure", "malformed TOML"),
+    "a missing structure file": ('[structure]\nfile = "missing.cif"\n', "no such file"),
+    "a binary structure file": ('[structure]\nfile = "garbage.cif"\n', None),
+    "an unknown section": (GOOD_RECIPE + "\n[extra]\nx = 1\n", "unknown section"),
+    "an unknown search key": (_search_key("threshold = -0.1"), None),
+    "a string boolean": (_search_key('relax_parent = "no"'), None),
+    "a string integer": (_search_key('max_params = "two"'), None),
+    "a NaN threshold": (_search_key("threshold_thz = nan"), None),
+    "an infinite fmax": (_search_key("child_fmax = inf"), None),
+    "a negative supercell": (GOOD_RECIPE.replace("[2, 2, 2]", "[2, -2, 2]"), "positive"),
+    "a non-string output dir": (GOOD_RECIPE.replace('dir = "out"', "dir = 3"), "must be a string"),
+    "a non-string model name": (GOOD_RECIPE + "\n[model]\nname = 1\n", None),
+    "an import-path model": (GOOD_RECIPE + '\n[model]\nname = "os:getcwd"\n', "import path"),
+    "a negative structure index": ('[structure]\nfile = "good.cif"\nindex = -5\n', "out of range"),
+    "a P1 structure": ('[structure]\nfile = "p1.extxyz"\n', None),
+    # issue 34
+    "a partially occupied site": ('[structure]\nfile = "mixed.cif"\n', "partial occupancy"),
+    "a negative lattice parameter": (GOOD_RECIPE.replace("a = 3.9", "a = -3.9"), "got -3.9"),
+    "a string lattice parameter": (GOOD_RECIPE.replace("a = 3.9", 'a = "big"'), "lattice"),
+    "a float supercell": (
+        GOOD_RECIPE.replace("[2, 2, 2]", "[1e6, 1e6, 1e6]"),
+        "supercell must be 3 integers or a 3x3 integer matrix",
+    ),
+    "a boolean supercell": (GOOD_RECIPE.replace("[2, 2, 2]", "[true, true, true]"), "3 integers"),
+    "a huge supercell": (
+        GOOD_RECIPE.replace("[2, 2, 2]", "[1000000, 1000000, 1000000]"),
+        "the limit is 5000",
+    ),
+    "a huge supercell matrix": (
+        GOOD_RECIPE.replace("[2, 2, 2]", "[[100, 0, 0], [0, 100, 0], [0, 0, 100]]"),
+        "has 5000000 atoms",
+    ),
+    "200,000 amplitudes": (
+        _search_key("amplitudes = [" + ", ".join(["0.1"] * 200_000) + "]"),
+        "amplitudes has 200000 entries; at most 100",
+    ),
+    "an amplitude of 1e300": (_search_key("amplitudes = [0.1, 1e300]"), "got 1e+300"),
+    "a million steps": (_search_key("max_steps = 100000000"), "above the limit 100000"),
+    "an array nested 5,000 deep": (
+        GOOD_RECIPE + "\nx = " + "[" * 5000 + "]" * 5000 + "\n",
+        "5000 deep; at most 32",
+    ),
+    "a dotted key of 100,000 parts": (
+        "a" + ".a" * 100_000 + " = 1\n" + GOOD_RECIPE,
+        "100000 deep",
+    ),
+    "an absolute output dir": (GOOD_RECIPE.replace('dir = "out"', 'dir = "/tmp/x"'), "absolute"),
+    "an output dir outside": (GOOD_RECIPE.replace('dir = "out"', 'dir = "a/../../x"'), "'..'"),
+    "a name with nothing to name": (
+        GOOD_RECIPE.replace('"srtio3"', '"../.."').split("[output]")[0],
+        "no letters",
+    ),
+    "a named pipe": ("pipe", "not a regular file"),
 }
 
 
@@ -175,21 +282,59 @@ def test_bad_recipe(tmp_path, good, case, monkeypatch):
     import ase_symbreak.cli.search as search_cli
 
     monkeypatch.setattr(search_cli, "search_and_print", _no_search)
+    monkeypatch.chdir(tmp_path)
     shutil.copy(good, tmp_path / "good.cif")
     (tmp_path / "garbage.cif").write_bytes(os.urandom(200))
+    _mixed_site(tmp_path / "mixed.cif")
     p1 = cubic_perovskite(3.9)
     p1.rattle(0.05, seed=3)
     write(tmp_path / "p1.extxyz", p1)
     recipe = tmp_path / "recipe.toml"
-    text = BAD_RECIPES[case]
+    text, fragment = BAD_RECIPES[case]
     if text is None:
-        recipe.write_bytes(os.urandom(300))
+        recipe.write_bytes(b"\xff\xfe" + os.urandom(300))
+    elif text == "pipe":
+        os.mkfifo(recipe)
     else:
-        recipe.write_text(text.replace("OUT", str(tmp_path / "out")))
-    res = CliRunner().invoke(app, ["run", str(recipe), "--out", str(tmp_path / "out")])
+        recipe.write_text(text)
+    out = [] if "output dir" in case or "name" in case else ["--out", str(tmp_path / "out")]
+    res = CliRunner().invoke(app, ["run", str(recipe), *out])
     assert res.exception is None or isinstance(res.exception, SystemExit), (
         f"{case}: {type(res.exception).__name__}: {res.exception}\n{res.output}"
     )
     assert res.exit_code in (1, 2), (res.exit_code, res.output)
     assert res.output.strip().startswith("error:"), res.output
+    assert fragment is None or fragment in " ".join(res.output.split()), res.output
     assert not (tmp_path / "out" / "01_parent.json").exists()
+
+
+def test_a_recipe_cannot_write_outside_its_folder(tmp_path, monkeypatch):
+    """A shared recipe's name is one folder under results/: '../../escape' neither writes,
+    replaces nor removes anything outside the working directory (issue 34).
+    """
+    import ase_symbreak.cli.search as search_cli
+    import ase_symbreak.workflows.driver as driver
+
+    work = tmp_path / "a" / "b" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    outside = tmp_path / "escape"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    recipe = work / "shared.toml"
+    recipe.write_text(GOOD_RECIPE.replace('"srtio3"', '"../../../escape"').split("[output]")[0])
+    used = []
+
+    def fake_search(atoms, calc, settings, out_dir, **kwargs):
+        used.append(Path(out_dir))
+        raise ValueError("stopped here")
+
+    monkeypatch.setattr(search_cli, "load_calculator", lambda *args, **kwargs: None)
+    monkeypatch.setattr(driver, "distortion_search", fake_search)
+    res = CliRunner().invoke(app, ["run", str(recipe)])
+    assert res.exit_code == 1 and "stopped here" in res.output, res.output
+    (out_dir,) = used
+    assert out_dir.resolve().is_relative_to(work / "results"), out_dir
+    assert out_dir.name == "_.._.._escape"
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "escape"]

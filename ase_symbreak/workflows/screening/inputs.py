@@ -116,12 +116,18 @@ def read_structures(inputs: Structures) -> list[StructureInput]:
 
 
 def check_input(atoms: Atoms, settings: SearchSettings) -> str:
-    """'' for a usable parent, else the reason (checked before any task is sent)."""
+    """'' for a usable parent, else the reason (checked before any task is sent): also a
+    supercell of more atoms than :func:`~ase_symbreak.validation.max_atoms`.
+    """
     import numpy as np
+
+    from ase_symbreak.validation import check_atom_count
 
     from ..steps import check_parent, check_supercell
 
     try:
+        cells = abs(round(float(np.linalg.det(np.asarray(settings.supercell, dtype=float)))))
+        check_atom_count(len(atoms) * cells, what=f"supercell {list(settings.supercell)}")
         check_parent(atoms, settings.symprec)
         check_supercell(atoms, np.asarray(settings.supercell, dtype=int), settings.symprec)
     except (ValueError, TypeError) as err:
