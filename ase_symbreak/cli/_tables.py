@@ -278,6 +278,7 @@ def descent_table(result: SearchResult) -> Table:
     """Every structure of the descent: dynamically stable ones first, lowest energy first;
     the predicted ground state (the first row when there is one) is marked.
     """
+    from ase_symbreak.workflows.records import NodeStatus
     from ase_symbreak.workflows.tree import ranked_nodes
 
     p = result.parent
@@ -285,6 +286,9 @@ def descent_table(result: SearchResult) -> Table:
         f"structures below {p.atoms.get_chemical_formula(mode='metal', empirical=True)} "
         f"{p.space_group_symbol} ({p.space_group_number}): stable first, then by energy"
     )
+    root = result.nodes[0] if result.nodes else None
+    if root is not None and root.status == NodeStatus.STRAIN_UNSTABLE:
+        title += " (the parent is unstable to strain: its strained children are rows here)"
     table = _with_columns(
         title,
         (

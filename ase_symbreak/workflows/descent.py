@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,19 @@ from .budget import Deadline
 from .folder import write_search_files
 from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .runner import SearchProgress
-from .search import ChildResult, SearchResult, _default_calculator, level_steps
+from .search import (
+    ChildResult,
+    SearchResult,
+    _default_calculator,
+    _ranked_unique,
+    child_work,
+    level_steps,
+)
 from .settings import SearchSettings
 from .steps.common import rank_value
 from .steps.strain import strain_work
 from .storage import safe_filename
+from .strain_follow import STRAIN_IRREPS, strain_plan_work
 from .tree import Node, ground_state
 from .work import Steps, Work, drain
 
@@ -225,14 +234,18 @@ class _Descent:
         self.queue.append(index)
         return index
 
-    def add_children(self, parent: int, sub: SearchResult) -> list[int | None]:
-        """Nodes of the children of ``sub`` (None for one skipped), in their order."""
+    def add_children(
+        self, parent: int, children: Sequence[ChildResult], duplicates: Sequence[ChildResult] = ()
+    ) -> list[int | None]:
+        """Nodes of relaxed ``children`` of node ``parent`` (None for one skipped: relaxed back
+        to the node's group), in their order; ``duplicates`` are listed as skipped.
+        """
         node = self.nodes[parent]
         mapped: list[int | None] = []
-        for c in sub.children:
+        for c in children:
             idn = c.identification
             if (
-                parent > 0
+                (parent > 0 or c.candidate.irreps == STRAIN_IRREPS)
                 and idn.space_group_number == node["space_group_number"]
                 and idn.energy_gain_mev_per_fu <= self.s.min_gain_mev
             ):
@@ -251,7 +264,7 @@ class _Descent:
             mapped.append(i)
             if i not in node["children"]:
                 node["children"].append(i)
-        for c in sub.duplicates:
+        for c in duplicates:
             node["skipped"].append(
                 SkippedCandidate(
                     candidate=c.candidate.name,
@@ -309,7 +322,7 @@ class _Descent:
         node["status"] = NodeStatus.STRAIN_UNSTABLE
         node["status_detail"] = (
             f"relaxed-ion elastic tensor eigenvalue {check.eigenvalues_gpa.min():.2f} GPa "
-            f"along the Voigt strain ({strain}); not followed by this version"
+            f"along the Voigt strain ({strain})"
         )
 
     def failed(self, index: int, err: BaseException) -> None:
@@ -339,7 +352,7 @@ class _Descent:
             node["status"] = NodeStatus.STABLE
         elif node["depth"] < s.max_depth:
             node["status"] = NodeStatus.SEARCHED
-            self.add_children(index, sub)
+            self.add_children(index, sub.children, sub.duplicates)
         else:
             node["status"] = NodeStatus.DEPTH_LIMIT
 
@@ -394,8 +407,8 @@ def descent_steps(
         deadline = Deadline.start(result.settings.time_budget_s)
     descent = _Descent(result, progress, deadline)
     descent.add_root()
-    yield from _check_strain(descent, 0, result.parent.atoms, result.out_dir)
-    child_nodes = descent.add_children(0, result)
+    yield from _check_strain(descent, 0, result, result.out_dir)
+    child_nodes = descent.add_children(0, result.children, result.duplicates)
     done = 0
     while descent.queue:
         if progress is not None:
@@ -417,7 +430,7 @@ def descent_steps(
                 descent.failed(index, err)
             else:
                 descent.searched(index, sub)
-                yield from _check_strain(descent, index, sub.parent.atoms, out)
+                yield from _check_strain(descent, index, sub, out)
         done += 1
     if progress is not None:
         progress(DESCENT_STEP, done, done)
@@ -439,12 +452,15 @@ def descent_steps(
     return final
 
 
-def _check_strain(descent: _Descent, index: int, atoms: Atoms, out) -> Steps:
-    """The strain check of node ``index`` when its phonons found it stable (a work item)."""
+def _check_strain(descent: _Descent, index: int, sub: SearchResult, out) -> Steps:
+    """The strain check of node ``index`` (searched as ``sub``) when its phonons found it
+    stable (a work item); a strain saddle above ``max_depth`` is followed to its children.
+    """
     node = descent.nodes[index]
     if not descent.s.check_strain or node["dynamically_stable"] is not True:
         return
     folder = None if out is None else str(out)
+    atoms = sub.parent.atoms
     try:
         (check,) = yield (Work("check", strain_work, (atoms, folder), label=f"strain {index}"),)
     except NODE_ERRORS as err:
@@ -455,6 +471,46 @@ def _check_strain(descent: _Descent, index: int, atoms: Atoms, out) -> Steps:
         node["status_detail"] = f"strain check: {first_line(err)}"
         return
     descent.strain_checked(index, check)
+    if not check.stable:
+        yield from _follow_strain(descent, index, sub, check, folder)
+
+
+def _follow_strain(
+    descent: _Descent, index: int, sub: SearchResult, check: ElasticCheck, out: str | None
+) -> Steps:
+    """The children of a strain saddle (:mod:`.strain_follow`): its cell strained both ways
+    along the softest eigen-strain, relaxed in the subgroup the strain leaves.
+    """
+    node = descent.nodes[index]
+    if node["depth"] >= descent.s.max_depth:
+        node["status_detail"] += f"; not followed (the node is at max_depth={descent.s.max_depth})"
+        return
+    if descent.deadline.passed():
+        node["status_detail"] += "; " + descent.deadline.reason("following it")
+        return
+    folder = None if out is None else str(Path(out) / "strain")
+    try:
+        (plan,) = yield (
+            Work("plan", strain_plan_work, (sub, check, folder), label=f"strain plan {index}"),
+        )
+        relaxed = yield tuple(
+            Work("child", child_work, (plan, i, descent.deadline), label=f"strain child {i}")
+            for i in range(len(plan.chosen))
+        )
+    except NODE_ERRORS as err:
+        from ase_symbreak.errors import first_line
+
+        node["status_detail"] += f"; following it failed: {first_line(err)}"
+        return
+    children = [c for c in relaxed if c is not None]
+    unique, duplicates = _ranked_unique(children)
+    added = [i for i in descent.add_children(index, unique, duplicates) if i is not None]
+    node["status_detail"] += (
+        f"; followed: the cell strained both ways along it and relaxed, "
+        f"{len(added)} child node(s)"
+    )
+    if len(children) < len(relaxed):
+        node["status_detail"] += f" ({descent.deadline.reason('a strained relaxation')})"
 
 
 def descend(

@@ -236,7 +236,10 @@ class SearchResult(Record):
             why.append(f"nodes left unchecked by the work budget {budget}")
         if NodeStatus.TIME_BUDGET in statuses:
             why.append("nodes left unchecked by the time budget")
-        if NodeStatus.STRAIN_UNSTABLE in statuses:
+        if any(
+            n.status == NodeStatus.STRAIN_UNSTABLE and "not followed" in n.status_detail
+            for n in self.nodes
+        ):
             why.append("strain saddles not followed")
         if NodeStatus.FAILED in statuses:
             why.append("nodes whose search failed")

@@ -8,6 +8,7 @@ a weak polar well (stable at Gamma); its 1x1x1 phonons see Gamma only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -38,8 +39,10 @@ def test_a_strain_saddle_is_not_called_stable(tmp_path):
     assert root.dynamically_stable is False and root.status == NodeStatus.STRAIN_UNSTABLE
     assert root.elastic is not None and root.elastic.eigenvalues_gpa.min() < -10
     assert "elastic tensor eigenvalue" in root.status_text
+    # max_depth=1: the saddle is followed one level (its strained child, itself unstable)
+    assert "followed: the cell strained both ways" in root.status_text
     assert result.predicted_ground_state is None
-    assert "the parent is unstable to strain" in result.ground_state_note()
+    assert all(n.via.startswith("strain ") for n in result.nodes[1:])
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["nodes"][0]["status"].startswith("unstable to strain")
     assert data["nodes"][0]["elastic"]["stable"] is False
@@ -48,6 +51,53 @@ def test_a_strain_saddle_is_not_called_stable(tmp_path):
     # without the check (the old verdict) the same parent was called stable
     old = distortion_search(toy.rocksalt(), calc, _settings(check_strain=False))
     assert old.nodes[0].dynamically_stable is True and old.predicted_ground_state is not None
+
+
+def test_a_strain_saddle_is_followed_to_the_minimum(tmp_path):
+    """The shear-unstable rocksalt relaxes, along its canonical softest strain (a single
+    shear), into a child that is searched again and ends in the trigonal minimum; the
+    strained children are checkpointed in the node's strain/ folder and a rerun loads them."""
+    toy, calc = _shear_unstable()
+    result = distortion_search(toy.rocksalt(), calc, _settings(max_depth=2), out_dir=tmp_path)
+    gs = result.predicted_ground_state
+    assert gs is not None and gs.space_group_symbol == "R-3m" and gs.depth == 2
+    first = result.nodes[gs.parent]
+    assert first.parent == 0 and first.via.startswith("strain +e ("), first.via
+    assert first.via.endswith("+1.00,+0.00,+0.00)"), first.via
+    assert gs.energy_gain_mev_per_fu > 100
+    assert sorted(p.name for p in (tmp_path / "strain").glob("05_child_*.json")) == [
+        "05_child_00.json",
+        "05_child_01.json",
+    ]
+    again = distortion_search(toy.rocksalt(), calc, _settings(max_depth=2), out_dir=tmp_path)
+    assert [n.label for n in again.nodes] == [n.label for n in result.nodes]
+
+
+def test_the_softest_strain_is_canonical_in_a_degenerate_eigenspace():
+    """Cubic C44 < 0: the three shears are degenerate; any rotation of them inside the
+    eigenspace (the noise of another thread count) gives the same single shear."""
+    from ase_symbreak.phonons.elastic import ElasticCheck
+    from ase_symbreak.workflows.strain_follow import softest_strain
+
+    c11, c12, c44 = 200.0, 100.0, -20.0
+    tensor = np.diag([c11, c11, c11, c44, c44, c44])
+    tensor[:3, :3] += c12 * (1 - np.eye(3))
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    mixed = np.eye(6)
+    mixed[3:, 3:] = q  # another orthonormal basis of the shear eigenspace
+    check = ElasticCheck(
+        relaxed_gpa=mixed @ tensor @ mixed.T,
+        clamped_gpa=tensor,
+        eigenvalues_gpa=np.linalg.eigvalsh(tensor),
+        softest_strain=mixed[:, 3],
+    )
+    np.testing.assert_allclose(softest_strain(check), [0, 0, 0, 1, 0, 0], atol=1e-9)
+    tetragonal = np.diag([c11, c11, c11, 50.0, 50.0, 50.0])
+    tetragonal[:3, :3] += 300.0 * (1 - np.eye(3))  # C11 - C12 < 0: the Eg strains
+    check = dataclasses.replace(check, relaxed_gpa=tetragonal)
+    expected = np.array([2.0, -1.0, -1.0, 0, 0, 0]) / np.sqrt(6)
+    np.testing.assert_allclose(softest_strain(check), expected, atol=1e-9)
 
 
 def test_stable_nodes_of_the_tilt_descent_pass_the_strain_check(tmp_path):
