@@ -196,17 +196,31 @@ def load_calculator(
     device: str = "cpu",
     allow_code: bool = False,
     hessian_dtype: str = "float64",
-) -> CommandCalculator:
-    """The calculator of ``--model`` (None: SevenNet-0) on ``--device`` with Hessians in
-    ``--hessian-dtype``; exit 2 when it cannot be loaded (unknown model, no GPU for ``cuda``,
-    an import path without ``--allow-code-models``). It refuses periodic structures with atoms
-    out of the model's reach (:class:`~._calculator.CommandCalculator`).
+) -> CommandCalculator | Any:
+    """The calculator of ``--model`` (None: SevenNet-0) on ``--device``; exit 2, in one line,
+    when it cannot be loaded (unknown model, no GPU for ``cuda``, an import path without
+    ``--allow-code-models``, a missing optional package, a factory that returns no calculator).
+
+    Any ASE calculator that ``--model`` names comes first
+    (:func:`~ase_symbreak.workflows.calcspec.other_calculator`: a calculator factory by import
+    path, a model file of another package); its force constants come from finite
+    displacements unless it has an exact Hessian. Otherwise one of our models, with Hessians
+    in ``--hessian-dtype``, in a :class:`~._calculator.CommandCalculator`, which also refuses
+    periodic structures with atoms out of the model's reach.
     """
+    from ase_symbreak.workflows.calcspec import other_calculator
+
     from ._calculator import CommandCalculator
 
     check_model_name(model, allow_code)
     if hessian_dtype not in ("float64", "float32"):
         fail(f"--hessian-dtype must be float64 or float32, got {hessian_dtype!r}", code=BAD_INPUT)
+    try:
+        other = other_calculator(model, device)
+    except Exception as exc:  # MissingPackageError, no such attribute, not a calculator, ...
+        fail(f"cannot load model {model}: {first_line(exc)}", code=BAD_INPUT)
+    if other is not None:
+        return other
     try:
         return CommandCalculator(model=model, device=device, hessian_dtype=hessian_dtype)
     except Exception as exc:  # missing file, wrong format, ModelFileError, ...

@@ -16,15 +16,12 @@ from typing import Annotated
 
 import typer
 
-from ase_symbreak.errors import first_line
-
 from ._common import (
     BAD_INPUT,
     REJECTED,
     AllowCodeOption,
     DeviceOption,
     HessianDtypeOption,
-    check_model_name,
     echo_json,
     exit_on,
     fail,
@@ -118,7 +115,7 @@ def phonons_command(
     phonopy_yaml = _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
     if not displacement > 0:
         fail(f"--displacement must be a positive length, got {displacement}", code=BAD_INPUT)
-    calc = _calculator(model, device, allow_code_models, hessian_dtype)
+    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
     calculation, modes = _labelled_phonons(
         atoms, calc, supercell, origin, quiet=as_json, displacement=displacement
     )
@@ -147,24 +144,6 @@ def phonons_command(
     _print_modes(console, modes, f"{structure.name}: phonon modes, supercell {list(supercell)}")
     console.print(f"force constants: {_how(calculation)}", highlight=False)
     _print_outcome(console, band_path, plot, thermo, largest_force, written)
-
-
-def _calculator(model: str | None, device: str, allow_code: bool, hessian_dtype: str):
-    """Any ASE calculator that ``--model`` names (:func:`~ase_symbreak.workflows.calcspec.
-    other_calculator`: a factory by import path, with ``--allow-code-models``; a model file
-    of another package), else ours (:func:`._common.load_calculator`); exit 2, in one line,
-    when it cannot be built (a missing optional package is named).
-    """
-    from ase_symbreak.workflows.calcspec import other_calculator
-
-    check_model_name(model, allow_code)
-    try:
-        calc = other_calculator(model, device)
-    except Exception as exc:  # MissingPackageError, no such attribute, not a calculator, ...
-        fail(f"cannot load model {model}: {first_line(exc)}", code=BAD_INPUT)
-    if calc is not None:
-        return calc
-    return load_calculator(model, device, allow_code, hessian_dtype)
 
 
 def _checked_outputs(

@@ -41,6 +41,23 @@ def test_phonons_of_a_calculator_factory(copper):
     assert min(m["frequency_thz"] for m in out["modes"]) > -0.01
 
 
+def test_search_with_a_calculator_factory(copper, tmp_path):
+    """``search`` (and so ``run``) builds any ASE calculator ``--model`` names, as ``phonons``
+    does: EMT's fcc Cu is a stable parent, through finite displacements.
+    """
+    out = tmp_path / "out"
+    args = ["search", str(copper), "--model", EMT_PATH, "--allow-code-models", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "the parent is dynamically stable" in res.output
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["model"] == {"calculator": "EMT"}
+    assert summary["parent"]["space_group_number"] == 225 and summary["children"] == []
+    assert summary["ground_state"]["elastic"]["hessian"] == "finite displacements"
+    parent = json.loads((out / "02_phonons.json").read_text())
+    assert '"force_constants_method": "finite displacements"' in json.dumps(parent)
+
+
 def test_a_factory_needs_the_opt_in(copper):
     res = CliRunner().invoke(app, ["phonons", str(copper), "--model", EMT_PATH])
     assert res.exit_code == 2

@@ -69,14 +69,21 @@ def test_bad_symprec_or_threshold(srtio3, tmp_path, command):
 
 @pytest.mark.parametrize("command", ["phonons", "search", "screen"])
 def test_import_path_models_need_allow_code_models(srtio3, tmp_path, command):
-    """An import path runs code: refused on every command unless asked for."""
+    """An import path runs code: refused on every command unless asked for. Asked for, it is
+    a calculator factory (issue 33): one that returns no ASE calculator (``os.getcwd`` gives a
+    str) is refused in one line, exit 2.
+    """
     args = [command, srtio3, "--model", "os:getcwd"]
     if command != "phonons":
         args += ["--out", tmp_path / "out"]
     res = _run(args)
     assert res.exit_code == 2 and "--allow-code-models" in res.output
     res = _run([*args, "--allow-code-models"])
-    assert res.exit_code != 0 and "EnergyModel class" in res.output
+    assert res.exit_code == 2, res.output
+    error = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, res.output
+    assert "cannot load model os:getcwd" in error[0]
+    assert "returned a str, not an ASE calculator" in error[0]
 
 
 def test_search_on_a_folder_in_use_is_refused_before_any_work(srtio3, tmp_path):
