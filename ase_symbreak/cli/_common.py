@@ -40,6 +40,7 @@ __all__ = [
     "BAD_INPUT",
     "INTERNAL",
     "REJECTED",
+    "check_supercell_atoms",
     "echo_json",
     "exit_on",
     "fail",
@@ -177,6 +178,27 @@ def read_structure(path: Path) -> Atoms:
         atoms = read(path)
         check_atom_count(len(atoms), what=str(path))
         return atoms
+
+
+def check_supercell_atoms(atoms: Atoms, supercell: Any, what: str = "--supercell") -> int:
+    """The atoms of ``atoms`` repeated by ``supercell`` (3 integers or a 3x3 matrix); exit 2,
+    before any work, when that is more than :func:`ase_symbreak.validation.max_atoms` (the
+    message names the limit and ``ASE_SYMBREAK_MAX_ATOMS``).
+    """
+    import numpy as np
+
+    from ase_symbreak.validation import check_atom_count
+
+    matrix = np.asarray(supercell, dtype=float)
+    if matrix.shape == (3,):
+        matrix = np.diag(matrix)
+    if matrix.shape == (3, 3) and np.count_nonzero(matrix - np.diag(np.diag(matrix))) == 0:
+        shown = " ".join(f"{x:g}" for x in np.diag(matrix))
+    else:
+        shown = str(matrix.astype(int).tolist())
+    cells = abs(round(float(np.linalg.det(matrix))))
+    with exit_on(ValueError, code=BAD_INPUT):
+        return check_atom_count(len(atoms) * cells, what=f"{what} {shown}")
 
 
 def check_model_name(model: str | None, allow_code: bool) -> None:

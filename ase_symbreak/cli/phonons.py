@@ -22,6 +22,7 @@ from ._common import (
     AllowCodeOption,
     DeviceOption,
     HessianDtypeOption,
+    check_supercell_atoms,
     echo_json,
     exit_on,
     fail,
@@ -113,6 +114,7 @@ def phonons_command(
 
     atoms = read_structure(structure)
     phonopy_yaml = _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
+    check_supercell_atoms(atoms, supercell)
     if not displacement > 0:
         fail(f"--displacement must be a positive length, got {displacement}", code=BAD_INPUT)
     calc = load_calculator(model, device, allow_code_models, hessian_dtype)

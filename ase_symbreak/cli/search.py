@@ -21,6 +21,7 @@ from ._common import (
     DeviceOption,
     HessianDtypeOption,
     check_model_name,
+    check_supercell_atoms,
     exit_on,
     fail,
     load_calculator,
@@ -163,6 +164,8 @@ def _search(
     from ase_symbreak.workflows.steps import check_parent
     from ase_symbreak.workflows.work import process_pool
 
+    if not isinstance(settings.supercell, str):  # "auto" is chosen small by the search
+        check_supercell_atoms(atoms, settings.supercell, "supercell")
     with exit_on(ValueError, code=REJECTED):  # reject bad inputs before loading the model
         check_parent(atoms, settings.symprec)
     writable_folder(out_dir, "--out")

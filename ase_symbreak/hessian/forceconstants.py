@@ -220,7 +220,8 @@ def orbit_directions(
     sym: SymmetryMap, seed: int = 0, max_vectors: int | None = None
 ) -> NDArray[np.float64]:
     """Fewest random unit displacement patterns (K, N, 3) whose images under the space group
-    (plus the 3 rigid translations) span all 3N directions.
+    (plus the 3 rigid translations) span all 3N directions; K = 0 (shape (0, N, 3)) for one
+    atom, whose 3 directions are the translations.
 
     Knowing the exact ``H u`` for these K patterns fixes the whole Hessian of a
     symmetric model, since ``H (g u) = g (H u)``. K = 1 for cubic SrTiO3 2x2x2; about 3N - 3
@@ -242,7 +243,7 @@ def orbit_directions(
         )
         basis = np.concatenate([basis, images.reshape(len(images), -1).T], axis=1)
         chosen.append(u[0])
-    return np.array(chosen)
+    return np.array(chosen, dtype=np.float64).reshape(-1, n, 3)  # (0, N, 3) when none needed
 
 
 def force_constants_from_orbit_products(

@@ -183,7 +183,13 @@ def symmetrize_force_constants(phonon) -> None:
 
     Uses phonopy's symfc projector (all three at once) when this phonopy has it; otherwise
     phonopy's space-group average followed by its translational/permutation symmetrisation.
+    A one-atom supercell's force constants are zero (the acoustic sum rule: moving its atom
+    moves every image with it) and are set so; symfc's projector fails on that case.
     """
+    if len(phonon.supercell) == 1:
+        fc = np.asarray(phonon.force_constants, dtype=np.float64)
+        phonon.force_constants = np.zeros_like(fc)
+        return
     try:
         phonon.symmetrize_force_constants(use_symfc_projector=True, show_drift=False)
         return

@@ -249,6 +249,10 @@ class ThermalProperties(Record):
 
 
 # ----------------------------------------------------------------------------- functions
+#: Smearing (THz) of the DOS when every mode has the same frequency (tetrahedra need a width).
+ONE_FREQUENCY_SIGMA_THZ = 0.05
+
+
 def phonon_dos(
     phonon: Any,
     mesh: ArrayLike | float | None = None,
@@ -265,7 +269,9 @@ def phonon_dos(
         Gamma-centred mesh, or phonopy's length (Angstrom) to derive it from; default
         :data:`DEFAULT_MESH_LENGTH`.
     sigma : float, optional
-        Gaussian smearing width, THz; default None: the tetrahedron method.
+        Gaussian smearing width, THz; default None: the tetrahedron method (smearing of
+        :data:`ONE_FREQUENCY_SIGMA_THZ` when all modes have one frequency, as a one-atom
+        1x1x1 supercell's do).
     projected : bool
         Also project the DOS on the atoms, summed per element. This runs the full mesh
         without symmetry reduction and with eigenvectors: seconds already for the default
@@ -292,7 +298,14 @@ def phonon_dos(
     else:
         _run_mesh(phonon, mesh_arg)
     ph_mesh = phonon.mesh
-    total = phonon.run_total_dos(sigma=sigma)
+    frequencies = np.asarray(ph_mesh.frequencies, dtype=float)
+    window: dict[str, float] = {}
+    if np.ptp(frequencies) < 1e-6:  # all modes at one frequency (the zero force constants
+        # of a one-atom 1x1x1 supercell): phonopy's window and tetrahedra would have no width
+        sigma = sigma or ONE_FREQUENCY_SIGMA_THZ
+        centre = float(frequencies.mean())
+        window = {"freq_min": centre - 1.0, "freq_max": centre + 1.0, "freq_pitch": 0.01}
+    total = phonon.run_total_dos(sigma=sigma, **window)
     freqs = np.array(total.frequency_points, dtype=float)
     dos = np.array(total.dos, dtype=float)
 

@@ -338,3 +338,60 @@ def test_a_recipe_cannot_write_outside_its_folder(tmp_path, monkeypatch):
     assert out_dir.name == "_.._.._escape"
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "escape"]
+
+
+EMT = ["--model", "ase.calculators.emt:EMT", "--allow-code-models"]
+
+#: case: arguments after the structure file (a one-atom fcc Cu cell), issue 34 item 5
+ONE_ATOM = {
+    "phonons, exact Hessian": ["phonons", "--supercell", 1, 1, 1],
+    "phonons, finite displacements": ["phonons", "--supercell", 1, 1, 1, *EMT],
+    "search": ["search", "--supercell", 1, 1, 1, *EMT, "--max-depth", 0],
+}
+
+
+@pytest.mark.filterwarnings("error:band-structure plot failed")
+@pytest.mark.parametrize("case", list(ONE_ATOM))
+def test_one_atom_cell_with_a_1x1x1_supercell(tmp_path, case):
+    """A valid input: its force constants are zero (the acoustic sum rule), its three modes
+    are the acoustic GM4- at 0 THz (was 'vectors must be (K, 1, 3) or (K, 3), got (0,)' on
+    the exact path, symfc's AssertionError on finite displacements, and a DOS of no width
+    that failed the search's band plot).
+    """
+    from ase.build import bulk
+
+    copper = tmp_path / "cu.cif"
+    write(copper, bulk("Cu", "fcc", a=3.6))
+    command, *rest = ONE_ATOM[case]
+    out = ["--out", tmp_path / "out"] if command == "search" else []
+    res = CliRunner().invoke(app, [str(a) for a in [command, copper, *rest, *out]])
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert res.exit_code == 0, res.output
+    if command == "phonons":
+        assert "GM4-" in res.output and "0.000" in res.output
+    else:
+        assert "the parent is dynamically stable" in res.output
+
+
+@pytest.mark.parametrize("command", ["phonons", "search"])
+def test_a_huge_supercell_is_refused_before_any_work(tmp_path, good, command, monkeypatch):
+    """--supercell 100 100 100 (5,000,000 atoms) is refused at once naming the limit, as
+    irreps does, before the model loads (issue 34).
+    """
+    import importlib
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(
+        importlib.import_module(f"ase_symbreak.cli.{command}"), "load_calculator", no_model
+    )
+    args = [command, good, "--supercell", 100, 100, 100]
+    if command == "search":
+        args += ["--out", tmp_path / "out"]
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert text.startswith("error:") and "100 100 100 has 5000000 atoms" in text, text
+    assert "the limit is 5000" in text and "ASE_SYMBREAK_MAX_ATOMS" in text, text
+    assert not (tmp_path / "out").exists()
