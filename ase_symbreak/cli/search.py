@@ -199,8 +199,12 @@ def search_command(
         Path, typer.Argument(help="High-symmetry parent structure (any ase.io format).")
     ],
     supercell: Annotated[
-        tuple[int, int, int], typer.Option(help="Diagonal phonon supercell N1 N2 N3.")
-    ] = (2, 2, 2),
+        tuple[int, int, int] | None,
+        typer.Option(
+            help="Diagonal phonon supercell N1 N2 N3 (default: chosen for the cell, the fewest "
+            "cells with periodic images >= 7 A apart; printed with the phonons)."
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model: name, .safetensors or .pth (default: SevenNet-0).")
     ] = None,
@@ -294,7 +298,7 @@ with a family tree.
     atoms = read_structure(structure)
     with exit_on(ValueError, code=REJECTED):
         settings = SearchSettings(
-            supercell=supercell,
+            supercell=supercell or "auto",
             threshold_thz=threshold,
             max_children=max_children,
             max_depth=max_depth,

@@ -268,8 +268,13 @@ def phonons_job(
     """:func:`~ase_symbreak.workflows.steps.phonons` of an atoms dict ->
     :meth:`PhononModes.to_dict`.
     """
+    structure = atoms_from_dict(atoms)
+    if isinstance(supercell, str):  # "auto": chosen for the cell
+        from ase_symbreak.phonons.supercell import auto_supercell
+
+        supercell = auto_supercell(structure, symprec=symprec)
     return phonons(
-        atoms_from_dict(atoms),
+        structure,
         _calc(spec),
         supercell,
         origin_index=origin_index,

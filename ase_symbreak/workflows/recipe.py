@@ -226,7 +226,7 @@ def check_search_sizes(search: dict, n_atoms: int = 1) -> None:
     ``max_depth`` above their limits.
     """
     for key in ("supercell", "child_supercell"):
-        if key in search:
+        if key in search and not (key == "supercell" and search[key] == "auto"):
             _check_supercell(key, search[key], n_atoms)
     if "amplitudes" in search:
         amplitudes = search["amplitudes"]

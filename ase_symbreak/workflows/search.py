@@ -319,6 +319,7 @@ def plan_search(
     if stop_after is not None and stop_after not in STEPS:
         raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
     check_parent(atoms, s.symprec)
+    s = s.for_structure(atoms)
     check_supercell(atoms, np.asarray(s.supercell, dtype=int), s.symprec)
     calc = _default_calculator(calc)
     out = None if out_dir is None else Path(out_dir)

@@ -19,6 +19,9 @@ from ase_symbreak.symmetry.mapping import DEFAULT_MAX_STRAIN
 __all__ = ["STEPS", "OPTIMIZERS", "SearchSettings", "DEFAULTS"]
 
 #: Optimisers of the relaxation steps (:func:`~ase_symbreak.workflows.steps.relax`).
+#: ``SearchSettings.supercell`` chosen for the cell when the search starts.
+AUTO = "auto"
+
 OPTIMIZERS = ("newton", "BFGS", "FIRE", "LBFGS", "BFGSLineSearch")
 
 #: Step names, in order, as passed to ``progress`` and accepted by ``stop_after``.
@@ -31,8 +34,13 @@ class SearchSettings:
 
     Attributes
     ----------
-    supercell : 3 ints or 3x3 ints
-        Phonon supercell (q-points searched: Gamma and every commensurate q).
+    supercell : 3 ints, 3x3 ints or "auto"
+        Phonon supercell (q-points searched: Gamma and every commensurate q). Default
+        ``"auto"``: chosen for the cell when the search starts
+        (:func:`~ase_symbreak.phonons.supercell.auto_supercell`: the fewest cells, among
+        superlattices invariant under the point group, non-diagonal ones included, with
+        periodic images at least 7 A apart: 2x2x2 for a 3.9 A perovskite, the 16-atom cube
+        for bcc Zr); the result's settings hold the matrix used.
     threshold_thz : float
         Modes below this frequency (THz, imaginary negative) are soft.
     relax_parent : bool
@@ -111,7 +119,7 @@ class SearchSettings:
     (((2, 0, 0), (0, 2, 0), (0, 0, 2)), 'newton')
     """
 
-    supercell: tuple = (2, 2, 2)
+    supercell: tuple | str = AUTO
     threshold_thz: float = -0.1
     relax_parent: bool = True
     parent_fmax: float = 1e-3
@@ -140,8 +148,14 @@ class SearchSettings:
         from ase_symbreak.phonons import supercell_matrix_3x3
 
         _check_field_types(self)
-        sc = supercell_matrix_3x3(self.supercell)
-        object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
+        if isinstance(self.supercell, str):
+            if self.supercell != AUTO:
+                raise ValueError(
+                    f"supercell must be 3 integers, a 3x3 matrix or 'auto', got {self.supercell!r}"
+                )
+        else:
+            sc = supercell_matrix_3x3(self.supercell)
+            object.__setattr__(self, "supercell", tuple(tuple(int(x) for x in row) for row in sc))
         if self.child_supercell is not None:
             sc = supercell_matrix_3x3(self.child_supercell)
             object.__setattr__(
@@ -175,6 +189,16 @@ class SearchSettings:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.max_children is not None and self.max_children < 0:
             raise ValueError(f"max_children must be >= 0 or None, got {self.max_children}")
+
+    def for_structure(self, atoms) -> SearchSettings:
+        """These settings with ``supercell="auto"`` resolved for ``atoms`` (unchanged when
+        the supercell is given).
+        """
+        if self.supercell != AUTO:
+            return self
+        from ase_symbreak.phonons.supercell import auto_supercell
+
+        return dataclasses.replace(self, supercell=auto_supercell(atoms, symprec=self.symprec))
 
     def to_dict(self) -> dict:
         return encode(self)

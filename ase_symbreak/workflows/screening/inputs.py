@@ -126,6 +126,8 @@ def check_input(atoms: Atoms, settings: SearchSettings) -> str:
     from ..steps import check_parent, check_supercell
 
     try:
+        check_parent(atoms, settings.symprec)
+        settings = settings.for_structure(atoms)
         cells = abs(round(float(np.linalg.det(np.asarray(settings.supercell, dtype=float)))))
         check_atom_count(len(atoms) * cells, what=f"supercell {list(settings.supercell)}")
         check_parent(atoms, settings.symprec)
