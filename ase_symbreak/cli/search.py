@@ -234,7 +234,7 @@ def search_command(
             help="Work budget: candidates relaxed per searched structure, most promising "
             "first (the rest are listed as left). 0: all.",
         ),
-    ] = 12,  # SearchSettings.max_candidates
+    ] = 8,  # SearchSettings.max_candidates
     max_nodes: Annotated[
         int,
         typer.Option(
@@ -242,7 +242,7 @@ def search_command(
             help="Work budget: descent nodes checked, lowest energy first. 0: all. The "
             "budgets count work, not seconds: the same input gives the same answer anywhere.",
         ),
-    ] = 16,  # SearchSettings.max_nodes
+    ] = 10,  # SearchSettings.max_nodes
     time_budget: Annotated[
         float,
         typer.Option(

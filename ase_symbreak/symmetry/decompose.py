@@ -273,6 +273,13 @@ class ModeDecomposition:
         }
 
 
+
+#: Largest n x n x n parent supercell (atoms) a decomposition builds its modes in: a child
+#: whose cell maps to the parent through a long, thin supercell (Smith invariant 8: a random
+#: trial relaxed into another stacking) is reported, not decomposed in 512 cells.
+MAX_MODE_ATOMS = 1000
+MAX_MODE_N = 6
+
 def _floats(x) -> list:
     return np.round(np.asarray(x, dtype=float), 12).tolist()
 
@@ -334,6 +341,13 @@ def decompose(
         shifted, child, max_displacement=max_displacement, max_strain=max_strain
     )
     n = smith_invariants(mapping.supercell_matrix)[2]
+    if n > MAX_MODE_N or n**3 * len(parent) > MAX_MODE_ATOMS:
+        raise ValueError(
+            f"the child's cell maps to the parent with a supercell whose largest Smith "
+            f"invariant is {n}: its modes would need an {n}x{n}x{n} supercell of "
+            f"{n**3 * len(parent)} atoms (limits n <= {MAX_MODE_N}, {MAX_MODE_ATOMS} atoms); "
+            "not decomposed"
+        )
     rep = _displacement_modes(parent, n, origin, symprec)
     if not _same_structure(rep.parent, shifted):
         mapping = map_to_parent(rep.parent, child, max_displacement, max_strain)

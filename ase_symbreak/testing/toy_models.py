@@ -206,6 +206,10 @@ class PlantedPolarRocksaltModel(EnergyModel):
       anisotropy ``C sum_j (p . r_ij / |r_ij|)^4`` over its six bonds; ``C > 0`` makes the
       body diagonal (R3m, (a,a,a) of GM4-) the lowest direction, (100) (P4mm) the highest.
 
+    ``well_c`` adds ``C |p|^6``: with ``36 A < k_bond`` (Gamma stable), ``B < 0`` and
+    ``C > 0`` the polar minimum lies behind a barrier (a first-order transition that no
+    soft mode leads to).
+
     A function of edge vectors only (norms and dot products): translation, rotation and
     inversion invariant. At ``a = 2 d0`` the structure is stress free; the Gamma GM4- mode
     is unstable when ``36 A > k_bond`` (a cation displaced by u against rigid anions has
@@ -223,8 +227,10 @@ class PlantedPolarRocksaltModel(EnergyModel):
         well_b: float = 0.1,
         anisotropy: float = 0.05,
         cutoff: float = 4.9,
+        well_c: float = 0.0,
     ) -> None:
         super().__init__()
+        self.well_c = float(well_c)
         self.cation, self.anion = int(cation), int(anion)
         self.d0, self.k_bond, self.k_second = float(d0), float(k_bond), float(k_second)
         self.well_a, self.well_b, self.anisotropy = float(well_a), float(well_b), float(anisotropy)
@@ -273,7 +279,7 @@ class PlantedPolarRocksaltModel(EnergyModel):
             0, edge_src[ax], vec
         )
         p2 = (p * p).sum(dim=1)
-        well = -self.well_a * p2 + self.well_b * p2**2
+        well = -self.well_a * p2 + self.well_b * p2**2 + self.well_c * p2**3
         proj = (p[edge_src[ax]] * edge_vec[ax]).sum(dim=1) / r[ax]
         aniso = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device).index_add(
             0, edge_src[ax], self.anisotropy * proj**4 * near[ax]

@@ -33,6 +33,7 @@ from ase_symbreak.phonons.elastic import ElasticCheck
 
 from .budget import Deadline
 from .folder import write_search_files
+from .random_trials import RANDOM_IRREPS, random_plan
 from .records import NodeStatus, SkippedCandidate, SoftestMode
 from .runner import SearchProgress
 from .search import (
@@ -245,7 +246,7 @@ class _Descent:
         for c in children:
             idn = c.identification
             if (
-                (parent > 0 or c.candidate.irreps == STRAIN_IRREPS)
+                (parent > 0 or c.candidate.irreps in (STRAIN_IRREPS, RANDOM_IRREPS))
                 and idn.space_group_number == node["space_group_number"]
                 and idn.energy_gain_mev_per_fu <= self.s.min_gain_mev
             ):
@@ -307,7 +308,9 @@ class _Descent:
             time_budget_s=None,
         )
         out = None if self.out is None else self.out / folder
-        return atoms, sub_settings, out, node["depth"] < s.max_depth
+        # a P1 node (a random trial's minimum) has no symmetry left to break: phonons only
+        search_more = node["depth"] < s.max_depth and node["space_group_number"] != 1
+        return atoms, sub_settings, out, search_more
 
     def strain_checked(self, index: int, check: ElasticCheck) -> None:
         """Record the strain check of a node stable at its q points: a negative eigenvalue
@@ -350,11 +353,13 @@ class _Descent:
         node["dynamically_stable"] = on_grid_stable
         if on_grid_stable:
             node["status"] = NodeStatus.STABLE
-        elif node["depth"] < s.max_depth:
+        elif node["depth"] < s.max_depth and parent.space_group_number != 1:
             node["status"] = NodeStatus.SEARCHED
             self.add_children(index, sub.children, sub.duplicates)
         else:
             node["status"] = NodeStatus.DEPTH_LIMIT
+            if parent.space_group_number == 1:
+                node["status_detail"] = "P1: no symmetry left to break, not searched further"
 
     def next_node(self) -> int:
         """The pending node to check next: lowest energy first, then shallowest."""
@@ -409,6 +414,7 @@ def descent_steps(
     descent.add_root()
     yield from _check_strain(descent, 0, result, result.out_dir)
     child_nodes = descent.add_children(0, result.children, result.duplicates)
+    yield from _random_trials(descent, result)
     done = 0
     while descent.queue:
         if progress is not None:
@@ -473,6 +479,53 @@ def _check_strain(descent: _Descent, index: int, sub: SearchResult, out) -> Step
     descent.strain_checked(index, check)
     if not check.stable:
         yield from _follow_strain(descent, index, sub, check, folder)
+
+
+def _random_trials(descent: _Descent, result: SearchResult) -> Steps:
+    """Minima past barriers (:mod:`.random_trials`): ``random_trials`` random structures
+    around the parent relaxed without symmetry; their minima become children of the root.
+    """
+    n = descent.s.random_trials
+    if not n:
+        return
+    folder = None if result.out_dir is None else str(Path(result.out_dir) / "random")
+    plan = random_plan(result, n, folder)
+    try:
+        relaxed = yield tuple(
+            Work("child", child_work, (plan, i, descent.deadline), label=f"random trial {i}")
+            for i in range(n)
+        )
+    except NODE_ERRORS as err:
+        from ase_symbreak.errors import first_line
+
+        descent.nodes[0]["skipped"].append(
+            SkippedCandidate(candidate="random trials", reason=f"failed: {first_line(err)}")
+        )
+        return
+    children = [c for c in relaxed if c is not None]
+    for i, c in enumerate(relaxed):
+        if c is None:
+            descent.nodes[0]["skipped"].append(
+                SkippedCandidate(
+                    candidate=plan.chosen[i].name,
+                    reason=descent.deadline.reason("the relaxation"),
+                    budget="time_budget_s",
+                )
+            )
+    unique, duplicates = _ranked_unique(children)
+    lower = [c for c in unique if c.identification.energy_gain_mev_per_fu > descent.s.min_gain_mev]
+    for c in unique:
+        if all(c is not x for x in lower):
+            descent.nodes[0]["skipped"].append(
+                SkippedCandidate(
+                    candidate=c.candidate.name,
+                    reason=(
+                        f"a minimum {-c.identification.energy_gain_mev_per_fu:.3f} meV/f.u. "
+                        f"above the parent ({c.identification.space_group_symbol})"
+                    ),
+                )
+            )
+    descent.add_children(0, lower, duplicates)
 
 
 def _follow_strain(

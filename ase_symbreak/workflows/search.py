@@ -222,6 +222,7 @@ UNKEYED_SETTINGS = {
     "time_budget_s": "how much of the search runs, not a step's result",
     "max_candidates": "chooses which candidates are relaxed; each child's key names its candidate",
     "max_nodes": "the descent's extent, not a step's result",
+    "random_trials": "how many trials run; each trial's key names it (its seed is fixed)",
     "check_strain": "the descent's strain checks have their own checkpoint (06_elastic)",
 }
 
@@ -318,7 +319,7 @@ def plan_search(
     s = settings or SearchSettings()
     if stop_after is not None and stop_after not in STEPS:
         raise ValueError(f"stop_after must be one of {STEPS}, got {stop_after!r}")
-    check_parent(atoms, s.symprec)
+    check_parent(atoms, s.symprec, allow_p1=not condense_modes)
     s = s.for_structure(atoms)
     check_supercell(atoms, np.asarray(s.supercell, dtype=int), s.symprec)
     calc = _default_calculator(calc)

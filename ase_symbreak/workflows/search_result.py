@@ -209,10 +209,13 @@ class SearchResult(Record):
             )
         if gs.index == 0:
             return f"the parent {gs.label} is dynamically stable ({checked}){caution}{incomplete}"
+        how = f"reached by {gs.depth} condensation(s)"
+        if gs.via.startswith("random"):
+            how = f"found by {gs.via} (a minimum no soft mode leads to)"
         return (
             f"predicted ground state: #{gs.index} {gs.label}, "
-            f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, reached by "
-            f"{gs.depth} condensation(s) ({checked}){caution}{incomplete}"
+            f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, "
+            f"{how} ({checked}){caution}{incomplete}"
         )
 
     def _no_ground_state_note(self) -> str:

@@ -94,15 +94,21 @@ class SearchSettings:
         Phonon supercell of the children (of their primitive cells); None: the parent's
         ``supercell`` written in each child's cell, so that every child's phonons see the
         q points the parent's did (:func:`~ase_symbreak.workflows.descent.child_supercell`).
+    random_trials : int
+        Minima past barriers (:mod:`~ase_symbreak.workflows.random_trials`): this many
+        random structures around the parent (a small symmetric supercell, strained and
+        displaced at random with fixed seeds) are relaxed without symmetry, and their
+        minima searched as nodes of the descent, beside the soft-mode children. Default 8;
+        0: soft modes only. Needs ``max_depth >= 1``.
     max_candidates : int or None
         Work budget of each searched structure (the parent and every descent node): at
         most this many candidates are relaxed, most promising first (single-irrep
         candidates by scan gain, then coupled ones by scan gain); the rest are listed in
-        ``skipped`` with the reason and make the result incomplete. Default 12. None: all.
+        ``skipped`` with the reason and make the result incomplete. Default 8. None: all.
     max_nodes : int or None
         Work budget of the descent: at most this many nodes are checked (their phonons,
         strain and, when unstable, their own children), lowest energy first; the rest are
-        left with status "work budget". Default 16. None: no limit. Budgets count work,
+        left with status "work budget". Default 10. None: no limit. Budgets count work,
         not seconds, so the same input gives the same answer on any machine and under
         any load; a rerun with a larger budget resumes from the folder.
     time_budget_s : float or None
@@ -140,8 +146,9 @@ class SearchSettings:
     max_displacement: float = 1.0
     max_depth: int = 3
     child_supercell: tuple | None = None
-    max_candidates: int | None = 12
-    max_nodes: int | None = 16
+    random_trials: int = 8
+    max_candidates: int | None = 8
+    max_nodes: int | None = 10
     time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
@@ -183,6 +190,8 @@ class SearchSettings:
             or min(self.amplitudes) <= 0
         ):
             raise ValueError(f"amplitudes must be positive (Angstrom), got {list(self.amplitudes)}")
+        if self.random_trials < 0:
+            raise ValueError(f"random_trials must be >= 0, got {self.random_trials}")
         for name in ("max_candidates", "max_nodes"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -32,6 +32,7 @@ DEMO_SETTINGS = SearchSettings(
     max_params=2,
     max_children=2,
     max_depth=1,
+    random_trials=0,  # soft modes only: the quick tour (the default search adds 8 trials)
 )
 
 

@@ -224,12 +224,34 @@ class Node(Record):
         return d
 
 
+#: Stable nodes within this many meV/f.u. of the lowest are one degenerate minimum: the
+#: ground state is the most symmetric of them (a lower-symmetry copy is the same minimum
+#: with a flat mode condensed), as for the children of one search (``SAME_MINIMUM_MEV``).
+DEGENERATE_MEV = 0.05
+
+
+def _symmetry_order(node: Node) -> int:
+    """Point-group order of the node's structure (0 when its structure is not kept)."""
+    if node.atoms is None:
+        return 0
+    from ase_symbreak.symmetry import analyze
+
+    return int(analyze(node.atoms, symprec=1e-3).pointgroup_order)
+
+
 def ground_state(nodes: Sequence[Node]) -> int | None:
-    """Index of the lowest-energy dynamically stable node (None: no stable node)."""
+    """Index of the lowest-energy dynamically stable node (None: no stable node); among
+    stable nodes within :data:`DEGENERATE_MEV` of it, the most symmetric one.
+    """
     stable = [n for n in nodes if n.dynamically_stable]
     if not stable:
         return None
-    return min(stable, key=lambda n: (rank_value(n.energy_per_fu, 1e-9), n.depth, n.index)).index
+    lowest = min(n.energy_per_fu for n in stable)
+    degenerate = [n for n in stable if (n.energy_per_fu - lowest) * 1000.0 <= DEGENERATE_MEV]
+    return min(
+        degenerate,
+        key=lambda n: (-_symmetry_order(n), rank_value(n.energy_per_fu, 1e-9), n.depth, n.index),
+    ).index
 
 
 def ranked_nodes(nodes: Sequence[Node]) -> list[Node]:

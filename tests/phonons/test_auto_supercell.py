@@ -103,4 +103,4 @@ def test_the_search_states_the_supercell_it_chose(tmp_path):
     assert result.settings.supercell == ((3, 0, 0), (0, 3, 0), (0, 0, 3))
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["settings"]["supercell"] == [[3, 0, 0], [0, 3, 0], [0, 0, 3]]
-    assert result.predicted_ground_state.index == 0  # fcc Cu is stable with EMT
+    assert result.nodes[0].dynamically_stable is True  # fcc Cu is stable with EMT

@@ -53,6 +53,7 @@ def _tilt_settings(**kw):
         amplitudes=(0.1, 0.2, 0.3),
         plot=False,
         child_supercell=(1, 1, 1),
+        random_trials=0,  # the soft-mode descent (test_random_trials.py tests the trials)
     )
     return SearchSettings(**{**base, **kw})
 
@@ -167,6 +168,7 @@ def test_rocksalt_descent_stops_at_the_stable_child():
             plot=False,
             amplitudes=(0.05, 0.1, 0.15, 0.2),
             child_supercell=(1, 1, 1),
+            random_trials=0,
         ),
     )
     r3m = [n for n in result.nodes if n.space_group_number == 160]

@@ -27,7 +27,14 @@ def _shear_unstable():
 
 
 def _settings(**kw) -> SearchSettings:
-    base = dict(supercell=(1, 1, 1), max_depth=1, plot=False, time_budget_s=None, parent_fmax=1e-4)
+    base = dict(
+        supercell=(1, 1, 1),
+        max_depth=1,
+        plot=False,
+        time_budget_s=None,
+        parent_fmax=1e-4,
+        random_trials=0,  # the strain verdict alone
+    )
     return SearchSettings(**{**base, **kw})
 
 
@@ -58,7 +65,8 @@ def test_a_strain_saddle_is_followed_to_the_minimum(tmp_path):
     shear), into a child that is searched again and ends in the trigonal minimum; the
     strained children are checkpointed in the node's strain/ folder and a rerun loads them."""
     toy, calc = _shear_unstable()
-    result = distortion_search(toy.rocksalt(), calc, _settings(max_depth=2), out_dir=tmp_path)
+    settings = _settings(max_depth=2, max_candidates=None)
+    result = distortion_search(toy.rocksalt(), calc, settings, out_dir=tmp_path)
     gs = result.predicted_ground_state
     assert gs is not None and gs.space_group_symbol == "R-3m" and gs.depth == 2
     first = result.nodes[gs.parent]
@@ -69,7 +77,7 @@ def test_a_strain_saddle_is_followed_to_the_minimum(tmp_path):
         "05_child_00.json",
         "05_child_01.json",
     ]
-    again = distortion_search(toy.rocksalt(), calc, _settings(max_depth=2), out_dir=tmp_path)
+    again = distortion_search(toy.rocksalt(), calc, settings, out_dir=tmp_path)
     assert [n.label for n in again.nodes] == [n.label for n in result.nodes]
 
 

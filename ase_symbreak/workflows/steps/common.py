@@ -63,18 +63,19 @@ def formula_units(atoms: Atoms, reference: Atoms | None = None) -> float:
     return len(atoms) / size
 
 
-def check_parent(atoms: Atoms, symprec: float = 1e-3) -> SpaceGroupInfo:
+def check_parent(atoms: Atoms, symprec: float = 1e-3, allow_p1: bool = False) -> SpaceGroupInfo:
     """Validate a parent structure for the search; return its :class:`SpaceGroupInfo`.
 
     Raises ``ValueError`` for structures :func:`~ase_symbreak.validation.check_atoms` rejects,
-    non-periodic cells and P1 structures (nothing to break).
+    non-periodic cells and P1 structures (nothing to break; ``allow_p1``: a P1 structure
+    whose stability alone is checked).
     """
     from ase_symbreak.symmetry import analyze
     from ase_symbreak.validation import check_atoms
 
     check_atoms(atoms, periodic=True, what="the parent")
     info = analyze(atoms, symprec=symprec)
-    if info.number == 1:
+    if info.number == 1 and not allow_p1:
         raise ValueError(
             f"the structure has space group P1 (1) at symprec={symprec} A: "
             f"there is no high-symmetry parent "
