@@ -242,7 +242,7 @@ def search_command(
             help="Work budget: descent nodes checked, lowest energy first. 0: all. The "
             "budgets count work, not seconds: the same input gives the same answer anywhere.",
         ),
-    ] = 10,  # SearchSettings.max_nodes
+    ] = 6,  # SearchSettings.max_nodes
     time_budget: Annotated[
         float,
         typer.Option(

@@ -461,24 +461,38 @@ def _gain(c: ChildResult) -> float:
 
 
 def _ranked_unique(children: Sequence[ChildResult]) -> tuple[list, list]:
-    """Children by energy gain (then fewer parameters), duplicates of one group removed."""
+    """Children by energy gain (then fewer parameters), duplicates of one group removed.
+
+    A minimum found several times is kept once, as its canonical copy (fewest free
+    parameters, then first candidate), not the copy whose gain is larger by relaxation
+    noise: which copy that is can change between runs.
+    """
     ranked = sorted(
         children, key=lambda c: (-rank_value(_gain(c)), c.candidate.n_params, c.candidate_index)
     )
-    unique: list[ChildResult] = []
-    dups: list[ChildResult] = []
+    clusters: list[list[ChildResult]] = []
     for c in ranked:
         group = c.identification.space_group_number
         same = [
-            u
-            for u in unique
-            if u.identification.space_group_number == group
-            and abs(_gain(u) - _gain(c)) <= max(SAME_MINIMUM_MEV, SAME_GROUP_REL * abs(_gain(c)))
+            k
+            for k in clusters
+            if k[0].identification.space_group_number == group
+            and abs(_gain(k[0]) - _gain(c)) <= max(SAME_MINIMUM_MEV, SAME_GROUP_REL * abs(_gain(c)))
         ]
         if same:
-            dups.append(dataclasses.replace(c, duplicate_of=same[0].candidate_index))
+            same[0].append(c)
         else:
-            unique.append(c)
+            clusters.append([c])
+    unique: list[ChildResult] = []
+    dups: list[ChildResult] = []
+    for cluster in clusters:
+        rep = min(cluster, key=lambda c: (c.candidate.n_params, c.candidate_index))
+        unique.append(rep)
+        dups += [
+            dataclasses.replace(c, duplicate_of=rep.candidate_index)
+            for c in cluster
+            if c is not rep
+        ]
     return unique, dups
 
 

@@ -141,6 +141,7 @@ class SearchResult(Record):
                     "energy_ev_per_fu": p.energy_per_fu,
                     "cell_angstrom": np.asarray(p.atoms.cell[:]).tolist(),
                     "converged": p.converged,
+                    "force_constants": getattr(self.phonons, "force_constants_method", None),
                 },
                 "model": dict(self.model),
                 "settings": self.settings.to_dict(),
@@ -211,7 +212,7 @@ class SearchResult(Record):
             return f"the parent {gs.label} is dynamically stable ({checked}){caution}{incomplete}"
         how = f"reached by {gs.depth} condensation(s)"
         if gs.via.startswith("random"):
-            how = f"found by {gs.via} (a minimum no soft mode leads to)"
+            how = f"found by {gs.via}"
         return (
             f"predicted ground state: #{gs.index} {gs.label}, "
             f"{gs.energy_gain_mev_per_fu:.2f} meV/f.u. below the parent, "

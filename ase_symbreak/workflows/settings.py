@@ -108,7 +108,7 @@ class SearchSettings:
     max_nodes : int or None
         Work budget of the descent: at most this many nodes are checked (their phonons,
         strain and, when unstable, their own children), lowest energy first; the rest are
-        left with status "work budget". Default 10. None: no limit. Budgets count work,
+        left with status "work budget". Default 6. None: no limit. Budgets count work,
         not seconds, so the same input gives the same answer on any machine and under
         any load; a rerun with a larger budget resumes from the folder.
     time_budget_s : float or None
@@ -148,7 +148,7 @@ class SearchSettings:
     child_supercell: tuple | None = None
     random_trials: int = 8
     max_candidates: int | None = 8
-    max_nodes: int | None = 10
+    max_nodes: int | None = 6
     time_budget_s: float | None = None
 
     def __post_init__(self) -> None:

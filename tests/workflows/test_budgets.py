@@ -6,6 +6,7 @@ answer of an uncut run from the same folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -120,8 +121,6 @@ def test_max_candidates_keeps_the_most_promising_in_a_canonical_order(toy):
     result = search_one_level(toy.cubic(), calc, _tilt_settings(max_depth=0))
     singles = list(result.condense.candidates)
     assert len(singles) >= 3
-    import dataclasses
-
     pairs = [
         dataclasses.replace(c, irreps=("R4+", "M3+"), energy_gain_mev_per_fu=100.0 + k)
         for k, c in enumerate(singles)
@@ -147,3 +146,35 @@ class CountingCalculator(SymBreakCalculator):
     def get_force_constants(self, *args, **kwargs):
         self.fc_calls += 1
         return super().get_force_constants(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_thread_counts_give_the_same_real_search(tmp_path):
+    """The demo's first level with SevenNet-0 under 1 and 2 torch threads: the same children,
+    groups and gains to 1e-3 meV/f.u. (ranking energies in float64), the same files apart
+    from timings once rounded to the printed digits."""
+    import torch
+
+    from ase_symbreak.structures import cubic_perovskite
+    from ase_symbreak.workflows.srtio3_demo import DEMO_SETTINGS
+
+    settings = dataclasses.replace(DEMO_SETTINGS, max_depth=0, plot=False)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = tmp_path / f"threads{threads}"
+            runs.append(distortion_search(cubic_perovskite(3.9), None, settings, out_dir=out))
+    finally:
+        torch.set_num_threads(before)
+    one, two = runs
+    table = [
+        [
+            (c.identification.space_group_symbol, round(c.identification.energy_gain_mev_per_fu, 3))
+            for c in r.children
+        ]
+        for r in runs
+    ]
+    assert table[0] == table[1]
+    assert [c.candidate.name for c in one.children] == [c.candidate.name for c in two.children]
