@@ -151,14 +151,17 @@ class CountingCalculator(SymBreakCalculator):
 @pytest.mark.slow
 def test_thread_counts_give_the_same_real_search(tmp_path):
     """The demo's first level with SevenNet-0 under 1 and 2 torch threads: the same children,
-    groups and gains to 1e-3 meV/f.u. (ranking energies in float64), the same files apart
-    from timings once rounded to the printed digits."""
+    groups and gains to 1e-3 meV/f.u. (ranking energies in float64, relaxations to the
+    default 1e-3 eV/A)."""
     import torch
 
     from ase_symbreak.structures import cubic_perovskite
     from ase_symbreak.workflows.srtio3_demo import DEMO_SETTINGS
 
-    settings = dataclasses.replace(DEMO_SETTINGS, max_depth=0, plot=False)
+    # the default force criterion (the demo's loose 0.02 eV/A leaves 0.01 meV/f.u. of noise)
+    settings = dataclasses.replace(
+        DEMO_SETTINGS, max_depth=0, plot=False, child_fmax=1e-3, parent_fmax=1e-3
+    )
     before = torch.get_num_threads()
     runs = []
     try:
@@ -169,12 +172,9 @@ def test_thread_counts_give_the_same_real_search(tmp_path):
     finally:
         torch.set_num_threads(before)
     one, two = runs
-    table = [
-        [
-            (c.identification.space_group_symbol, round(c.identification.energy_gain_mev_per_fu, 3))
-            for c in r.children
-        ]
-        for r in runs
+    assert [c.identification.space_group_symbol for c in one.children] == [
+        c.identification.space_group_symbol for c in two.children
     ]
-    assert table[0] == table[1]
     assert [c.candidate.name for c in one.children] == [c.candidate.name for c in two.children]
+    gains = [[c.identification.energy_gain_mev_per_fu for c in r.children] for r in runs]
+    assert gains[1] == pytest.approx(gains[0], abs=1e-3)
