@@ -406,9 +406,11 @@ def screen_bars(
 
 @contextlib.contextmanager
 def hessian_bar(
-    console: Console | None = None, disable: bool = False
+    console: Console | None = None, disable: bool = False, what: str = "exact Hessian rows"
 ) -> Iterator[Callable[[int, int], None]]:
-    """A transient bar over the exact Hessian's rows; yields ``progress(done, total)``."""
+    """A transient bar over the force constants' work (``what``: the exact Hessian's rows,
+    or the force calculations of finite displacements); yields ``progress(done, total)``.
+    """
     with _bars("{task.description}", console, disable, transient=True) as bar:
-        task = bar.add_task("exact Hessian rows", total=None)
+        task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)

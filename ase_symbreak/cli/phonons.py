@@ -212,7 +212,10 @@ def _labelled_phonons(
         calculation = Phonons(
             atoms, calc, supercell, origin_index=origin, displacement=displacement
         )
-        with hessian_bar(err, disable=quiet and not err.is_terminal) as progress:
+        from ase_symbreak.hessian.any_calculator import exact_hessian_of
+
+        what = "exact Hessian rows" if exact_hessian_of(calc) else "displaced-cell force calls"
+        with hessian_bar(err, disable=quiet and not err.is_terminal, what=what) as progress:
             calculation.run(progress=progress)
         modes = calculation.modes
     if calculation.n_cells > 1:  # the dispersion between the supercell's q points

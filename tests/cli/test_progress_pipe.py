@@ -84,3 +84,19 @@ def test_search_origin_option_reaches_the_settings(tmp_path, monkeypatch):
         res = CliRunner().invoke(app, ["search", str(tmp_path / "toy.cif"), *extra])
         assert res.exit_code == 0, res.output
     assert [s.origin_index for s in seen] == [None, 0]
+
+
+def test_the_phonons_bar_names_the_work_it_counts(tmp_path):
+    """A calculator without Hessians: the bar counts displaced-cell force calls, not
+    'exact Hessian rows'."""
+    from ase.build import bulk
+
+    write(tmp_path / "cu.cif", bulk("Cu", "fcc", a=3.6))
+    script = Path(sys.executable).with_name("ase-symbreak")
+    args = [str(script), "phonons", str(tmp_path / "cu.cif")]
+    args += ["--model", "ase.calculators.emt:EMT", "--allow-code-models"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    text = res.stdout + res.stderr
+    assert "displaced-cell force calls: " in text
+    assert "exact Hessian rows" not in text
