@@ -264,9 +264,15 @@ def test_signals_stop_with_a_line_and_release_the_lock(
 
     monkeypatch.setattr(search_cli, "load_calculator", lambda *args, **kwargs: None)
     monkeypatch.setattr(driver, "distortion_search", locked_search)
+    # a process started in the background (nohup, a CI runner) may inherit SIGINT ignored;
+    # Ctrl-C in a terminal raises KeyboardInterrupt, which is what this test is about
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(SystemExit) as stop:
-        main(["search", str(srtio3), "--out", str(tmp_path / "out")])
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main(["search", str(srtio3), "--out", str(tmp_path / "out")])
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
     expected = 143 if signum == "SIGTERM" else 130
     assert stop.value.code == expected
     err = capsys.readouterr().err
