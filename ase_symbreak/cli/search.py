@@ -217,7 +217,8 @@ def search_command(
     max_children: Annotated[
         int | None,
         typer.Option(
-            help="Relax at most this many coupled-pair candidates (single irreps: always all)."
+            help="Relax at most this many coupled-pair candidates (single irreps come first; "
+            "--max-candidates bounds them all)."
         ),
     ] = None,
     max_depth: Annotated[

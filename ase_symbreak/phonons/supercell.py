@@ -52,11 +52,6 @@ def _hermite_forms(n: int) -> Iterator[NDArray]:
                         yield np.array([[a, 0, 0], [b, c, 0], [d, e, f]])
 
 
-def _invariant(p: NDArray, rotations: NDArray) -> bool:
-    p_inv = np.linalg.inv(p)
-    return all(np.abs((m := p @ r.T @ p_inv) - np.round(m)).max() < 1e-6 for r in rotations)
-
-
 def auto_supercell(
     atoms: Atoms,
     min_length: float = MIN_LENGTH,
@@ -74,6 +69,7 @@ def auto_supercell(
     ((2, 0, 0), (0, 2, 0), (0, 0, 2))
     """
     from ase_symbreak.symmetry import analyze
+    from ase_symbreak.symmetry.lattice import is_supercell_invariant
 
     rotations = np.asarray(analyze(atoms, symprec=symprec).rotations)
     cell = np.asarray(atoms.cell[:], dtype=float)
@@ -81,7 +77,7 @@ def auto_supercell(
     best: tuple | None = None
     for n in range(1, largest + 1):
         for p in _hermite_forms(n):
-            if not _invariant(p, rotations):
+            if not is_supercell_invariant(p, rotations):
                 continue
             length = image_distance(p @ cell)
             key = (length < min_length - 1e-9, -length if length < min_length else 0.0)

@@ -24,7 +24,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from .irreps import prepare_parent, star_of
-from .lattice import denominators
+from .lattice import denominators, is_supercell_invariant
 from .modes import DisplacementRepresentation, IrrepModes, displacement_modes
 from .spacegroup import analyze
 
@@ -422,15 +422,9 @@ def _default_supercell(ctx, ks: list[NDArray]) -> NDArray:
     for arm in arms:
         n = [lcm(a, int(b)) for a, b in zip(n, denominators(arm))]
     diagonal = np.diag(n)
-    if _invariant(diagonal, ctx.rotations):
+    if is_supercell_invariant(diagonal, ctx.rotations):
         return diagonal
     return commensurate_superlattice(arms, ctx.atoms.cell[:])
-
-
-def _invariant(p: NDArray, rotations: NDArray) -> bool:
-    """Whether the superlattice with rows ``p`` (parent basis) is mapped onto itself."""
-    p_inv = np.linalg.inv(p)
-    return all(np.abs((m := p_inv.T @ r @ p.T) - np.round(m)).max() < 1e-6 for r in rotations)
 
 
 def commensurate_superlattice(arms: NDArray, cell: NDArray) -> NDArray:

@@ -199,21 +199,28 @@ def supercell_matrix_3x3(supercell_matrix: ArrayLike) -> NDArray[np.int64]:
     return m
 
 
+def is_supercell_invariant(p: NDArray, rotations: NDArray) -> bool:
+    """Whether the supercell lattice ``p`` (rows, parent fractional) is mapped onto itself by
+    every rotation (fractional, parent basis).
+    """
+    pinv = np.linalg.inv(p)
+    # lattice vectors (rows of p) map to p @ r.T; they must be integer in p's basis
+    return all(
+        np.abs((m := p @ np.asarray(r).T @ pinv) - np.round(m)).max() <= 1e-6 for r in rotations
+    )
+
+
 def check_supercell_invariant(p: NDArray, rotations: NDArray, pointgroup: str = "") -> None:
     """Raise ``ValueError`` unless the supercell lattice ``p`` (rows, parent fractional) is
     invariant under every rotation (fractional, parent basis).
     """
-    pinv = np.linalg.inv(p)
-    for r in rotations:
-        # lattice vectors (rows of p) map to p @ r.T; they must be integer in p's basis
-        m = p @ np.asarray(r).T @ pinv
-        if np.abs(m - np.round(m)).max() > 1e-6:
-            group = f" {pointgroup}" if pointgroup else ""
-            raise ValueError(
-                f"supercell {np.asarray(p).tolist()} is not compatible with the parent's point "
-                f"group{group} (it is not invariant under all its rotations); use e.g. a "
-                "diagonal n x n x n supercell for a cubic parent"
-            )
+    if not is_supercell_invariant(p, rotations):
+        group = f" {pointgroup}" if pointgroup else ""
+        raise ValueError(
+            f"supercell {np.asarray(p).tolist()} is not compatible with the parent's point "
+            f"group{group} (it is not invariant under all its rotations); use e.g. a "
+            "diagonal n x n x n supercell for a cubic parent"
+        )
 
 
 def lattice_basis(vectors: NDArray) -> NDArray[np.int64]:

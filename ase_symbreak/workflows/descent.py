@@ -506,10 +506,8 @@ def _random_trials(descent: _Descent, result: SearchResult) -> Steps:
     for i, c in enumerate(relaxed):
         if c is None:
             descent.nodes[0]["skipped"].append(
-                SkippedCandidate(
-                    candidate=plan.chosen[i].name,
-                    reason=descent.deadline.reason("the relaxation"),
-                    budget="time_budget_s",
+                SkippedCandidate.of(
+                    plan.chosen[i], descent.deadline.reason("the relaxation"), "time_budget_s"
                 )
             )
     unique, duplicates = _ranked_unique(children)

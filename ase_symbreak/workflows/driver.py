@@ -19,7 +19,7 @@ from .budget import Deadline
 from .descent import descent_steps
 from .runner import SearchProgress
 from .search import SearchResult, _default_calculator, level_steps
-from .settings import AUTO, SearchSettings
+from .settings import SearchSettings
 from .storage import folder_lock
 from .work import Executor, Steps, drain
 
@@ -37,16 +37,10 @@ def search_steps(
     descent (``settings.max_depth`` levels). Returns the :class:`~.search.SearchResult`,
     or None when ``stop_after`` stops it early.
     """
-    atoms = as_atoms(atoms)
-    s = settings or SearchSettings()
-    if s.supercell == AUTO:
-        from .steps import check_parent
-
-        check_parent(atoms, s.symprec)
-        s = s.for_structure(atoms)
+    s = settings or SearchSettings()  # supercell="auto" is resolved by the plan
     deadline = Deadline.start(s.time_budget_s)
     result = yield from level_steps(
-        atoms, s, out_dir, progress, stop_after, deadline=deadline
+        as_atoms(atoms), s, out_dir, progress, stop_after, deadline=deadline
     )
     if result is None or s.max_depth == 0:
         return result

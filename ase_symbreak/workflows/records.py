@@ -134,6 +134,19 @@ class SkippedCandidate(_ReadsLikeADict, Record):
     scan_gain_mev_per_fu: float | None = None
     budget: str | None = None
 
+    @classmethod
+    def of(cls, candidate, reason: str, budget: str | None = None) -> SkippedCandidate:
+        """The record of a :class:`~.steps.condense.Candidate` left out, and why."""
+        return cls(
+            candidate=candidate.name,
+            irreps=tuple(candidate.irreps),
+            direction=candidate.direction,
+            space_group_symbol=candidate.space_group_symbol,
+            scan_gain_mev_per_fu=candidate.energy_gain_mev_per_fu,
+            reason=reason,
+            budget=budget,
+        )
+
     def summary(self) -> dict:
         """The entry of ``search.json``: the fields that are known."""
         return {k: v for k, v in encode(self).items() if v not in (None, [])}

@@ -112,18 +112,7 @@ def choose_candidates(
             "single irreps first, then by scan gain"
         ),
     }
-    skipped = [
-        SkippedCandidate(
-            candidate=c.name,
-            irreps=tuple(c.irreps),
-            direction=c.direction,
-            space_group_symbol=c.space_group_symbol,
-            scan_gain_mev_per_fu=c.energy_gain_mev_per_fu,
-            reason=reasons[budget],
-            budget=budget,
-        )
-        for c, budget in left
-    ]
+    skipped = [SkippedCandidate.of(c, reasons[budget], budget) for c, budget in left]
     return ranked[:n_total], skipped
 
 
@@ -545,16 +534,10 @@ def finish_search(
     """
     s = plan.settings
     done = {c.candidate_index for c in children if c is not None}
+    limit = "None" if s.time_budget_s is None else f"{s.time_budget_s:g}"
+    not_started = f"time budget: relaxation not started (time_budget_s={limit})"
     left = tuple(
-        SkippedCandidate(
-            candidate=c.name,
-            irreps=tuple(c.irreps),
-            direction=c.direction,
-            space_group_symbol=c.space_group_symbol,
-            scan_gain_mev_per_fu=c.energy_gain_mev_per_fu,
-            reason=f"time budget: relaxation not started (time_budget_s={s.time_budget_s:g})",
-            budget="time_budget_s",
-        )
+        SkippedCandidate.of(c, not_started, "time_budget_s")
         for i, c in enumerate(plan.chosen)
         if i not in done
     )

@@ -61,9 +61,10 @@ class SearchSettings:
     max_params : int
         Skip order-parameter directions with more free parameters.
     max_children : int or None
-        Count budget for candidates of coupled irrep pairs: every single-irrep candidate whose
-        scan lowers the energy is relaxed, then at most this many more (largest scan gain
-        first); the ones left out are listed in ``skipped`` with the reason. None: all.
+        Count budget for candidates of coupled irrep pairs: single-irrep candidates come
+        first, then at most this many pairs (largest scan gain first), all within
+        ``max_candidates``; the ones left out are listed in ``skipped`` with the reason.
+        None: all.
     min_gain_mev : float
         A candidate must lower the energy in the scan by more (meV per formula unit).
     symprec : float

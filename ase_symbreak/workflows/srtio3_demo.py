@@ -2,8 +2,9 @@
 
 Settings chosen to finish in a few minutes on 2 CPU cores: 2x2x2 phonon supercell (Gamma,
 X, M, R), three scan amplitudes (Ap 0.05, 0.1, 0.2 A), loose force criteria (0.01 eV/A for
-the parent, 0.02 eV/A for children), every single-irrep child and the two best coupled
-pairs relaxed, and one level of the descent: each child's phonons in the parent's 2x2x2
+the parent, 0.02 eV/A for children), the 8 most promising candidates relaxed (the default
+``max_candidates``: single irreps first, then at most the two best coupled pairs; the
+others listed as left), and one level of the descent: each child's phonons in the parent's 2x2x2
 supercell say whether it is dynamically stable (``max_depth=1``: unstable children are
 marked, not searched further). ``ase-symbreak demo`` runs
 it and prints the result.

@@ -59,12 +59,15 @@ def strained(atoms: Atoms, strain: NDArray) -> Atoms:
     return out
 
 
-def _candidate(atoms: Atoms, sign: int, voigt: NDArray, calc, symprec: float) -> Candidate:
-    """The scan along ``sign * voigt`` (a unit Voigt strain) as a :class:`Candidate`."""
+def _candidate(
+    atoms: Atoms, e0: float, sign: int, voigt: NDArray, calc, symprec: float
+) -> Candidate:
+    """The scan along ``sign * voigt`` (a unit Voigt strain) as a :class:`Candidate`;
+    ``e0``: the unstrained energy per formula unit (eV, as the search ranks it).
+    """
     from ase_symbreak.symmetry import analyze
 
     n_fu = formula_units(atoms)
-    e0 = ranking_energy(calc, atoms) / n_fu
     amps = np.asarray(STRAIN_AMPLITUDES, dtype=float)
     trials = [strained(atoms, voigt_to_matrix(sign * a * voigt)) for a in amps]
     energies = np.array([(ranking_energy(calc, t) / n_fu - e0) * 1000.0 for t in trials])
@@ -142,7 +145,8 @@ def strain_plan(node: SearchResult, check: ElasticCheck, calc, out_dir: str | No
     s = node.settings
     atoms = node.parent.atoms
     voigt = softest_strain(check)
-    chosen = tuple(_candidate(atoms, sign, voigt, calc, s.symprec) for sign in (1, -1))
+    e0 = node.parent.energy_per_fu  # relaxed energies are ranking energies already
+    chosen = tuple(_candidate(atoms, e0, sign, voigt, calc, s.symprec) for sign in (1, -1))
     key = fingerprint(
         "strain children", atoms_to_dict(atoms), node.model, encode(check.relaxed_gpa)
     )

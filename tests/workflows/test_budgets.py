@@ -19,6 +19,7 @@ from ase_symbreak.workflows import SearchSettings, distortion_search
 from ase_symbreak.workflows.search import choose_candidates
 
 from .test_descent import _tilt_settings
+from .test_workflows import CountingCalculator
 
 
 class SleepyCalculator(SymBreakCalculator):
@@ -137,15 +138,6 @@ def test_max_candidates_keeps_the_most_promising_in_a_canonical_order(toy):
     with pytest.raises(ValueError, match="max_candidates"):
         SearchSettings(max_candidates=0)
 
-
-class CountingCalculator(SymBreakCalculator):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fc_calls = 0
-
-    def get_force_constants(self, *args, **kwargs):
-        self.fc_calls += 1
-        return super().get_force_constants(*args, **kwargs)
 
 
 @pytest.mark.slow
