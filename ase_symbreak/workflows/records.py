@@ -123,7 +123,12 @@ class SkippedCandidate(_ReadsLikeADict, Record):
     budget : str or None
         The setting whose budget left it unrelaxed (``"max_candidates"``,
         ``"max_children"``, ``"time_budget_s"``): work a rerun with a larger budget adds.
-        None: it was relaxed and not kept (same minimum, back to the node's group).
+        None: it was relaxed and not kept (same minimum, back to the node's group), or it
+        is a duplicate.
+    duplicate_of : str or None
+        The candidate relaxed in its place: the two scanned structures are one structure up
+        to the parent's symmetry operations and lattice translations, so it was not relaxed
+        again (None: not a duplicate).
     """
 
     candidate: str
@@ -133,9 +138,16 @@ class SkippedCandidate(_ReadsLikeADict, Record):
     space_group_symbol: str | None = None
     scan_gain_mev_per_fu: float | None = None
     budget: str | None = None
+    duplicate_of: str | None = None
 
     @classmethod
-    def of(cls, candidate, reason: str, budget: str | None = None) -> SkippedCandidate:
+    def of(
+        cls,
+        candidate,
+        reason: str,
+        budget: str | None = None,
+        duplicate_of: str | None = None,
+    ) -> SkippedCandidate:
         """The record of a :class:`~.steps.condense.Candidate` left out, and why."""
         return cls(
             candidate=candidate.name,
@@ -145,6 +157,7 @@ class SkippedCandidate(_ReadsLikeADict, Record):
             scan_gain_mev_per_fu=candidate.energy_gain_mev_per_fu,
             reason=reason,
             budget=budget,
+            duplicate_of=duplicate_of,
         )
 
     def summary(self) -> dict:
