@@ -51,10 +51,11 @@ from .steps import (
     phonons,
     relax,
     relax_child,
+    same_structures,
     soft_modes,
 )
 from .steps.common import rank_value, ranking_energy
-from .steps.condense import candidate_rank
+from .steps.condense import SAME_STRUCTURE_TOL, candidate_rank
 from .storage import (
     Checkpoints,
     fingerprint,
@@ -78,6 +79,7 @@ __all__ = [
     "plan_work",
     "child_work",
     "choose_candidates",
+    "distinct_candidates",
     "plan_search",
     "run_child",
     "finish_search",
@@ -114,6 +116,54 @@ def choose_candidates(
     }
     skipped = [SkippedCandidate.of(c, reasons[budget], budget) for c, budget in left]
     return ranked[:n_total], skipped
+
+
+def supercell_operations(parent: Atoms, supercell, origin_index: int | None, symprec: float):
+    """The operations of the parent supercell the candidates' patterns live in (every point
+    operation with every lattice translation): the soft modes' supercell and atom order.
+    """
+    from ase_symbreak.symmetry import displacement_modes
+
+    return displacement_modes(
+        parent,
+        np.asarray(supercell, dtype=int),
+        origin_index=origin_index,
+        symprec=symprec,
+        kpoints=np.zeros((1, 3)),  # the operations only: the Gamma block is the cheapest
+    ).operations
+
+
+def distinct_candidates(
+    candidates: Sequence[Candidate], operations
+) -> tuple[list[Candidate], list[SkippedCandidate]]:
+    """The candidates whose scanned structures differ, in canonical order, and a record of
+    each of the others naming the candidate relaxed in its place.
+
+    ``operations``: the parent supercell's operations, or a function of no arguments that
+    returns them (called only when two candidates share a space group, so that searches
+    whose candidates all differ in group pay nothing). Two candidates are one structure when
+    an operation carries one's scanned displacements onto the other's
+    (:func:`~.steps.condense.same_structures`); the first in canonical order
+    (:func:`~.steps.condense.candidate_rank`) is kept and relaxed once.
+    """
+    order = sorted(candidates, key=candidate_rank)
+    groups = [(c.space_group_number, np.shape(c.pattern)) for c in order]
+    if len(set(groups)) == len(groups):
+        return order, []
+    ops = operations() if callable(operations) else operations
+    same = same_structures(order, ops)
+    kept = [c for c, j in zip(order, same, strict=True) if j is None]
+    dups = [
+        SkippedCandidate.of(
+            c,
+            f"the same structure as candidate '{order[j].name}' up to the parent's symmetry "
+            f"(scanned displacements within {SAME_STRUCTURE_TOL:g} A): relaxed once, as that one",
+            duplicate_of=order[j].name,
+        )
+        for c, j in zip(order, same, strict=True)
+        if j is not None
+    ]
+    return kept, dups
 
 
 def _default_calculator(calc):
@@ -334,7 +384,18 @@ def plan_search(
     parent, soft = r[STEPS[0]], r[STEPS[2]]
     if condense_modes:
         cond = r[STEPS[3]]
-        chosen, skipped = choose_candidates(cond.candidates, s.max_children, s.max_candidates)
+        distinct, same = distinct_candidates(
+            cond.candidates,
+            functools.partial(
+                supercell_operations,
+                parent.atoms,
+                s.supercell,
+                soft.origin_index,
+                s.symprec,
+            ),
+        )
+        chosen, skipped = choose_candidates(distinct, s.max_children, s.max_candidates)
+        skipped = skipped + same
         key = fingerprint("plan", run.keys[STEPS[3]], run.hashes[STEPS[3]])
     else:
         cond = CondenseResult(parent_energy_per_fu=parent.energy_per_fu, candidates=())
@@ -554,14 +615,9 @@ def finish_search(
     unique, dups = _ranked_unique(children)
     tree = None
     if unique:
-        from ase_symbreak.symmetry import displacement_modes
-
-        ops = displacement_modes(
-            plan.parent.atoms,
-            np.asarray(s.supercell, dtype=int),
-            origin_index=plan.soft_modes.origin_index,
-            symprec=s.symprec,
-        ).operations
+        ops = supercell_operations(
+            plan.parent.atoms, s.supercell, plan.soft_modes.origin_index, s.symprec
+        )
         unique, merged = _merge_into_supergroups(unique, ops)
         dups += merged
         tree = _children_tree(plan, unique, ops)

@@ -22,7 +22,20 @@ from ase_symbreak.symmetry.matching import displacements_from
 from ..settings import DEFAULTS
 from .common import Progress, formula_units, rank_value, ranking_energy
 
-__all__ = ["Candidate", "CondenseResult", "candidate_rank", "condense"]
+__all__ = [
+    "SAME_STRUCTURE_TOL",
+    "Candidate",
+    "CondenseResult",
+    "candidate_rank",
+    "condense",
+    "same_structures",
+]
+
+#: Two scanned candidates are one structure when an operation of the parent supercell (a
+#: point operation with a lattice translation) carries the displacements of one onto the
+#: other's to within this many Angstrom on every atom (the residual displacements a
+#: relaxation to ``child_fmax`` leaves are of this order).
+SAME_STRUCTURE_TOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,45 @@ def candidate_rank(c: Candidate) -> tuple:
         c.direction,
         c.space_group_number,
     )
+
+
+def same_structures(
+    candidates: Sequence[Candidate], operations, tol: float = SAME_STRUCTURE_TOL
+) -> list[int | None]:
+    """For each candidate, the first earlier one whose scanned structure is the same up to
+    the parent's symmetry, or None.
+
+    The scanned structure of a candidate is the parent supercell displaced by
+    ``best_amplitude * pattern``; two are the same when they have the same space group and
+    some operation of ``operations`` (the parent supercell's
+    :class:`~ase_symbreak.symmetry.modes.SupercellOperations`: every point operation with
+    every lattice translation of the supercell) carries one displacement field onto the other
+    to within ``tol`` Angstrom on every atom. Equivalent order-parameter directions
+    (conjugate isotropy subgroups, other domains) and different directions whose scans end
+    in the same structure are both found; their relaxations would end in the same minimum.
+    """
+    fields = [c.best_amplitude * np.asarray(c.pattern, dtype=float) for c in candidates]
+    norms = [float(np.linalg.norm(u)) for u in fields]
+    images: dict[int, NDArray] = {}
+    same: list[int | None] = []
+    for i, c in enumerate(candidates):
+        found = None
+        for j in range(i):
+            r = candidates[j]
+            if (
+                same[j] is not None
+                or r.space_group_number != c.space_group_number
+                or fields[j].shape != fields[i].shape
+                or abs(norms[j] - norms[i]) > tol * np.sqrt(fields[i].size)
+            ):
+                continue
+            if j not in images:
+                images[j] = operations.act(fields[j])  # (n_ops, N, 3): every domain of j
+            if float(np.abs(images[j] - fields[i]).max(axis=(1, 2)).min()) <= tol:
+                found = j
+                break
+        same.append(found)
+    return same
 
 
 def _blocks_nonzero(direction: str) -> bool:
