@@ -28,11 +28,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("irreps", "symmetry:irreps_command"),
     ("decompose", "symmetry:decompose_command"),
     ("subgroups", "symmetry:subgroups_command"),
+    ("explain", "explain:explain_command"),
     ("environments", "environments:environments_command"),
     ("phonons", "phonons:phonons_command"),
     ("search", "search:search_command"),
     ("run", "search:run_command"),
     ("report", "report:report_command"),
+    ("verify", "verify:verify_command"),
     ("screen", "screen:screen_command"),
     ("train", "train:train_command"),
 )

@@ -4,13 +4,17 @@ Reads the structure (a file that cannot be read exits with code 2 and a one-line
 computes the force constants from the calculator's exact Hessian (phonopy's finite
 displacements for a calculator without one) with a progress bar over the Hessian rows or
 force calculations (:class:`ase_symbreak.phonons.Phonons` does the work), and prints the labelled
-modes as a rich table or, with ``--json``, JSON. A rejected input (:class:`ValueError`, e.g. a
-singular supercell matrix or an element the model does not know) exits with code 1; a
-model file that cannot be loaded exits with code 2.
+modes as a rich table or, with ``--json``, JSON. phonopy's ``phonopy_params.yaml`` (the force
+constants included) goes into an output folder: ``--out``, by default ``STEM_phonons`` in the
+current directory (``STEM_phonons_2``, ... when that exists, so another run's files are never
+replaced), or to ``--phonopy-yaml``; ``--no-files`` writes none. A rejected input
+(:class:`ValueError`, e.g. a singular supercell matrix or an element the model does not know)
+exits with code 1; a model file that cannot be loaded exits with code 2.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -63,14 +67,32 @@ def phonons_command(
         Path | None,
         typer.Option(help="Also plot the band structure with irrep labels (.png or .pdf)."),
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder of phonopy_params.yaml (force constants; phonopy.load reads "
+            "it). Default: STRUCTURE-NAME_phonons in the current directory, or a new "
+            "STRUCTURE-NAME_phonons_N when that exists (another run's files are never replaced).",
+        ),
+    ] = None,
     phonopy_yaml: Annotated[
         Path | None,
         typer.Option(
             "--phonopy-yaml",
-            help="Write phonopy's phonopy_params.yaml here (phonopy.load reads it); "
-            "default: phonopy_params.yaml beside --plot, none without --plot.",
+            help="Write phonopy's phonopy_params.yaml to this file instead (no output folder "
+            "then, unless --out is given).",
         ),
     ] = None,
+    no_files: Annotated[
+        bool,
+        typer.Option(
+            "--no-files",
+            help="Write no phonopy_params.yaml (only the files --plot, --force-constants, "
+            "--pymatgen name).",
+        ),
+    ] = False,
     force_constants: Annotated[
         Path | None,
         typer.Option(
@@ -113,7 +135,17 @@ def phonons_command(
     from ase_symbreak.workflows.storage import model_description
 
     atoms = read_structure(structure)
-    phonopy_yaml = _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
+    _checked_outputs(supercell, plot, phonopy_yaml, force_constants, pymatgen)
+    if no_files and (out is not None or phonopy_yaml is not None):
+        fail(
+            "--no-files writes no phonopy_params.yaml: leave out --out / --phonopy-yaml",
+            code=BAD_INPUT,
+        )
+    replaced = False
+    if phonopy_yaml is None and not no_files:
+        folder = output_folder(structure, out)
+        phonopy_yaml = folder / "phonopy_params.yaml"
+        replaced = phonopy_yaml.exists()
     check_supercell_atoms(atoms, supercell)
     if not displacement > 0:
         fail(f"--displacement must be a positive length, got {displacement}", code=BAD_INPUT)
@@ -122,7 +154,8 @@ def phonons_command(
         atoms, calc, supercell, origin, quiet=as_json, displacement=displacement
     )
     largest_force = _largest_force(atoms, calc)
-    written = _write_phonopy_files(calculation, phonopy_yaml, force_constants)
+    with exit_on(OSError, code=BAD_INPUT, prefix="cannot write the output files: "):
+        written = _write_phonopy_files(calculation, phonopy_yaml, force_constants)
     dos = calculation.dos() if (plot is not None or pymatgen is not None) else None
     band_path = _band_path(calculation)
     if plot is not None:
@@ -145,7 +178,32 @@ def phonons_command(
     console = Console()
     _print_modes(console, modes, f"{structure.name}: phonon modes, supercell {list(supercell)}")
     console.print(f"force constants: {_how(calculation)}", highlight=False)
-    _print_outcome(console, band_path, plot, thermo, largest_force, written)
+    _print_outcome(console, band_path, plot, thermo, largest_force, written, replaced)
+
+
+#: The most ``STEM_phonons_N`` folders tried before giving up (then ``--out`` names one).
+MAX_DEFAULT_FOLDERS = 1000
+
+
+def output_folder(structure: Path, out: Path | None) -> Path:
+    """Where ``phonopy_params.yaml`` goes: ``out`` (exit 2 unless it is or can be a writable
+    folder), else ``STEM_phonons`` in the current directory, or the first free
+    ``STEM_phonons_N`` when that exists: a default never replaces another run's files.
+    """
+    from ase_symbreak.workflows.storage import safe_filename
+
+    if out is not None:
+        return writable_folder(out, "--out")
+    stem = safe_filename(structure.stem or structure.name).strip("._") or "structure"
+    base = Path(f"{stem}_phonons")
+    for n in range(1, MAX_DEFAULT_FOLDERS + 1):
+        candidate = base if n == 1 else Path(f"{base}_{n}")
+        if not os.path.lexists(candidate):
+            return writable_folder(candidate, "the output folder")
+    fail(
+        f"{base} and {base}_2 ... {base}_{MAX_DEFAULT_FOLDERS} all exist; name a folder with --out",
+        code=BAD_INPUT,
+    )
 
 
 def _checked_outputs(
@@ -154,10 +212,9 @@ def _checked_outputs(
     phonopy_yaml: Path | None,
     force_constants: Path | None,
     pymatgen: Path | None,
-) -> Path | None:
+) -> None:
     """Exit 2 on a non-positive supercell, an unknown plot format or an output folder that
-    cannot be written, before any work; return where phonopy's yaml goes (by default beside
-    ``--plot``, nowhere without it).
+    cannot be written, before any work.
     """
     if any(n < 1 for n in supercell):
         fail(
@@ -174,8 +231,6 @@ def _checked_outputs(
                 f"use one of {', '.join('.' + f for f in sorted(formats))}",
                 code=BAD_INPUT,
             )
-    if phonopy_yaml is None and plot is not None:
-        phonopy_yaml = plot.parent / "phonopy_params.yaml"
     for path, option in (
         (phonopy_yaml, "--phonopy-yaml"),
         (force_constants, "--force-constants"),
@@ -183,7 +238,6 @@ def _checked_outputs(
     ):
         if path is not None:
             writable_folder(path.parent if str(path.parent) else Path("."), option)
-    return phonopy_yaml
 
 
 def _how(calculation) -> str:
@@ -242,8 +296,12 @@ def _print_modes(console, modes, title: str) -> None:
         console.print(off_grid, highlight=False, markup=False)
 
 
-def _print_outcome(console, band_path, plot, thermo, largest_force: float, written) -> None:
-    """The band path, the plot and files written, the thermal table and the largest force."""
+def _print_outcome(
+    console, band_path, plot, thermo, largest_force: float, written, replaced: bool = False
+) -> None:
+    """The band path, the plot and files written (``replaced``: phonopy's yaml replaced an
+    earlier file in ``--out``), the thermal table and the largest force.
+    """
     from ._tables import thermal_table
 
     if band_path is not None:
@@ -268,10 +326,13 @@ def _print_outcome(console, band_path, plot, thermo, largest_force: float, writt
         f"structure used as given (largest force {largest_force:.4f} eV/A){note}",
         highlight=False,
     )
-    for path in written.values():
-        console.print(f"written: {path}", highlight=False)
-    if "phonopy_yaml" not in written:
-        console.print("(--phonopy-yaml PATH writes the force constants for phonopy.load)")
+    for key, path in written.items():
+        note = ""
+        if key == "phonopy_yaml":
+            note = " (force constants; phonopy.load reads it)"
+            if replaced:
+                note = note[:-1] + "; replaced the file of an earlier run)"
+        console.print(f"written: {path}{note}", highlight=False, soft_wrap=True)
 
 
 def _largest_force(atoms, calc) -> float:
@@ -284,10 +345,15 @@ def _largest_force(atoms, calc) -> float:
 
 
 def _write_phonopy_files(calculation, phonopy_yaml: Path | None, fc_path: Path | None) -> dict:
-    """phonopy's files of ``calculation``: ``{"phonopy_yaml": path, "force_constants": path}``."""
+    """phonopy's files of ``calculation``: ``{"phonopy_yaml": path, "force_constants": path}``;
+    the yaml written atomically (a full disk leaves no half-written file).
+    """
+    from ase_symbreak.workflows.storage import atomic_write
+
     written = {}
     if phonopy_yaml is not None:
-        calculation.save(phonopy_yaml)
+        phonopy_yaml.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(phonopy_yaml, calculation.save)
         written["phonopy_yaml"] = str(phonopy_yaml)
     if fc_path is not None:
         from phonopy.file_IO import write_FORCE_CONSTANTS

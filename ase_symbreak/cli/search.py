@@ -156,6 +156,7 @@ def _search(
     allow_code: bool = False,
     hessian_dtype: str = "float64",
     workers: int = 1,
+    verify_with: str | None = None,
 ) -> None:
     import contextlib
 
@@ -174,6 +175,9 @@ def _search(
 
     if workers > 1 and device != "cpu":
         fail("--workers runs CPU processes; on a GPU use one process", code=BAD_INPUT)
+    second = None  # --verify-with: loaded before the search, so that a bad name costs nothing
+    if verify_with is not None:
+        second = load_calculator(verify_with, device, allow_code, hessian_dtype)
 
     def search(calc, progress):
         with contextlib.ExitStack() as stack:
@@ -192,6 +196,10 @@ def _search(
             )
 
     search_and_print(search, model, device, allow_code, hessian_dtype)
+    if second is not None:
+        from .verify import verify_folder
+
+        verify_folder(out_dir, second)
 
 
 def search_command(
@@ -290,6 +298,15 @@ def search_command(
             "are shared out as torch threads). 1: all in this process.",
         ),
     ] = 1,
+    verify_with: Annotated[
+        str | None,
+        typer.Option(
+            "--verify-with",
+            help="After the search, relax its top 3 structures again with this second model "
+            "(any name or file --model takes) and report where the two agree (verify.json; "
+            "ase-symbreak verify FOLDER --model MODEL does the same later).",
+        ),
+    ] = None,
 ) -> None:
     """Distortion search: soft phonons -> isotropy subgroups -> relaxed children, ranked, \
 with a family tree.
@@ -313,7 +330,9 @@ with a family tree.
             max_strain=max_strain,
             max_displacement=max_displacement,
         )
-    _search(atoms, model, settings, out, device, allow_code_models, hessian_dtype, workers)
+    _search(
+        atoms, model, settings, out, device, allow_code_models, hessian_dtype, workers, verify_with
+    )
 
 
 def run_command(

@@ -335,9 +335,10 @@ def app():
     return app
 
 
-def test_cli_json_with_own_model(app, tmp_path):
+def test_cli_json_with_own_model(app, tmp_path, monkeypatch):
     from ase_symbreak.models import save_model
 
+    monkeypatch.chdir(tmp_path)  # the default output folder goes here
     model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
     poscar = tmp_path / "POSCAR"
     write(poscar, srtio3_cubic_pm3m(), format="vasp")
@@ -408,7 +409,7 @@ def test_sevennet_srtio3_soft_modes():
     assert not any(m.q_label == "GM" for m in modes.unstable())
 
 
-def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path):
+def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path, monkeypatch):
     """``phonons --phonopy-yaml`` / ``--force-constants``: phonopy reads them back and gives
     the frequencies the command printed; the output says the input was not relaxed."""
     import phonopy
@@ -416,6 +417,7 @@ def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path)
 
     from ase_symbreak.models import save_model
 
+    monkeypatch.chdir(tmp_path)  # the default output folder goes here
     model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
     poscar = tmp_path / "POSCAR"
     write(poscar, srtio3_cubic_pm3m(), format="vasp")
@@ -438,7 +440,7 @@ def test_cli_writes_files_phonopy_loads_with_the_same_frequencies(app, tmp_path)
     assert "structure used as given" in table.stdout
 
 
-def test_cli_band_path_thermal_and_pymatgen_files(app, tmp_path):
+def test_cli_band_path_thermal_and_pymatgen_files(app, tmp_path, monkeypatch):
     """``phonons --plot --thermal --pymatgen``: the plot, the thermal table and pymatgen's
     objects come from the same force constants (pymatgen's bands at the path's commensurate
     points are the printed mode frequencies; its DOS integrates to 3 N)."""
@@ -446,6 +448,7 @@ def test_cli_band_path_thermal_and_pymatgen_files(app, tmp_path):
 
     from ase_symbreak.models import save_model
 
+    monkeypatch.chdir(tmp_path)  # the default output folder goes here
     model_path = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
     poscar = tmp_path / "POSCAR"
     write(poscar, srtio3_cubic_pm3m(), format="vasp")

@@ -1,0 +1,193 @@
+"""``ase-symbreak verify FOLDER --model MODEL``: a second opinion on a finished search.
+
+Relaxes the search's parent and its top-ranked structures again with a second calculator
+(:func:`ase_symbreak.workflows.verify.verify_search`), prints a table of both calculators'
+gains, space groups and stability with every disagreement below it, and writes
+``FOLDER/verify.json``. ``ase-symbreak search ... --verify-with MODEL`` runs the same after
+its search. A folder without a readable search, a model that cannot be loaded or a bad
+option exits with code 2; a rejected input with code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ._common import (
+    BAD_INPUT,
+    REJECTED,
+    AllowCodeOption,
+    DeviceOption,
+    HessianDtypeOption,
+    echo_json,
+    exit_on,
+    fail,
+    load_calculator,
+    progress_bars,
+)
+
+__all__ = ["print_verification", "verify_command", "verify_folder"]
+
+TopOption = Annotated[
+    int,
+    typer.Option(
+        "--top",
+        min=1,
+        help="How many of the search's ranked structures to relax again (descent nodes, "
+        "stable ones first; the ranked children of a one-level search).",
+    ),
+]
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "-"}[value]
+
+
+def _softest(text: str) -> str:
+    """'R4+ at R, -1.23 THz' as 'R4+ -1.23' (irrep labels name their q point)."""
+    irrep, _, rest = text.partition(" at ")
+    return f"{irrep} {rest.partition(', ')[2].removesuffix(' THz')}" if rest else text
+
+
+def verification_table(check) -> Any:
+    """Both calculators side by side, one row per verified structure (parent first); a
+    disagreement is marked '(!)'.
+    """
+    from rich.table import Table
+
+    table = Table(title="second opinion: A the search's calculator, B the second")
+    for name, justify in (
+        ("", "left"),
+        ("space group", "left"),
+        ("gain A", "right"),
+        ("gain B", "right"),
+        ("rank A/B", "center"),
+        ("stable A/B", "center"),
+        ("softest B, THz", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    parent_mark = "" if check.parent_stable_a == check.parent_stable_b else " (!)"
+    table.add_row(
+        "parent",
+        check.parent_space_group,
+        "0",
+        "0",
+        "",
+        f"{_yes_no(check.parent_stable_a)}/{_yes_no(check.parent_stable_b)}{parent_mark}",
+        _softest(check.parent_softest_b),
+    )
+    for s in check.structures:
+        group = s.space_group_a
+        if not s.same_space_group:
+            group += f" -> {s.space_group_b} (!)"
+        table.add_row(
+            s.name,
+            group,
+            f"{s.gain_a_mev_per_fu:.2f}",
+            f"{s.gain_b_mev_per_fu:.2f}",
+            f"{s.rank_a}/{s.rank_b}" + ("" if s.rank_a == s.rank_b else " (!)"),
+            f"{_yes_no(s.stable_a)}/{_yes_no(s.stable_b)}"
+            + ("" if s.same_stability is not False else " (!)"),
+            _softest(s.softest_b),
+        )
+    table.caption = (
+        "gains: meV/f.u. below the parent relaxed with the same calculator; stable B: "
+        f"{check.stability_check}; B's force constants: {check.force_constants_b}"
+    )
+    return table
+
+
+def print_verification(check, console: Console | None = None) -> None:
+    """The table, then every disagreement (or that there is none) and the file written."""
+    console = console or Console()
+    console.print(verification_table(check))
+    n = len(check.structures)
+    if check.agrees:
+        console.print(
+            f"the two calculators agree on the parent and the top {n} structure(s): ranking, "
+            "space groups, stability",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"the two calculators disagree ({len(check.disagreements)} point(s)):", highlight=False
+        )
+        for line in check.disagreements:
+            console.print(f"  - {line}", highlight=False, markup=False)
+    if check.folder:
+        from ase_symbreak.workflows.verify import VERIFY_FILE
+
+        console.print(
+            f"written: {Path(check.folder) / VERIFY_FILE} ({check.seconds:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def verify_folder(
+    folder: Path,
+    calc,
+    top: int = 3,
+    as_json: bool = False,
+    console: Console | None = None,
+) -> None:
+    """Run :func:`~ase_symbreak.workflows.verify.verify_search` on ``folder`` with ``calc``
+    under progress bars and print it (or, ``as_json``, its summary as JSON).
+    """
+    from ase_symbreak.workflows.storage import FolderLocked
+    from ase_symbreak.workflows.verify import verify_search
+
+    console = console or Console()
+    with (
+        exit_on(FolderLocked, code=BAD_INPUT),
+        exit_on(ValueError, code=REJECTED),
+        progress_bars(Console(stderr=True), disable=as_json) as progress,
+    ):
+        check = verify_search(folder, calc, top=top, progress=progress)
+    if as_json:
+        echo_json(check.summary())
+    else:
+        print_verification(check, console)
+
+
+def check_search_folder(folder: Path) -> None:
+    """Exit 2 unless ``folder`` holds a search :func:`~ase_symbreak.load_search` can read."""
+    from ase_symbreak.workflows.folder import load_search
+
+    if not folder.is_dir():
+        fail(f"{folder}: not a folder", code=BAD_INPUT)
+    with exit_on(FileNotFoundError, ValueError, code=BAD_INPUT):
+        load_search(folder)
+
+
+def verify_command(
+    folder: Annotated[Path, typer.Argument(help="A finished search's folder (result.json).")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The second calculator: a model name or file as --model of search takes "
+            "(a MACE .model file; with --allow-code-models any ASE calculator by import path "
+            "package.module:factory, e.g. DFT through ASE)."
+        ),
+    ],
+    top: TopOption = 3,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print verify.json's summary instead of a table.")
+    ] = False,
+    device: DeviceOption = "cpu",
+    hessian_dtype: HessianDtypeOption = "float64",
+    allow_code_models: AllowCodeOption = False,
+) -> None:
+    """A second opinion: relax the top structures of a search again with another calculator \
+and compare gains, ranking, space groups and stability (writes FOLDER/verify.json).
+    """
+    from ase_symbreak.workflows import storage
+
+    check_search_folder(folder)
+    with exit_on(storage.FolderLocked, code=BAD_INPUT):
+        storage.check_unlocked(folder)
+    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
+    verify_folder(folder, calc, top, as_json)
