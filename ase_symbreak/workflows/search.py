@@ -263,6 +263,7 @@ UNKEYED_SETTINGS = {
     "max_nodes": "the descent's extent, not a step's result",
     "random_trials": "how many trials run; each trial's key names it (its seed is fixed)",
     "check_strain": "the descent's strain checks have their own checkpoint (06_elastic)",
+    "follow_off_grid": "the descent's off-grid checks are searches of their own (offgrid/)",
 }
 
 

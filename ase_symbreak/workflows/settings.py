@@ -73,6 +73,15 @@ class SearchSettings:
         Descent: a node stable at its supercell's q points is also checked against strain
         (relaxed-ion elastic tensor positive definite, :mod:`ase_symbreak.phonons.elastic`);
         a strain saddle is not called stable.
+    follow_off_grid : bool
+        Descent: a structure (parent or node) with no soft mode at its supercell's q points
+        whose interpolated dispersion dips below the threshold between them has its phonons
+        recomputed in the point-group-invariant supercell that holds the deepest dip
+        (:mod:`~ase_symbreak.workflows.offgrid_follow`; at most
+        :data:`~ase_symbreak.phonons.supercell.MAX_CELLS` cells and
+        :data:`~ase_symbreak.workflows.offgrid_follow.MAX_FOLLOW_ATOMS` atoms): a real dip
+        makes it unstable and it is searched again in that supercell; an artefact is
+        recorded as checked. False: off-grid dips are only reported.
     max_strain, max_displacement : float
         Limits of the parent-child mapping when a relaxed child is decomposed into the
         parent's irreps: largest principal Biot strain of its cell (dimensionless; the
@@ -144,6 +153,7 @@ class SearchSettings:
     child_symprec: float = 1e-2
     max_strain: float = DEFAULT_MAX_STRAIN
     check_strain: bool = True
+    follow_off_grid: bool = True
     max_displacement: float = 1.0
     max_depth: int = 3
     child_supercell: tuple | None = None
