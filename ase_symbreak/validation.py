@@ -13,7 +13,15 @@ MIN_DISTANCE = 0.5
 #: The most atoms a command takes in one structure; ``ASE_SYMBREAK_MAX_ATOMS`` lifts it.
 MAX_ATOMS = 5000
 
-__all__ = ["MAX_ATOMS", "MIN_DISTANCE", "check_atom_count", "check_atoms", "check_reach"]
+__all__ = [
+    "MAX_ATOMS",
+    "MIN_DISTANCE",
+    "check_atom_count",
+    "check_atoms",
+    "check_calculator_reach",
+    "check_reach",
+    "model_cutoff",
+]
 
 
 def check_atoms(
@@ -173,3 +181,22 @@ def check_reach(atoms: Atoms, cutoff: float, what: str = "structure") -> Atoms:
             f"cell in Angstrom? (cell lengths {np.round(atoms.cell.lengths(), 4).tolist()} A)"
         )
     return atoms
+
+
+def model_cutoff(calc) -> float | None:
+    """The cutoff (Angstrom) of ``calc``'s model (``calc.model.cutoff``, as our calculators
+    and every :class:`~ase_symbreak.models.base.EnergyModel` declare it), None when the
+    calculator does not say.
+    """
+    cutoff = getattr(getattr(calc, "model", None), "cutoff", None)
+    if isinstance(cutoff, (int, float, np.floating)) and not isinstance(cutoff, bool):
+        return float(cutoff)
+    return None
+
+
+def check_calculator_reach(atoms: Atoms, calc, what: str = "structure") -> Atoms:
+    """:func:`check_reach` with the cutoff of ``calc``'s model (:func:`model_cutoff`); nothing
+    is checked for a calculator that declares no cutoff.
+    """
+    cutoff = model_cutoff(calc)
+    return atoms if cutoff is None else check_reach(atoms, cutoff, what)

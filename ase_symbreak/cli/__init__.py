@@ -9,6 +9,7 @@ this package imports typer or rich.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import os
 import signal
@@ -163,7 +164,34 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:
         if _common.debug_enabled():
             raise
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            _disk_full(err)
         _common.report_unexpected(err)
+
+
+#: errno of a full disk or an exhausted quota.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(err: OSError) -> None:
+    """One line for a full disk (exit 2): results are written atomically, so what was
+    written is whole and a rerun of a search or screen resumes from its folder.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    where = f" writing {err.filename}" if err.filename else ""
+    Console(stderr=True).print(
+        "[red]error:[/red] "
+        + escape(
+            f"no space left on the device{where} ({err.strerror or err}): nothing was left "
+            "half-written; free some space and run again (a search or screen resumes from "
+            "its folder)"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise SystemExit(_common.BAD_INPUT)
 
 
 if __name__ == "__main__":  # pragma: no cover

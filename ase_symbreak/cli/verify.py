@@ -80,6 +80,9 @@ def verification_table(check) -> Any:
         _softest(check.parent_softest_b),
     )
     for s in check.structures:
+        if s.failed:
+            table.add_row(s.name, s.space_group_a, f"{s.gain_a_mev_per_fu:.2f}", "-", "", "", "")
+            continue
         group = s.space_group_a
         if not s.same_space_group:
             group += f" -> {s.space_group_b} (!)"
@@ -87,7 +90,7 @@ def verification_table(check) -> Any:
             s.name,
             group,
             f"{s.gain_a_mev_per_fu:.2f}",
-            f"{s.gain_b_mev_per_fu:.2f}",
+            f"{s.gain_b_mev_per_fu or 0.0:.2f}",
             f"{s.rank_a}/{s.rank_b}" + ("" if s.rank_a == s.rank_b else " (!)"),
             f"{_yes_no(s.stable_a)}/{_yes_no(s.stable_b)}"
             + ("" if s.same_stability is not False else " (!)"),

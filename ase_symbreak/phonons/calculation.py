@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from ase_symbreak.protocols import Calculator
 from ase_symbreak.structures import as_atoms
 from ase_symbreak.symmetry.lattice import supercell_matrix_3x3
-from ase_symbreak.validation import check_symprec
+from ase_symbreak.validation import check_calculator_reach, check_symprec
 
 from .bandpath import BandPath, standard_band_path
 from .bands import BandStructureData, band_structure_data
@@ -169,6 +169,8 @@ class Phonons:
             from ase_symbreak.calculator import SymBreakCalculator
 
             self.calc = SymBreakCalculator()
+        # free atoms (a cell typed in the wrong unit) would give zero force constants: "stable"
+        check_calculator_reach(self.atoms, self.calc)
         phonon, found = phonopy_force_constants(
             self.atoms,
             self.calc,

@@ -28,7 +28,7 @@ from ase_symbreak.training.evaluate import evaluate, write_metrics
 from ase_symbreak.training.loss import LossWeights
 from ase_symbreak.training.trainer import TrainConfig, TrainResult, initial_model, train
 
-__all__ = ["train_from_config"]
+__all__ = ["recipe_out_dir", "train_from_config"]
 
 _SECTIONS = {"out_dir", "resume", "data", "model", "loss", "train"}
 
@@ -119,11 +119,46 @@ def _load_data(path: Path):
         raise ValueError(f"cannot read data file {path}: {first_line(err)}") from None
 
 
-def train_from_config(config: str | os.PathLike[str] | dict[str, Any], log=print) -> TrainResult:
+def recipe_out_dir(value: Any, base: Path) -> Path:
+    """A recipe's ``out_dir``: a relative folder inside the recipe's folder ``base``.
+
+    An absolute path, ``..`` or a symbolic link that leads out of ``base`` raise
+    ``ValueError``: a shared recipe must not write, replace or remove anything outside its
+    folder (``ase-symbreak train --out FOLDER``, or ``train_from_config(...,
+    out_dir=...)``, writes elsewhere).
+    """
+    from pathlib import PurePath
+
+    if not isinstance(value, str):
+        raise ValueError(f"out_dir must be a string (a folder), got {value!r}")
+    parts = PurePath(value).parts
+    if not value.strip() or PurePath(value).is_absolute() or value.startswith("~"):
+        problem = "an absolute path" if value.strip() else "empty"
+    elif ".." in parts:
+        problem = "a path with '..'"
+    elif not [x for x in parts if x != "."]:
+        problem = "the recipe's folder itself"
+    elif not (base / value).resolve().is_relative_to(base.resolve()):
+        problem = "a link out of the recipe's folder"
+    else:
+        return base / value
+    raise ValueError(
+        f"out_dir {value!r} is {problem}; a training recipe writes only to a folder inside "
+        "its own folder (pass --out FOLDER to write elsewhere)"
+    )
+
+
+def train_from_config(
+    config: str | os.PathLike[str] | dict[str, Any],
+    log=print,
+    out_dir: str | os.PathLike[str] | None = None,
+) -> TrainResult:
     """Load data, build (or load) the model, train, and write ``out_dir/metrics.json``.
 
     The trained model is ``out_dir/model_best.safetensors``, loadable by
-    :class:`ase_symbreak.calculator.SymBreakCalculator`.
+    :class:`ase_symbreak.calculator.SymBreakCalculator`. ``out_dir``: where to write
+    (default: the recipe's ``out_dir``, a folder inside the recipe's folder, see
+    :func:`recipe_out_dir`; ``training_run`` when it names none).
     """
     base = Path.cwd()
     if not isinstance(config, dict):
@@ -137,6 +172,11 @@ def train_from_config(config: str | os.PathLike[str] | dict[str, Any], log=print
         raise ValueError(
             f"unknown top-level keys {unknown}; expected a subset of {sorted(_SECTIONS)}"
         )
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else recipe_out_dir(config.get("out_dir", "training_run"), base)
+    )
     if not isinstance(config.get("data", {}), dict):
         raise ValueError("[data] must be a table")
     data = dict(config.get("data", {}))
@@ -182,7 +222,7 @@ def train_from_config(config: str | os.PathLike[str] | dict[str, Any], log=print
         model = initial_model(
             potential, train_set, seed=train_config.seed, dtype=train_config.torch_dtype
         )
-    out_dir = base / config.get("out_dir", "training_run")
+    out_dir = out
     result = train(
         model,
         train_set,

@@ -14,6 +14,7 @@ from pathlib import Path
 from ase import Atoms
 
 from ase_symbreak.structures import as_atoms
+from ase_symbreak.validation import check_calculator_reach
 
 from .budget import Deadline
 from .descent import descent_steps
@@ -104,6 +105,7 @@ def distortion_search(
     atoms = as_atoms(atoms)
     if executor is None:
         calc = _default_calculator(calc)
+        check_calculator_reach(atoms, calc, "the parent")  # free atoms: zero phonons, "stable"
     elif calc is None:
         from .calcspec import CalculatorSpec
 

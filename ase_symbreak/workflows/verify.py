@@ -36,6 +36,7 @@ import numpy as np
 from ase import Atoms
 
 from ase_symbreak.codec import Record
+from ase_symbreak.errors import first_line
 
 from .search_result import SearchResult
 
@@ -80,6 +81,9 @@ class VerifiedStructure(Record):
         Whether the relaxation with the second calculator reached the force criterion.
     atoms_b : Atoms
         The structure relaxed with the second calculator.
+    failed : str
+        Why the second calculator's relaxation or phonons failed ('' when they did not;
+        then ``gain_b_mev_per_fu``, ``rank_b`` and ``stable_b`` are None).
     """
 
     name: str
@@ -88,19 +92,20 @@ class VerifiedStructure(Record):
     space_group_a: str
     space_group_b: str
     gain_a_mev_per_fu: float
-    gain_b_mev_per_fu: float
+    gain_b_mev_per_fu: float | None
     rank_a: int
-    rank_b: int
+    rank_b: int | None
     stable_a: bool | None
     stable_b: bool | None
     softest_b: str
     supercell: tuple[tuple[int, ...], ...]
     converged_b: bool
     atoms_b: Atoms | None = field(default=None, repr=False, compare=False)
+    failed: str = ""
 
     @property
     def same_space_group(self) -> bool:
-        return self.space_group_a == self.space_group_b
+        return bool(self.failed) or self.space_group_a == self.space_group_b
 
     @property
     def same_stability(self) -> bool | None:
@@ -297,26 +302,31 @@ def disagreements(
             f"parent: {_stable(parent_stable_a)} with the search's calculator, "
             f"{_stable(parent_stable_b)} with the second"
         )
-    s = list(structures)
+    for x in structures:
+        if x.failed:
+            lines.append(
+                f"failed: {x.name} {x.space_group_a} with the second calculator: {x.failed}"
+            )
+    s = [x for x in structures if not x.failed and x.gain_b_mev_per_fu is not None]
     for i, x in enumerate(s):
         for y in s[i + 1 :]:
             da = x.gain_a_mev_per_fu - y.gain_a_mev_per_fu
-            db = x.gain_b_mev_per_fu - y.gain_b_mev_per_fu
+            db = float(x.gain_b_mev_per_fu or 0.0) - float(y.gain_b_mev_per_fu or 0.0)
             if abs(da) > tolerance_mev and abs(db) > tolerance_mev and da * db < 0:
                 hi, lo = (x, y) if da > 0 else (y, x)
                 lines.append(
                     f"ranking: {hi.name} {hi.space_group_a} lies lower than {lo.name} "
                     f"{lo.space_group_a} with the search's calculator (gains "
                     f"{hi.gain_a_mev_per_fu:.2f} vs {lo.gain_a_mev_per_fu:.2f} meV/f.u.), "
-                    f"higher with the second ({hi.gain_b_mev_per_fu:.2f} vs "
-                    f"{lo.gain_b_mev_per_fu:.2f})"
+                    f"higher with the second ({float(hi.gain_b_mev_per_fu or 0):.2f} vs "
+                    f"{float(lo.gain_b_mev_per_fu or 0):.2f})"
                 )
     for x in s:
-        if (x.gain_a_mev_per_fu > tolerance_mev) != (x.gain_b_mev_per_fu > tolerance_mev):
+        gain_b = float(x.gain_b_mev_per_fu or 0.0)
+        if (x.gain_a_mev_per_fu > tolerance_mev) != (gain_b > tolerance_mev):
             lines.append(
                 f"gain: {x.name} {x.space_group_a} lies {x.gain_a_mev_per_fu:.2f} meV/f.u. below "
-                f"the parent with the search's calculator, {x.gain_b_mev_per_fu:.2f} with the "
-                "second"
+                f"the parent with the search's calculator, {gain_b:.2f} with the second"
             )
         if not x.same_space_group:
             lines.append(
@@ -423,9 +433,12 @@ def _verify(result: SearchResult, calc, top: int, progress) -> Verification:
     tick("verify relax", 0, n_relax)
     parent_b = relaxed(result.parent.atoms, s.parent_fmax)
     tick("verify relax", 1, n_relax)
-    relaxed_b = []
+    relaxed_b: list[Any] = []
     for k, e in enumerate(entries):
-        relaxed_b.append(relaxed(e.atoms, s.child_fmax))
+        try:
+            relaxed_b.append(relaxed(e.atoms, s.child_fmax))
+        except Exception as err:  # noqa: BLE001 - one structure's failure is a finding
+            relaxed_b.append(f"relaxation failed: {first_line(err)}")
         tick("verify relax", k + 2, n_relax)
     tick("verify phonons", 0, n_relax)
     supercell = s.supercell
@@ -435,35 +448,47 @@ def _verify(result: SearchResult, calc, top: int, progress) -> Verification:
         supercell = auto_supercell(result.parent.atoms, symprec=s.symprec)
     parent_stable_b, parent_softest_b, method = check(parent_b.atoms, supercell)
     tick("verify phonons", 1, n_relax)
-    checks = []
+    checks: list[Any] = []
     for k, (e, r) in enumerate(zip(entries, relaxed_b)):
-        checks.append(check(r.atoms, e.supercell))
+        if isinstance(r, str):
+            checks.append(r)
+        else:
+            try:
+                checks.append(check(r.atoms, e.supercell))
+            except Exception as err:  # noqa: BLE001 - one structure's failure is a finding
+                checks.append(f"phonons failed: {first_line(err)}")
         tick("verify phonons", k + 2, n_relax)
-    gains_a = [e.gain for e in entries]
-    gains_b = [(parent_b.energy_per_fu - r.energy_per_fu) * 1000.0 for r in relaxed_b]
-    ranks_a, ranks_b = _ranks(gains_a), _ranks(gains_b)
-    structures = tuple(
-        VerifiedStructure(
-            name=e.name,
-            node=e.node,
-            candidate_index=e.candidate_index,
-            space_group_a=_space_group(e.atoms, s.child_symprec),
-            space_group_b=_space_group(r.atoms, s.child_symprec),
-            gain_a_mev_per_fu=float(e.gain),
-            gain_b_mev_per_fu=float(gb),
-            rank_a=ra,
-            rank_b=rb,
-            stable_a=e.stable,
-            stable_b=bool(stable),
-            softest_b=softest,
-            supercell=tuple(tuple(int(x) for x in row) for row in _matrix(e.supercell)),
-            converged_b=bool(r.converged),
-            atoms_b=r.atoms,
+    ok = [not isinstance(c, str) for c in checks]
+    gains_b = [
+        (parent_b.energy_per_fu - r.energy_per_fu) * 1000.0 if good else None
+        for r, good in zip(relaxed_b, ok)
+    ]
+    ranks_a = _ranks([e.gain for e in entries])
+    ranked_b = iter(_ranks([g for g in gains_b if g is not None]))
+    ranks_b = [next(ranked_b) if g is not None else None for g in gains_b]
+    structures = []
+    for e, r, gb, ra, rb, c in zip(entries, relaxed_b, gains_b, ranks_a, ranks_b, checks):
+        failed = c if isinstance(c, str) else ""
+        structures.append(
+            VerifiedStructure(
+                name=e.name,
+                node=e.node,
+                candidate_index=e.candidate_index,
+                space_group_a=_space_group(e.atoms, s.child_symprec),
+                space_group_b="" if isinstance(r, str) else _space_group(r.atoms, s.child_symprec),
+                gain_a_mev_per_fu=float(e.gain),
+                gain_b_mev_per_fu=None if gb is None else float(gb),
+                rank_a=ra,
+                rank_b=rb,
+                stable_a=e.stable,
+                stable_b=None if failed else bool(c[0]),
+                softest_b="" if failed else c[1],
+                supercell=tuple(tuple(int(x) for x in row) for row in _matrix(e.supercell)),
+                converged_b=False if isinstance(r, str) else bool(r.converged),
+                atoms_b=None if isinstance(r, str) else r.atoms,
+                failed=failed,
+            )
         )
-        for e, r, gb, ra, rb, (stable, softest, _) in zip(
-            entries, relaxed_b, gains_b, ranks_a, ranks_b, checks
-        )
-    )
     parent_stable_a = not result.soft_modes.modes
     return Verification(
         folder=result.out_dir,
@@ -475,7 +500,7 @@ def _verify(result: SearchResult, calc, top: int, progress) -> Verification:
         parent_stable_a=parent_stable_a,
         parent_stable_b=bool(parent_stable_b),
         parent_softest_b=parent_softest_b,
-        structures=structures,
+        structures=tuple(structures),
         force_constants_b=str(method or ""),
         disagreements=disagreements(structures, parent_stable_a, bool(parent_stable_b)),
         seconds=time.perf_counter() - start,

@@ -395,3 +395,214 @@ def test_a_huge_supercell_is_refused_before_any_work(tmp_path, good, command, mo
     assert text.startswith("error:") and "100 100 100 has 5000000 atoms" in text, text
     assert "the limit is 5000" in text and "ASE_SYMBREAK_MAX_ATOMS" in text, text
     assert not (tmp_path / "out").exists()
+
+
+# -- issue 34: training outputs, report links, full disks, free atoms in the Python API ------
+
+
+def _training_recipe(folder: Path, out_dir: str) -> Path:
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    images = []
+    for seed in range(2):
+        atoms = cubic_perovskite(3.9)
+        atoms.rattle(0.01, seed=seed)
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=atoms.positions * 0.0)
+        images.append(atoms)
+    folder.mkdir(parents=True, exist_ok=True)
+    write(folder / "data.extxyz", images)
+    recipe = folder / "train.toml"
+    recipe.write_text(f'out_dir = "{out_dir}"\n[data]\npath = "data.extxyz"\nval_fraction = 0.5\n')
+    return recipe
+
+
+#: case: (out_dir of the recipe, with OUTSIDE for a folder beside the recipe's; fragment)
+TRAINING_OUT_DIRS = {
+    "..": ("..", "is a path with '..'"),
+    "a sibling folder": ("../outside/run", "is a path with '..'"),
+    "an absolute path": ("OUTSIDE/run", "is an absolute path"),
+    "the recipe's folder": (".", "is the recipe's folder itself"),
+    "a link out": ("link/run", "is a link out of the recipe's folder"),
+    "a home path": ("~/run", "is an absolute path"),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAINING_OUT_DIRS))
+def test_a_training_recipe_cannot_write_outside_its_folder(tmp_path, case, monkeypatch):
+    """A shared training recipe's out_dir stays inside the recipe's folder: '..', absolute
+    paths and links out are refused in one line (exit 2) before any data is read or model
+    built, and nothing appears outside (issue 34).
+    """
+    import ase_symbreak.training.config as config
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(config, "_load_data", no_training)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    value, fragment = TRAINING_OUT_DIRS[case]
+    recipe = _training_recipe(tmp_path / "recipes", value.replace("OUTSIDE", str(outside)))
+    (tmp_path / "recipes" / "link").symlink_to(outside)
+    res = CliRunner().invoke(app, ["train", str(recipe)])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert text.startswith("error: out_dir") and fragment in text and "--out" in text, text
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside", "recipes"]
+
+
+def test_train_from_config_keeps_its_outputs_in_the_recipes_folder(tmp_path):
+    from ase_symbreak.training.config import recipe_out_dir, train_from_config
+
+    recipe = _training_recipe(tmp_path / "recipes", "../escape")
+    with pytest.raises(ValueError, match="is a path with '..'"):
+        train_from_config(recipe, log=None)
+    assert not (tmp_path / "escape").exists()
+    base = tmp_path / "recipes"
+    assert recipe_out_dir("runs/a", base) == base / "runs" / "a"
+
+
+@pytest.fixture(scope="module")
+def search_folder(tmp_path_factory):
+    """A finished search (EMT fcc Cu, stable: one level, its plots and report)."""
+    from ase.build import bulk
+
+    folder = tmp_path_factory.mktemp("cu")
+    write(folder / "cu.cif", bulk("Cu", "fcc", a=3.6))
+    args = ["search", folder / "cu.cif", *EMT, "--max-depth", 0, "--out", folder / "run"]
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+    return folder / "run"
+
+
+def _loop(path: Path) -> None:
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    os.symlink(path.name, path)
+
+
+#: case: what is a symbolic link to itself, and the message's fragment
+REPORT_LOOPS = {
+    "the folder": (None, "is a symbolic link loop"),
+    "search.json": ("search.json", "search.json is a symbolic link loop"),
+    "the phonon bands picture": ("phonon_bands.png", "symbolic link loop at"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPORT_LOOPS))
+def test_a_symlink_loop_in_a_report_folder(search_folder, tmp_path, case):
+    """``report`` on a folder with a symbolic link loop: one line, exit 2 (was 'unexpected
+    RuntimeError: Symlink loop from ...', exit 3).
+    """
+    import shutil
+
+    name, fragment = REPORT_LOOPS[case]
+    folder = tmp_path / "run"
+    if name is None:
+        _loop(folder)
+    else:
+        shutil.copytree(search_folder, folder)
+        _loop(folder / name)
+    res = CliRunner().invoke(app, ["report", str(folder)])
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert text.startswith("error:") and fragment in text and "unexpected" not in text, text
+
+
+def _disk_fills_after(monkeypatch, writes: int) -> list[str]:
+    """The atomic writer runs out of space after ``writes`` files: it writes half of the next
+    one, then raises ENOSPC (as a full disk does); returns the files written whole.
+    """
+    import errno
+
+    from ase_symbreak.workflows import storage
+
+    real = storage.atomic_write
+    done: list[str] = []
+
+    def full_disk(path, write):
+        if len(done) >= writes:
+
+            def half(tmp: str) -> None:
+                write(tmp)
+                size = os.path.getsize(tmp)
+                with open(tmp, "r+b") as handle:
+                    handle.truncate(size // 2)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+            return real(path, half)
+        done.append(str(path))
+        return real(path, write)
+
+    monkeypatch.setattr(storage, "atomic_write", full_disk)
+    return done
+
+
+def _every_file_whole(folder: Path) -> None:
+    import json
+
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    for path in folder.rglob("*.json"):
+        json.loads(path.read_text())  # no half-written JSON
+
+
+def test_a_full_disk_during_a_search(tmp_path, monkeypatch, capsys):
+    """ENOSPC while the search writes its results: one line and exit 2 from the console
+    script (was 'unexpected OSError', exit 3), no half-written file, and a rerun with
+    space again finishes from the files written (issue 34).
+    """
+    from ase.build import bulk
+
+    from ase_symbreak.cli import _common, main
+
+    monkeypatch.setattr(_common, "_CONSOLE_SCRIPT", False)  # main() sets it; restored after
+    write(tmp_path / "cu.cif", bulk("Cu", "fcc", a=3.6))
+    out = tmp_path / "out"
+    args = ["search", str(tmp_path / "cu.cif"), *EMT, "--max-depth", "0", "--out", str(out)]
+    done = _disk_fills_after(monkeypatch, writes=2)
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error: no space left on the device writing"), err
+    assert "nothing was left half-written" in err and "unexpected" not in err, err
+    assert len(done) == 2 and all(Path(p).is_file() for p in done)
+    _every_file_whole(out)
+    monkeypatch.undo()
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "the parent is dynamically stable" in res.output, res.output
+    _every_file_whole(out)
+
+
+def test_a_full_disk_while_phonons_writes_its_files(tmp_path, monkeypatch):
+    from ase.build import bulk
+
+    write(tmp_path / "cu.cif", bulk("Cu", "fcc", a=3.6))
+    _disk_fills_after(monkeypatch, writes=0)
+    res = CliRunner().invoke(app, ["phonons", str(tmp_path / "cu.cif"), *EMT, "-o", "fc"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "cannot write the output files" in text and "No space left on device" in text, text
+    assert list((tmp_path / "fc").iterdir()) == []  # no half-written phonopy_params.yaml
+
+
+def test_free_atoms_are_refused_by_the_python_api(tmp_path):
+    """A perovskite typed ten times too large (39 A) has atoms out of the model's reach:
+    Phonons and distortion_search raise a ValueError saying so, never 'stable' (issue 34;
+    the commands already refused it).
+    """
+    from ase_symbreak import Phonons, distortion_search
+    from ase_symbreak.calculator import SymBreakCalculator
+    from ase_symbreak.testing.toy_models import PlantedTiltModel
+
+    calc = SymBreakCalculator(model=PlantedTiltModel(), dtype="float64")
+    big = cubic_perovskite(39.0)
+    message = "no neighbour within the model's cutoff 3.1 A"
+    with pytest.raises(ValueError, match=message):
+        Phonons(big, calc, (1, 1, 1)).run()
+    with pytest.raises(ValueError, match=message):
+        distortion_search(big, calc, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "01_parent.json").exists()
+    Phonons(cubic_perovskite(3.9), calc, (1, 1, 1)).run()  # in reach: computed

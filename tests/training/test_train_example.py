@@ -16,11 +16,12 @@ def test_train_example_runs_offline(tmp_path):
     recipe = tomllib.loads(EXAMPLE.read_text())
     data = (EXAMPLE.parent / recipe["data"]["path"]).resolve()
     assert data.exists(), f"{data} is missing: run recipes/training/make_emt_data.py"
-    assert recipe["out_dir"].startswith("../../results/")  # never into the checkout's source
+    assert recipe["out_dir"].startswith("results/")  # inside its folder, not tracked by git
     short = EXAMPLE.read_text().replace("epochs = 100", "epochs = 2")
-    short = short.replace(recipe["out_dir"], str(tmp_path / "out"))
     short = short.replace(f'"{recipe["data"]["path"]}"', f'"{data}"')
     (tmp_path / "example.toml").write_text(short)
-    res = CliRunner().invoke(app, ["train", str(tmp_path / "example.toml")])
+    res = CliRunner().invoke(
+        app, ["train", str(tmp_path / "example.toml"), "--out", str(tmp_path / "out")]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "out" / "model_best.safetensors").exists()

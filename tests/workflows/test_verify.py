@@ -135,3 +135,23 @@ def test_search_verify_with(tmp_path):
     data = json.loads((out / VERIFY_FILE).read_text())
     assert [s["name"] for s in data["structures"]] == ["child 1", "child 2", "child 3"]
     assert data["structures"][0]["stable_a"] is None  # a one-level search checks no child
+
+
+class _FailsOffTheDiagonal(SymBreakCalculator):
+    """Refuses cells whose three lengths differ: Imm2 and I4mm fail, the parent and R3m not."""
+
+    def check_structure(self, atoms) -> None:
+        super().check_structure(atoms)
+        lengths = atoms.cell.lengths()
+        if lengths.max() - lengths.min() > 1e-4:
+            raise ValueError("not for this cell")
+
+
+def test_a_structure_the_second_calculator_fails_on_is_reported(searched):
+    calc = _FailsOffTheDiagonal(model=PlantedPolarRocksaltModel(), dtype="float64")
+    check = verify_search(searched, calc, top=3, write=False)
+    failed = {s.name: s.failed for s in check.structures}
+    assert failed["#1"] == "" and "relaxation failed: not for this cell" in failed["#2"]
+    assert check.structures[0].rank_b == 1 and check.structures[1].rank_b is None
+    assert any(line.startswith("failed: #3 I4mm (107)") for line in check.disagreements)
+    assert Verification.from_dict(json.loads(json.dumps(check.to_dict()))) == check
