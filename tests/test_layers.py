@@ -40,6 +40,7 @@ LAYER_OF = {
     "ase_symbreak.protocols": "foundations",
     "ase_symbreak.threads": "foundations",
     "ase_symbreak.progress": "foundations",
+    "ase_symbreak.htmlpage": "foundations",
     "ase_symbreak.torch_utils": "foundations",
     "ase_symbreak.calculator": "calculators",
     "ase_symbreak.hessian": "calculators",
@@ -57,6 +58,7 @@ LAYER_OF = {
     "ase_symbreak.orderparams": "analyses",
     "ase_symbreak.training": "analyses",
     "ase_symbreak.environments": "analyses",
+    "ase_symbreak.explain": "analyses",
     # physics checks and toy models for tests and users' models: they use calculators and
     # foundations today and may use the analyses; the package's own layers do not use them
     # (only workflows/ and cli/ could)

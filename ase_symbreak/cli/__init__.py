@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("irreps", "symmetry:irreps_command"),
     ("decompose", "symmetry:decompose_command"),
     ("subgroups", "symmetry:subgroups_command"),
+    ("explain", "explain:explain_command"),
     ("environments", "environments:environments_command"),
     ("phonons", "phonons:phonons_command"),
     ("search", "search:search_command"),
