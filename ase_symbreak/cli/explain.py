@@ -67,6 +67,10 @@ def explain_command(
         Path | None,
         typer.Option(help="Also write the ideal parent to this file (CIF, POSCAR, ...)."),
     ] = None,
+    no_phonons: Annotated[
+        bool,
+        typer.Option("--no-phonons", help="With --model, skip the parent's labelled phonons."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     device: DeviceOption = "cpu",
     allow_code_models: AllowCodeOption = False,
@@ -95,6 +99,7 @@ def explain_command(
             threshold=threshold,
             origin_index=origin,
             model_name=model or "",
+            phonons=not no_phonons,
         )
     written = []
     with exit_on(OSError, code=BAD_INPUT, prefix="cannot write the output files: "):
@@ -180,5 +185,19 @@ def _print(result, name: str, written: list[str]) -> None:
         table.add_row("all modes, no strain", f"{e.all_modes:.3f}", "")
         table.add_row("the child", f"{e.child:.3f}", "")
         console.print(table)
+    if result.parent_phonons:
+        phonons = _with_columns(
+            "parent phonons (ideal parent), the child's irreps marked *",
+            ("q", "irrep", ("THz", "right"), ("deg.", "right"), ""),
+        )
+        for p in result.parent_phonons:
+            phonons.add_row(
+                p.q_label,
+                p.irrep,
+                f"{p.frequency_thz:.3f}",
+                str(p.degeneracy),
+                "*" if p.in_child else "",
+            )
+        console.print(phonons)
     for path in written:
         console.print(f"written: {path}")

@@ -9,6 +9,7 @@ together (:mod:`.energies`). :mod:`.page` writes it as one self-contained HTML p
 
 from .energies import EnergyBreakdown, ModeEnergy, mode_energies
 from .explanation import DEFAULT_THRESHOLD, ExplainedMode, Explanation, StrainPart, explain
+from .parent_phonons import ParentPhonon, parent_phonons
 from .parents import ParentCandidate, find_parents
 from .roles import GroupStep, IrrepRoles, assign_roles, irrep_fields
 
@@ -21,10 +22,12 @@ __all__ = [
     "IrrepRoles",
     "ModeEnergy",
     "ParentCandidate",
+    "ParentPhonon",
     "StrainPart",
     "assign_roles",
     "explain",
     "find_parents",
     "irrep_fields",
     "mode_energies",
+    "parent_phonons",
 ]

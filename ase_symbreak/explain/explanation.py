@@ -31,6 +31,7 @@ from ase_symbreak.symmetry.spacegroup import (
 )
 
 from .energies import DEFAULT_POINTS, EnergyBreakdown, mode_energies
+from .parent_phonons import ParentPhonon, parent_phonons
 from .parents import (
     DEFAULT_MAX_DISPLACEMENT,
     ParentCandidate,
@@ -135,6 +136,9 @@ class Explanation(Record):
         Glazer tilt system of a perovskite child ("" otherwise).
     energies : EnergyBreakdown or None
         With a calculator.
+    parent_phonons : tuple[ParentPhonon, ...]
+        With a calculator (and ``phonons=True``): the parent's labelled modes, lowest
+        first, those the child carries marked.
     threshold : float
         Angstrom.
     """
@@ -155,6 +159,7 @@ class Explanation(Record):
     glazer: str
     energies: EnergyBreakdown | None
     threshold: float
+    parent_phonons: tuple[ParentPhonon, ...] = ()
 
     @property
     def primary(self) -> tuple[str, ...]:
@@ -245,6 +250,17 @@ class Explanation(Record):
                     for m in e.modes
                 },
             }
+        if self.parent_phonons:
+            out["parent_phonons"] = [
+                {
+                    "q": p.q_label,
+                    "irrep": p.irrep,
+                    "frequency_thz": p.frequency_thz,
+                    "degeneracy": p.degeneracy,
+                    "in_child": p.in_child,
+                }
+                for p in self.parent_phonons
+            ]
         return out
 
 
@@ -259,6 +275,7 @@ def explain(
     symprec: float = 1e-3,
     points: int = DEFAULT_POINTS,
     model_name: str = "",
+    phonons: bool = True,
 ) -> Explanation:
     """Explain a distorted structure: its parent, its modes and their roles, their energies.
 
@@ -282,6 +299,10 @@ def explain(
         Tolerance of the child's and the parent's groups, Angstrom.
     points : int
         Points of each mode's energy scan.
+    model_name : str
+        The calculator's name in the record (default: its class name).
+    phonons : bool
+        With a calculator, also the parent's labelled phonons with the child's modes marked.
 
     Returns
     -------
@@ -313,6 +334,7 @@ def explain(
             symprec,
             points,
             model_name,
+            phonons,
         )
 
 
@@ -327,6 +349,7 @@ def _explain(
     symprec: float,
     points: int,
     model_name: str,
+    phonons: bool,
 ) -> Explanation:
     if parent is not None and parent_group is not None:
         raise ValueError("give the parent or its space-group number, not both")
@@ -396,6 +419,13 @@ def _explain(
             points=points,
             model=model_name,
         )
+    marked: tuple[ParentPhonon, ...] = ()
+    if calc is not None and phonons:
+        ideal = decomposition.parent_idealization
+        primitive = ideal.atoms if ideal is not None else decomposition.mapping.parent
+        marked = parent_phonons(
+            primitive, calc, decomposition.n, decomposition.origin_index, set(labels)
+        )
     return Explanation(
         child_space_group_number=int(child_info.number),
         child_space_group_symbol=str(child_info.symbol),
@@ -416,6 +446,7 @@ def _explain(
         glazer=_glazer(chosen.structure, child),
         energies=energies,
         threshold=float(threshold),
+        parent_phonons=marked,
     )
 
 

@@ -36,6 +36,7 @@ def render_page(explanation: Explanation, title: str = "", plots: bool = True) -
         figure(_amplitude_plot(e), "Amplitudes Ap by irrep (Angstrom)") if plots else "",
         _strain(e),
         _energies(e),
+        _parent_phonons(e),
         figure(_energy_plot(e), "Energy along each mode alone (meV per formula unit)")
         if plots and e.energies is not None and e.energies.modes
         else "",
@@ -130,6 +131,24 @@ def _energies(e: Explanation) -> str:
     )
     headers = ["irrep", "alone at the child's amplitude (meV/f.u.)", "unstable in the parent"]
     return "<h2>Energies</h2>" + totals + table(headers, rows, "energies")
+
+
+def _parent_phonons(e: Explanation) -> str:
+    if not e.parent_phonons:
+        return ""
+    rows: list[list[Cell]] = [
+        [
+            escape(p.q_label),
+            escape(p.irrep),
+            ("num", number(p.frequency_thz, ".3f")),
+            ("num", str(p.degeneracy)),
+            "yes" if p.in_child else "",
+        ]
+        for p in e.parent_phonons
+    ]
+    headers = ["q", "irrep", "frequency (THz)", "degeneracy", "in the child"]
+    note = "<p>Imaginary frequencies as negative; the ideal parent, not relaxed.</p>"
+    return "<h2>Parent phonons</h2>" + note + table(headers, rows, "parent-phonons")
 
 
 # ----------------------------------------------------------------------------- plots

@@ -15,9 +15,11 @@ from ase import Atoms
 from ase.calculators.lj import LennardJones
 from scipy.spatial.transform import Rotation
 
+from ase_symbreak.calculator import SymBreakCalculator
 from ase_symbreak.explain import explain, irrep_fields
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import decompose, isotropy_subgroups
+from ase_symbreak.testing.toy_models import PlantedTiltModel
 
 
 # ----------------------------------------------------------------------------- children
@@ -243,3 +245,17 @@ def test_energies_are_the_calculators(pnma, perovskite):
     assert en["R4+"].gain == pytest.approx(_per_fu_mev(imma, ref, len(imma) // 5), abs=1e-6)
     assert en["R4+"].fractions.tolist() == [0.0, 0.5, 1.0] and en["R4+"].energies[0] == 0.0
     assert en.coupling == pytest.approx(en.primaries - en["R4+"].gain - en["M3+"].gain, abs=1e-12)
+
+
+def test_parent_phonons_mark_the_childs_soft_modes():
+    """The toy's cubic parent is unstable to R4+ and M3+ tilts: a tilted child marks them."""
+    toy = PlantedTiltModel()
+    calc = SymBreakCalculator(model=toy, dtype="float64")
+    child = _condensed(toy.cubic(), ["R4+"], 140, {"R4+": 0.1})  # I4/mcm
+    e = explain(child, calc=calc, points=3)
+    marked = [p for p in e.parent_phonons if p.in_child]
+    assert {p.irrep for p in marked} == {"R4+"}
+    assert all(p.frequency_thz < -0.1 for p in marked)  # soft in the parent
+    assert e.parent_phonons[0].frequency_thz == min(p.frequency_thz for p in e.parent_phonons)
+    assert e.energies is not None and e.energies["R4+"].unstable_in_parent
+    assert e.energies.child < 0  # the planted double well: tilting lowers the energy
