@@ -18,7 +18,12 @@ from ._common import BAD_INPUT, REJECTED, echo_json, exit_on, fail, read_structu
 
 __all__ = ["decompose_command", "irreps_command", "subgroups_command"]
 
-_ORIGIN_HELP = "Parent atom index put at the origin (default: B site of a perovskite)."
+_ORIGIN_HELP = (
+    "Parent atom index put at the origin of the labels (used when it sits on an origin of "
+    "the ITA standard setting). Default: the perovskite B site, else the cell's own origin "
+    "when it is a standard origin, else the most symmetric atom on one, else spglib's "
+    "standard origin."
+)
 _JSON_HELP = "Print JSON instead of a table."
 
 
@@ -66,17 +71,30 @@ def irreps_command(
         }
         for m in rep.irreps
     ]
+    origin_line = _origin_line(rep.origin, rep.parent, rep.origin_index)
     if as_json:
-        echo_json({"origin_index": rep.origin_index, "supercell": list(supercell), "irreps": rows})
-        return
-    origin_atom = f"{rep.origin_index} ({rep.parent[rep.origin_index].symbol})"
-    Console().print(
-        irreps_table(
-            rows,
-            f"{structure.name}: displacement irreps, supercell "
-            f"{supercell}, origin atom {origin_atom}",
+        echo_json(
+            {
+                "origin_index": rep.origin_index,
+                **({"origin": rep.origin.to_dict(rep.parent)} if rep.origin else {}),
+                "supercell": list(supercell),
+                "irreps": rows,
+            }
         )
+        return
+    console = Console()
+    console.print(
+        irreps_table(rows, f"{structure.name}: displacement irreps, supercell {supercell}")
     )
+    console.print(origin_line)
+
+
+def _origin_line(origin, atoms, index: int) -> str:
+    """'labels at origin (0, 0, 0) = atom 1 (Ti): perovskite B site, ...' (the point
+    fractional in the parent cell given)."""
+    if origin is None:
+        return f"labels at origin atom {index} ({atoms[index].symbol})"
+    return f"labels at {origin.describe(atoms)}"
 
 
 def decompose_command(
@@ -135,11 +153,10 @@ def decompose_command(
         decompose_table(
             result,
             threshold,
-            f"{child.name} from {parent.name}: supercell "
-            f"{result.supercell_matrix.tolist()}, "
-            f"origin atom {result.origin_index}",
+            f"{child.name} from {parent.name}: supercell {result.supercell_matrix.tolist()}",
         )
     )
+    console.print(_origin_line(result.origin, result.mapping.parent, result.origin_index))
     strain = ", ".join(
         f"{m.irrep} ({m.point_group_label}) {m.amplitude:.2e}" for m in result.strain_modes
     )
@@ -161,12 +178,14 @@ def subgroups_command(
     from rich.console import Console
 
     from ase_symbreak.symmetry import isotropy_subgroups
+    from ase_symbreak.symmetry.origin import label_origin
 
     from ._tables import subgroups_table
 
     atoms = read_structure(structure)
     with exit_on(ValueError, code=REJECTED):
         groups = isotropy_subgroups(atoms, list(irrep), origin_index=origin)
+        chosen = label_origin(atoms, origin)
     rows = [
         {
             "direction": g.direction,
@@ -180,4 +199,6 @@ def subgroups_command(
         echo_json(rows)
         return
     title = f"{structure.name}: isotropy subgroups of {' + '.join(irrep)}"
-    Console().print(subgroups_table(rows, title))
+    console = Console()
+    console.print(subgroups_table(rows, title))
+    console.print(_origin_line(chosen, atoms, chosen.index))

@@ -1,8 +1,9 @@
 """Symmetry core: space groups, labelled irreps, displacement modes, isotropy subgroups.
 
-Labels follow the Bilbao/ISOTROPY convention and depend on the origin: the default
-origin is the B site of ABX3 perovskites, otherwise the atom on the most symmetric
-Wyckoff site (see :func:`default_origin_index`).
+Labels follow the Bilbao/ISOTROPY convention and depend on the origin, an origin of the ITA
+standard setting chosen by :func:`ase_symbreak.symmetry.origin.resolve_origin` (perovskite B
+site, else the cell's own origin when it is a standard one, else the most symmetric atom on
+a standard origin, else spglib's standard origin).
 """
 
 from .decompose import IrrepAmplitude, ModeDecomposition, decompose

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from .idealize import Idealization, idealize_and_warn
 from .mapping import DEFAULT_MAX_STRAIN, ParentChildMapping, map_to_parent, smith_invariants
+from .origin import LabelOrigin
 from .pointgroup import (
     point_group_irreps,
     point_group_operations,
@@ -162,7 +163,9 @@ class ModeDecomposition:
     mapping : ParentChildMapping
         The child mapped onto the origin-shifted parent.
     origin_index : int
-        Parent atom placed at the origin (fixes the irrep labels).
+        Parent atom placed at coordinate zero.
+    origin : LabelOrigin
+        The origin of the ITA standard setting the labels refer to, and why.
     supercell_matrix : NDArray[int]
         ``(3, 3)`` child lattice = ``supercell_matrix @ parent.cell`` (before strain).
     n : int
@@ -206,6 +209,7 @@ class ModeDecomposition:
     strain_parts: dict = field(repr=False)  # label -> (3, 3)
     parent_idealization: Idealization | None = field(repr=False, default=None)
     strain_modes: tuple[StrainMode, ...] = ()
+    origin: LabelOrigin | None = field(repr=False, default=None)
 
     @property
     def principal_strains(self) -> NDArray:
@@ -232,9 +236,13 @@ class ModeDecomposition:
         def k_text(k) -> str:
             return ",".join(str(Fraction(float(x)).limit_denominator(24)) for x in k)
 
+        where = (
+            f"parent atom {self.origin_index}"
+            if self.origin is None
+            else self.origin.describe(self.mapping.parent)
+        )
         lines = [
-            f"# mode amplitudes, origin at parent atom {self.origin_index}; "
-            f"supercell {np.asarray(self.supercell_matrix).tolist()}",
+            f"# mode amplitudes, {where}; supercell {np.asarray(self.supercell_matrix).tolist()}",
             f"# {'mode':<40} {'As (A)':>10} {'Ap (A)':>10}",
         ]
         for ir in self.significant(threshold):
@@ -253,6 +261,7 @@ class ModeDecomposition:
         """JSON-serialisable dict; irreps with amplitude above ``threshold`` Angstrom."""
         return {
             "origin_index": self.origin_index,
+            **({"origin": self.origin.to_dict(self.mapping.parent)} if self.origin else {}),
             "supercell_matrix": np.asarray(self.supercell_matrix).tolist(),
             "n": self.n,
             "volume_ratio": float(self.volume_ratio),
@@ -273,12 +282,12 @@ class ModeDecomposition:
         }
 
 
-
 #: Largest n x n x n parent supercell (atoms) a decomposition builds its modes in: a child
 #: whose cell maps to the parent through a long, thin supercell (Smith invariant 8: a random
 #: trial relaxed into another stacking) is reported, not decomposed in 512 cells.
 MAX_MODE_ATOMS = 1000
 MAX_MODE_N = 6
+
 
 def _floats(x) -> list:
     return np.round(np.asarray(x, dtype=float), 12).tolist()
@@ -303,7 +312,8 @@ def decompose(
     child : ase.Atoms or pymatgen Structure
         Distorted structure in any setting (see :func:`map_to_parent`).
     origin_index : int, optional
-        Parent atom put at the origin; default
+        Parent atom put at coordinate zero (the labels refer to it when it sits on an origin
+        of the ITA standard setting, see :mod:`~ase_symbreak.symmetry.origin`); default
         :func:`~ase_symbreak.symmetry.spacegroup.default_origin_index` (B site of a
         perovskite).
     symprec : float
@@ -375,6 +385,7 @@ def decompose(
         strain_parts=parts,
         parent_idealization=ideal,
         strain_modes=_named_strain_modes(shifted, parts, symprec),
+        origin=rep.origin,
     )
 
 

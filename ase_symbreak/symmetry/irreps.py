@@ -28,7 +28,8 @@ from .lattice import (
     supercell_matrix_3x3,
     wrap,
 )
-from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin
+from .origin import LabelOrigin, resolve_origin
+from .spacegroup import SpaceGroupInfo, analyze, shift_origin
 
 __all__ = ["Irrep", "irreps_at_k", "commensurate_kpoints", "kpoint_stars"]
 
@@ -110,16 +111,31 @@ class ParentContext:
     coset_translations: NDArray
     frame: StandardFrame | None
     idealization: Idealization | None = None
+    origin: LabelOrigin | None = None
 
 
 def _context(
-    atoms: Atoms, symprec: float, idealization: Idealization | None = None
+    atoms: Atoms,
+    symprec: float,
+    idealization: Idealization | None = None,
+    origin: LabelOrigin | None = None,
+    transformation: NDArray | None = None,
 ) -> ParentContext:
+    """The origin-shifted parent analysed; its labels refer to ``origin`` when given
+    (``origin.p_standard`` with ``transformation``, the ``P`` it was computed with).
+    """
     info = analyze(atoms, symprec=symprec)
     rot, trans = info.rotations, info.translations
     rot_p, trans_p, s, keep = reduce_to_primitive(rot, trans)
+    fixed = origin is not None and origin.p_standard is not None and transformation is not None
     frame = standard_frame(
-        rot, trans, info.number, info.transformation_matrix, info.origin_shift, info.hall_number
+        rot,
+        trans,
+        info.number,
+        info.transformation_matrix if transformation is None else transformation,
+        info.origin_shift,
+        info.hall_number,
+        origin=origin.p_standard if fixed and origin is not None else None,
     )
     return ParentContext(
         atoms=atoms,
@@ -134,19 +150,26 @@ def _context(
         coset_translations=wrap(trans[keep]),
         frame=frame,
         idealization=idealization,
+        origin=origin,
     )
 
 
 def prepare_parent(
-    parent: Any, origin_index: int | None, symprec: float
+    parent: Any, origin_index: int | None, symprec: float, origin: LabelOrigin | None = None
 ) -> tuple[Atoms, int, ParentContext]:
-    """Idealise to the group found at ``symprec``, put the origin atom at 0, analyse."""
+    """Idealise to the group found at ``symprec``, choose the origin the labels refer to
+    (:func:`~ase_symbreak.symmetry.origin.resolve_origin`), put its atom at 0, analyse.
+
+    ``origin`` (a :class:`LabelOrigin` of this parent, e.g. another tool's
+    ``LabelOrigin.shifted()`` when it passes on its origin-shifted parent) is used as it is.
+    """
     ideal = idealize_and_warn(parent, symprec)
     atoms = ideal.atoms
-    if origin_index is None:
-        origin_index = default_origin_index(atoms, symprec=symprec)
-    shifted = shift_origin(atoms, origin_index)
-    return shifted, int(origin_index), _context(shifted, symprec, ideal)
+    if origin is None:
+        origin = resolve_origin(atoms, origin_index, symprec, analyze(atoms, symprec=symprec))
+    shifted = shift_origin(atoms, origin.index)
+    ctx = _context(shifted, symprec, ideal, origin, origin.transformation)
+    return shifted, origin.index, ctx
 
 
 def star_of(ctx: ParentContext, k: NDArray) -> NDArray:

@@ -389,7 +389,12 @@ def isotropy_subgroups(
     if supercell_matrix is None:
         supercell_matrix = _default_supercell(ctx, ks)
     rep = displacement_modes(
-        shifted, supercell_matrix, origin_index=origin_index, symprec=symprec, kpoints=np.array(ks)
+        shifted,
+        supercell_matrix,
+        origin_index=origin_index,
+        symprec=symprec,
+        kpoints=np.array(ks),
+        label_origin=None if ctx.origin is None else ctx.origin.shifted(),
     )
     op_space = _OrderParameterSpace.build(rep, labels)
     classes = fixed_subspace_classes(op_space.images)

@@ -31,7 +31,14 @@ from numpy.typing import NDArray
 
 from .lattice import centered, centering_vectors, is_lattice_vector, is_reciprocal_vector, wrap
 
-__all__ = ["IrrepTable", "StandardFrame", "load_table", "standard_frame"]
+__all__ = [
+    "IrrepTable",
+    "StandardFrame",
+    "StandardSetting",
+    "load_table",
+    "standard_frame",
+    "standard_setting",
+]
 
 
 @dataclass(frozen=True)
@@ -238,22 +245,71 @@ def _origin_candidates(p_spglib: NDArray, n: int = 24) -> NDArray:
     return cands
 
 
-def standard_frame(
+@dataclass(frozen=True)
+class StandardSetting:
+    """Our operations next to a table's: which origins put them in the table's form.
+
+    ``valid(p)`` is True where our origin placed at ``p`` in the standard cell (``x_std =
+    P x + p``) makes every operation of ours equal to the table's modulo lattice vectors,
+    i.e. where the point ``x = -P^{-1} p`` of our cell is an origin of the ITA standard
+    setting that the tables use (origin choice 2 where the ITA gives two).
+    """
+
+    number: int
+    P: NDArray
+    rs: NDArray  # (n_ops, 3, 3) int, standard cell
+    ts: NDArray  # (n_ops, 3) standard cell, our origin
+    t_tab: NDArray  # (n_ops, 3) the table's translations of the same rotations
+    centerings: NDArray
+    table: IrrepTable = field(repr=False)
+    key: dict = field(repr=False, default_factory=dict)
+
+    def valid(self, p: NDArray, tol: float = 1e-5) -> NDArray:
+        """(m,) bool for (m, 3) positions ``p`` of our origin in the standard cell."""
+        p = np.atleast_2d(np.asarray(p, dtype=float))
+        out = np.zeros(len(p), dtype=bool)
+        chunk = 2048
+        for s in range(0, len(p), chunk):
+            q = p[s : s + chunk]
+            tp = self.ts[None] + q[:, None, :] - np.einsum("nij,mj->mni", self.rs, q)
+            out[s : s + chunk] = np.all(
+                is_lattice_vector(tp - self.t_tab[None], self.centerings, tol), axis=1
+            )
+        return out
+
+    def frame(self, p: NDArray) -> StandardFrame:
+        return StandardFrame(
+            self.number,
+            self.P,
+            wrap(np.asarray(p, dtype=float)),
+            self.centerings,
+            self.table,
+            self.key,
+        )
+
+    def is_origin(self, points: NDArray, tol: float = 1e-5) -> NDArray:
+        """(m,) bool: the points (fractional, our cell) that are standard-setting origins."""
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        return self.valid(-points @ self.P.T, tol)
+
+    def search(self, p_spglib: NDArray) -> NDArray | None:
+        """All valid ``p`` among spglib's origin and the 1/24 grid (plus that grid shifted
+        by spglib's origin), in the order of :func:`_origin_candidates`; None if none.
+        """
+        cands = _origin_candidates(p_spglib)
+        ok = self.valid(cands)
+        return cands[ok] if np.any(ok) else None
+
+
+def standard_setting(
     rotations: NDArray,
     translations: NDArray,
     number: int,
     transformation_matrix: NDArray,
-    origin_shift: NDArray,
     hall_number: int,
-) -> StandardFrame | None:
-    """Relate our operations to the table of space group `number`; None if impossible.
-
-    Parameters
-    ----------
-    rotations, translations : (n_ops, 3, 3), (n_ops, 3)
-        Operations of our cell (spglib).
-    transformation_matrix, origin_shift, hall_number
-        From spglib's dataset of our cell.
+) -> StandardSetting | None:
+    """Our operations against the table of space group `number`; None without a table or
+    when the rotations do not match it.
     """
     table = load_table(number)
     if table is None:
@@ -261,7 +317,7 @@ def standard_frame(
     P = np.asarray(transformation_matrix, dtype=float)
     p_inv = np.linalg.inv(P)
     rs = np.round(np.einsum("ij,njk,kl->nil", P, rotations, p_inv)).astype(int)
-    ts = translations @ P.T
+    ts = np.asarray(translations, dtype=float) @ P.T
     sym = spglib.get_symmetry_from_database(hall_number)
     # hall_number comes from spglib's own dataset of this cell, so it is in the database
     assert sym is not None
@@ -271,15 +327,36 @@ def standard_frame(
         jj = np.array([key[r.tobytes()] for r in rs])
     except KeyError:
         return None
-    t_tab = table.translations[jj]
-    cands = _origin_candidates(origin_shift)
-    # t'(p) = ts + p - R p ;  need t'(p) - t_tab in the lattice for every operation
-    chunk = 2048
-    for s in range(0, len(cands), chunk):
-        p = cands[s : s + chunk]
-        tp = ts[None] + p[:, None, :] - np.einsum("nij,mj->mni", rs, p) - t_tab[None]
-        ok = np.all(is_lattice_vector(tp, cent), axis=1)
-        if np.any(ok):
-            origin = p[int(np.argmax(ok))]
-            return StandardFrame(number, P, wrap(origin), cent, table, key)
-    return None
+    return StandardSetting(number, P, rs, ts, table.translations[jj], cent, table, key)
+
+
+def standard_frame(
+    rotations: NDArray,
+    translations: NDArray,
+    number: int,
+    transformation_matrix: NDArray,
+    origin_shift: NDArray,
+    hall_number: int,
+    origin: NDArray | None = None,
+) -> StandardFrame | None:
+    """Relate our operations to the table of space group `number`; None if impossible.
+
+    Parameters
+    ----------
+    rotations, translations : (n_ops, 3, 3), (n_ops, 3)
+        Operations of our cell (spglib).
+    transformation_matrix, origin_shift, hall_number
+        From spglib's dataset of our cell.
+    origin : (3,), optional
+        Where our origin lies in the standard cell (``p`` of ``x_std = P x + p``): the
+        labels then refer to the standard origin ``x = -P^{-1} p`` of our cell. Without it
+        (or when it is not a standard origin) the first valid ``p`` of a fixed search, our
+        origin itself first.
+    """
+    setting = standard_setting(rotations, translations, number, transformation_matrix, hall_number)
+    if setting is None:
+        return None
+    if origin is not None and setting.valid(np.asarray(origin, dtype=float), 1e-4)[0]:
+        return setting.frame(np.asarray(origin, dtype=float))
+    found = setting.search(origin_shift)
+    return None if found is None else setting.frame(found[0])

@@ -36,6 +36,7 @@ from .lattice import (
     is_reciprocal_vector,
     supercell_matrix_3x3,
 )
+from .origin import LabelOrigin
 
 __all__ = ["SupercellOperations", "IrrepModes", "DisplacementRepresentation", "displacement_modes"]
 
@@ -166,6 +167,10 @@ class DisplacementRepresentation:
     idealization : Idealization
         The space group used and how far the input was from it (the parent is the input
         idealised to that group, see :func:`~ase_symbreak.symmetry.idealize.idealize`).
+    origin : LabelOrigin
+        The origin of the ITA standard setting the labels refer to, and why
+        (:func:`~ase_symbreak.symmetry.origin.resolve_origin`); ``origin.point`` is
+        fractional in the parent cell given, before the shift.
     """
 
     parent: Atoms
@@ -176,6 +181,7 @@ class DisplacementRepresentation:
     operations: SupercellOperations = field(repr=False)
     irreps: list[IrrepModes] = field(default_factory=list)
     idealization: Idealization | None = field(repr=False, default=None)
+    origin: LabelOrigin | None = field(repr=False, default=None)
 
     def __getitem__(self, label: str) -> IrrepModes:
         for m in self.irreps:
@@ -551,6 +557,7 @@ def displacement_modes(
     symprec: float = 1e-3,
     seed: int = 0,
     kpoints: Any = None,
+    label_origin: LabelOrigin | None = None,
 ) -> DisplacementRepresentation:
     """Decompose the displacements of a parent supercell into labelled irreps.
 
@@ -562,7 +569,10 @@ def displacement_modes(
         Supercell lattice (rows) = ``supercell_matrix @ parent.cell``; must be invariant
         under the parent point group (diagonal n x n x n for cubic parents).
     origin_index : int, optional
-        Atom put at the origin (labels depend on it); default :func:`default_origin_index`.
+        Atom put at coordinate zero; the labels refer to it when it sits on an origin of the
+        ITA standard setting, else to the default origin
+        (:func:`~ase_symbreak.symmetry.origin.resolve_origin`: perovskite B site, the cell's
+        own origin, an atom on a standard origin, spglib's standard origin).
     symprec : float
         spglib tolerance, Angstrom.
     seed : int
@@ -571,12 +581,15 @@ def displacement_modes(
     kpoints : (n, 3) array_like, optional
         Keep only the stars of these k-points (parent reciprocal basis); all
         commensurate stars by default.
+    label_origin : LabelOrigin, optional
+        The origin of the labels, as another call chose it for this parent (its ``index``
+        replaces ``origin_index``); chosen here by default.
 
     Returns
     -------
     DisplacementRepresentation
     """
-    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec)
+    shifted, origin_index, ctx = prepare_parent(parent, origin_index, symprec, label_origin)
     p = supercell_matrix_3x3(supercell_matrix)
     sc, cells, ops = _build_supercell(ctx, p, symprec)
     rng = np.random.default_rng(seed)
@@ -609,6 +622,7 @@ def displacement_modes(
         operations=ops,
         irreps=result,
         idealization=ctx.idealization,
+        origin=ctx.origin,
     )
 
 

@@ -148,19 +148,24 @@ def _cell_to_atoms(cell: tuple) -> Atoms:
     return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
 
 
-def spglib_dataset(atoms: Atoms | tuple, symprec: float, angle_tolerance: float = -1.0):
+def spglib_dataset(
+    atoms: Atoms | tuple, symprec: float, angle_tolerance: float = -1.0, hall_number: int = 0
+):
     """spglib's symmetry dataset of ``atoms``; ``ValueError`` when spglib finds none.
 
     The package's call of ``spglib.get_symmetry_dataset`` (:func:`analyze` builds on it; use
     it where the raw dataset is wanted; only ``hessian/forceconstants.py``, in a layer below
     this one, calls spglib itself). ``atoms`` is an ``Atoms`` (positions wrapped into the
     cell) or an spglib cell ``(lattice, fractional, numbers)`` passed as it is. ``symprec``
-    is checked first (``ValueError``: spglib crashes on bad tolerances).
+    is checked first (``ValueError``: spglib crashes on bad tolerances). ``hall_number``
+    asks for that setting of the group (0: spglib's default).
     """
     check_symprec(symprec)
     cell = atoms if isinstance(atoms, tuple) else _spglib_cell(atoms)
     try:
-        ds = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+        ds = spglib.get_symmetry_dataset(
+            cell, symprec=symprec, angle_tolerance=angle_tolerance, hall_number=hall_number
+        )
     except Exception as err:  # spglib >= 2.5 raises SpglibError
         raise ValueError(f"spglib could not analyse the structure: {err}") from err
     if ds is None:
@@ -288,34 +293,21 @@ def perovskite_b_site(atoms: Atoms) -> int | None:
 
 
 def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
-    """Atom to put at the origin before labelling irreps.
+    """Atom put at coordinate zero before labelling irreps (the results' ``origin_index``).
 
-    Rule
-    ----
-    1. ABX3 perovskites (three species in ratio 1:1:3): the B site, i.e. the first atom of
-       the cation species that has six X neighbours forming its first coordination shell
-       (octahedral coordination). This is the Bilbao/ISOTROPY default for perovskites
-       (tilts R4+ and M3+).
-    2. Otherwise the atom whose site-symmetry group is largest; ties are broken by the
-       species with fewer atoms in the cell, then the lower atomic number, then the
-       earlier Wyckoff letter, then the lowest index: the choice depends on the crystal,
-       not on the cell, its setting or the order of the atoms.
+    The labels refer to an origin of the ITA standard setting chosen by
+    :func:`ase_symbreak.symmetry.origin.resolve_origin`: the perovskite B site, else the
+    most symmetric atom on a standard-setting origin, else (no atom on one) spglib's
+    standard origin. This is the atom on that origin, or, when no atom sits on one, the
+    atom whose site-symmetry group is largest (ties: the species with fewer atoms, the lower
+    atomic number, the earlier Wyckoff letter, the lower index). Passing it back as
+    ``origin_index`` gives the same labels.
 
     Returns
     -------
     int
         Atom index in `atoms`.
     """
-    atoms = to_atoms(atoms)
-    b = perovskite_b_site(atoms)
-    if b is not None:
-        return b
-    info = analyze(atoms, symprec=symprec)
-    orders = site_symmetry_orders(
-        atoms, info, tol=max(symprec, 1e-5) / min(atoms.cell.lengths()) * 10
-    )
-    syms = atoms.get_chemical_symbols()
-    count = {s: syms.count(s) for s in set(syms)}
-    z = atoms.numbers
-    keys = [(-orders[i], count[syms[i]], int(z[i]), info.wyckoffs[i], i) for i in range(len(atoms))]
-    return int(min(keys)[-1])
+    from .origin import resolve_origin
+
+    return resolve_origin(to_atoms(atoms), None, symprec).index
