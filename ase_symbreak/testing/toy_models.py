@@ -29,6 +29,7 @@ import os
 import numpy as np
 import torch
 from ase import Atoms
+from numpy.typing import NDArray
 
 from ase_symbreak.models.base import EnergyModel
 
@@ -286,3 +287,123 @@ class PlantedPolarRocksaltModel(EnergyModel):
         )
         is_cation = (numbers == self.cation).to(edge_vec.dtype)
         return energies + (well + aniso) * is_cation
+
+
+def _window(x: torch.Tensor, flat: float, zero: float) -> torch.Tensor:
+    """1 for ``|x| <= flat``, 0 for ``|x| >= zero``, smooth (C2) in between."""
+    return _switch(x.abs(), flat, zero)
+
+
+class PlantedOffGridChainModel(EnergyModel):
+    """Simple tetragonal crystal of atomic chains along z whose only instability is a
+    longitudinal wave at q = (0, 0, 1/3): a minimum the supercell's q points can miss.
+
+    One atom per cell, lattice ``a`` (in plane) and ``c`` (the chain spacing, ``4 c < a``).
+
+    - along each chain, pair springs ``k_n / 2 (r - n c)^2 + g_n / 4 (r - n c)^4`` between
+      ``n``-th neighbours (``n = 1..4``, windows of +-0.4 A around ``n c``: with
+      ``4 c + 0.6 <= a`` no other pair is that close); the longitudinal branch is
+      ``w^2 ~ sum_n k_n (1 - cos(2 pi n q_z))``;
+    - between chains, with ``dz^2 = r P r`` the part of a pair vector ``r`` along the local
+      chain direction (``P``: the projector onto the atom's chain bonds, so the energy is
+      rotation invariant): in-plane nearest (``a``) and diagonal (``a sqrt 2``) springs and
+      a shear term ``k_shear / 2 dz^2`` on in-plane nearest pairs, which keeps neighbouring
+      chains in phase (the dip sits at q_x = q_y = 0) and stiffens transverse waves.
+
+    Every term vanishes with its gradient in the ideal crystal: stress free, at rest.
+
+    The default ``k = (-1, -0.5, 8, 0)`` eV/A^2 puts an exact minimum of the branch at
+    q_z = 1/3 (``k_1 = 2 k_2``), imaginary (``1.5 (k_1 + k_2) < 0``), and leaves every q of a
+    ``2x2x7`` supercell stable (whose force constants reach the third neighbours: the
+    interpolated branch is the true one, dip included; a 2x2x2 supercell shows nothing).
+    The quartic terms bound the trimerised chain (tripled cell) below the parent.
+
+    ``k = (-1, -0.5, 5, 3)`` (:meth:`artefact`): the 4th-neighbour spring aliases onto the
+    3rd in a 7-cell supercell, whose interpolated branch then dips at q_z = 1/3 exactly as
+    above, while the true branch is stable there (``1.5 (k_1 + k_2 + k_4) > 0``): an
+    interpolation artefact that the 1x1x3 supercell shows to be one.
+    """
+
+    species: frozenset[int]
+
+    def __init__(
+        self,
+        element: int = 6,
+        a: float = 6.6,
+        c: float = 1.5,
+        k_chain: tuple[float, ...] = (-1.0, -0.5, 8.0, 0.0),
+        g_chain: tuple[float, ...] = (40.0, 40.0, 40.0, 40.0),
+        k_plane: float = 2.0,
+        k_diagonal: float = 1.0,
+        k_shear: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if len(k_chain) != 4 or len(g_chain) != 4:
+            raise ValueError("k_chain and g_chain need 4 numbers (neighbours 1..4 along z)")
+        if not 4 * c + 0.6 <= a + 1e-9:
+            raise ValueError(f"the chains must be apart: need 4 c + 0.6 <= a, got a={a}, c={c}")
+        self.element = int(element)
+        self.a, self.c = float(a), float(c)
+        self.k_chain = tuple(float(k) for k in k_chain)
+        self.g_chain = tuple(float(g) for g in g_chain)
+        self.k_plane, self.k_diagonal, self.k_shear = (
+            float(k_plane),
+            float(k_diagonal),
+            float(k_shear),
+        )
+        self.cutoff = math.sqrt(2.0) * self.a + 0.6
+        self.species = frozenset({self.element})
+        self.register_buffer("_dtype_marker", torch.zeros((), dtype=torch.float64))
+
+    @classmethod
+    def artefact(cls, **kwargs) -> PlantedOffGridChainModel:
+        """The variant whose 7-cell interpolation dips at q_z = 1/3 while the crystal is
+        stable there (see the class docstring).
+        """
+        return cls(k_chain=(-1.0, -0.5, 5.0, 3.0), **kwargs)
+
+    def branch(self, q_z) -> NDArray:
+        """``sum_n k_n (1 - cos(2 pi n q_z))`` (eV/A^2): the true longitudinal branch along
+        Gamma-Z up to the factor ``2 / mass``; negative where unstable.
+        """
+        q = np.asarray(q_z, dtype=float)
+        out = np.zeros_like(q)
+        for n, k in enumerate(self.k_chain, 1):
+            out = out + k * (1 - np.cos(2 * np.pi * n * q))
+        return out
+
+    def crystal(self) -> Atoms:
+        """The stress-free P4/mmm parent (one atom)."""
+        return Atoms(
+            numbers=[self.element],
+            scaled_positions=[[0, 0, 0]],
+            cell=[self.a, self.a, self.c],
+            pbc=True,
+        )
+
+    def forward(self, numbers, edge_src, edge_dst, edge_vec):
+        n = numbers.shape[0]
+        dtype, device = edge_vec.dtype, edge_vec.device
+        energies = torch.zeros(n, dtype=dtype, device=device)
+        if edge_vec.shape[0] == 0:
+            return energies
+        r = torch.linalg.norm(edge_vec, dim=1)
+        # chain pairs (both directions present: half each)
+        for k, (kn, gn) in enumerate(zip(self.k_chain, self.g_chain), 1):
+            dr = r - k * self.c
+            w = _window(dr, 0.25, 0.4)
+            e = 0.5 * (0.5 * kn * dr**2 + 0.25 * gn * dr**4) * w
+            energies = energies.index_add(0, edge_src, e)
+        # the projector onto each atom's chain bonds
+        w1 = _window(r - self.c, 0.25, 0.4)
+        outer = edge_vec[:, :, None] * edge_vec[:, None, :] / (r**2)[:, None, None]
+        proj = torch.zeros((n, 3, 3), dtype=dtype, device=device).index_add(
+            0, edge_src, 0.5 * w1[:, None, None] * outer
+        )
+        dz2 = torch.einsum("ei,eij,ej->e", edge_vec, proj[edge_src], edge_vec)
+        level = _window(dz2, 0.09, 0.25)  # pairs at the same height
+        near = _window(r - self.a, 0.3, 0.6) * level
+        diag = _window(r - math.sqrt(2.0) * self.a, 0.3, 0.6) * level
+        e = 0.5 * near * (0.5 * self.k_plane * (r - self.a) ** 2 + 0.5 * self.k_shear * dz2)
+        e = e + 0.5 * diag * 0.5 * self.k_diagonal * (r - math.sqrt(2.0) * self.a) ** 2
+        return energies.index_add(0, edge_src, e)

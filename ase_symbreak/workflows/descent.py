@@ -12,6 +12,12 @@ A structure reached along two paths (same space group, pymatgen's ``StructureMat
 one node with several parents.
 The predicted ground state is the lowest-energy stable node.
 
+A structure stable at its supercell's q points whose interpolated dispersion dips between
+them (``SearchSettings.follow_off_grid``) has its phonons recomputed in the supercell that
+captures the deepest dip (:mod:`.offgrid_follow`, in its ``offgrid/`` folder): a real dip
+makes it unstable and its soft modes there are condensed (their children become nodes);
+an artefact is recorded as checked. Then its strain is checked (:mod:`.strain_follow`).
+
 Each node's search lives in ``out_dir/descent/node_NN_<group>/`` (the files of a search),
 so a killed descent resumes where it stopped: finished steps are loaded, not recomputed.
 """
@@ -33,8 +39,16 @@ from ase_symbreak.phonons.elastic import ElasticCheck
 
 from .budget import Deadline
 from .folder import write_search_files
+from .offgrid_follow import (
+    OFFGRID_FOLDER,
+    deepest_dip,
+    follow_settings,
+    follow_supercell,
+    not_checked,
+    off_grid_verdict,
+)
 from .random_trials import RANDOM_IRREPS, random_plan
-from .records import NodeStatus, SkippedCandidate, SoftestMode
+from .records import NodeStatus, OffGridFollow, SkippedCandidate, SoftestMode, matrix_text
 from .runner import SearchProgress
 from .search import (
     ChildResult,
@@ -189,6 +203,7 @@ class _Descent:
                 children=[],
                 skipped=list(r.skipped),
                 off_grid=_off_grid(r.phonons),
+                off_grid_follow=None,
                 folder=".",
                 cif="parent_relaxed.cif" if self.out is not None else None,
             )
@@ -227,6 +242,7 @@ class _Descent:
                 children=[],
                 skipped=[],
                 off_grid=None,
+                off_grid_follow=None,
                 folder=None,
                 cif=None,
             )
@@ -328,6 +344,47 @@ class _Descent:
             f"along the Voigt strain ({strain})"
         )
 
+    def off_grid_unchecked(self, index: int, follow: OffGridFollow) -> None:
+        """A node stable at its q points whose deepest off-grid dip could not be checked:
+        'stable at the computed q', never plain 'stable'.
+        """
+        node = self.nodes[index]
+        node["off_grid_follow"] = follow
+        node["status"] = NodeStatus.OFF_GRID_UNCHECKED
+        node["status_detail"] = follow.describe()
+
+    def off_grid_checked(
+        self, index: int, follow: OffGridFollow, checked: SearchResult, search_more: bool
+    ) -> None:
+        """Record the off-grid check of node ``index`` (``checked``: its search in the
+        capturing supercell): stable when no mode there is soft; otherwise unstable, and its
+        children in that supercell become nodes when ``search_more``.
+        """
+        node = self.nodes[index]
+        node["off_grid_follow"] = follow
+        node["status_detail"] = follow.describe()
+        if not checked.soft_modes.modes:
+            # what the larger supercell's interpolation still shows (None: nothing)
+            node["off_grid"] = _off_grid(checked.phonons)
+            return
+        node["dynamically_stable"] = False
+        node["softest_mode"] = SoftestMode.of(checked.phonons)
+        node["off_grid"] = None  # the instability is on the checked supercell's grid now
+        node["skipped"] += list(checked.skipped)
+        if search_more:
+            node["status"] = NodeStatus.SEARCHED
+            added = self.add_children(index, checked.children, checked.duplicates)
+            n = len([i for i in added if i is not None])
+            node["status_detail"] += f"; searched in that supercell: {n} child node(s)"
+        else:
+            node["status"] = NodeStatus.DEPTH_LIMIT
+            why = (
+                "P1: no symmetry left to break"
+                if node["space_group_number"] == 1
+                else f"the node is at max_depth={self.s.max_depth}"
+            )
+            node["status_detail"] += f"; not searched further ({why})"
+
     def failed(self, index: int, err: BaseException) -> None:
         from ase_symbreak.errors import first_line
 
@@ -412,6 +469,7 @@ def descent_steps(
         deadline = Deadline.start(result.settings.time_budget_s)
     descent = _Descent(result, progress, deadline)
     descent.add_root()
+    yield from _follow_off_grid(descent, 0, result, result.out_dir)
     yield from _check_strain(descent, 0, result, result.out_dir)
     child_nodes = descent.add_children(0, result.children, result.duplicates)
     yield from _random_trials(descent, result)
@@ -436,6 +494,7 @@ def descent_steps(
                 descent.failed(index, err)
             else:
                 descent.searched(index, sub)
+                yield from _follow_off_grid(descent, index, sub, out)
                 yield from _check_strain(descent, index, sub, out)
         done += 1
     if progress is not None:
@@ -456,6 +515,50 @@ def descent_steps(
         write_search_files(final)
         write_report_safely(final, tree_plot=result.settings.plot)
     return final
+
+
+def _follow_off_grid(descent: _Descent, index: int, sub: SearchResult, out) -> Steps:
+    """The off-grid check of node ``index`` (searched as ``sub`` in folder ``out``) when it
+    has no soft mode at its q points but its interpolated dispersion dips between them
+    (:mod:`.offgrid_follow`): its phonons in the supercell capturing the deepest dip, a
+    search of its own (work items of this generator) in ``out/offgrid``; its soft modes
+    there condensed when the node is above ``max_depth``.
+    """
+    node = descent.nodes[index]
+    s = descent.s
+    check = node["off_grid"]
+    if not s.follow_off_grid or node["dynamically_stable"] is not True or check is None:
+        return
+    atoms = sub.parent.atoms
+    dip = deepest_dip(check)
+    supercell, refusal = follow_supercell(atoms, dip)
+    budget = None
+    if not refusal and descent.deadline.passed():
+        refusal, budget = descent.deadline.reason("its check"), "time_budget_s"
+    if refusal:
+        record = not_checked(dip, check.supercell_matrix, refusal, supercell, len(atoms))
+        descent.off_grid_unchecked(index, dataclasses.replace(record, budget=budget))
+        return
+    folder = OFFGRID_FOLDER if index == 0 else f"{node['folder']}/{OFFGRID_FOLDER}"
+    path = None if out is None else Path(out) / OFFGRID_FOLDER
+    search_more = node["depth"] < s.max_depth and node["space_group_number"] != 1
+    try:
+        checked = yield from level_steps(
+            atoms,
+            follow_settings(sub.settings, supercell),
+            path,
+            condense_modes=search_more,
+            quiet=True,
+            deadline=descent.deadline,
+        )
+    except NODE_ERRORS as err:
+        from ase_symbreak.errors import first_line
+
+        reason = f"its check in supercell {matrix_text(supercell)} failed: {first_line(err)}"
+        descent.off_grid_unchecked(index, not_checked(dip, check.supercell_matrix, reason))
+        return
+    follow = off_grid_verdict(dip, check.supercell_matrix, checked, folder)
+    descent.off_grid_checked(index, follow, checked, search_more)
 
 
 def _check_strain(descent: _Descent, index: int, sub: SearchResult, out) -> Steps:

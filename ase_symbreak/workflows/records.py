@@ -19,6 +19,8 @@ __all__ = [
     "ChildTimings",
     "IrrepRole",
     "NodeStatus",
+    "OffGridFollow",
+    "OffGridOutcome",
     "SkippedCandidate",
     "SoftestMode",
 ]
@@ -175,10 +177,123 @@ class NodeStatus(str, enum.Enum):
     TIME_BUDGET = "time budget"  # not checked: the wall-clock limit time_budget_s was spent
     WORK_BUDGET = "work budget"  # not checked: max_nodes nodes were checked before it
     STRAIN_UNSTABLE = "unstable to strain"  # stable phonons, but the elastic tensor is not
+    #: no soft mode at its supercell's q points, but an off-grid dip of the interpolated
+    #: dispersion could not be checked in the supercell that captures it (too large, ...)
+    OFF_GRID_UNCHECKED = "stable at the computed q"
     FAILED = "failed"  # its search raised; the detail holds the error
 
     def __str__(self) -> str:
         return self.value
+
+
+class OffGridOutcome(str, enum.Enum):
+    """What the check of an off-grid dip in its capturing supercell found."""
+
+    REAL = "real"  # an imaginary mode at that q in the capturing supercell
+    ARTEFACT = "interpolation artefact"  # no mode below the threshold at that q
+    NOT_CHECKED = "not checked"  # the reason says why (size limits, budget, failure)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class OffGridFollow(_ReadsLikeADict, Record):
+    """The follow-up of the deepest off-grid dip of a structure stable at its supercell's
+    q points: its phonons recomputed in the point-group-invariant supercell that holds the
+    dip's star (:mod:`~ase_symbreak.workflows.offgrid_follow`).
+
+    Attributes
+    ----------
+    q : tuple[float, float, float]
+        The dip's q (reciprocal basis of the structure's cell).
+    q_fraction : str or None
+        ``'(0,0,1/3)'``; None for an incommensurate dip.
+    interpolated_thz : float
+        Its frequency interpolated from ``from_supercell`` (THz, negative).
+    from_supercell : 3x3 ints
+        The supercell whose force constants showed the dip.
+    outcome : OffGridOutcome
+        'real', 'interpolation artefact' or 'not checked' (``reason`` says why).
+    supercell : 3x3 ints or None
+        The capturing supercell (checked, or refused); None when the dip has none.
+    n_atoms : int or None
+        Atoms in ``supercell``.
+    frequency_thz, irrep : float or None, str or None
+        The lowest labelled mode at the star of ``q`` in ``supercell`` (THz).
+    lowest_thz : float or None
+        The lowest labelled mode at any q of ``supercell`` (THz).
+    soft_elsewhere : tuple[str, ...]
+        Other soft modes of ``supercell`` ('irrep at q_label'): instabilities at its other q.
+    folder : str or None
+        The check's search folder, relative to the search's ``out_dir``.
+    reason : str
+        Why it was not checked (empty otherwise).
+    budget : str or None
+        ``"time_budget_s"`` when the wall-clock limit left it unchecked (a rerun without
+        the limit checks it); None otherwise.
+    """
+
+    q: tuple[float, ...]
+    q_fraction: str | None
+    interpolated_thz: float
+    from_supercell: tuple[tuple[int, ...], ...]
+    outcome: OffGridOutcome
+    supercell: tuple[tuple[int, ...], ...] | None = None
+    n_atoms: int | None = None
+    frequency_thz: float | None = None
+    irrep: str | None = None
+    lowest_thz: float | None = None
+    soft_elsewhere: tuple[str, ...] = ()
+    folder: str | None = None
+    reason: str = ""
+    budget: str | None = None
+
+    @property
+    def checked(self) -> bool:
+        return self.outcome != OffGridOutcome.NOT_CHECKED
+
+    def dip_text(self) -> str:
+        """'the off-grid dip at q=(0,0,1/3) (-9.57 THz interpolated from the 2x2x7 supercell)'."""
+        q = self.q_fraction or "(" + ",".join(f"{x:.4f}" for x in self.q) + ")"
+        return (
+            f"the off-grid dip at q={q} ({self.interpolated_thz:.2f} THz interpolated from "
+            f"the {matrix_text(self.from_supercell)} supercell)"
+        )
+
+    def supercell_text(self) -> str:
+        """'supercell 1x1x3 (3 atoms)'."""
+        atoms = "" if self.n_atoms is None else f" ({self.n_atoms} atoms)"
+        return f"supercell {matrix_text(self.supercell)}{atoms}"
+
+    def describe(self) -> str:
+        """One sentence on what was checked and what it found."""
+        dip = self.dip_text()
+        if self.outcome == OffGridOutcome.NOT_CHECKED:
+            return f"{dip} not checked: {self.reason}"
+        at = (
+            f"{self.irrep} at {self.frequency_thz:.2f} THz there"
+            if self.frequency_thz is not None
+            else "no labelled mode matched its q"
+        )
+        text = f"{dip} checked in {self.supercell_text()}: "
+        if self.outcome == OffGridOutcome.REAL:
+            text += f"real ({at})"
+        else:
+            text += f"an interpolation artefact ({at})"
+        if self.soft_elsewhere:
+            text += f"; soft there at other q: {', '.join(self.soft_elsewhere)}"
+        return text
+
+
+def matrix_text(p) -> str:
+    """'2x2x7' for a diagonal 3x3 supercell matrix, its rows otherwise ('?' for None)."""
+    if p is None:
+        return "?"
+    a = np.asarray(p, dtype=int)
+    if np.array_equal(a, np.diag(np.diag(a))):
+        return "x".join(str(int(x)) for x in np.diag(a))
+    return str(a.tolist())
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,13 @@ class SearchResult(Record):
             n = sum(node.status == status for node in self.nodes)
             if n:
                 left.append(f"{n} node(s) not checked ({name}={getattr(self.settings, name)})")
+        dips = sum(
+            n.off_grid_follow is not None and n.off_grid_follow.budget is not None
+            for n in self.nodes
+        )
+        if dips:
+            limit = self.settings.time_budget_s
+            left.append(f"{dips} off-grid dip(s) not checked (time_budget_s={limit})")
         return left
 
     @property
@@ -203,11 +210,18 @@ class SearchResult(Record):
         caution = ""
         if gs.off_grid is not None:
             worst = gs.off_grid.min_frequency_thz
+            follow = gs.off_grid_follow
+            where = (
+                f"the {follow.supercell_text()} of its off-grid check"
+                if follow is not None and follow.checked
+                else "its supercell"
+            )
             caution = (
-                f"; the dispersion interpolated from its supercell dips to {worst:.2f} THz "
+                f"; the dispersion interpolated from {where} dips to {worst:.2f} THz "
                 f"between the computed q points (see nodes[{gs.index}].off_grid): confirm "
                 "with a larger supercell"
             )
+        caution = self._real_dips_above(gs) + caution
         if gs.index == 0:
             return f"the parent {gs.label} is dynamically stable ({checked}){caution}{incomplete}"
         how = f"reached by {gs.depth} condensation(s)"
@@ -250,14 +264,33 @@ class SearchResult(Record):
         because = f" ({'; '.join(why)})" if why else ""
         return f"no dynamically stable structure found{because}; {lowest}"
 
+    def _real_dips_above(self, node: Node) -> str:
+        """'; reached through the real off-grid dip of #0 ...' for each node on the path
+        from the parent to ``node`` whose off-grid dip was real.
+        """
+        from .records import OffGridOutcome
+
+        notes = []
+        i = node.parent
+        while i is not None:
+            up = self.nodes[i]
+            follow = up.off_grid_follow
+            if follow is not None and follow.outcome == OffGridOutcome.REAL:
+                notes.append(f"#{up.index} {up.label}: {follow.describe()}")
+            i = up.parent
+        return "".join(f"; reached through {n}" for n in reversed(notes))
+
     @staticmethod
     def _checked(node: Node) -> str:
         """What the verdict of a stable node rests on."""
         sc = np.asarray(node.phonon_supercell if node.phonon_supercell is not None else np.eye(3))
         cells = round(abs(np.linalg.det(sc)))
         text = f"checked: labelled phonons at the q points of its {cells}-cell supercell"
+        if node.off_grid_follow is not None:
+            text += f"; {node.off_grid_follow.describe()}"
+        sep = "; " if node.off_grid_follow is not None else ", "
         if node.elastic is not None:
-            return text + ", strain (relaxed-ion elastic tensor positive definite)"
+            return text + sep + "strain (relaxed-ion elastic tensor positive definite)"
         return text + "; strain not checked"
 
     def no_children_reason(self) -> str | None:

@@ -21,7 +21,7 @@ from ase_symbreak.codec import Record, encode
 from ase_symbreak.phonons import DispersionCheck
 from ase_symbreak.phonons.elastic import ElasticCheck
 
-from .records import NodeStatus, SkippedCandidate, SoftestMode
+from .records import NodeStatus, OffGridFollow, SkippedCandidate, SoftestMode
 from .steps.common import rank_value
 
 __all__ = ["FamilyTree", "family_tree", "Node", "ground_state", "ranked_nodes", "node_tree_text"]
@@ -142,16 +142,19 @@ class Node(Record):
         Hessian, labelled) and, where ``elastic`` was checked, a positive definite relaxed-ion
         elastic tensor (no strain saddle); None when not checked (``status`` says why).
         Instabilities that only the interpolated dispersion shows between those q points are
-        in ``off_grid``: a hint to confirm with the supercell it names, not a verdict
-        (Fourier interpolation from a small supercell can make them up).
+        in ``off_grid``; with ``SearchSettings.follow_off_grid`` the deepest is checked in
+        the supercell that captures it (``off_grid_follow``): a real one makes the node
+        unstable, an artefact leaves it stable, one that could not be checked leaves it
+        'stable at the computed q' (``status``).
     softest_mode : SoftestMode or None
         Irrep, q point and frequency of the lowest labelled mode.
     phonon_supercell : tuple or None
         3x3 supercell matrix of the node's phonons.
     status : NodeStatus
-        'stable', 'searched' (unstable, its soft modes condensed), 'depth limit'
-        (unstable, not searched), 'time budget' (not checked) or 'failed'; compares equal
-        to those strings.
+        'stable', 'stable at the computed q' (an off-grid dip not checked), 'searched'
+        (unstable, its soft modes condensed), 'depth limit' (unstable, not searched), 'time
+        budget' / 'work budget' (not checked), 'unstable to strain' or 'failed'; compares
+        equal to those strings.
     status_detail : str
         Why, for 'time budget' and 'failed' ('' otherwise); :attr:`status_text` joins both.
     other_parents : tuple[int, ...]
@@ -163,7 +166,12 @@ class Node(Record):
     off_grid : DispersionCheck or None
         The check of the interpolated dispersion between the supercell's q points when it
         found instabilities there (:class:`~ase_symbreak.phonons.DispersionCheck`), None when
-        there are none.
+        there are none. After an off-grid check: the check of the larger supercell's
+        dispersion for a node it found stable (None when clean), None for a real dip.
+    off_grid_follow : OffGridFollow or None
+        The check of the deepest off-grid dip in the supercell that captures it: where,
+        what was found ('real', 'interpolation artefact') or why it was not checked;
+        None when there was nothing to check or ``follow_off_grid`` was off.
     folder, cif : str or None
         The node's search folder and structure file, relative to the search's ``out_dir``.
     elastic : ElasticCheck or None
@@ -194,6 +202,7 @@ class Node(Record):
     atoms: Atoms | None = field(default=None, repr=False, compare=False)
     status_detail: str = ""
     elastic: ElasticCheck | None = None
+    off_grid_follow: OffGridFollow | None = None
 
     @property
     def label(self) -> str:
@@ -219,6 +228,10 @@ class Node(Record):
         d["skipped"] = [s.summary() for s in self.skipped]
         d["off_grid"] = None if self.off_grid is None else self.off_grid.summary()
         d["elastic"] = None if self.elastic is None else self.elastic.summary()
+        follow = self.off_grid_follow
+        d["off_grid_follow"] = (
+            None if follow is None else {**encode(follow), "text": follow.describe()}
+        )
         d = {("energy_ev_per_fu" if k == "energy_per_fu" else k): v for k, v in d.items()}
         d["n_atoms"] = None if self.atoms is None else len(self.atoms)
         return d
