@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
@@ -118,9 +119,9 @@ class Explanation(Record):
     origin_index : int
         Atom of the parent's primitive cell at the origin of the labels.
     supercell_matrix : NDArray
-        ``(3, 3)`` child cell = ``supercell_matrix @ parent.structure.cell`` (the
-        conventional cell; fractional entries where the child's cell is smaller, as
-        ISODISTORT writes its basis), before strain.
+        ``(3, 3)`` the child's primitive cell = ``supercell_matrix @ parent.structure.cell``
+        (the conventional cell; fractional entries where it is smaller, as ISODISTORT
+        writes its basis), before strain.
     modes : tuple[ExplainedMode, ...]
         The irreps above ``threshold``, largest first.
     amplitude, amplitude_supercell : float
@@ -411,7 +412,7 @@ def _explain(
     if calc is not None:
         energies = mode_energies(
             ideal_child,
-            child,
+            decomposition.mapping.child,  # its primitive cell: the cell of the ideal child
             fields,
             labels,
             roles.primary,
@@ -483,7 +484,7 @@ class _Analysis:
         primitive, to_conventional = primitive_of(parent.structure)
         decomposition = decompose(
             primitive,
-            child,
+            _primitive_child(child),
             origin_index=origin_index,
             symprec=symprec,
             max_displacement=max(1.0, 1.5 * max_displacement),
@@ -507,6 +508,7 @@ def _with_intermediates(
     parts that do not lower its symmetry), the other parts taken off.
     """
     ideal = found.decomposition.mapping.ideal_child()
+    child = found.decomposition.mapping.child  # the atoms the fields are on
     primary, fields = found.roles.primary, found.fields
     labels = list(primary) + list(found.roles.secondary)
     deformation = np.asarray(found.decomposition.mapping.deformation_gradient)
@@ -534,6 +536,19 @@ def _with_intermediates(
                 have.add(key)
                 out.append(candidate)
     return tuple(sorted(out, key=lambda c: (-c.operations_per_child_cell, c.max_displacement)))
+
+
+def _primitive_child(child: Atoms) -> Atoms:
+    """The child's primitive cell at :data:`CHILD_SYMPREC`, same orientation: a centred
+    setting (R-3c in hexagonal axes, 30 atoms) would need modes in a needlessly large
+    parent supercell.
+    """
+    cell = (child.cell[:], child.get_scaled_positions(), child.numbers)
+    prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=CHILD_SYMPREC)
+    if prim is None or len(prim[2]) >= len(child) or len(child) % len(prim[2]):
+        return child
+    lattice, frac, numbers = prim
+    return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
 
 
 def _with_number(
