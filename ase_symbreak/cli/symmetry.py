@@ -91,7 +91,8 @@ def irreps_command(
 
 def _origin_line(origin, atoms, index: int) -> str:
     """'labels at origin (0, 0, 0) = atom 1 (Ti): perovskite B site, ...' (the point
-    fractional in the parent cell given)."""
+    fractional in the parent cell given).
+    """
     if origin is None:
         return f"labels at origin atom {index} ({atoms[index].symbol})"
     return f"labels at {origin.describe(atoms)}"

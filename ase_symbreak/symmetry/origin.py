@@ -121,7 +121,8 @@ class LabelOrigin:
 
     def describe(self, atoms: Atoms) -> str:
         """One line, e.g. 'origin (0, 0, 0) = atom 1 (Ti): perovskite B site, ...' (the point
-        fractional in the parent cell given)."""
+        fractional in the parent cell given).
+        """
         text = f"origin {point_text(self.point)}"
         if self.site is not None:
             text += f" = atom {self.site} ({atoms[self.site].symbol})"
