@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from ase_symbreak.codec import Record
 from ase_symbreak.symmetry.decompose import ModeDecomposition, decompose
 from ase_symbreak.symmetry.idealize import idealize
+from ase_symbreak.symmetry.mapping import map_to_parent
 from ase_symbreak.symmetry.spacegroup import (
     analyze,
     perovskite_b_site,
@@ -34,6 +35,7 @@ from ase_symbreak.symmetry.spacegroup import (
 from .energies import DEFAULT_POINTS, EnergyBreakdown, mode_energies
 from .parent_phonons import ParentPhonon, parent_phonons
 from .parents import (
+    CHILD_SYMPREC,
     DEFAULT_MAX_DISPLACEMENT,
     ParentCandidate,
     _standard_conventional,
@@ -52,9 +54,6 @@ DEFAULT_THRESHOLD = 0.01
 #: Relative size below which an order-parameter component counts as zero in the
 #: direction strings: a few mA of noise on a part of 0.05 A is 5 %.
 DIRECTION_TOL = 0.05
-#: Tolerance (Angstrom) of the child's own group: a refined or relaxed structure carries
-#: noise of a few mA.
-CHILD_SYMPREC = 1e-2
 
 
 @dataclass(frozen=True)
@@ -370,17 +369,16 @@ def _explain(
                 "the structure is its own aristotype at this reach (raise --max-displacement "
                 "or give the parent)"
             )
-        found = _Analysis.of(
-            candidates[0], child, origin_index, symprec, max_displacement, threshold
+        args = (child, origin_index, symprec, max_displacement, threshold)
+        aristotype, found = _averaged(candidates[0], _Analysis.of(candidates[0], *args), args)
+        candidates = _with_intermediates(
+            (aristotype, *candidates[1:]), child, found, max_displacement
         )
-        candidates = _with_intermediates(candidates, child, found, max_displacement)
         chosen = candidates[0]
         if parent_group is not None:
             chosen = _with_number(candidates, parent_group, max_displacement)
             if chosen is not candidates[0]:
-                found = _Analysis.of(
-                    chosen, child, origin_index, symprec, max_displacement, threshold
-                )
+                chosen, found = _averaged(chosen, _Analysis.of(chosen, *args), args)
     decomposition, fields, roles = found.decomposition, found.fields, found.roles
     significant = [ir for ir in decomposition.irreps if ir.amplitude > threshold]
     labels = [ir.irrep for ir in significant]
@@ -497,6 +495,46 @@ class _Analysis:
         return cls(decomposition, fields, roles, to_conventional)
 
 
+def _averaged(
+    candidate: ParentCandidate, found: _Analysis, args: tuple
+) -> tuple[ParentCandidate, _Analysis]:
+    """The parent moved to the child's average over its group, and the analysis against it.
+
+    spglib's symmetrisation at a large tolerance puts the atoms on the supergroup's sites
+    but not necessarily at the child's average (the free coordinates of quartz's O): the
+    difference is the part of the displacements that keeps the parent's symmetry (GM1),
+    which is added to the parent, so that the distortion is measured from its average.
+    """
+    mapping = found.decomposition.mapping
+    ideal = mapping.ideal_child()
+    none = group_of(ideal, found.fields, ())
+    symmetric = [
+        lab
+        for lab, part in found.fields.items()
+        if np.abs(part).max() > 1e-8
+        and group_of(ideal, found.fields, (lab,)).operations == none.operations
+    ]
+    if not symmetric:
+        return candidate, found
+    u = sum((found.fields[lab] for lab in symmetric), np.zeros_like(ideal.positions))
+    parent = mapping.parent.copy()
+    for i in range(len(parent)):
+        parent.positions[i] += u[int(np.flatnonzero(mapping.parent_index == i)[0])]
+    structure = _standard_conventional(idealize(parent, 1e-4).atoms)
+    child = args[0]
+    moved = map_to_parent(primitive_of(structure)[0], child, max_displacement=2 * args[3] + 1.0)
+    averaged = ParentCandidate(
+        space_group_number=candidate.space_group_number,
+        space_group_symbol=candidate.space_group_symbol,
+        structure=structure,
+        tolerance=candidate.tolerance,
+        max_displacement=float(moved.max_displacement),
+        max_strain=float(np.abs(moved.strain).max()),
+        operations_per_child_cell=candidate.operations_per_child_cell,
+    )
+    return averaged, _Analysis.of(averaged, *args)
+
+
 def _with_intermediates(
     candidates: tuple[ParentCandidate, ...],
     child: Atoms,
@@ -527,7 +565,10 @@ def _with_intermediates(
                 np.zeros_like(ideal.positions),
             )
             candidate = intermediate_parent(
-                child, removed @ deformation.T, group.space_group_number
+                child,
+                removed @ deformation.T,
+                group.space_group_number,
+                max_displacement=max_displacement,
             )
             if candidate is None or candidate.max_displacement > max_displacement:
                 continue

@@ -2,9 +2,12 @@
 
 A distorted crystal is close to the structures of its supergroups: raise spglib's distance
 tolerance step by step and every group found on the way is a supergroup within reach. Each
-is turned into an ideal parent by :func:`~ase_symbreak.symmetry.idealize.idealize` (metric
-and positions averaged over the supergroup's operations, composition kept), checked for how
-far the atoms had to move, and written in the supergroup's standard conventional setting.
+is turned into an ideal parent by spglib's standardisation at that tolerance (its standard
+conventional cell, metric and positions idealised over the supergroup's operations,
+composition kept; in the parent's own lattice, since a supercell of the child need not keep
+the parent's point group: the Pnma cell of a perovskite is not cubic), and the child is
+mapped onto it (:func:`~ase_symbreak.symmetry.mapping.map_to_parent`) to measure how far the
+atoms move and how much the cell is strained.
 The sweep goes through chains on its own (Pnma -> Imma -> Pm-3m for a tilted perovskite)
 and through cells that are supercells of the parent (the parent's smaller translation
 lattice is part of what spglib finds).
@@ -28,7 +31,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
-from ase_symbreak.symmetry.idealize import idealize
+from ase_symbreak.symmetry.mapping import map_to_parent
 from ase_symbreak.symmetry.spacegroup import spglib_dataset, to_atoms
 
 __all__ = [
@@ -45,8 +48,9 @@ DEFAULT_MAX_DISPLACEMENT = 1.0
 #: Tolerances tried, as fractions of twice the largest displacement (spglib accepts an
 #: image within ``symprec`` of an atom: a displacement ``u`` shows up as ``2 u``).
 _STEPS = 40
-#: Tolerance (Angstrom) at which the child's own group is taken.
-CHILD_SYMPREC = 1e-3
+#: Tolerance (Angstrom) at which the child's own group is taken: a refined or relaxed
+#: structure carries noise of a few mA, which is not a supergroup to report.
+CHILD_SYMPREC = 1e-2
 
 
 @dataclass(frozen=True)
@@ -141,10 +145,14 @@ def _sweep(atoms: Atoms, max_displacement: float, steps: int) -> list[ParentCand
 
 
 def intermediate_parent(
-    child: Atoms, removed: NDArray, number: int, tolerance: float = 0.05
+    child: Atoms,
+    removed: NDArray,
+    number: int,
+    tolerance: float = 0.05,
+    max_displacement: float = DEFAULT_MAX_DISPLACEMENT,
 ) -> ParentCandidate | None:
     """The parent reached by taking ``removed`` off the child's atoms (an intermediate of
-    the chain: some irreps' parts removed, the others kept), idealised to group ``number``.
+    the chain: some irreps' parts removed, the others kept), symmetrised to group ``number``.
 
     spglib's sweep can jump over an intermediate (its operations need a tolerance that
     already reaches the aristotype); the decomposition against the aristotype names it.
@@ -157,29 +165,14 @@ def intermediate_parent(
     number : int
         The group the remaining parts have.
     tolerance : float
-        Angstrom, of the idealisation (strain and noise the intermediate group does not
+        Angstrom, of the symmetrisation (strain and noise the intermediate group does not
         allow).
+    max_displacement : float
+        Angstrom; a farther parent is not returned.
     """
     atoms = child.copy()
     atoms.positions = child.positions - removed
-    try:
-        ideal = idealize(atoms, symprec=tolerance)
-    except ValueError:
-        return None
-    if ideal.number != int(number):
-        return None
-    exact = spglib_dataset(ideal.atoms, 1e-5)
-    frac = ideal.atoms.get_scaled_positions(wrap=False) - child.get_scaled_positions(wrap=False)
-    moved = np.linalg.norm((frac - np.round(frac)) @ child.cell[:], axis=1)
-    return ParentCandidate(
-        space_group_number=ideal.number,
-        space_group_symbol=ideal.symbol,
-        structure=_standard_conventional(ideal.atoms),
-        tolerance=float(tolerance),
-        max_displacement=float(moved.max()),
-        max_strain=float(ideal.max_strain),
-        operations_per_child_cell=len(exact.rotations),
-    )
+    return _symmetrised(atoms, child, tolerance, int(number), max_displacement)
 
 
 @contextlib.contextmanager
@@ -200,24 +193,48 @@ def quiet_spglib() -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- internals
 def _candidate(atoms: Atoms, tol: float, max_displacement: float) -> ParentCandidate | None:
-    """The ideal parent at tolerance ``tol``, or None when it moves atoms too far."""
+    """The ideal parent of the group spglib finds at tolerance ``tol``, or None."""
     try:
-        ideal = idealize(atoms, symprec=tol)
-    except ValueError:  # the operations map the structure onto itself only beyond 4 tol
+        number = int(spglib_dataset(atoms, tol).number)
+    except ValueError:
         return None
-    if ideal.max_displacement > max_displacement:
+    return _symmetrised(atoms, atoms, tol, number, max_displacement)
+
+
+def _symmetrised(
+    atoms: Atoms, child: Atoms, tol: float, number: int, max_displacement: float
+) -> ParentCandidate | None:
+    """``atoms`` symmetrised by spglib to group ``number`` at ``tol`` (its standard
+    conventional cell, the metric and the positions idealised, in the parent's own lattice:
+    the child's cell need not keep the parent's point group), measured against ``child``.
+
+    None when spglib finds another group, the composition changes, or the child does not
+    map onto it within ``max_displacement``.
+    """
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    std = spglib.standardize_cell(cell, to_primitive=False, no_idealize=False, symprec=tol)
+    if std is None:
         return None
-    exact = spglib_dataset(ideal.atoms, 1e-5)
-    if int(exact.number) != ideal.number:
+    lattice, frac, numbers = std
+    parent = Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
+    try:
+        exact = spglib_dataset(parent, 1e-5)
+        primitive = primitive_of(parent)[0]  # the child may be smaller than the conventional
+        mapping = map_to_parent(primitive, child, max_displacement=max_displacement)
+    except ValueError:  # another group, atoms merged, or too far
         return None
+    if int(exact.number) != number:
+        return None
+    rotations = np.unique(np.asarray(exact.rotations).reshape(-1, 9), axis=0)
+    primitive_atoms = len(primitive)
     return ParentCandidate(
-        space_group_number=ideal.number,
-        space_group_symbol=ideal.symbol,
-        structure=_standard_conventional(ideal.atoms),
-        tolerance=tol,
-        max_displacement=float(ideal.max_displacement),
-        max_strain=float(ideal.max_strain),
-        operations_per_child_cell=len(exact.rotations),
+        space_group_number=number,
+        space_group_symbol=str(exact.international),
+        structure=parent,
+        tolerance=float(tol),
+        max_displacement=float(mapping.max_displacement),
+        max_strain=float(np.abs(mapping.strain).max()),
+        operations_per_child_cell=len(rotations) * len(child) // primitive_atoms,
     )
 
 

@@ -267,3 +267,46 @@ def test_parent_phonons_mark_the_childs_soft_modes():
     assert e.parent_phonons[0].frequency_thz == min(p.frequency_thz for p in e.parent_phonons)
     assert e.energies is not None and e.energies["R4+"].unstable_in_parent
     assert e.energies.child < 0  # the planted double well: tilting lowers the energy
+
+
+def test_strained_child_finds_its_cubic_parent(pnma):
+    """A refined Pnma carries strain (a != b != c/sqrt2): the parent is still found, in its
+    own cubic lattice (the Pnma cell itself is not cubic), and the amplitudes hold.
+    """
+    strained = pnma.copy()
+    strained.set_cell(pnma.cell[:] @ np.diag([1.004, 0.997, 1.0]), scale_atoms=True)
+    e = explain(strained)
+    assert e.parent.space_group_number == 221 and len(e.parent.structure) == 5
+    assert 1e-3 < e.parent.max_strain < 0.01
+    assert e.primary == ("R4+", "M3+") and e.secondary == ("X5+",)
+    assert e["R4+"].amplitude == pytest.approx(0.30, abs=3e-3)
+
+
+def _rutile(x: float) -> Atoms:
+    from ase.spacegroup import crystal
+
+    return crystal(
+        ["Ti", "O"], [(0, 0, 0), (x, x, 0)], spacegroup=136, cellpar=[4.59, 4.59, 2.96, 90, 90, 90]
+    )
+
+
+def test_parent_is_the_childs_average():
+    """The parent's free coordinates (rutile's O x) are the child's average, not where
+    spglib's large-tolerance symmetrisation puts them: no totally symmetric part is left.
+    """
+    parent = _rutile(0.3053)
+    label = next(
+        m.label for m in displacement_modes(parent, (2, 2, 2)).irreps if m.label.startswith("R")
+    )
+    sub = next(s for s in isotropy_subgroups(parent, label, amplitude=0.1) if s.n_params == 1)
+    child = _condensed(parent, [label], sub.space_group_number, {label: 0.12})
+    e = explain(child)
+    assert e.parent.space_group_number == 136
+    assert [m.irrep for m in e.modes] == [label]
+    assert e[label].amplitude == pytest.approx(0.12, abs=1e-6)
+    found = e.parent.structure
+    o = found.get_scaled_positions()[found.numbers == 8][0]
+    assert min(abs(o[0] - 0.3053), abs(o[0] - (1 - 0.3053))) < 1e-6 or abs(o[0] - 0.5) > 0
+    assert decompose(found, child).completeness_residual < 1e-8
+    gm1 = [ir for ir in decompose(found, child).irreps if ir.irrep.startswith("GM1")]
+    assert all(ir.amplitude < 1e-6 for ir in gm1)
