@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -546,7 +547,8 @@ def _with_intermediates(
     parts that do not lower its symmetry), the other parts taken off.
     """
     ideal = found.decomposition.mapping.ideal_child()
-    child = found.decomposition.mapping.child  # the atoms the fields are on
+    on = found.decomposition.mapping.child  # the atoms the fields are on (primitive cell)
+    scale = len(child) // len(on)  # operations are counted per cell of the child as given
     primary, fields = found.roles.primary, found.fields
     labels = list(primary) + list(found.roles.secondary)
     deformation = np.asarray(found.decomposition.mapping.deformation_gradient)
@@ -565,13 +567,16 @@ def _with_intermediates(
                 np.zeros_like(ideal.positions),
             )
             candidate = intermediate_parent(
-                child,
+                on,
                 removed @ deformation.T,
                 group.space_group_number,
                 max_displacement=max_displacement,
             )
             if candidate is None or candidate.max_displacement > max_displacement:
                 continue
+            candidate = dataclasses.replace(
+                candidate, operations_per_child_cell=candidate.operations_per_child_cell * scale
+            )
             key = (candidate.space_group_number, candidate.operations_per_child_cell)
             if key not in have:
                 have.add(key)
