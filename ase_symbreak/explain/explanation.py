@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
@@ -29,6 +28,7 @@ from ase_symbreak.symmetry.mapping import map_to_parent
 from ase_symbreak.symmetry.spacegroup import (
     analyze,
     perovskite_b_site,
+    primitive_structure,
     spglib_dataset,
     to_atoms,
 )
@@ -585,16 +585,10 @@ def _with_intermediates(
 
 
 def _primitive_child(child: Atoms) -> Atoms:
-    """The child's primitive cell at :data:`CHILD_SYMPREC`, same orientation: a centred
-    setting (R-3c in hexagonal axes, 30 atoms) would need modes in a needlessly large
-    parent supercell.
+    """The child's primitive cell at :data:`CHILD_SYMPREC` (a refinement's noise does not
+    hide its centring), same orientation.
     """
-    cell = (child.cell[:], child.get_scaled_positions(), child.numbers)
-    prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=CHILD_SYMPREC)
-    if prim is None or len(prim[2]) >= len(child) or len(child) % len(prim[2]):
-        return child
-    lattice, frac, numbers = prim
-    return Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
+    return primitive_structure(child, CHILD_SYMPREC)
 
 
 def _with_number(

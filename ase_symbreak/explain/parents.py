@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
 from ase_symbreak.symmetry.mapping import map_to_parent
-from ase_symbreak.symmetry.spacegroup import spglib_dataset, to_atoms
+from ase_symbreak.symmetry.spacegroup import primitive_structure, spglib_dataset, to_atoms
 
 __all__ = [
     "DEFAULT_MAX_DISPLACEMENT",
@@ -242,12 +242,8 @@ def primitive_of(conventional: Atoms) -> tuple[Atoms, NDArray]:
     """The primitive cell of an exactly symmetric parent, same orientation, and the integer
     ``M`` with ``conventional.cell = M @ primitive.cell``.
     """
-    cell = (conventional.cell[:], conventional.get_scaled_positions(), conventional.numbers)
-    prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=1e-5)
-    if prim is None:  # pragma: no cover - the structure is exactly symmetric
-        return conventional.copy(), np.eye(3, dtype=int)
-    lattice, frac, numbers = prim
-    primitive = Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
+    primitive = primitive_structure(conventional, 1e-5)
+    lattice = primitive.cell[:]
     m = np.asarray(conventional.cell[:]) @ np.linalg.inv(np.asarray(lattice))
     if np.abs(m - np.round(m)).max() > 1e-6:  # pragma: no cover - spglib keeps orientation
         return conventional.copy(), np.eye(3, dtype=int)

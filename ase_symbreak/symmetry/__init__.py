@@ -11,6 +11,7 @@ from .irreps import Irrep, commensurate_kpoints, irreps_at_k
 from .isotropy import IsotropySubgroup, isotropy_subgroups, order_parameter_direction
 from .mapping import ParentChildMapping, map_to_parent
 from .modes import DisplacementRepresentation, IrrepModes, SupercellOperations, displacement_modes
+from .origin import default_origin_index
 from .pointgroup import (
     PointGroupIrrep,
     allowed_tensor_components,
@@ -19,7 +20,7 @@ from .pointgroup import (
     projection_operator,
     symmetrize_tensor,
 )
-from .spacegroup import SpaceGroupInfo, analyze, default_origin_index, shift_origin, to_atoms
+from .spacegroup import SpaceGroupInfo, analyze, shift_origin, to_atoms
 
 __all__ = [
     "SpaceGroupInfo",

@@ -25,20 +25,24 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-import spglib
 from ase import Atoms
 from numpy.typing import NDArray
 
 from .idealize import Idealization, idealize_and_warn
 from .mapping import DEFAULT_MAX_STRAIN, ParentChildMapping, map_to_parent, smith_invariants
-from .origin import LabelOrigin
+from .origin import LabelOrigin, default_origin_index
 from .pointgroup import (
     point_group_irreps,
     point_group_operations,
     projection_operator,
     tensor_representation,
 )
-from .spacegroup import analyze, default_origin_index, shift_origin, to_atoms
+from .spacegroup import (
+    analyze,
+    primitive_structure,
+    shift_origin,
+    to_atoms,
+)
 
 __all__ = [
     "IrrepAmplitude",
@@ -48,8 +52,6 @@ __all__ = [
     "strain_by_irrep",
     "strain_modes",
 ]
-
-from ase_symbreak.validation import check_symprec
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ class ModeDecomposition:
     Attributes
     ----------
     mapping : ParentChildMapping
-        The child mapped onto the origin-shifted parent.
+        The child mapped onto the origin-shifted parent (the child's primitive cell when
+        the cell given is a centred one whose modes would need a larger parent supercell).
     origin_index : int
         Parent atom placed at coordinate zero.
     origin : LabelOrigin
@@ -314,7 +317,7 @@ def decompose(
     origin_index : int, optional
         Parent atom put at coordinate zero (the labels refer to it when it sits on an origin
         of the ITA standard setting, see :mod:`~ase_symbreak.symmetry.origin`); default
-        :func:`~ase_symbreak.symmetry.spacegroup.default_origin_index` (B site of a
+        :func:`~ase_symbreak.symmetry.origin.default_origin_index` (B site of a
         perovskite).
     symprec : float
         Symmetry tolerance of the parent, Angstrom.
@@ -351,6 +354,15 @@ def decompose(
         shifted, child, max_displacement=max_displacement, max_strain=max_strain
     )
     n = smith_invariants(mapping.supercell_matrix)[2]
+    if n > 1:  # a centred cell (R-3c in hexagonal axes) may need a larger supercell than
+        # its primitive cell does: decompose the primitive cell then
+        primitive = primitive_structure(mapping.child, symprec)
+        if len(primitive) < len(mapping.child):
+            reduced = map_to_parent(
+                shifted, primitive, max_displacement=max_displacement, max_strain=max_strain
+            )
+            if smith_invariants(reduced.supercell_matrix)[2] < n:
+                mapping, n = reduced, smith_invariants(reduced.supercell_matrix)[2]
     if n > MAX_MODE_N or n**3 * len(parent) > MAX_MODE_ATOMS:
         raise ValueError(
             f"the child's cell maps to the parent with a supercell whose largest Smith "
@@ -461,10 +473,7 @@ def _supercell_displacements(mapping: ParentChildMapping, rep) -> NDArray:
 
 def _n_primitive(atoms: Atoms, symprec: float) -> int:
     """Number of atoms in the primitive cell of ``atoms``."""
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    check_symprec(symprec)
-    prim = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=symprec)
-    return len(atoms) if prim is None else len(prim[2])
+    return len(primitive_structure(atoms, symprec))
 
 
 def _primitive_cells_in(parent: Atoms, symprec: float) -> int:

@@ -49,7 +49,13 @@ from .spacegroup import (
     to_atoms,
 )
 
-__all__ = ["LabelOrigin", "label_origin", "resolve_origin", "table_hall_number"]
+__all__ = [
+    "LabelOrigin",
+    "default_origin_index",
+    "label_origin",
+    "resolve_origin",
+    "table_hall_number",
+]
 
 #: rule names of :class:`LabelOrigin`
 GIVEN, PEROVSKITE, CELL, ATOM, STANDARD, NO_TABLE = (
@@ -307,3 +313,22 @@ def label_origin(
     from .idealize import idealize
 
     return resolve_origin(idealize(to_atoms(parent), symprec).atoms, origin_index, symprec)
+
+
+def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
+    """Atom put at coordinate zero before labelling irreps (the results' ``origin_index``).
+
+    The labels refer to an origin of the ITA standard setting chosen by
+    :func:`ase_symbreak.symmetry.origin.resolve_origin`: the perovskite B site, else the
+    most symmetric atom on a standard-setting origin, else (no atom on one) spglib's
+    standard origin. This is the atom on that origin, or, when no atom sits on one, the
+    atom whose site-symmetry group is largest (ties: the species with fewer atoms, the lower
+    atomic number, the earlier Wyckoff letter, the lower index). Passing it back as
+    ``origin_index`` gives the same labels.
+
+    Returns
+    -------
+    int
+        Atom index in `atoms`.
+    """
+    return resolve_origin(to_atoms(atoms), None, symprec).index

@@ -21,7 +21,7 @@ from ase_symbreak.validation import check_atoms, check_symprec
 
 from .lattice import wrap
 
-__all__ = ["SpaceGroupInfo", "to_atoms", "analyze", "shift_origin", "default_origin_index"]
+__all__ = ["SpaceGroupInfo", "to_atoms", "analyze", "shift_origin", "primitive_structure"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,20 @@ def to_atoms(structure: Any) -> Atoms:
     atoms.calc = None
     atoms.pbc = True
     return check_atoms(atoms)
+
+
+def primitive_structure(atoms: Atoms, symprec: float = 1e-5) -> Atoms:
+    """The primitive cell of ``atoms`` at ``symprec`` in the same orientation (spglib's,
+    positions not idealised); a copy of ``atoms`` when it is primitive or spglib finds no
+    symmetry.
+    """
+    check_symprec(symprec)
+    found = spglib.standardize_cell(
+        _spglib_cell(atoms), to_primitive=True, no_idealize=True, symprec=symprec
+    )
+    if found is None or len(found[2]) >= len(atoms):
+        return atoms.copy()
+    return _cell_to_atoms(found)
 
 
 def _spglib_cell(atoms: Atoms) -> tuple:
@@ -290,24 +304,3 @@ def perovskite_b_site(atoms: Atoms) -> int | None:
             if best is None or shell.mean() < best[0]:
                 best = (shell.mean(), i)
     return None if best is None else best[1]
-
-
-def default_origin_index(atoms: Any, symprec: float = 1e-3) -> int:
-    """Atom put at coordinate zero before labelling irreps (the results' ``origin_index``).
-
-    The labels refer to an origin of the ITA standard setting chosen by
-    :func:`ase_symbreak.symmetry.origin.resolve_origin`: the perovskite B site, else the
-    most symmetric atom on a standard-setting origin, else (no atom on one) spglib's
-    standard origin. This is the atom on that origin, or, when no atom sits on one, the
-    atom whose site-symmetry group is largest (ties: the species with fewer atoms, the lower
-    atomic number, the earlier Wyckoff letter, the lower index). Passing it back as
-    ``origin_index`` gives the same labels.
-
-    Returns
-    -------
-    int
-        Atom index in `atoms`.
-    """
-    from .origin import resolve_origin
-
-    return resolve_origin(to_atoms(atoms), None, symprec).index

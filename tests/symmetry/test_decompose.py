@@ -189,3 +189,28 @@ def test_bad_children_are_rejected():
     far.positions[0] += [0.0, 0.0, 0.7]
     with pytest.raises(ValueError, match="max_displacement"):
         decompose(srtio3_cubic_pm3m(), far, max_displacement=0.5)
+
+
+def test_centred_child_cell_is_decomposed_in_its_primitive_cell():
+    """R-3c in its hexagonal cell (30 atoms, Smith invariants 1, 1, 6 against the cubic
+    parent) needs the 2x2x2 modes of its rhombohedral cell, not 6x6x6 (refused before).
+    """
+    import spglib
+
+    from ase_symbreak.structures import cubic_perovskite
+    from ase_symbreak.symmetry import isotropy_subgroups
+
+    parent = cubic_perovskite(3.9)
+    rhombohedral = isotropy_subgroups(parent, "R4+", amplitude=0.2)[0].structure  # R-3c
+    assert spglib.get_spacegroup(
+        (rhombohedral.cell[:], rhombohedral.get_scaled_positions(), rhombohedral.numbers)
+    ).startswith("R-3c")
+    cell = (rhombohedral.cell[:], rhombohedral.get_scaled_positions(), rhombohedral.numbers)
+    lattice, frac, numbers = spglib.standardize_cell(cell, to_primitive=False, no_idealize=True)
+    hexagonal = Atoms(numbers=numbers, cell=lattice, scaled_positions=frac, pbc=True)
+    assert len(hexagonal) == 30
+    d_hex, d_ref = decompose(parent, hexagonal), decompose(parent, rhombohedral)
+    assert d_hex.n == 2
+    assert d_hex["R4+"].amplitude == pytest.approx(d_ref["R4+"].amplitude, abs=1e-9)
+    assert d_hex["R4+"].direction == "(a,a,a)"
+    assert d_hex.amplitude_supercell == pytest.approx(d_ref.amplitude_supercell, abs=1e-9)
