@@ -311,7 +311,9 @@ def descent_table(result: SearchResult) -> Table:
             stable += f" ({n.status_text})"
         if n.index == result.ground_state:
             stable = "[bold]yes: ground state[/bold]"
-        if n.off_grid is not None:
+        if n.off_grid_follow is not None:
+            stable += f" ({n.off_grid_follow.short()})"
+        elif n.off_grid is not None:
             stable += f" (off grid {n.off_grid.min_frequency_thz:.2f} THz?)"
         parents = ",".join(f"#{i}" for i in (n.parent, *n.other_parents))
         table.add_row(

@@ -176,7 +176,8 @@ def phonons_command(
     from rich.console import Console
 
     console = Console()
-    _print_modes(console, modes, f"{structure.name}: phonon modes, supercell {list(supercell)}")
+    title = f"{structure.name}: phonon modes, supercell {list(supercell)}"
+    _print_modes(console, modes, title, origin)
     console.print(f"force constants: {_how(calculation)}", highlight=False)
     _print_outcome(console, band_path, plot, thermo, largest_force, written, replaced)
 
@@ -277,12 +278,28 @@ def _labelled_phonons(
     return calculation, modes
 
 
-def _print_modes(console, modes, title: str) -> None:
+def _origin_text(modes, requested: int | None) -> str:
+    """'labels at origin (0, 0, 0) = atom 1 (Ti): perovskite B site, ...': the origin the
+    labels refer to (a point of the ITA standard setting; an atom sits on it or not), as
+    ``irreps`` and ``decompose`` print it (``requested``: the ``--origin`` given, or None).
+    """
+    from ase_symbreak.symmetry.origin import label_origin
+
+    try:
+        origin = label_origin(modes.unitcell, requested)
+    except ValueError:  # pragma: no cover - the labels were computed with this origin
+        atom = modes.unitcell[modes.origin_index].symbol
+        return f"labels at origin atom {modes.origin_index} ({atom})"
+    return f"labels at {origin.describe(modes.unitcell)}"
+
+
+def _print_modes(console, modes, title: str, requested: int | None) -> None:
     """The table of labelled modes, the unstable ones and the off-grid warning."""
     from ._tables import phonon_modes_table
 
-    origin_atom = f"{modes.origin_index} ({modes.unitcell[modes.origin_index].symbol})"
-    console.print(phonon_modes_table(modes, title=f"{title}, origin atom {origin_atom}"))
+    console.print(
+        phonon_modes_table(modes, title=f"{title}, {_origin_text(modes, requested)}")
+    )
     unstable = modes.unstable()
     if unstable:
         console.print(

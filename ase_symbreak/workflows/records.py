@@ -266,6 +266,13 @@ class OffGridFollow(_ReadsLikeADict, Record):
         atoms = "" if self.n_atoms is None else f" ({self.n_atoms} atoms)"
         return f"supercell {matrix_text(self.supercell)}{atoms}"
 
+    def short(self) -> str:
+        """A table cell: 'off-grid dip: artefact (1x1x3)', '... real (1x1x3)', '... not checked'."""
+        if self.outcome == OffGridOutcome.NOT_CHECKED:
+            return "off-grid dip not checked"
+        kind = "real" if self.outcome == OffGridOutcome.REAL else "artefact"
+        return f"off-grid dip: {kind} ({matrix_text(self.supercell)})"
+
     def describe(self) -> str:
         """One sentence on what was checked and what it found."""
         dip = self.dip_text()

@@ -19,3 +19,24 @@ from ase_symbreak.cli.search import conventional_lattice_text
 )
 def test_lattice_of_the_conventional_cell(atoms, text):
     assert conventional_lattice_text(atoms, 1e-3) == text
+
+
+def test_phonons_names_the_origin_of_its_labels(tmp_path, monkeypatch):
+    """``phonons`` states the origin its labels refer to and why, as ``irreps`` does."""
+    from ase.io import write
+    from typer.testing import CliRunner
+
+    from ase_symbreak.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    write("cu.cif", bulk("Cu", "fcc", a=3.6))
+    args = ["phonons", "cu.cif", "--supercell", "2", "2", "2", "--no-files"]
+    model = ["--model", "ase.calculators.emt:EMT", "--allow-code-models"]
+    result = CliRunner().invoke(app, args + model)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "labels at origin (0, 0, 0) = atom 0 (Cu)" in text
+    assert "the atom asked for" not in text  # no --origin was given
+    asked = CliRunner().invoke(app, args + model + ["--origin", "0"])
+    assert "the atom asked for" in " ".join(asked.output.split())

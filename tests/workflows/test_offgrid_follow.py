@@ -165,3 +165,9 @@ def test_a_dip_beyond_the_size_limits_is_not_checked(monkeypatch, tmp_path):
     note = result.ground_state_note()
     assert "not checked: its supercell 1x1x3" in note
     assert "confirm with a larger supercell" in note
+
+
+def test_the_follow_in_one_table_cell(real_dip):
+    """The cell the CLI's descent table shows for a followed node (not 'off grid ... ?')."""
+    _, result, _ = real_dip
+    assert result.nodes[0].off_grid_follow.short() == "off-grid dip: real (1x1x3)"
