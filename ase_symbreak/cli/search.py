@@ -177,7 +177,9 @@ def _search(
         fail("--workers runs CPU processes; on a GPU use one process", code=BAD_INPUT)
     second = None  # --verify-with: loaded before the search, so that a bad name costs nothing
     if verify_with is not None:
-        second = load_calculator(verify_with, device, allow_code, hessian_dtype)
+        from .verify import load_calculators, model_names
+
+        second = load_calculators(model_names(verify_with), device, allow_code, hessian_dtype)
 
     def search(calc, progress):
         with contextlib.ExitStack() as stack:
@@ -303,7 +305,8 @@ def search_command(
         typer.Option(
             "--verify-with",
             help="After the search, relax its top 3 structures again with this second model "
-            "(any name or file --model takes) and report where the two agree (verify.json; "
+            "(any name or file --model takes; several comma-separated: a table per structure) "
+            "and report where they agree (verify.json, search.json, report.html; "
             "ase-symbreak verify FOLDER --model MODEL does the same later).",
         ),
     ] = None,

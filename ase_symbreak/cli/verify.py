@@ -3,9 +3,12 @@
 Relaxes the search's parent and its top-ranked structures again with a second calculator
 (:func:`ase_symbreak.workflows.verify.verify_search`), prints a table of both calculators'
 gains, space groups and stability with every disagreement below it, and writes
-``FOLDER/verify.json``. ``ase-symbreak search ... --verify-with MODEL`` runs the same after
-its search. A folder without a readable search, a model that cannot be loaded or a bad
-option exits with code 2; a rejected input with code 1.
+``FOLDER/verify.json`` (and its short form into ``search.json`` and ``report.html``).
+``--models a,b,c`` does it with each model and prints one table per structure: gain, space
+group and stability under the search's model and every other. ``ase-symbreak search ...
+--verify-with MODEL[,MODEL...]`` runs the same after its search. A folder without a
+readable search, a model that cannot be loaded or a bad option exits with code 2; a rejected
+input with code 1.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ._common import (
     progress_bars,
 )
 
-__all__ = ["print_verification", "verify_command", "verify_folder"]
+__all__ = ["print_agreement", "print_verification", "verify_command", "verify_folder"]
 
 TopOption = Annotated[
     int,
@@ -120,11 +123,94 @@ def print_verification(check, console: Console | None = None) -> None:
         )
         for line in check.disagreements:
             console.print(f"  - {line}", highlight=False, markup=False)
+    for line in check.notes:
+        console.print(f"  note: {line}", highlight=False, markup=False)
     if check.folder:
         from ase_symbreak.workflows.verify import VERIFY_FILE
 
         console.print(
             f"written: {Path(check.folder) / VERIFY_FILE} ({check.seconds:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def agreement_tables(table) -> list[Any]:
+    """One rich table per structure (the parent first) of an
+    :class:`~ase_symbreak.workflows.verify.Agreement`: a row per calculator (the search's
+    first) with its gain, rank, space group after relaxing, stability and softest mode; the
+    caption says what the second calculators disagree on.
+    """
+    from rich.table import Table
+
+    out = []
+    for s in (table.parent, *table.structures):
+        t = Table(title=f"{s.name} {s.space_group}", title_justify="left")
+        for name, justify in (
+            ("model", "left"),
+            ("gain", "right"),
+            ("rank", "right"),
+            ("space group", "left"),
+            ("stable", "center"),
+            ("softest, THz", "left"),
+        ):
+            t.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for o in s.opinions:
+            if o.failed:
+                t.add_row(o.model, "-", "-", "-", "-", o.failed)
+                continue
+            t.add_row(
+                o.model,
+                "-" if o.gain_mev_per_fu is None else f"{o.gain_mev_per_fu:.2f}",
+                "" if o.rank is None else str(o.rank),
+                o.space_group,
+                _yes_no(o.stable),
+                _softest(o.softest),
+            )
+        t.caption = "agree" if s.agrees else "disagree: " + ", ".join(s.disagreements)
+        out.append(t)
+    return out
+
+
+def print_agreement(checks, console: Console | None = None) -> None:
+    """Several second opinions: a table per structure, then each calculator's
+    disagreements and the file written.
+    """
+    from ase_symbreak.workflows.verify import VERIFY_FILE, agreement
+
+    console = console or Console()
+    table = agreement(checks)
+    console.print(
+        f"second opinions on the search's top {len(table.structures)} structure(s), gains in "
+        "meV/f.u. below the parent relaxed with the same calculator; stable: "
+        f"{checks[0].stability_check}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for t in agreement_tables(table):
+        console.print(t)
+    for c in checks:
+        if c.agrees:
+            console.print(f"{c.label_b}: agrees with the search", highlight=False, markup=False)
+            continue
+        console.print(
+            f"{c.label_b}: disagrees ({len(c.disagreements)} point(s)):",
+            highlight=False,
+            markup=False,
+        )
+        for line in c.disagreements:
+            console.print(f"  - {line}", highlight=False, markup=False)
+    for line in checks[0].notes:  # about the search's side: the same for every model
+        console.print(
+            f"note: {line.partition(': the second opinion')[0]}: the second "
+            "opinions check phonons only",
+            highlight=False,
+            markup=False,
+        )
+    if checks[0].folder:
+        seconds = sum(c.seconds for c in checks)
+        console.print(
+            f"written: {Path(checks[0].folder) / VERIFY_FILE} ({seconds:.1f} s)",
             highlight=False,
             soft_wrap=True,
         )
@@ -138,22 +224,57 @@ def verify_folder(
     console: Console | None = None,
 ) -> None:
     """Run :func:`~ase_symbreak.workflows.verify.verify_search` on ``folder`` with ``calc``
-    under progress bars and print it (or, ``as_json``, its summary as JSON).
+    (or :func:`~ase_symbreak.workflows.verify.verify_models` with ``{name: calc}`` of
+    several) under progress bars and print it (or, ``as_json``, its summary as JSON).
     """
     from ase_symbreak.workflows.storage import FolderLocked
-    from ase_symbreak.workflows.verify import verify_search
+    from ase_symbreak.workflows.verify import agreement, verify_models
 
     console = console or Console()
+    calcs = calc if isinstance(calc, dict) else {"": calc}
     with (
         exit_on(FolderLocked, code=BAD_INPUT),
         exit_on(ValueError, code=REJECTED),
         progress_bars(Console(stderr=True), disable=as_json) as progress,
     ):
-        check = verify_search(folder, calc, top=top, progress=progress)
+        checks = verify_models(folder, calcs, top=top, progress=progress)
+    if len(checks) == 1:
+        if as_json:
+            echo_json(checks[0].summary())
+        else:
+            print_verification(checks[0], console)
+        return
     if as_json:
-        echo_json(check.summary())
+        echo_json(
+            {
+                "models": [c.label_b for c in checks],
+                "agrees": all(c.agrees for c in checks),
+                "verifications": [c.summary() for c in checks],
+                "agreement": agreement(checks).summary(),
+            }
+        )
     else:
-        print_verification(check, console)
+        print_agreement(checks, console)
+
+
+def model_names(text: str) -> list[str]:
+    """``--models a,b,c`` (or ``--verify-with a,b``) as names; exit 2 on an empty one or a
+    name given twice.
+    """
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        fail(f"empty model name in {text!r} (give a,b,c)", code=BAD_INPUT)
+    if len(set(names)) != len(names):
+        fail(f"a model is named twice in {text!r}", code=BAD_INPUT)
+    return names
+
+
+def load_calculators(names: list[str], device, allow_code, hessian_dtype) -> Any:
+    """The calculator of one name, or ``{name: calculator}`` of several (each exits 2 in one
+    line when it cannot be loaded, before any work).
+    """
+    calcs = {n: load_calculator(n, device, allow_code, hessian_dtype) for n in names}
+    return calcs if len(calcs) > 1 else calcs[names[0]]
 
 
 def check_search_folder(folder: Path) -> None:
@@ -169,13 +290,21 @@ def check_search_folder(folder: Path) -> None:
 def verify_command(
     folder: Annotated[Path, typer.Argument(help="A finished search's folder (result.json).")],
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="The second calculator: a model name or file as --model of search takes "
             "(a MACE .model file; with --allow-code-models any ASE calculator by import path "
             "package.module:factory, e.g. DFT through ASE)."
         ),
-    ],
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Several second calculators, comma-separated (7net-l3i5,7net-mf-0-pbe): each "
+            "relaxes the same structures, and a table per structure shows gain, space group "
+            "and stability under every one (verify.json keeps each)."
+        ),
+    ] = None,
     top: TopOption = 3,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print verify.json's summary instead of a table.")
@@ -184,13 +313,18 @@ def verify_command(
     hessian_dtype: HessianDtypeOption = "float64",
     allow_code_models: AllowCodeOption = False,
 ) -> None:
-    """A second opinion: relax the top structures of a search again with another calculator \
-and compare gains, ranking, space groups and stability (writes FOLDER/verify.json).
+    """A second opinion: the search's top structures again with other calculators, compared.
+
+    Relaxes them with the second calculator (or each of --models), compares gains, ranking,
+    space groups and stability, and writes FOLDER/verify.json.
     """
     from ase_symbreak.workflows import storage
 
+    if (model is None) == (models is None):
+        fail("give one of --model or --models", code=BAD_INPUT)
+    names = [model] if model is not None else model_names(str(models))
     check_search_folder(folder)
     with exit_on(storage.FolderLocked, code=BAD_INPUT):
         storage.check_unlocked(folder)
-    calc = load_calculator(model, device, allow_code_models, hessian_dtype)
+    calc = load_calculators(names, device, allow_code_models, hessian_dtype)
     verify_folder(folder, calc, top, as_json)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ase_symbreak import htmlpage
 from ase_symbreak.errors import first_line
 
 from .storage import write_text
@@ -343,6 +344,93 @@ def _left_out(data: Mapping[str, Any]) -> str:
     return f"<details><summary>{len(items)} candidate(s) left out</summary><ul>{lis}</ul></details>"
 
 
+def _yes_no(value: Any) -> str:
+    return {True: "yes", False: "no"}.get(value, "-") if isinstance(value, bool) else "-"
+
+
+def _opinion_row(name: str, x: Mapping[str, Any], parent: bool = False) -> list[Cell]:
+    """One row of a second-opinion table (the parent's gains are 0 by definition)."""
+    kinds = [str(k) for k in x.get("disagrees_on") or ()]
+    group = x.get("space_group")
+    relaxed = x.get("space_group_relaxed", group)
+    if x.get("failed"):
+        verdict: Cell = ("unstable", htmlpage.escape(f"failed: {x.get('failed')}"))
+    elif kinds:
+        verdict = ("unstable", htmlpage.escape("disagree: " + ", ".join(kinds)))
+    else:
+        verdict = ("stable", "agree")
+    zero = "0" if parent else None
+    strain = " (strain)" if x.get("unstable_to_strain_in_search") else ""
+    return [
+        htmlpage.escape(name),
+        htmlpage.escape(group),
+        ("num", zero or htmlpage.number(x.get("gain_in_search_mev_per_fu"), ".2f")),
+        ("num", zero or htmlpage.number(x.get("gain_mev_per_fu"), ".2f")),
+        htmlpage.escape("" if parent else f"{x.get('rank_in_search', '-')}/{x.get('rank') or '-'}"),
+        htmlpage.escape(relaxed),
+        htmlpage.escape(f"{_yes_no(x.get('stable_in_search'))}{strain}/{_yes_no(x.get('stable'))}"),
+        htmlpage.escape(x.get("softest")),
+        verdict,
+    ]
+
+
+def _second_opinion(data: Mapping[str, Any]) -> str:
+    """The ``verification`` block of ``search.json`` (``verify.json``): per second
+    calculator, the search's top structures relaxed again, side by side with the search.
+    """
+    block = data.get("verification")
+    if not isinstance(block, Mapping):
+        return ""
+    head = '<h2 id="second-opinion">Second opinion</h2>'
+    if block.get("note"):
+        return head + f'<p class="note">{htmlpage.escape(block.get("note"))}</p>'
+    checks = [m for m in block.get("by_model") or () if isinstance(m, Mapping)]
+    if not checks:
+        return ""
+    search = str(block.get("model") or "the search's calculator")
+    models = ", ".join(str(m.get("model")) for m in checks)
+    verdict = "they agree" if block.get("agrees") else "they disagree (marked below)"
+    parts = [
+        head,
+        f"<p>The search's parent and top structures relaxed again with {htmlpage.escape(models)}"
+        f" ({htmlpage.escape(block.get('file', 'verify.json'))}), each in its own space group: "
+        "gains below the parent relaxed with the same calculator, stability from labelled "
+        f"{htmlpage.escape(checks[0].get('stability_check') or 'phonons')}; "
+        f"{htmlpage.escape(verdict)}.</p>",
+    ]
+    for k, m in enumerate(checks):
+        other = str(m.get("model"))
+        headers = [
+            "structure",
+            "space group",
+            f"gain, {search} (meV/f.u.)",
+            f"gain, {other} (meV/f.u.)",
+            f"rank {search}/{other}",
+            f"relaxed with {other}",
+            f"stable {search}/{other}",
+            f"softest with {other}",
+            "agreement",
+        ]
+        rows = [_opinion_row("parent", m.get("parent") or {}, parent=True)]
+        rows += [
+            _opinion_row(str(x.get("name")), x)
+            for x in m.get("structures") or ()
+            if isinstance(x, Mapping)
+        ]
+        parts.append(
+            f"<h3>{htmlpage.escape(search)} and {htmlpage.escape(other)}</h3>"
+            + htmlpage.table(headers, rows, f"second-opinion-{k + 1}")
+            + f"<p>{htmlpage.escape(other)}'s force constants: "
+            f"{htmlpage.escape(m.get('force_constants'))}.</p>"
+        )
+        lines = [str(line) for line in m.get("disagreements") or ()]
+        lines += [f"note: {line}" for line in m.get("notes") or ()]
+        if lines:
+            items = "".join(f"<li>{htmlpage.escape(line)}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+    return "".join(parts)
+
+
 def _timings(data: Mapping[str, Any]) -> str:
     rows: list[list[Cell]] = []
     for step, t in (data.get("timings") or {}).items():
@@ -368,6 +456,7 @@ def render_report(
         _children(folder, data),
         _nodes(folder, data),
         _merged(folder, data),
+        _second_opinion(data),
         _left_out(data),
         _tree(data, tree_png),
         _band_plots(folder, data),
@@ -421,10 +510,10 @@ def _report_source(source: SearchResult | str | os.PathLike) -> tuple[Path, dict
     if isinstance(source, SearchResult):
         if source.out_dir is None:
             raise ValueError("the search has no folder (out_dir=None) to write a report into")
-        return Path(source.out_dir), source.summary()
+        return Path(source.out_dir), _with_verification(source.out_dir, source)
     folder = Path(source)
     if (folder / RESULT_FILE).is_file():
-        return folder, load_search(folder).summary()
+        return folder, _with_verification(folder, load_search(folder))
     path = folder / SUMMARY_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no search.json (not a search folder?)")
@@ -432,6 +521,19 @@ def _report_source(source: SearchResult | str | os.PathLike) -> tuple[Path, dict
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a JSON object")
     return folder, data
+
+
+def _with_verification(folder: str | os.PathLike, result: SearchResult) -> dict:
+    """The summary of ``result`` with the ``verification`` block of ``search.json``, from
+    the folder's ``verify.json`` (:func:`~.verify.verification_block`), if any.
+    """
+    from .folder import verification_block
+
+    data = result.summary()
+    block = verification_block(folder, result)
+    if block is not None:
+        data["verification"] = block
+    return data
 
 
 def write_report_safely(

@@ -322,3 +322,67 @@ def test_headless_browser_renders_the_page(descent, tmp_path):
     rendered = Page(dom)
     assert len(rendered.tables["children"]) == len(descent[1]["children"])
     assert len(rendered.images) == len(descent[2].images) > 0
+
+
+def test_second_opinion_section_is_drawn_from_search_json(descent, tmp_path):
+    """The 'Second opinion' section: absent without a ``verification`` block (no
+    verify.json), else one table per second model, row by row from the block, every text
+    escaped and the page well formed.
+    """
+    _, data, page, _ = descent
+    assert not any(name.startswith("second-opinion") for name in page.tables)
+    hostile = "<script>alert(1)</script>"
+    row = {
+        "name": "#1",
+        "space_group": "R-3c (167)",
+        "space_group_relaxed": hostile,
+        "gain_in_search_mev_per_fu": 3.0,
+        "gain_mev_per_fu": 2.5,
+        "rank_in_search": 1,
+        "rank": 2,
+        "stable_in_search": True,
+        "stable": False,
+        "softest": "GM4- at GM, -1.00 THz",
+        "failed": "",
+        "disagrees_on": ["ranking", "stability"],
+    }
+    data = json.loads(json.dumps(data))
+    data["verification"] = {
+        "file": "verify.json",
+        "model": "toy",
+        "models": [hostile],
+        "agrees": False,
+        "by_model": [
+            {
+                "model": hostile,
+                "force_constants": "finite displacements",
+                "stability_check": "phonons",
+                "parent": {"space_group": "Pm-3m (221)", "stable": False, "disagrees_on": []},
+                "structures": [row, {"name": "#2"}],  # a sparse row is drawn, not a crash
+                "disagreements": [f"ranking: {hostile}"],
+                "notes": [],
+            }
+        ],
+    }
+    (tmp_path / "search.json").write_text(json.dumps(data))
+    text = write_report(tmp_path, tree_plot=False).read_text()
+    assert "<script" not in text and "Second opinion" in text
+    page = Page(text)
+    rows = page.tables["second-opinion-1"]
+    assert rows[0][:2] == ["parent", "Pm-3m (221)"] and rows[0][-1] == "agree"
+    assert rows[1] == [
+        "#1",
+        "R-3c (167)",
+        "3.00",
+        "2.50",
+        "1/2",
+        hostile,
+        "yes/no",
+        "GM4- at GM, -1.00 THz",
+        "disagree: ranking, stability",
+    ]
+    assert rows[2][0] == "#2" and len(rows) == 3
+    data["verification"] = {"file": "verify.json", "stale": True, "note": hostile}
+    (tmp_path / "search.json").write_text(json.dumps(data))
+    text = write_report(tmp_path, tree_plot=False).read_text()
+    assert "<script" not in text and "Second opinion" in text
