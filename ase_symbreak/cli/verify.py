@@ -200,13 +200,14 @@ def print_agreement(checks, console: Console | None = None) -> None:
         )
         for line in c.disagreements:
             console.print(f"  - {line}", highlight=False, markup=False)
-    for line in checks[0].notes:  # about the search's side: the same for every model
-        console.print(
-            f"note: {line.partition(': the second opinion')[0]}: the second "
-            "opinions check phonons only",
-            highlight=False,
-            markup=False,
-        )
+    for x in checks[0].structures:  # the search's side: the same for every model
+        if x.strain_unstable_a:
+            console.print(
+                f"note: {x.name} {x.space_group_a} is unstable to strain with the search's "
+                "calculator, its phonons stable; the second opinions check phonons only",
+                highlight=False,
+                markup=False,
+            )
     if checks[0].folder:
         seconds = sum(c.seconds for c in checks)
         console.print(

@@ -449,9 +449,8 @@ def _findings(
 def _notes(structures) -> tuple[str, ...]:
     """One line per structure whose comparison is partial (unstable to strain in the search)."""
     return tuple(
-        f"{x.name} {x.space_group_a}: unstable to strain with the search's calculator (its "
-        "phonons stable); the second opinion checks phonons only: "
-        f"{_stable(x.stable_b)}"
+        f"{x.name} {x.space_group_a}: unstable to strain with the search's calculator, its "
+        f"phonons stable; the second opinion checks phonons only: {_stable(x.stable_b)}"
         for x in structures
         if x.strain_unstable_a and not x.failed
     )

@@ -286,6 +286,30 @@ def test_several_models_and_their_agreement(folder):
     assert [m["model"] for m in block["by_model"]] == ["flipped", "same"]
     page = write_report(folder, tree_plot=False).read_text()
     assert 'id="second-opinion-1"' in page and 'id="second-opinion-2"' in page
+    # printed: a table per structure; the search's strain-only instability is a note
+    import dataclasses
+
+    from rich.console import Console
+
+    from ase_symbreak.cli.verify import print_agreement
+
+    marked = [
+        dataclasses.replace(
+            c,
+            structures=(
+                c.structures[0],
+                dataclasses.replace(c.structures[1], strain_unstable_a=True),
+                *c.structures[2:],
+            ),
+        )
+        for c in checks
+    ]
+    console = Console(record=True, width=200)
+    print_agreement(marked, console)
+    text = " ".join(console.export_text().split())
+    assert "#2 Imm2 (44)" in text and "flipped: disagrees (5 point(s))" in text, text
+    assert "same: agrees with the search" in text
+    assert "note: #2 Imm2 (44) is unstable to strain with the search's calculator" in text
     with pytest.raises(ValueError, match="not of one search"):
         agreement([checks[0], verify_search(folder, same(), top=1, write=False)])
 
