@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ase.calculators.calculator import Calculator, all_changes
 from typer.testing import CliRunner
 
 from ase_symbreak.calculator import SymBreakCalculator
@@ -365,3 +366,37 @@ def test_unstable_to_strain_alone_is_a_note_not_a_disagreement():
     assert "unstable to strain with the search's calculator" in note and note.endswith("stable")
     assert structure(False).same_stability is False
     assert disagreements([structure(False)])[0].startswith("stability: #2 Imm2 (44)")
+
+
+class _ForcesOnly(Calculator):
+    """A stand-in for DFT through ASE: energy, forces and stress of the toy, no Hessian."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = same()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms.copy()
+        a.calc = self.inner
+        self.results = {
+            "energy": a.get_potential_energy(),
+            "free_energy": a.get_potential_energy(),
+            "forces": a.get_forces(),
+            "stress": a.get_stress(),
+        }
+
+
+def test_a_calculator_without_hessians_is_a_second_opinion(folder):
+    """Any ASE calculator (DFT through ASE, here a forces-only stand-in of the same toy):
+    finite displacements, the same verdict as the search.
+    """
+    check = verify_search(folder, _ForcesOnly(), top=3, name="dft stand-in")
+    assert check.force_constants_b == "finite displacements"
+    assert check.agrees, check.disagreements
+    assert [s.stable_b for s in check.structures] == [True, False, False]
+    block = _summary(folder)["verification"]
+    assert block["models"] == ["dft stand-in"]
+    assert block["by_model"][0]["force_constants"] == "finite displacements"
