@@ -25,6 +25,7 @@ from ._common import (
     exit_on,
     fail,
     load_calculator,
+    progress_bars,
     read_structure,
 )
 from ._tables import _with_columns, fractions
@@ -89,7 +90,10 @@ def explain_command(
     atoms = read_structure(child)
     parent_atoms = read_structure(parent) if parent is not None else None
     calc = load_calculator(model, device, allow_code_models) if model is not None else None
-    with exit_on(ValueError, code=REJECTED):
+    from rich.console import Console
+
+    bars = progress_bars(Console(stderr=True), disable=as_json)
+    with exit_on(ValueError, code=REJECTED), bars as progress:
         result = explain(
             atoms,
             parent=parent_atoms,
@@ -100,6 +104,7 @@ def explain_command(
             origin_index=origin,
             model_name=model or "",
             phonons=not no_phonons,
+            progress=progress,
         )
     written = []
     with exit_on(OSError, code=BAD_INPUT, prefix="cannot write the output files: "):

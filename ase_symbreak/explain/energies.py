@@ -20,6 +20,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
+from ase_symbreak.progress import Progress
 
 __all__ = ["EnergyBreakdown", "ModeEnergy", "mode_energies", "formula_units"]
 
@@ -119,6 +120,7 @@ def mode_energies(
     calc,
     points: int = DEFAULT_POINTS,
     model: str = "",
+    progress: Progress | None = None,
 ) -> EnergyBreakdown:
     """Energies of the parent, each mode alone, the primaries, all modes and the child.
 
@@ -136,14 +138,25 @@ def mode_energies(
     calc : ase Calculator
     points : int
         Scan points from 0 to 1 (at least 2).
+    progress : callable, optional
+        ``progress(done, total)`` over the energy evaluations.
     """
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
     n_fu = formula_units(child)
-    e0 = _energy(ideal_child, calc)
+    total = 4 + len(labels) * (int(points) - 1)
+    done = [0]
+
+    def evaluate(atoms: Atoms) -> float:
+        if progress is not None:
+            progress(done[0], total)
+        done[0] += 1
+        return _energy(atoms, calc)
+
+    e0 = evaluate(ideal_child)
 
     def relative(atoms: Atoms) -> float:
-        return (_energy(atoms, calc) - e0) * 1000.0 / n_fu
+        return (evaluate(atoms) - e0) * 1000.0 / n_fu
 
     def displaced(parts: list[str], fraction: float = 1.0) -> Atoms:
         atoms = ideal_child.copy()
@@ -162,7 +175,7 @@ def mode_energies(
         for lab in labels
     )
     everything = list(fields)
-    return EnergyBreakdown(
+    out = EnergyBreakdown(
         model=model or type(calc).__name__,
         formula_units=n_fu,
         parent_energy_ev=float(e0),
@@ -172,6 +185,9 @@ def mode_energies(
         modes=modes,
         primary_irreps=tuple(primaries),
     )
+    if progress is not None:
+        progress(total, total)
+    return out
 
 
 def _energy(atoms: Atoms, calc) -> float:

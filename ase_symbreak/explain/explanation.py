@@ -22,6 +22,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
+from ase_symbreak.progress import SearchProgress
 from ase_symbreak.symmetry.decompose import ModeDecomposition, decompose
 from ase_symbreak.symmetry.idealize import idealize
 from ase_symbreak.symmetry.mapping import map_to_parent
@@ -277,6 +278,7 @@ def explain(
     points: int = DEFAULT_POINTS,
     model_name: str = "",
     phonons: bool = True,
+    progress: SearchProgress | None = None,
 ) -> Explanation:
     """Explain a distorted structure: its parent, its modes and their roles, their energies.
 
@@ -304,6 +306,9 @@ def explain(
         The calculator's name in the record (default: its class name).
     phonons : bool
         With a calculator, also the parent's labelled phonons with the child's modes marked.
+    progress : callable, optional
+        ``progress(step, done, total)`` for the steps "supergroups", "modes", "energies"
+        and "parent phonons" (the command line's progress bars).
 
     Returns
     -------
@@ -336,6 +341,7 @@ def explain(
             points,
             model_name,
             phonons,
+            progress,
         )
 
 
@@ -351,7 +357,14 @@ def _explain(
     points: int,
     model_name: str,
     phonons: bool,
+    progress: SearchProgress | None,
 ) -> Explanation:
+    def step(name: str):
+        """``progress(done, total)`` of one step, or None."""
+        if progress is None:
+            return None
+        return lambda done, total: progress(name, done, total)
+
     if parent is not None and parent_group is not None:
         raise ValueError("give the parent or its space-group number, not both")
     if not (np.isfinite(threshold) and threshold > 0):
@@ -362,7 +375,7 @@ def _explain(
         chosen = _given_parent(to_atoms(parent), symprec)
         found = _Analysis.of(chosen, child, origin_index, symprec, max_displacement, threshold)
     else:
-        candidates = tuple(find_parents(child, max_displacement))
+        candidates = tuple(find_parents(child, max_displacement, progress=step("supergroups")))
         if not candidates:
             info = analyze(child, symprec)
             raise ValueError(
@@ -380,6 +393,9 @@ def _explain(
             chosen = _with_number(candidates, parent_group, max_displacement)
             if chosen is not candidates[0]:
                 chosen, found = _averaged(chosen, _Analysis.of(chosen, *args), args)
+    modes_step = step("modes")
+    if modes_step is not None:
+        modes_step(1, 1)
     decomposition, fields, roles = found.decomposition, found.fields, found.roles
     significant = [ir for ir in decomposition.irreps if ir.amplitude > threshold]
     labels = [ir.irrep for ir in significant]
@@ -418,13 +434,19 @@ def _explain(
             calc,
             points=points,
             model=model_name,
+            progress=step("energies"),
         )
     marked: tuple[ParentPhonon, ...] = ()
     if calc is not None and phonons:
         ideal = decomposition.parent_idealization
         primitive = ideal.atoms if ideal is not None else decomposition.mapping.parent
         marked = parent_phonons(
-            primitive, calc, decomposition.n, decomposition.origin_index, set(labels)
+            primitive,
+            calc,
+            decomposition.n,
+            decomposition.origin_index,
+            set(labels),
+            progress=step("parent phonons"),
         )
     return Explanation(
         child_space_group_number=int(child_info.number),

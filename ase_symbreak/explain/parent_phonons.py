@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ase import Atoms
 
 from ase_symbreak.codec import Record
+from ase_symbreak.progress import Progress
 
 __all__ = ["ParentPhonon", "parent_phonons"]
 
@@ -41,12 +42,20 @@ class ParentPhonon(Record):
 
 
 def parent_phonons(
-    primitive: Atoms, calc, n: int, origin_index: int, child_irreps: set[str]
+    primitive: Atoms,
+    calc,
+    n: int,
+    origin_index: int,
+    child_irreps: set[str],
+    progress: Progress | None = None,
 ) -> tuple[ParentPhonon, ...]:
-    """Labelled phonons of ``primitive`` in its ``n x n x n`` supercell, lowest first."""
+    """Labelled phonons of ``primitive`` in its ``n x n x n`` supercell, lowest first
+    (``progress(done, total)`` over the Hessian rows or displaced cells).
+    """
     from ase_symbreak.phonons import Phonons
 
-    modes = Phonons(primitive, calc, supercell=(n, n, n), origin_index=origin_index).run().modes
+    calculation = Phonons(primitive, calc, supercell=(n, n, n), origin_index=origin_index)
+    modes = calculation.run(progress).modes
     out = [
         ParentPhonon(
             q_label=str(m.q_label),

@@ -31,6 +31,7 @@ from ase import Atoms
 from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
+from ase_symbreak.progress import Progress
 from ase_symbreak.symmetry.mapping import map_to_parent
 from ase_symbreak.symmetry.spacegroup import primitive_structure, spglib_dataset, to_atoms
 
@@ -97,6 +98,7 @@ def find_parents(
     child: Atoms,
     max_displacement: float = DEFAULT_MAX_DISPLACEMENT,
     steps: int = _STEPS,
+    progress: Progress | None = None,
 ) -> list[ParentCandidate]:
     """The supergroups of ``child`` within ``max_displacement``, aristotype first.
 
@@ -109,6 +111,8 @@ def find_parents(
     steps : int
         Number of tolerances of the sweep (geometric, from 1e-3 A to twice
         ``max_displacement``).
+    progress : callable, optional
+        ``progress(done, total)`` over the tolerances.
 
     Returns
     -------
@@ -119,15 +123,20 @@ def find_parents(
         raise ValueError(f"max_displacement must be in (0, 5] Angstrom, got {max_displacement}")
     atoms = to_atoms(child)
     with quiet_spglib():
-        return _sweep(atoms, max_displacement, steps)
+        return _sweep(atoms, max_displacement, steps, progress)
 
 
-def _sweep(atoms: Atoms, max_displacement: float, steps: int) -> list[ParentCandidate]:
+def _sweep(
+    atoms: Atoms, max_displacement: float, steps: int, progress: Progress | None
+) -> list[ParentCandidate]:
     own = spglib_dataset(atoms, CHILD_SYMPREC)
     own_ops = len(own.rotations)
     seen: set[tuple[int, int]] = set()  # spglib's groups along the sweep
     found: dict[tuple[int, int], ParentCandidate] = {}  # ideal parents, first (closest) kept
-    for tol in np.geomspace(2 * CHILD_SYMPREC, 2.0 * max_displacement, int(steps)):
+    tolerances = np.geomspace(2 * CHILD_SYMPREC, 2.0 * max_displacement, int(steps))
+    for i, tol in enumerate(tolerances):
+        if progress is not None:
+            progress(i, len(tolerances))
         try:
             ds = spglib_dataset(atoms, float(tol))
         except ValueError:
