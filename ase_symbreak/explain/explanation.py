@@ -369,6 +369,8 @@ def _explain(
         raise ValueError("give the parent or its space-group number, not both")
     if not (np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be a positive number of Angstrom, got {threshold}")
+    if parent_group is not None and not 1 <= int(parent_group) <= 230:
+        raise ValueError(f"space group number must be in 1..230, got {parent_group}")
     child = to_atoms(child)
     candidates: tuple[ParentCandidate, ...] = ()
     if parent is not None:
@@ -616,8 +618,6 @@ def _primitive_child(child: Atoms) -> Atoms:
 def _with_number(
     candidates: tuple[ParentCandidate, ...], number: int, max_displacement: float
 ) -> ParentCandidate:
-    if not 1 <= int(number) <= 230:
-        raise ValueError(f"space group number must be in 1..230, got {number}")
     hits = [c for c in candidates if c.space_group_number == int(number)]
     if not hits:
         have = ", ".join(f"{c.space_group_symbol} ({c.space_group_number})" for c in candidates)

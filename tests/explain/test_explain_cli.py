@@ -136,3 +136,23 @@ class _Tables(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag == "table":
             self.ids.update(v for k, v in attrs if k == "id" and v)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--parent-group", "0"], 1, "space group number must be in 1..230"),
+        (["--threshold", "-1"], 2, "--threshold must be a positive length"),
+        (["--max-displacement", "0"], 2, "--max-displacement must be in (0, 5]"),
+        (["--origin", "99"], 1, "origin index 99 out of range"),
+        (["--parent", "nacl.cif"], 1, "different species"),
+    ],
+)
+def test_bad_input_is_one_line(files, monkeypatch, args, code, message):
+    from ase.build import bulk
+
+    monkeypatch.chdir(files)
+    write(files / "nacl.cif", bulk("NaCl", "rocksalt", a=5.6))
+    result = runner.invoke(app, ["explain", "pnma.cif", "--no-html", *args])
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
