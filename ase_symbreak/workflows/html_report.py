@@ -11,12 +11,10 @@ links point to the files in the folder). Every text from the JSON is HTML-escape
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -40,55 +38,13 @@ REPORT_NAME = "report.html"
 TREE_IMAGE = "family_tree.png"
 #: Band plot of a search (``steps.phonons``), in the folder of each search of the descent.
 BANDS_IMAGE = "phonon_bands.png"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:80em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.stable{background:#e5f5e0}.unstable{background:#fee0d2}.caution{background:#fff3bf}.gs{font-weight:bold}
-.note{padding:.6em 1em;background:#fff8e1;border-left:4px solid #d4a017}
-.missing{color:#999}img{max-width:100%;border:1px solid #ddd}
-figure{margin:1em 0}figcaption{font-size:.9em;color:#555}pre{background:#f7f7f7;padding:.5em}
-"""
-
-
-def _e(value: Any) -> str:
-    """``value`` as escaped HTML text (None as an empty string)."""
-    return "" if value is None else html.escape(str(value), quote=True)
-
-
-def _num(value: Any, spec: str = ".3f") -> str:
-    """A number formatted with ``spec``; anything else escaped as it is."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format(value, spec)
-    return _e(value if value is not None else "")
-
-
-#: A table cell: its HTML (escaped), or ``("num", html)`` for a right-aligned number.
-Cell = str | tuple[str, str]
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], table_id: str) -> str:
-    """An HTML table; ``rows`` hold cell HTML (already escaped), a cell ``('num', html)``
-    is right-aligned.
-    """
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for cell in row:
-            if isinstance(cell, tuple):
-                cells.append(f'<td class="{cell[0]}">{cell[1]}</td>')
-            else:
-                cells.append(f"<td>{cell}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
+PNG_MAGIC = htmlpage.PNG_MAGIC
+Cell = htmlpage.Cell
+_e = htmlpage.escape
+_num = htmlpage.number
+_table = htmlpage.table
+_png_img = htmlpage.png_img
+_figure = htmlpage.figure
 
 
 def _inside(folder: Path, rel: Any) -> Path | None:
@@ -118,19 +74,6 @@ def _files(folder: Path, entry: Mapping[str, Any]) -> str:
     cif, poscar = entry.get("cif"), entry.get("poscar")
     links = [_link(folder, cif, "CIF") if cif else "", _link(folder, poscar, "POSCAR")]
     return " ".join(x for x in links if x)
-
-
-def _png_img(data: bytes, alt: str) -> str:
-    """An ``<img>`` of PNG bytes (empty when they are not a PNG)."""
-    if not data.startswith(PNG_MAGIC):
-        return ""
-    encoded = base64.b64encode(data).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{encoded}">'
-
-
-def _figure(data: bytes, caption: str) -> str:
-    img = _png_img(data, caption)
-    return f"<figure>{img}<figcaption>{_e(caption)}</figcaption></figure>" if img else ""
 
 
 def _stability(entry: Mapping[str, Any]) -> tuple[str, str]:
@@ -462,12 +405,7 @@ def render_report(
         _band_plots(folder, data),
         _timings(data),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(_title(data))}</title><style>{_STYLE}</style></head><body>"
-        + "\n".join(b for b in body if b)
-        + "</body></html>\n"
-    )
+    return htmlpage.page(_title(data), body)
 
 
 def write_report(source: SearchResult | str | os.PathLike, tree_plot: bool = True) -> Path:
