@@ -45,6 +45,7 @@ DIMENSIONLESS = {
     "min_q": "fractional, reciprocal basis",
     "star": "fractional, reciprocal basis",
     "origin_shift": "fractional, cell basis",
+    "point_fractional": "fractional, cell basis (the origin the irrep labels refer to)",
     "direction_vector": "unit order-parameter direction",
     "strain": "strain tensor",
     "max_strain": "largest strain component",

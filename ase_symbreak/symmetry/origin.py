@@ -118,7 +118,7 @@ class LabelOrigin:
     def to_dict(self, atoms: Atoms) -> dict:
         """JSON-ready: point (fractional, parent cell given), rule, atoms, the line."""
         return {
-            "point": [float(x) for x in np.round(wrap(self.point), 10)],
+            "point_fractional": [float(x) for x in np.round(wrap(self.point), 10)],
             "rule": self.rule,
             "site_atom": self.site,
             "coordinate_atom": int(self.index),
