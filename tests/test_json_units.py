@@ -148,7 +148,8 @@ def _cli_json(args) -> dict:
 def test_phonons_json_names_its_units(tmp_path):
     model = save_model(small_e3nn_potential(), tmp_path / "own.safetensors")
     write(tmp_path / "p.vasp", cubic_perovskite(3.9), format="vasp")
-    data = _cli_json(["phonons", str(tmp_path / "p.vasp"), "--model", str(model), "--thermal"])
+    args = ["phonons", str(tmp_path / "p.vasp"), "--model", str(model), "--thermal"]
+    data = _cli_json([*args, "--out", str(tmp_path / "out")])  # not into the working folder
     assert data["modes"] and data["thermal"]["table"]
     assert _violations(data) == []
 
