@@ -131,7 +131,7 @@ def _descent_parts(folder: Path, descent_s: float) -> dict[str, float]:
     """Seconds of the descent by kind, from the timings its nodes and relaxations record:
     the nodes' plans (relaxation in their group, condensation), their phonons, their
     children, the random trials, the strain children; ``other`` is the rest (the strain
-    checks' elastic tensors, the bookkeeping).
+    checks' elastic tensors, off-grid follow-ups, the bookkeeping).
     """
     parts = dict.fromkeys(("node plans", "node phonons", "node children", "random", "strain"), 0.0)
     for path in (folder / "descent").glob("*/search.json"):
@@ -243,7 +243,7 @@ def row(m: dict) -> str:
 
 PARTS_HEADER = (
     "| parent | descent (s) | node plans | node phonons | node children | random trials "
-    "| strain children | other (elastic checks, bookkeeping) |"
+    "| strain children | other (elastic checks, off-grid follow-ups, bookkeeping) |"
 )
 
 
