@@ -660,8 +660,7 @@ def _follow_strain(
     unique, duplicates = _ranked_unique(children)
     added = [i for i in descent.add_children(index, unique, duplicates) if i is not None]
     node["status_detail"] += (
-        f"; followed: the cell strained both ways along it and relaxed, "
-        f"{len(added)} child node(s)"
+        f"; followed: the cell strained both ways along it and relaxed, {len(added)} child node(s)"
     )
     if len(children) < len(relaxed):
         node["status_detail"] += f" ({descent.deadline.reason('a strained relaxation')})"

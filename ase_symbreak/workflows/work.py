@@ -27,6 +27,7 @@ from .settings import STEPS
 
 __all__ = ["Work", "Steps", "Executor", "drain", "process_pool", "run_work"]
 
+
 @dataclass(frozen=True)
 class Work:
     """One independent piece of a search: ``fn(*args, calc=..., progress=...)``.

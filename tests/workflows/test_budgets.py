@@ -139,7 +139,6 @@ def test_max_candidates_keeps_the_most_promising_in_a_canonical_order(toy):
         SearchSettings(max_candidates=0)
 
 
-
 @pytest.mark.slow
 def test_thread_counts_give_the_same_real_search(tmp_path):
     """The demo's first level with SevenNet-0 under 1 and 2 torch threads: the same children,
