@@ -81,6 +81,10 @@ def _stability(entry: Mapping[str, Any]) -> tuple[str, str]:
     stable = entry.get("dynamically_stable")
     soft = entry.get("softest_mode") or {}
     status = str(entry.get("status") or "")
+    follow = entry.get("off_grid_follow") or {}
+    if stable is True and follow.get("short"):  # what the follow-up found, as the CLI says
+        css = "caution" if str(follow.get("outcome")) == "not checked" else "stable"
+        return css, f"yes ({follow['short']})"
     if stable is True:
         off = entry.get("off_grid") or {}
         if off.get("min_frequency_thz") is not None:  # the same caveat as the CLI's

@@ -230,7 +230,9 @@ class Node(Record):
         d["elastic"] = None if self.elastic is None else self.elastic.summary()
         follow = self.off_grid_follow
         d["off_grid_follow"] = (
-            None if follow is None else {**encode(follow), "text": follow.describe()}
+            None
+            if follow is None
+            else {**encode(follow), "text": follow.describe(), "short": follow.short()}
         )
         d = {("energy_ev_per_fu" if k == "energy_per_fu" else k): v for k, v in d.items()}
         d["n_atoms"] = None if self.atoms is None else len(self.atoms)

@@ -144,6 +144,10 @@ def test_an_interpolation_artefact_is_checked_and_called_stable(tmp_path):
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["nodes"][0]["off_grid_follow"]["outcome"] == "interpolation artefact"
     assert data["ground_state"]["status"].startswith("stable: the off-grid dip at q=(0,0,1/3)")
+    from ase_symbreak.workflows.html_report import _stability
+
+    # the report says what the check found, as the CLI's table does
+    assert _stability(data["nodes"][0]) == ("stable", "yes (off-grid dip: artefact (1x1x3))")
 
 
 def test_a_dip_beyond_the_size_limits_is_not_checked(monkeypatch, tmp_path):
