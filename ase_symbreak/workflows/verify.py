@@ -779,7 +779,7 @@ def agreement(verifications: Sequence[Verification]) -> Agreement:
 
 
 def _verify(result: SearchResult, calc, top: int, progress) -> Verification:
-    from .steps import phonons, relax
+    from .steps import phonons, relax_child
 
     start = time.perf_counter()
     s = result.settings
@@ -790,16 +790,9 @@ def _verify(result: SearchResult, calc, top: int, progress) -> Verification:
         if progress is not None:
             progress(step, done, total)
 
-    def relaxed(atoms: Atoms, fmax: float):
-        return relax(
-            atoms,
-            calc,
-            fmax=fmax,
-            relax_cell=True,
-            keep_symmetry=True,
-            steps=s.max_steps,
-            optimizer=s.optimizer,
-            symprec=s.symprec,
+    def relaxed(atoms: Atoms, fmax: float):  # in its own symmetry, as the search relaxes
+        return relax_child(
+            atoms, calc, fmax=fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec
         )
 
     def check(atoms: Atoms, supercell):
