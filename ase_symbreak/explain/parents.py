@@ -145,7 +145,8 @@ def _sweep(
         if key[1] <= own_ops or key in seen:
             continue
         seen.add(key)
-        candidate = _candidate(atoms, float(tol), max_displacement)
+        # the group spglib found at this tolerance, symmetrised in its own lattice
+        candidate = _symmetrised(atoms, atoms, float(tol), key[0], max_displacement)
         if candidate is not None:
             found.setdefault(
                 (candidate.space_group_number, candidate.operations_per_child_cell), candidate
@@ -201,15 +202,6 @@ def quiet_spglib() -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- internals
-def _candidate(atoms: Atoms, tol: float, max_displacement: float) -> ParentCandidate | None:
-    """The ideal parent of the group spglib finds at tolerance ``tol``, or None."""
-    try:
-        number = int(spglib_dataset(atoms, tol).number)
-    except ValueError:
-        return None
-    return _symmetrised(atoms, atoms, tol, number, max_displacement)
-
-
 def _symmetrised(
     atoms: Atoms, child: Atoms, tol: float, number: int, max_displacement: float
 ) -> ParentCandidate | None:

@@ -18,7 +18,8 @@ from ase_symbreak.explain.page import render_page
 from ase_symbreak.structures import cubic_perovskite
 from ase_symbreak.symmetry import isotropy_subgroups
 from ase_symbreak.testing.toy_models import PlantedTiltModel
-from ase_symbreak.workflows import SearchSettings, distortion_search
+from ase_symbreak.workflows import distortion_search
+from tests.workflows.test_descent import _tilt_settings
 
 runner = CliRunner()
 
@@ -100,16 +101,7 @@ def test_parent_options_and_errors(files, monkeypatch):
 def test_search_children_explain_back():
     """The children a distortion search writes explain back to its parent and its irreps."""
     toy = PlantedTiltModel()
-    settings = SearchSettings(
-        supercell=((0, 1, 1), (1, 0, 1), (1, 1, 0)),
-        child_fmax=2e-4,
-        parent_fmax=1e-4,
-        amplitudes=(0.1, 0.2, 0.3),
-        plot=False,
-        child_supercell=(1, 1, 1),
-        random_trials=0,
-        max_depth=0,
-    )
+    settings = _tilt_settings(max_depth=0)  # the descent tests' toy search, one level
     calc = SymBreakCalculator(model=toy, dtype="float64")
     result = distortion_search(toy.cubic(), calc, settings)
     assert result.children
