@@ -34,6 +34,7 @@ LAYER_OF = {
     "ase_symbreak._moved": "foundations",  # forwards old module paths (imports nothing)
     "ase_symbreak.codec": "foundations",
     "ase_symbreak.validation": "foundations",
+    "ase_symbreak.neighbors": "foundations",
     "ase_symbreak.tomlfile": "foundations",
     "ase_symbreak.structures": "foundations",
     "ase_symbreak.errors": "foundations",
