@@ -76,13 +76,16 @@ def plot_band_structure(
         )
     else:
         fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    segments, imaginary = [], []  # every branch of every path segment: one collection
     for dist, freq in zip(data.distances, data.frequencies):
         for branch in freq.T:
             pts = np.column_stack([dist, branch])
-            segs = np.stack([pts[:-1], pts[1:]], axis=1)
-            imaginary = np.minimum(branch[:-1], branch[1:]) < IMAGINARY_THZ
-            colors = np.where(imaginary[:, None], [[0.84, 0.15, 0.16, 1]], [[0.12, 0.47, 0.71, 1]])
-            ax.add_collection(LineCollection(list(segs), colors=colors, linewidths=1.2))
+            segments.append(np.stack([pts[:-1], pts[1:]], axis=1))
+            imaginary.append(np.minimum(branch[:-1], branch[1:]) < IMAGINARY_THZ)
+    if segments:
+        red = np.concatenate(imaginary)[:, None]
+        colors = np.where(red, [[0.84, 0.15, 0.16, 1]], [[0.12, 0.47, 0.71, 1]])
+        ax.add_collection(LineCollection(np.concatenate(segments), colors=colors, linewidths=1.2))
     ax.set_xticks(data.ticks)
     ax.set_xticklabels(data.tick_labels, fontsize=12)
     for t in data.ticks:
