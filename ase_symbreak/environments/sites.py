@@ -123,6 +123,29 @@ def bonding_partners(atoms: Atoms, index: int) -> list[str] | None:
     return sorted(cations if atoms[index].symbol in ANIONS else anions)
 
 
+#: The parent's sites classified so far (a search compares every child with one parent):
+#: structure and site -> its polyhedron. Bounded; cleared when full.
+_PARENT_SITES: dict[tuple, PolyhedronMatch] = {}
+_PARENT_SITES_MAX = 256
+
+
+def _parent_site(parent: Atoms, index: int) -> PolyhedronMatch:
+    """:func:`_site` of a parent site, computed once per structure and site."""
+    key = (
+        parent.numbers.tobytes(),
+        np.asarray(parent.positions, dtype=float).tobytes(),
+        np.asarray(parent.cell[:], dtype=float).tobytes(),
+        tuple(bool(p) for p in parent.pbc),
+        int(index),
+    )
+    found = _PARENT_SITES.get(key)
+    if found is None:
+        if len(_PARENT_SITES) >= _PARENT_SITES_MAX:
+            _PARENT_SITES.clear()
+        found = _PARENT_SITES[key] = _site(parent, index, None)
+    return found
+
+
 def _site(atoms: Atoms, index: int, n: int | None) -> PolyhedronMatch:
     partners = bonding_partners(atoms, index)
     try:
@@ -150,7 +173,7 @@ def environment_changes(
         by_parent_orbit[int(parent_orbits[p])].add(int(child_orbits[i]))
     changes = []
     for rep in sorted(set(parent_orbits.tolist())):
-        before = _site(parent, rep, None)
+        before = _parent_site(parent, rep)
         afters = [_site(child, c, before.coordination) for c in sorted(by_parent_orbit[rep])]
         if before.best is None:
             scores = tuple(float("nan") for _ in afters)
