@@ -157,15 +157,18 @@ def _candidates(folder: Path) -> int:
     )
 
 
-def measure(name: str, calc, out: Path) -> dict:
-    """Search ``name`` with the default settings in ``out``; the row's numbers."""
-    from ase_symbreak import distortion_search
+def measure(name: str, calc, out: Path, no_budget: bool = False) -> dict:
+    """Search ``name`` with the default settings in ``out`` (``no_budget``: without the work
+    budgets, ``max_candidates=None, max_nodes=None``); the row's numbers.
+    """
+    from ase_symbreak import SearchSettings, distortion_search
     from ase_symbreak.symmetry import analyze
 
     atoms = build(name)
+    settings = SearchSettings(max_candidates=None, max_nodes=None) if no_budget else None
     load_start = os.getloadavg()
     start = time.perf_counter()
-    result = distortion_search(atoms, calc, out_dir=out)
+    result = distortion_search(atoms, calc, settings, out_dir=out)
     wall = time.perf_counter() - start
     load_end = os.getloadavg()
     nodes = result.nodes
@@ -358,6 +361,11 @@ def main() -> None:
     )
     parser.add_argument("--plan-dir", default=None, help="a search folder of the parent")
     parser.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="search without the work budgets (max_candidates=None, max_nodes=None)",
+    )
+    parser.add_argument(
         "--report", default=None, help="print the tables of the rows in this --jsonl file"
     )
     args = parser.parse_args()
@@ -376,13 +384,15 @@ def main() -> None:
         for name in names:
             first_pass(name, calc, args.first_pass, args.plan_dir)
         return
-    print(f"model {label}, default settings, {os.cpu_count()} cores", flush=True)
+    what = "no work budgets" if args.no_budget else "default settings"
+    print(f"model {label}, {what}, {os.cpu_count()} cores", flush=True)
     print(HEADER)
     print("|" + "---|" * HEADER.count(" | ") + "---|", flush=True)
     for name in names:
         out = Path(args.out) / label / f"{name}_{time.strftime('%Y%m%d_%H%M%S')}"
-        m = measure(name, calc, out)
+        m = measure(name, calc, out, args.no_budget)
         m["model"] = label
+        m["no_budget"] = args.no_budget
         m["out_dir"] = str(out)
         print(row(m), flush=True)
         print("   descent: " + parts_row(m), flush=True)
