@@ -47,7 +47,7 @@ from .offgrid_follow import (
     not_checked,
     off_grid_verdict,
 )
-from .random_trials import RANDOM_IRREPS, random_plan
+from .random_trials import RANDOM_IRREPS, random_plan, trial_cell, trial_hessian_work
 from .records import NodeStatus, OffGridFollow, SkippedCandidate, SoftestMode, matrix_text
 from .runner import SearchProgress
 from .search import (
@@ -592,7 +592,19 @@ def _random_trials(descent: _Descent, result: SearchResult) -> Steps:
     if not n:
         return
     folder = None if result.out_dir is None else str(Path(result.out_dir) / "random")
-    plan = random_plan(result, n, folder)
+    cell = trial_cell(result.parent.atoms, descent.s.symprec)
+    plan = random_plan(result, n, folder, cell)
+    if not descent.deadline.passed() and not _all_checkpointed(folder, n):
+        # one force-constant calculation of the ideal trial cell seeds every trial's Hessian
+        (seed,) = yield (
+            Work(
+                "plan",
+                trial_hessian_work,
+                (result.parent.atoms, cell),
+                label="random trials: force constants of the ideal trial cell",
+            ),
+        )
+        plan = dataclasses.replace(plan, hessian_seed=seed)
     try:
         relaxed = yield tuple(
             Work("child", child_work, (plan, i, descent.deadline), label=f"random trial {i}")
@@ -627,6 +639,15 @@ def _random_trials(descent: _Descent, result: SearchResult) -> Steps:
                 )
             )
     descent.add_children(0, lower, duplicates)
+
+
+def _all_checkpointed(folder: str | None, n: int) -> bool:
+    """Whether ``folder`` holds a checkpoint of each of ``n`` relaxations (a resumed run)."""
+    from .search import CHILD_STEP
+
+    if folder is None:
+        return False
+    return all((Path(folder) / CHILD_STEP.file.format(index=i)).is_file() for i in range(n))
 
 
 def _follow_strain(

@@ -12,14 +12,19 @@ come from a fixed seed per trial, so the trials are the same in every run.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from ase import Atoms
+from numpy.typing import NDArray
 
 from ase_symbreak.codec import atoms_to_dict
 
 from .search_result import SearchPlan, SearchResult
 from .steps import Candidate, CondenseResult
 from .storage import fingerprint
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RANDOM_IRREPS",
@@ -28,6 +33,7 @@ __all__ = [
     "TRIAL_STRAIN",
     "random_plan",
     "trial_cell",
+    "trial_hessian_work",
     "trial_structure",
 ]
 
@@ -157,13 +163,41 @@ def _candidate(atoms: Atoms, trial: int) -> Candidate:
     )
 
 
-def random_plan(result: SearchResult, n_trials: int, out_dir: str | None) -> SearchPlan:
+def trial_hessian_work(
+    parent: Atoms, supercell, *, calc=None, progress=None
+) -> NDArray[np.float64] | None:
+    """The seed Hessian of the random trials (a :class:`~.work.Work` function): the force
+    constants of the ideal ``parent`` in the trial cell ``supercell``, ``3N x 3N`` eV/A^2 in
+    the atom order of :func:`trial_structure`, from ``calc`` (exact where it has a Hessian,
+    else finite displacements reduced by the cell's symmetry). Every trial displaces these
+    atoms, so its Newton relaxation projects its first Hessian from them and differences
+    only the strain rows: one symmetric force-constant calculation instead of ``3N`` force
+    calls per trial (SrTiO3: 47 force calls instead of 91 for trial 1, the same minimum).
+    None when the calculation fails: the trials then difference every coordinate.
+    """
+    from ase.build import make_supercell
+
+    from ase_symbreak.errors import first_line
+    from ase_symbreak.hessian.any_calculator import calculator_force_constants
+
+    ideal = make_supercell(parent, np.asarray(supercell))
+    try:
+        fc = calculator_force_constants(ideal, calc).force_constants
+    except Exception as err:  # noqa: BLE001 - the seed only saves time
+        log.warning("random trials: no seed Hessian (%s); differencing instead", first_line(err))
+        return None
+    n = len(ideal)
+    return np.asarray(fc, dtype=float).transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
+
+
+def random_plan(result: SearchResult, n_trials: int, out_dir: str | None, cell=None) -> SearchPlan:
     """The plan of ``n_trials`` random trials around the parent of ``result``, to be relaxed
-    by :func:`~.search.run_child` (in ``out_dir``).
+    by :func:`~.search.run_child` (in ``out_dir``), in the trial cell ``cell`` (default
+    :func:`trial_cell`).
     """
     s = result.settings
     parent = result.parent.atoms
-    cell = trial_cell(parent, s.symprec)
+    cell = trial_cell(parent, s.symprec) if cell is None else cell
     chosen = tuple(
         _candidate(trial_structure(parent, cell, t, s.symprec), t) for t in range(n_trials)
     )

@@ -460,7 +460,13 @@ def _relaxed_child(plan: SearchPlan, index: int, calc) -> ChildResult:
     cand = plan.chosen[index]
     t0 = time.perf_counter()
     rel = relax_child(
-        cand, calc, fmax=s.child_fmax, steps=s.max_steps, optimizer=s.optimizer, symprec=s.symprec
+        cand,
+        calc,
+        fmax=s.child_fmax,
+        steps=s.max_steps,
+        optimizer=s.optimizer,
+        symprec=s.symprec,
+        displacement_hessian=plan.hessian_seed,
     )
     t1 = time.perf_counter()
     idn = identify(

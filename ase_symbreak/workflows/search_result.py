@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record, encode
 from ase_symbreak.phonons import PhononModes
@@ -338,6 +339,11 @@ class SearchPlan(Record):
     so :func:`run_child` may run them anywhere (a Dask worker, a jobflow job) and
     :func:`finish_search` ranks what comes back. Picklable, and JSON through
     :meth:`to_dict` / :meth:`from_dict`.
+
+    ``hessian_seed`` (optional, ``3N x 3N`` eV/A^2): force constants of a reference cell
+    whose atoms every chosen structure displaces in the same order (the random trials: the
+    ideal parent in the trial cell); the Newton relaxations project their first Hessian
+    from it instead of differencing every coordinate.
     """
 
     settings: SearchSettings
@@ -351,3 +357,4 @@ class SearchPlan(Record):
     key: str = ""
     timings: dict = field(default_factory=dict)
     out_dir: str | None = None
+    hessian_seed: NDArray[np.float64] | None = field(repr=False, default=None)

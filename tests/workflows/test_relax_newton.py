@@ -215,3 +215,50 @@ def test_newton_matches_bfgs_on_sevennet_i4mcm(toy):
     assert newton.converged and newton.space_group_number == bfgs.space_group_number
     assert _per_fu(newton) == pytest.approx(_per_fu(bfgs), abs=0.1 * MEV)
     assert newton.n_force_calls < bfgs.n_force_calls
+
+
+def _force_constants_matrix(calc, atoms: Atoms) -> np.ndarray:
+    fc = calc.get_force_constants(atoms.copy())
+    n = len(atoms)
+    return fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
+
+
+def test_seeded_hessian_equals_the_differenced_one_at_the_reference(toy, toy_calc):
+    """With the exact force constants of the same structure, the seeded symmetric Hessian
+    (displacement block projected, strain rows differenced) is the fully differenced one.
+    """
+    atoms = _i4mcm_start(toy)
+    atoms.calc = toy_calc
+    basis = symmetric_basis(atoms, None, relax_cell=True)
+    phi = _force_constants_matrix(toy_calc, atoms)
+    assert np.allclose(phi, phi.T, atol=1e-8)
+    full = symmetric_hessian(toy_calc, atoms, basis, method="fd", fd_step=1e-3)
+    seeded = symmetric_hessian(
+        toy_calc, atoms, basis, method="fd", fd_step=1e-3, displacement_hessian=phi
+    )
+    kp = basis.n_displacements
+    assert basis.size > kp > 0  # strain and displacement coordinates both present
+    assert np.abs(seeded - full).max() < 1e-3 * max(1.0, np.abs(full).max())
+    assert not np.allclose(seeded[:kp, kp:], 0.0)  # mixed block from the strain rows
+
+
+def test_seeded_newton_reaches_the_same_minimum_with_fewer_calls(toy, toy_calc):
+    """A P1 start seeded with the ideal cubic cell's force constants (negative along the
+    tilts, made positive) relaxes to the minimum the differenced Newton reaches, and the
+    first Hessian costs the strain rows only.
+    """
+    ideal = toy.cubic().repeat(2)
+    phi = _force_constants_matrix(toy_calc, ideal)
+    start = ideal.copy()
+    rng = np.random.default_rng(7)
+    start.positions += rng.normal(scale=0.05, size=start.positions.shape)
+    plain = newton_relax(start, toy_calc, fmax=1e-3, keep_symmetry=False, steps=300)
+    seeded = newton_relax(
+        start, toy_calc, fmax=1e-3, keep_symmetry=False, steps=300, displacement_hessian=phi
+    )
+    assert plain.converged and seeded.converged
+    n_fu = formula_units(start)
+    assert abs(seeded.energy - plain.energy) / n_fu < 0.1 * MEV
+    assert seeded.n_force_calls < plain.n_force_calls
+    with pytest.raises(ValueError, match="displacement_hessian must be"):
+        newton_relax(start, toy_calc, displacement_hessian=np.eye(3))

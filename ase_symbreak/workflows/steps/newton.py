@@ -161,9 +161,15 @@ def symmetric_hessian(
     dtype: str = "float64",
     fd_step: float = 2e-3,
     gradient0: NDArray[np.float64] | None = None,
+    displacement_hessian: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """The ``k x k`` Hessian of the energy in the coordinates of ``basis`` around ``atoms``
     (eV/A^2; coordinates in Angstrom).
+
+    ``displacement_hessian`` (``3N x 3N``, eV/A^2, rows ``3*i+alpha`` in the order of
+    ``atoms``; e.g. the force constants of a nearby reference structure): the
+    displacement block is taken from it and only the strain rows are differenced
+    (``method`` ``"fd"`` or ``"fd-forward"``).
 
     ``method``: ``"exact"`` (double backward through the model of a
     :class:`~ase_symbreak.calculator.SymBreakCalculator` in ``dtype``: ``"float64"`` uses its
@@ -197,14 +203,22 @@ def symmetric_hessian(
         )
 
     hess = np.zeros((k, k))
+    kp = basis.n_displacements
+    rows = range(k)
+    if displacement_hessian is not None:
+        b = basis.displacements
+        hess[:kp, :kp] = b.T @ np.asarray(displacement_hessian, dtype=float) @ b
+        rows = range(kp, k)
     g0 = gradient(np.zeros(k)) if gradient0 is None and method == "fd-forward" else gradient0
-    for j in range(k):
+    for j in rows:
         step = np.zeros(k)
         step[j] = fd_step
         if method == "fd-forward":
             hess[j] = (gradient(step) - g0) / fd_step
         else:
             hess[j] = (gradient(step) - gradient(-step)) / (2 * fd_step)
+    if displacement_hessian is not None:
+        hess[:kp, kp:] = hess[kp:, :kp].T  # the mixed block from the strain rows
     return 0.5 * (hess + hess.T)
 
 
@@ -299,6 +313,7 @@ def newton_relax(
     hessian: str = "fd-forward",
     hessian_dtype: str = "native",
     max_hessians: int = 1,
+    displacement_hessian: NDArray[np.float64] | None = None,
     maxstep: float = 0.2,
     curvature_floor: float = 0.05,
     fd_step: float = 2e-3,
@@ -325,6 +340,11 @@ def newton_relax(
         measured (26 descent children and 8 random trials, 5-33 coordinates: 1 Hessian
         took 564 force calls where 3 took 860 on the children, 15-50 % fewer on the trials,
         same energies to 0.001 meV/f.u.; ``benchmarks/README.md``).
+    displacement_hessian : ``3N x 3N`` force constants (eV/A^2) of a reference structure
+        with the atoms of ``atoms`` in the same order (the ideal parent of a random trial):
+        the first Hessian's displacement block is projected from it and only its strain
+        rows are differenced (``hessian`` ``"fd"``/``"fd-forward"``; later Hessians are
+        computed in full).
     maxstep : largest displacement of an atom (and strain times cell length) per step, A.
     curvature_floor : eV/A^2, smallest |eigenvalue| used for a step.
     progress : ``progress(step, steps)`` after each step.
@@ -338,6 +358,15 @@ def newton_relax(
     method = hessian
     if method == "auto":
         method = "exact" if _has_exact(calc) else "fd"
+    if displacement_hessian is not None:
+        displacement_hessian = np.asarray(displacement_hessian, dtype=float)
+        if displacement_hessian.shape != (3 * len(atoms), 3 * len(atoms)):
+            raise ValueError(
+                f"displacement_hessian must be {3 * len(atoms)}x{3 * len(atoms)} for "
+                f"{len(atoms)} atoms, got {displacement_hessian.shape}"
+            )
+        if method == "exact":
+            displacement_hessian = None  # the exact Hessian costs the same with or without
     run = _NewtonRun(
         atoms,
         calc,
@@ -348,6 +377,7 @@ def newton_relax(
         hessian_dtype=hessian_dtype,
         curvature_floor=curvature_floor,
         fd_step=fd_step,
+        seed=displacement_hessian,
     )
     return run.relax(fmax, int(steps), max_hessians, maxstep, progress, trace)
 
@@ -368,6 +398,7 @@ class _NewtonRun:
         hessian_dtype: str,
         curvature_floor: float,
         fd_step: float,
+        seed: NDArray | None = None,
     ) -> None:
         from ase.constraints import FixSymmetry
 
@@ -387,6 +418,7 @@ class _NewtonRun:
         )
         self.n_calls = 0
         self.n_hess = 0
+        self.seed = seed  # used by the first Hessian only
 
     def evaluate(self) -> tuple[float, NDArray, NDArray]:
         """Energy, forces and (for cell relaxations) stress of the current structure."""
@@ -425,10 +457,13 @@ class _NewtonRun:
             dtype=self.hessian_dtype,
             gradient0=g0,
             fd_step=self.fd_step,
+            displacement_hessian=self.seed,
         )
         self.n_hess += 1
         if self.method != "exact":
-            self.n_calls += self.basis.size * (1 if self.method == "fd-forward" else 2)
+            rows = self.basis.size - (0 if self.seed is None else self.basis.n_displacements)
+            self.n_calls += rows * (1 if self.method == "fd-forward" else 2)
+        self.seed = None
         return q0, g0, _positive(h, self.curvature_floor)
 
     def newton_step(self, hess: NDArray, grad: NDArray, maxstep: float) -> tuple[NDArray, float]:

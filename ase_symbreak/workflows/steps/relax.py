@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
+from numpy.typing import NDArray
 
 from ase_symbreak.codec import Record
 from ase_symbreak.protocols import Calculator
@@ -113,6 +114,7 @@ def relax(
     optimizer: str = DEFAULTS.optimizer,
     symprec: float = DEFAULTS.symprec,
     progress: Progress | None = None,
+    displacement_hessian: NDArray[np.float64] | None = None,
 ) -> RelaxResult:
     """Relax positions (and the cell) with an ASE optimiser.
 
@@ -138,6 +140,9 @@ def relax(
         ``FrechetCellFilter`` forces); on SevenNet-0 SrTiO3 children 6-16 force calls in
         all (2-6 Newton steps) instead of 12-44 BFGS steps (``benchmarks/README.md``).
     progress : ``progress(step, steps)`` after each step.
+    displacement_hessian : ``3N x 3N`` force constants (eV/A^2) of a reference structure
+        with the same atoms in the same order; 'newton' projects its first Hessian from
+        them and differences only the strain rows (ignored by the ASE optimisers).
     """
     atoms = as_atoms(atoms)
     if not fmax > 0:
@@ -150,7 +155,15 @@ def relax(
         raise ValueError("relax_cell=True needs a 3-D periodic structure")
     if optimizer == "newton":
         return _relax_newton(
-            atoms, calc, fmax, int(steps), keep_symmetry, relax_cell, symprec, progress
+            atoms,
+            calc,
+            fmax,
+            int(steps),
+            keep_symmetry,
+            relax_cell,
+            symprec,
+            progress,
+            displacement_hessian,
         )
     return _relax_ase(
         atoms, calc, fmax, int(steps), keep_symmetry, relax_cell, symprec, optimizer, progress
@@ -176,7 +189,7 @@ def _relaxed(
 
 
 def _relax_newton(
-    atoms, calc, fmax, steps, keep_symmetry, relax_cell, symprec, progress
+    atoms, calc, fmax, steps, keep_symmetry, relax_cell, symprec, progress, seed=None
 ) -> RelaxResult:
     """:func:`relax` with ``optimizer="newton"`` (:mod:`.newton`)."""
     from .newton import newton_relax
@@ -191,6 +204,7 @@ def _relax_newton(
             relax_cell=relax_cell,
             symprec=symprec,
             progress=progress,
+            displacement_hessian=seed,
         )
     return _relaxed(
         res.atoms,
@@ -261,9 +275,10 @@ def relax_child(
     optimizer: str = DEFAULTS.optimizer,
     symprec: float = DEFAULTS.symprec,
     progress: Progress | None = None,
+    displacement_hessian: NDArray[np.float64] | None = None,
 ) -> RelaxResult:
     """Relax a candidate inside its subgroup: ``FixSymmetry`` at the child's symmetry, positions
-    and cell.
+    and cell (``displacement_hessian``: see :func:`relax`).
     """
     atoms = candidate.structure if isinstance(candidate, Candidate) else candidate
     return relax(
@@ -276,4 +291,5 @@ def relax_child(
         optimizer=optimizer,
         symprec=symprec,
         progress=progress,
+        displacement_hessian=displacement_hessian,
     )
