@@ -36,7 +36,7 @@ def pairs_within(
     src, dst = found[0].astype(np.int64), found[1].astype(np.int64)
     shifts = np.asarray(found[2], dtype=np.int64).reshape(-1, 3)
     order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], dst, src))
-    out = (src[order], dst[order], shifts[order])
+    out: list[NDArray] = [src[order], dst[order], shifts[order]]
     if distances:
-        out += (np.asarray(found[3], dtype=np.float64)[order],)
-    return out
+        out.append(np.asarray(found[3], dtype=np.float64)[order])
+    return tuple(out)

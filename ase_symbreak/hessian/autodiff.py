@@ -46,10 +46,10 @@ class EnergyForcesStress:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of the model's first parameter or buffer (CPU for a model without)."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for parameter in model.parameters():
+        return parameter.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 

@@ -85,7 +85,8 @@ def plot_band_structure(
     if segments:
         red = np.concatenate(imaginary)[:, None]
         colors = np.where(red, [[0.84, 0.15, 0.16, 1]], [[0.12, 0.47, 0.71, 1]])
-        ax.add_collection(LineCollection(np.concatenate(segments), colors=colors, linewidths=1.2))
+        lines = list(np.concatenate(segments))  # (2, 2) arrays: one per drawn segment
+        ax.add_collection(LineCollection(lines, colors=colors, linewidths=1.2))
     ax.set_xticks(data.ticks)
     ax.set_xticklabels(data.tick_labels, fontsize=12)
     for t in data.ticks:
