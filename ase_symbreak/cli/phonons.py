@@ -297,9 +297,7 @@ def _print_modes(console, modes, title: str, requested: int | None) -> None:
     """The table of labelled modes, the unstable ones and the off-grid warning."""
     from ._tables import phonon_modes_table
 
-    console.print(
-        phonon_modes_table(modes, title=f"{title}, {_origin_text(modes, requested)}")
-    )
+    console.print(phonon_modes_table(modes, title=f"{title}, {_origin_text(modes, requested)}"))
     unstable = modes.unstable()
     if unstable:
         console.print(
