@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 from .bandpath import BandPath, SpecialPoint, _float3, standard_band_path
 from .records import ModeSet, PhononModes
 
-__all__ = ["BandStructureData", "band_structure_data", "modes_at", "to_pymatgen_band_structure"]
+__all__ = [
+    "BandStructureData",
+    "band_structure_data",
+    "modes_at",
+    "point_label",
+    "to_pymatgen_band_structure",
+]
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,28 @@ class BandStructureData:
 
     @property
     def tick_labels(self) -> list[str]:
-        """``Γ``, ``X``, ``X|R`` (a jump) at each tick."""
-        return [
-            "|".join("Γ" if p.label == "GM" else p.label for p in pts) for pts in self.tick_points
-        ]
+        """``Γ``, ``X``, ``X|R`` (a jump) at each tick; seekpath's ``SIGMA_0`` as ``Σ₀``."""
+        return ["|".join(point_label(p.label) for p in pts) for pts in self.tick_points]
 
     @property
     def min_frequency_thz(self) -> float:
         return float(min(f.min() for f in self.frequencies))
+
+
+_GREEK = {"GM": "Γ", "GAMMA": "Γ", "SIGMA": "Σ", "DELTA": "Δ", "LAMBDA": "Λ"}
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def point_label(label: str) -> str:
+    """A q-point name as printed on a band plot: ``GM`` -> ``Γ``, ``SIGMA_0`` -> ``Σ₀``,
+    ``X_1`` -> ``X₁``.
+
+    >>> [point_label(x) for x in ("GM", "SIGMA_0", "X_1", "R")]
+    ['Γ', 'Σ₀', 'X₁', 'R']
+    """
+    name, _, index = label.partition("_")
+    name = _GREEK.get(name, name)
+    return name + index.translate(_SUBSCRIPTS) if index.isdigit() else _GREEK.get(label, label)
 
 
 def band_structure_data(

@@ -88,7 +88,7 @@ def plot_band_structure(
         lines = list(np.concatenate(segments))  # (2, 2) arrays: one per drawn segment
         ax.add_collection(LineCollection(lines, colors=colors, linewidths=1.2))
     ax.set_xticks(data.ticks)
-    ax.set_xticklabels(data.tick_labels, fontsize=12)
+    ax.set_xticklabels(_staggered(data.ticks, data.tick_labels), fontsize=12)
     for t in data.ticks:
         ax.axvline(t, color="0.75", lw=0.7, zorder=0)
     ax.axhline(0.0, color="k", lw=0.7)
@@ -111,6 +111,19 @@ def plot_band_structure(
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
+
+
+def _staggered(ticks, labels: list[str], closest: float = 0.04) -> list[str]:
+    """``labels`` with every other one of a run of ticks closer than ``closest`` of the
+    path's length moved to a second line, so that their names do not overlap.
+    """
+    span = float(ticks[-1] - ticks[0]) or 1.0
+    out, low = list(labels), False
+    for i in range(1, len(out)):
+        low = (not low) and (ticks[i] - ticks[i - 1]) < closest * span
+        if low:
+            out[i] = "\n" + out[i]
+    return out
 
 
 def _draw_dos(ax, dos) -> None:

@@ -159,3 +159,24 @@ def test_importing_the_package_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_band_plot_point_labels_are_typeset():
+    from ase_symbreak.phonons.bands import point_label
+
+    assert [point_label(x) for x in ("GM", "GAMMA", "SIGMA_0", "DELTA_1", "X_1", "R", "A_0")] == [
+        "Γ",
+        "Γ",
+        "Σ₀",
+        "Δ₁",
+        "X₁",
+        "R",
+        "A₀",
+    ]
+
+
+def test_close_band_ticks_are_staggered():
+    from ase_symbreak.phonons.plot import _staggered
+
+    labels = _staggered([0.0, 1.0, 1.02, 1.03, 2.0], ["Γ", "Y", "C₀", "Σ₀", "Z"])
+    assert labels == ["Γ", "Y", "\nC₀", "Σ₀", "Z"]  # alternate rows in a run of close ticks
