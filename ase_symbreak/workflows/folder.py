@@ -29,6 +29,7 @@ __all__ = [
     "load_search",
     "model_label",
     "verification_block",
+    "verification_entries",
     "write_search_files",
 ]
 
@@ -122,6 +123,32 @@ def model_label(model: Mapping[str, Any]) -> str:
     return f"{name} ({modality})" if modality else str(name)
 
 
+def verification_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of a ``verify.json`` (one per second calculator; a file of one
+    verification, as first written, reads as one), checked but not decoded.
+
+    Raises ``ValueError`` saying what is wrong, without the file's name: it does not parse,
+    it is not a verification, or it has another schema version.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"does not parse ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError("is not a verification")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"has schema version {data.get('schema_version')!r}, this ase-symbreak "
+            f"reads {SCHEMA_VERSION}"
+        )
+    entries = data.get("verifications")
+    if entries is None and "record" in data:  # one verification, as first written
+        entries = [data]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError("is not a verification")
+    return entries
+
+
 def verification_block(
     folder: str | os.PathLike, result: SearchResult | None = None
 ) -> dict[str, Any] | None:
@@ -137,21 +164,10 @@ def verification_block(
     path = Path(folder) / VERIFY_FILE
     if not path.is_file():
         return None
-
-    def note(text: str) -> dict[str, Any]:
-        return {"file": VERIFY_FILE, "note": text}
-
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return note(f"not read: {VERIFY_FILE} does not parse ({type(err).__name__})")
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        return note(f"not read: {VERIFY_FILE} is not a verification of this version")
-    entries = data.get("verifications")
-    if entries is None and "record" in data:  # one verification, as first written
-        entries = [data]
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        return note(f"not read: {VERIFY_FILE} is not a verification of this version")
+        entries = verification_entries(path)
+    except ValueError as err:
+        return {"file": VERIFY_FILE, "note": f"not read: {VERIFY_FILE} {err}"}
     if result is None:
         try:
             result = load_search(folder)

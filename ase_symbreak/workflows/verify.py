@@ -48,7 +48,7 @@ from ase import Atoms
 from ase_symbreak.codec import Record
 from ase_symbreak.errors import first_line
 
-from .folder import VERIFY_FILE, model_label, verification_block
+from .folder import VERIFY_FILE, model_label, verification_block, verification_entries
 from .search_result import SearchResult
 
 log = logging.getLogger(__name__)
@@ -621,27 +621,13 @@ def read_verifications(folder: str | os.PathLike) -> tuple[Verification, ...]:
     (another schema version, damaged). A ``verify.json`` of one verification written before
     several were kept reads as one.
     """
-    from .records import SCHEMA_VERSION
-
     path = Path(folder) / VERIFY_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {VERIFY_FILE} in {folder}")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} does not parse ({type(err).__name__})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a verification")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(
-            f"{path} has schema version {data.get('schema_version')!r}, this ase-symbreak "
-            f"reads {SCHEMA_VERSION}"
-        )
-    entries = data.get("verifications")
-    if entries is None and "record" in data:
-        entries = [data]
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ValueError(f"{path} is not a verification")
+        entries = verification_entries(path)
+    except ValueError as err:
+        raise ValueError(f"{path} {err}") from None
     try:
         return tuple(Verification.from_dict(e["record"]) for e in entries)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
