@@ -1,4 +1,4 @@
-"""Periodic graphs: neighbour lists from ASE and differentiable edge vectors in torch.
+"""Periodic graphs: neighbour lists and differentiable edge vectors in torch.
 
 The neighbour list is built once per structure by vesin (a C++ cell list; 60x faster than
 ASE's ``primitive_neighbor_list`` on 5-40-atom cells, the same pairs: the searches build
@@ -42,7 +42,7 @@ def neighbor_list(atoms: Atoms, cutoff: float) -> NeighborList:
     pbc = np.asarray(atoms.pbc, dtype=bool)
     cell = np.asarray(atoms.cell.array, dtype=float)
     if not pbc.all():
-        # primitive_neighbor_list needs a usable cell along non-periodic axes:
+        # the cell list needs an invertible cell along non-periodic axes too:
         # give a box that holds every atom without images.
         cell = _padded_cell(atoms.positions, cell, pbc, cutoff)
     src, dst, shifts = pairs_within(atoms.positions, cell, pbc, cutoff)
